@@ -1,0 +1,32 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// No unsafeFlags anywhere: Loupe must be usable as a dependency by URL. Fast paths for AVX-512 /
+// AVX2+FMA live in the C target CLoupeKernels with per-function `target(...)` attributes and are
+// chosen at run time (see docs/kernels.md).
+let package = Package(
+    name: "Loupe",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "Loupe", targets: ["Loupe"]),
+        .executable(name: "loupe", targets: ["LoupeCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "CLoupeKernels"),
+        .target(name: "LoupeTensor", dependencies: ["CLoupeKernels"]),
+        .target(name: "LoupeGraph", dependencies: ["LoupeTensor"]),
+        .target(name: "LoupeONNX", dependencies: ["LoupeGraph"]),
+        .target(name: "Loupe", dependencies: ["LoupeTensor", "LoupeGraph", "LoupeONNX"]),
+        .executableTarget(
+            name: "LoupeCLI",
+            dependencies: ["Loupe", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "LoupeTensorTests", dependencies: ["LoupeTensor"]),
+        .testTarget(name: "LoupeGraphTests", dependencies: ["LoupeGraph", "LoupeONNX"]),
+        .testTarget(name: "LoupeONNXTests", dependencies: ["LoupeONNX"]),
+        .testTarget(name: "LoupeCLITests", dependencies: ["LoupeCLI"]),
+    ]
+)

@@ -1,0 +1,3 @@
+extension OperatorTable {
+    static let kernelOperators: [String: OperatorFactory] = [:]
+}

@@ -1,0 +1,3 @@
+extension OperatorTable {
+    static let shapeOperators: [String: OperatorFactory] = [:]
+}
