@@ -72,11 +72,11 @@ public struct Node: Sendable, Equatable {
         self.attributes = attributes
     }
 
-    /// "name (OpType)" for error messages; falls back to the first output when unnamed.
-    public var label: String {
-        let n = name.isEmpty ? (outputs.first.map { "→\($0)" } ?? "?") : name
-        return "\(n) (\(opType))"
-    }
+    /// The node's name, or "→output" when unnamed.
+    public var displayName: String { name.isEmpty ? (outputs.first.map { "→\($0)" } ?? "?") : name }
+
+    /// "name (OpType)" for error messages.
+    public var label: String { "\(displayName) (\(opType))" }
 }
 
 /// The one model representation: a DAG of nodes over named values, with constant parameters.

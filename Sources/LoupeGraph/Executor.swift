@@ -1,0 +1,141 @@
+import LoupeTensor
+
+extension Model {
+    /// Runs the model and returns its declared outputs by name.
+    ///
+    /// - Parameter feeds: one tensor per graph input (see ``inputs``); float inputs must be
+    ///   finite. Shapes must match the declared fixed dimensions; symbolic dimensions (batch)
+    ///   take any size.
+    public func run(_ feeds: [String: Tensor], hooks: Hooks = .none) throws -> [String: Tensor] {
+        try forward(feeds, hooks: hooks, recording: nil).outputs
+    }
+
+    /// Runs the model, keeping what a later ``ForwardPass/backward(seeds:wrt:)`` needs when
+    /// `recording` is given: for each node, exactly the inputs/outputs its rule reads
+    /// (``BackwardNeeds``), every other intermediate is freed after its last use.
+    public func forward(_ feeds: [String: Tensor], hooks: Hooks = .none, recording rules: RuleMap? = nil) throws -> ForwardPass {
+        var values = constants
+        var shapes = [[Int]?](repeating: nil, count: values.count)
+        for (s, c) in values.enumerated() { shapes[s] = c?.shape }
+        try bindInputs(feeds, into: &values)
+
+        var keep = [Bool](repeating: false, count: values.count)
+        var stepRules: [any BackwardRule] = []
+        if let rules {
+            stepRules.reserveCapacity(steps.count)
+            for st in steps {
+                let rule = rules.rule(for: st.node)
+                stepRules.append(rule)
+                let n = st.op.backwardNeeds, x = rule.extraNeeds(for: st.node)
+                for i in n.inputs + x.inputs where i < st.inputs.count && st.inputs[i] >= 0 { keep[st.inputs[i]] = true }
+                for i in n.outputs + x.outputs where i < st.outputs.count && st.outputs[i] >= 0 { keep[st.outputs[i]] = true }
+            }
+        }
+        for s in hooks.captures { keep[s] = true }
+
+        var cut = Set<Int>()
+        var preHook: [Int: Tensor] = [:]
+        if !hooks.isEmpty {
+            for (_, s) in inputSlots { try applyHooks(hooks, slot: s, values: &values, cut: &cut, preHook: &preHook, keepOriginal: false) }
+        }
+        var isFloat = [Bool](repeating: false, count: values.count)
+        for s in values.indices { if let v = values[s] { shapes[s] = v.shape; isFloat[s] = v.dtype == .float32 } }
+
+        var args: [Tensor?] = []
+        for (i, st) in steps.enumerated() {
+            args.removeAll(keepingCapacity: true)
+            for s in st.inputs { args.append(s >= 0 ? values[s] : nil) }
+            let outs: [Tensor]
+            do {
+                outs = try st.op.forward(args)
+            } catch let e as GraphError {
+                throw e
+            } catch {
+                throw GraphError.nodeFailed(node: st.node.displayName, opType: st.node.opType, underlying: "\(error)")
+            }
+            for (k, s) in st.outputs.enumerated() where s >= 0 {
+                guard k < outs.count else {
+                    throw GraphError.nodeFailed(node: st.node.displayName, opType: st.node.opType,
+                                                underlying: "produced \(outs.count) outputs, graph uses output \(k)")
+                }
+                values[s] = outs[k]
+                shapes[s] = outs[k].shape
+                isFloat[s] = outs[k].dtype == .float32
+                if !hooks.isEmpty {
+                    let needsOwnOutput = rules != nil && keep[s]
+                    try applyHooks(hooks, slot: s, values: &values, cut: &cut, preHook: &preHook, keepOriginal: needsOwnOutput)
+                }
+            }
+            // Free what no later node, backward rule or hook needs.
+            for s in st.inputs where s >= 0 && lastUse[s] == i && !keep[s] && constants[s] == nil { values[s] = nil }
+            for s in st.outputs where s >= 0 && lastUse[s] < 0 && !keep[s] { values[s] = nil }
+        }
+
+        var outputs: [String: Tensor] = [:]
+        for o in outputSlots { if let v = values[o] { outputs[valueNames[o]] = v } }
+        var captured: [String: Tensor] = [:]
+        for s in hooks.captures { if let v = values[s] { captured[valueNames[s]] = v } }
+        return ForwardPass(model: self, outputs: outputs, captured: captured,
+                           values: rules == nil ? [] : values, shapes: shapes, isFloat: isFloat, preHook: preHook,
+                           cut: cut, rules: rules == nil ? nil : stepRules)
+    }
+
+    private func applyHooks(_ hooks: Hooks, slot s: Int, values: inout [Tensor?], cut: inout Set<Int>,
+                            preHook: inout [Int: Tensor], keepOriginal: Bool) throws {
+        guard let v = values[s], hooks.edits[s] != nil else { return }
+        let (nv, isCut) = try hooks.apply(slot: s, to: v)
+        if keepOriginal { preHook[s] = v }
+        values[s] = nv
+        if isCut { cut.insert(s) }
+    }
+
+    /// Checks feeds against declared inputs and writes them into their slots.
+    private func bindInputs(_ feeds: [String: Tensor], into values: inout [Tensor?]) throws {
+        let known = Set(inputSlots.map(\.info.name))
+        for name in feeds.keys where !known.contains(name) {
+            throw GraphError.inputMismatch(name: name, expected: "one of the model inputs \(known.sorted())", got: "an unknown input name")
+        }
+        for (info, s) in inputSlots {
+            guard let t = feeds[info.name] else {
+                throw GraphError.missingInput(name: info.name, expected: InputCheck.describe(info))
+            }
+            try InputCheck.validate(t, against: info)
+            values[s] = t
+        }
+    }
+}
+
+/// Validation of fed tensors against declared input types.
+enum InputCheck {
+    /// Storage dtype an ONNX element type maps to (nil: unknown/any).
+    static func dtype(forONNX code: Int) -> DType? {
+        switch code {
+        case 1, 10, 11, 16: return .float32
+        case 2, 3, 4, 5, 6, 7, 12, 13: return .int64
+        case 9: return .bool
+        default: return nil
+        }
+    }
+
+    static func describe(_ info: ValueInfo) -> String {
+        let t = dtype(forONNX: info.elementType).map { "\($0)" } ?? "tensor"
+        guard let shape = info.shape else { return t }
+        return "\(t) of shape [\(shape.map(\.description).joined(separator: ", "))]"
+    }
+
+    static func validate(_ t: Tensor, against info: ValueInfo) throws {
+        if let want = dtype(forONNX: info.elementType), want != t.dtype {
+            throw GraphError.inputMismatch(name: info.name, expected: describe(info), got: "\(t.dtype) of shape \(t.shape)")
+        }
+        if let dims = info.shape {
+            var ok = dims.count == t.rank
+            if ok {
+                for (d, n) in zip(dims, t.shape) { if let v = d.value, v != n { ok = false } }
+            }
+            if !ok {
+                throw GraphError.inputMismatch(name: info.name, expected: describe(info), got: "\(t.dtype) of shape \(t.shape)")
+            }
+        }
+        if t.hasNonFinite { throw GraphError.nonFiniteInput(name: info.name) }
+    }
+}
