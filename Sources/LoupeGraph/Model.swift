@@ -41,17 +41,80 @@ public final class Model: Sendable {
     /// Compiles a graph. Throws ``GraphError/unsupportedOperators(_:)`` listing every operator
     /// Loupe lacks (all at once, not the first), or an error naming the offending node.
     ///
+    /// Constant subgraphs are folded. When every graph input has a fully static declared shape,
+    /// the shape-computing chains that exporters emit (Shape → Gather → Unsqueeze → Concat →
+    /// Reshape) are folded too: one dry run on zeros learns the value of every Shape/Size node,
+    /// which then become constants and their consumers fold in turn.
+    ///
     /// - Parameter customOperators: extra operators by op type (any domain), consulted before
     ///   the built-in table — how a user supplies a custom op without changing Loupe.
     public init(graph: Graph, customOperators: [String: OperatorFactory] = [:]) throws {
+        var parts = try Model.build(graph, customOperators, pinned: [:])
+        let staticInputs = parts.inputSlots.allSatisfy { $0.info.staticShape != nil }
+        if staticInputs, parts.steps.contains(where: { Model.shapeOps.contains($0.node.opType) }),
+           let pinned = Model.dryRunShapes(parts) {
+            parts = try Model.build(graph, customOperators, pinned: pinned)
+        }
         self.graph = graph
+        self.valueNames = parts.names
+        self.slotOf = parts.slotOf
+        self.constants = parts.constants
+        self.steps = parts.steps
+        self.inputSlots = parts.inputSlots
+        self.outputSlots = parts.outputSlots
+        self.producer = parts.producer
+        self.lastUse = parts.lastUse
+        self.foldedNodes = parts.folded
+    }
+
+    /// Operators whose output depends only on their input's shape.
+    static let shapeOps: Set<String> = ["Shape", "Size"]
+
+    struct Parts {
         var names: [String] = []
         var slotOf: [String: Int] = [:]
+        var constants: [Tensor?] = []
+        var steps: [Step] = []
+        var inputSlots: [(info: ValueInfo, slot: Int)] = []
+        var outputSlots: [Int] = []
+        var producer: [Int] = []
+        var lastUse: [Int] = []
+        var folded: [String] = []
+    }
+
+    /// Runs the compiled steps once on zero inputs of the declared static shapes and returns the
+    /// outputs of Shape/Size nodes by value name; nil if the dry run fails (the real run will
+    /// then report the problem with the user's data).
+    static func dryRunShapes(_ p: Parts) -> [String: Tensor]? {
+        var values = p.constants
+        for (info, s) in p.inputSlots {
+            guard let shape = info.staticShape else { return nil }
+            let n = shape.reduce(1, *)
+            switch InputCheck.dtype(forONNX: info.elementType) ?? .float32 {
+            case .float32: values[s] = Tensor(zeros: shape)
+            case .int64: values[s] = try? Tensor(shape: shape, ints: [Int64](repeating: 0, count: n))
+            case .bool: values[s] = try? Tensor(shape: shape, bools: [Bool](repeating: false, count: n))
+            }
+        }
+        var pinned: [String: Tensor] = [:]
+        for (i, st) in p.steps.enumerated() {
+            guard let outs = try? st.op.forward(st.inputs.map { $0 >= 0 ? values[$0] : nil }) else { return nil }
+            for (k, s) in st.outputs.enumerated() where s >= 0 && k < outs.count {
+                values[s] = outs[k]
+                if shapeOps.contains(st.node.opType) { pinned[p.names[s]] = outs[k] }
+            }
+            for s in st.inputs where s >= 0 && p.lastUse[s] == i && p.constants[s] == nil { values[s] = nil }
+        }
+        return pinned
+    }
+
+    static func build(_ graph: Graph, _ customOperators: [String: OperatorFactory], pinned: [String: Tensor]) throws -> Parts {
+        var p = Parts()
         func slot(_ n: String) -> Int {
-            if let s = slotOf[n] { return s }
-            slotOf[n] = names.count
-            names.append(n)
-            return names.count - 1
+            if let s = p.slotOf[n] { return s }
+            p.slotOf[n] = p.names.count
+            p.names.append(n)
+            return p.names.count - 1
         }
         // Values available before any node runs.
         var available = Set<String>()
@@ -60,28 +123,25 @@ public final class Model: Sendable {
 
         let order = try Model.topologicalOrder(graph.nodes, available: available)
 
-        var constants: [Tensor?] = []
         func setConstant(_ s: Int, _ t: Tensor) {
-            while constants.count <= s { constants.append(nil) }
-            constants[s] = t
+            while p.constants.count <= s { p.constants.append(nil) }
+            p.constants[s] = t
         }
         for (k, t) in graph.initializers { setConstant(slot(k), t) }
 
         var unsupported: [String: GraphError.UnsupportedOperator] = [:]
-        var steps: [Step] = []
-        var folded: [String] = []
         for idx in order {
             let node = graph.nodes[idx]
-            let opset = graph.opsets[node.domain] ?? (node.domain == "ai.onnx" ? graph.opset : graph.opset)
+            let opset = graph.opsets[node.domain] ?? graph.opset
             let inSlots = node.inputs.map { $0.isEmpty ? -1 : slot($0) }
             let outSlots = node.outputs.map { $0.isEmpty ? -1 : slot($0) }
             guard let factory = customOperators[node.opType] ?? OperatorTable.factory(opType: node.opType, domain: node.domain) else {
                 let key = "\(node.domain)/\(node.opType)"
                 unsupported[key, default: .init(opType: node.opType, domain: node.domain, opset: opset, nodes: [], reason: "")]
-                    .nodes.append(node.name.isEmpty ? (node.outputs.first ?? "?") : node.name)
+                    .nodes.append(node.displayName)
                 continue
             }
-            let constIn = inSlots.map { s -> Tensor? in s >= 0 && s < constants.count ? constants[s] : nil }
+            let constIn = inSlots.map { s -> Tensor? in s >= 0 && s < p.constants.count ? p.constants[s] : nil }
             let op: any Operator
             do {
                 op = try factory(OperatorContext(node: node, opset: opset, constantInputs: constIn))
@@ -97,46 +157,44 @@ public final class Model: Sendable {
             } catch {
                 throw GraphError.nodeFailed(node: node.displayName, opType: node.opType, underlying: "\(error)")
             }
+            // A Shape/Size node whose value the dry run learned becomes a constant.
+            if node.outputs.count == 1, let v = pinned[node.outputs[0]] {
+                setConstant(outSlots[0], v)
+                p.folded.append(node.displayName)
+                continue
+            }
             // Fold nodes whose every present input is constant (shape arithmetic, Constant).
-            let foldable = inSlots.allSatisfy { $0 < 0 || ($0 < constants.count && constants[$0] != nil) }
+            let foldable = inSlots.allSatisfy { $0 < 0 || ($0 < p.constants.count && p.constants[$0] != nil) }
             if foldable && !Model.neverFold.contains(node.opType) {
                 do {
                     let outs = try op.forward(constIn)
                     for (s, t) in zip(outSlots, outs) where s >= 0 { setConstant(s, t) }
-                    folded.append(node.name)
+                    p.folded.append(node.displayName)
                     continue
                 } catch {
                     throw GraphError.nodeFailed(node: node.displayName, opType: node.opType, underlying: "\(error)")
                 }
             }
-            steps.append(Step(node: node, op: op, inputs: inSlots, outputs: outSlots))
+            p.steps.append(Step(node: node, op: op, inputs: inSlots, outputs: outSlots))
         }
         if !unsupported.isEmpty {
             throw GraphError.unsupportedOperators(unsupported.values.sorted { $0.opType < $1.opType })
         }
-        for o in graph.outputs where slotOf[o.name] == nil {
+        for o in graph.outputs where p.slotOf[o.name] == nil {
             throw GraphError.undefinedValue(name: o.name, consumer: "graph output")
         }
-        while constants.count < names.count { constants.append(nil) }
+        while p.constants.count < p.names.count { p.constants.append(nil) }
 
-        var producer = [Int](repeating: -1, count: names.count)
-        var lastUse = [Int](repeating: -1, count: names.count)
-        for (i, st) in steps.enumerated() {
-            for s in st.outputs where s >= 0 { producer[s] = i }
-            for s in st.inputs where s >= 0 { lastUse[s] = i }
+        p.producer = [Int](repeating: -1, count: p.names.count)
+        p.lastUse = [Int](repeating: -1, count: p.names.count)
+        for (i, st) in p.steps.enumerated() {
+            for s in st.outputs where s >= 0 { p.producer[s] = i }
+            for s in st.inputs where s >= 0 { p.lastUse[s] = i }
         }
-        let outs = graph.outputs.compactMap { slotOf[$0.name] }
-        for s in outs { lastUse[s] = Int.max }
-
-        self.valueNames = names
-        self.slotOf = slotOf
-        self.constants = constants
-        self.steps = steps
-        self.inputSlots = graph.inputs.filter { graph.initializers[$0.name] == nil }.compactMap { i in slotOf[i.name].map { (i, $0) } }
-        self.outputSlots = outs
-        self.producer = producer
-        self.lastUse = lastUse
-        self.foldedNodes = folded
+        p.outputSlots = graph.outputs.compactMap { p.slotOf[$0.name] }
+        for s in p.outputSlots { p.lastUse[s] = Int.max }
+        p.inputSlots = graph.inputs.filter { graph.initializers[$0.name] == nil }.compactMap { i in p.slotOf[i.name].map { (i, $0) } }
+        return p
     }
 
     /// Operators that must run every call even with constant inputs (none yet: random ops are

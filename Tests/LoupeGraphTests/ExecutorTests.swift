@@ -186,3 +186,43 @@ final class ExecutorTests: XCTestCase {
         for i in 0..<64 { XCTAssertEqual(results[i], 6 * Float(i * i)) }
     }
 }
+
+/// Shape folding with a test-local Shape operator (registered under the ONNX name so the
+/// compiler treats it as shape-only).
+private struct TestShapeOp: NonDifferentiableOperator {
+    func forward(_ inputs: [Tensor?]) throws -> [Tensor] { [Tensor(ints: (inputs[0]?.shape ?? []).map { Int64($0) })] }
+}
+
+private struct ShapeToFloatOp: Operator {
+    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+        let x = try inputs[0]!.floats(), n = try inputs[1]!.ints()
+        return [try Tensor(shape: [x.count], floats: x.map { $0 * Float(n.reduce(1, *)) })]
+    }
+    func vjp(_ ctx: VJPContext) throws -> [Tensor?] { [ctx.gradOutputs[0], nil] }
+}
+
+final class ShapeFoldingTests: XCTestCase {
+    let ops: [String: OperatorFactory] = ["Shape": { _ in TestShapeOp() }, "ScaleByCount": { _ in ShapeToFloatOp() }]
+
+    func graph(_ dims: [Dim]) -> Graph {
+        Graph(nodes: [
+            Node(name: "shape", opType: "Shape", inputs: ["x"], outputs: ["s"]),
+            Node(name: "scale", opType: "ScaleByCount", inputs: ["x", "s"], outputs: ["y"]),
+        ], inputs: [ValueInfo(name: "x", shape: dims)], outputs: [ValueInfo(name: "y")])
+    }
+
+    func testStaticInputsFoldShapeNodes() throws {
+        let m = try Model(graph: graph([.fixed(3)]), customOperators: ops)
+        XCTAssertEqual(m.foldedNodes, ["shape"])
+        XCTAssertEqual(m.nodes.map(\.name), ["scale"])
+        XCTAssertEqual(try m.run(["x": try Tensor(shape: [3], floats: [1, 2, 3])])["y"]?.floats(), [3, 6, 9])
+        XCTAssertEqual(try m.inferShapes()["y"], [3])
+    }
+
+    func testSymbolicInputsKeepShapeNodes() throws {
+        let m = try Model(graph: graph([.symbolic("n")]), customOperators: ops)
+        XCTAssertEqual(m.foldedNodes, [])
+        XCTAssertEqual(try m.run(["x": try Tensor(shape: [2], floats: [1, 2])])["y"]?.floats(), [2, 4])
+        XCTAssertEqual(try m.inferShapes(inputShapes: ["x": [5]])["s"], [1])
+    }
+}
