@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .library(name: "Loupe", targets: ["Loupe"]),
         .executable(name: "loupe", targets: ["LoupeCLI"]),
+        .executable(name: "loupe-conformance", targets: ["LoupeConformance"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -24,6 +25,7 @@ let package = Package(
             name: "LoupeCLI",
             dependencies: ["Loupe", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        .executableTarget(name: "LoupeConformance", dependencies: ["Loupe"]),
         .testTarget(name: "LoupeTensorTests", dependencies: ["LoupeTensor"]),
         .testTarget(name: "LoupeGraphTests", dependencies: ["LoupeGraph", "LoupeONNX"]),
         .testTarget(name: "LoupeONNXTests", dependencies: ["LoupeONNX"]),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Loupe
 
 @main
@@ -6,6 +7,42 @@ struct LoupeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "loupe",
         abstract: "Look inside neural networks: run, differentiate and explain ONNX models.",
-        subcommands: []
+        subcommands: [InspectCommand.self, RunCommand.self]
     )
+}
+
+/// Turns any error into one line on stderr and a distinct exit code, so scripts can tell
+/// a bad model from bad input. Every subcommand's `run` goes through this.
+enum CLIFailure {
+    static func exitCode(for error: Error) -> Int32 {
+        switch error {
+        case is ONNXError: return 3
+        case let g as GraphError:
+            switch g {
+            case .unsupportedOperators: return 4
+            case .missingInput, .inputMismatch, .nonFiniteInput, .unknownValue: return 5
+            default: return 6
+            }
+        case is TensorError: return 5
+        case is CLIError: return 5
+        default: return 1
+        }
+    }
+
+    static func run(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let e as ExitCode {
+            throw e
+        } catch {
+            FileHandle.standardError.write(Data("loupe: error: \(error)\n".utf8))
+            throw ExitCode(exitCode(for: error))
+        }
+    }
+}
+
+/// Errors of the command line itself (arguments that parse but make no sense).
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
 }

@@ -13,11 +13,15 @@ extension Model {
     /// Runs the model, keeping what a later ``ForwardPass/backward(seeds:wrt:)`` needs when
     /// `recording` is given: for each node, exactly the inputs/outputs its rule reads
     /// (``BackwardNeeds``), every other intermediate is freed after its last use.
-    public func forward(_ feeds: [String: Tensor], hooks: Hooks = .none, recording rules: RuleMap? = nil) throws -> ForwardPass {
+    ///
+    /// - Parameter allowNonFinite: accept NaN/infinity in float inputs (rejected by default
+    ///   because they almost always mean a broken preprocessing step upstream).
+    public func forward(_ feeds: [String: Tensor], hooks: Hooks = .none, recording rules: RuleMap? = nil,
+                        allowNonFinite: Bool = false) throws -> ForwardPass {
         var values = constants
         var shapes = [[Int]?](repeating: nil, count: values.count)
         for (s, c) in values.enumerated() { shapes[s] = c?.shape }
-        try bindInputs(feeds, into: &values)
+        try bindInputs(feeds, into: &values, allowNonFinite: allowNonFinite)
 
         var keep = [Bool](repeating: false, count: values.count)
         var stepRules: [any BackwardRule] = []
@@ -90,7 +94,7 @@ extension Model {
     }
 
     /// Checks feeds against declared inputs and writes them into their slots.
-    private func bindInputs(_ feeds: [String: Tensor], into values: inout [Tensor?]) throws {
+    private func bindInputs(_ feeds: [String: Tensor], into values: inout [Tensor?], allowNonFinite: Bool) throws {
         let known = Set(inputSlots.map(\.info.name))
         for name in feeds.keys where !known.contains(name) {
             throw GraphError.inputMismatch(name: name, expected: "one of the model inputs \(known.sorted())", got: "an unknown input name")
@@ -99,7 +103,7 @@ extension Model {
             guard let t = feeds[info.name] else {
                 throw GraphError.missingInput(name: info.name, expected: InputCheck.describe(info))
             }
-            try InputCheck.validate(t, against: info)
+            try InputCheck.validate(t, against: info, allowNonFinite: allowNonFinite)
             values[s] = t
         }
     }
@@ -123,7 +127,7 @@ enum InputCheck {
         return "\(t) of shape [\(shape.map(\.description).joined(separator: ", "))]"
     }
 
-    static func validate(_ t: Tensor, against info: ValueInfo) throws {
+    static func validate(_ t: Tensor, against info: ValueInfo, allowNonFinite: Bool = false) throws {
         if let want = dtype(forONNX: info.elementType), want != t.dtype {
             throw GraphError.inputMismatch(name: info.name, expected: describe(info), got: "\(t.dtype) of shape \(t.shape)")
         }
@@ -136,6 +140,6 @@ enum InputCheck {
                 throw GraphError.inputMismatch(name: info.name, expected: describe(info), got: "\(t.dtype) of shape \(t.shape)")
             }
         }
-        if t.hasNonFinite { throw GraphError.nonFiniteInput(name: info.name) }
+        if !allowNonFinite && t.hasNonFinite { throw GraphError.nonFiniteInput(name: info.name) }
     }
 }

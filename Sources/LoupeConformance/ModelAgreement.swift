@@ -1,0 +1,89 @@
+import Foundation
+import Loupe
+
+/// Compares Loupe with PyTorch on the models written by tools/models/export_models.py:
+/// logits (max |Δ| relative to the largest |logit|) and the input gradient of the recorded
+/// objective (max |Δ| relative to the largest |gradient|).
+struct ModelAgreement {
+    let directory: String
+    let tolerance: Double
+
+    func run() -> Int32 {
+        let fm = FileManager.default
+        let metas = ((try? fm.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".json") }.sorted()
+        guard !metas.isEmpty else {
+            FileHandle.standardError.write(Data("no models in \(directory): run tools/models/export_models.py first\n".utf8))
+            return 2
+        }
+        print("model".padding(toLength: 26, withPad: " ", startingAt: 0) + "  logits rel.Δ   grad rel.Δ    fwd ms   result")
+        var passed = 0, failed = 0
+        for meta in metas {
+            let line = check("\(directory)/\(meta)")
+            print(line.text)
+            if line.ok { passed += 1 } else { failed += 1 }
+        }
+        print("\n\(passed) passed, \(failed) failed")
+        return failed == 0 ? 0 : 1
+    }
+
+    func check(_ metaPath: String) -> (text: String, ok: Bool) {
+        let name = ((metaPath as NSString).lastPathComponent as NSString).deletingPathExtension
+        let label = name.padding(toLength: 26, withPad: " ", startingAt: 0)
+        do {
+            guard let data = FileManager.default.contents(atPath: metaPath),
+                  let meta = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  let file = meta["file"] as? String,
+                  let inputs = meta["inputs"] as? [[String: Any]],
+                  let outputs = meta["outputs"] as? [[String: Any]], let out0 = outputs.first,
+                  let outName = out0["name"] as? String, let outFile = out0["file"] as? String else {
+                return ("\(label)  unreadable metadata", false)
+            }
+            let model = try Model(graph: try ONNXModel.load(path: "\(directory)/\(file)"))
+            var feeds: [String: Tensor] = [:]
+            for i in inputs {
+                guard let n = i["name"] as? String, let f = i["file"] as? String else { continue }
+                feeds[n] = try Tensor.readNPY(path: "\(directory)/\(f)")
+            }
+            let start = Date()
+            let pass = try model.forward(feeds, recording: .gradient)
+            let ms = Date().timeIntervalSince(start) * 1000
+            guard let logits = pass.outputs[outName] else { return ("\(label)  no output \(outName)", false) }
+            let want = try Tensor.readNPY(path: "\(directory)/\(outFile)")
+            let logitErr = relativeError(logits, want)
+            var gradText = "         -"
+            var ok = logitErr <= tolerance
+            if let g = meta["input_grad"] as? [String: Any], let gfile = g["file"] as? String, let wrt = g["wrt"] as? String,
+               feeds[wrt] != nil, let target = meta["target"] as? Int {
+                let seed = try objectiveSeed(shape: logits.shape, target: target)
+                let grads = try pass.backward(seeds: [outName: seed], wrt: [wrt])
+                let wantGrad = try Tensor.readNPY(path: "\(directory)/\(gfile)")
+                guard let got = grads[wrt] else { return ("\(label)  no gradient", false) }
+                let gErr = relativeError(got, wantGrad)
+                gradText = String(format: "%10.2e", gErr)
+                ok = ok && gErr <= tolerance
+            }
+            return (label + String(format: "  %12.2e  ", logitErr) + gradText + String(format: "  %8.1f   ", ms) + (ok ? "ok" : "FAIL"), ok)
+        } catch {
+            return ("\(label)  error: \(error)", false)
+        }
+    }
+
+    /// d objective / d logits for "sum over batch of logits[:, target]" (2-D) or
+    /// "logits[:, -1, target]" (3-D, last token).
+    func objectiveSeed(shape: [Int], target: Int) throws -> Tensor {
+        var seed = [Float](repeating: 0, count: shape.reduce(1, *))
+        let classes = shape.last ?? 1
+        let b = shape[0]
+        let perBatch = seed.count / b
+        for i in 0..<b { seed[i * perBatch + perBatch - classes + target] = 1 }
+        return try Tensor(shape: shape, floats: seed)
+    }
+
+    func relativeError(_ a: Tensor, _ b: Tensor) -> Double {
+        guard a.shape == b.shape else { return .infinity }
+        let x = a.doubles, y = b.doubles
+        var maxDiff = 0.0, scale = 0.0
+        for i in 0..<x.count { maxDiff = max(maxDiff, abs(x[i] - y[i])); scale = max(scale, abs(y[i])) }
+        return maxDiff / max(scale, 1e-12)
+    }
+}
