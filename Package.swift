@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "Loupe", targets: ["Loupe"]),
         .executable(name: "loupe", targets: ["LoupeCLI"]),
         .executable(name: "loupe-conformance", targets: ["LoupeConformance"]),
+        .executable(name: "loupe-bench", targets: ["LoupeBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -26,6 +27,7 @@ let package = Package(
             dependencies: ["Loupe", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "LoupeConformance", dependencies: ["Loupe"]),
+        .executableTarget(name: "LoupeBench", dependencies: ["Loupe"], path: "Benchmarks/LoupeBench"),
         .testTarget(name: "LoupeTensorTests", dependencies: ["LoupeTensor"]),
         .testTarget(name: "LoupeGraphTests", dependencies: ["LoupeGraph", "LoupeONNX"]),
         .testTarget(name: "LoupeONNXTests", dependencies: ["LoupeONNX"]),
