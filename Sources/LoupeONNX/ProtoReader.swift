@@ -106,11 +106,13 @@ struct ProtoReader {
     }
 
     /// Reads a length prefix and returns the absolute byte range of the payload.
-    mutating func readLengthDelimited() throws -> Range<Int> {
+    mutating func readLengthDelimited(field: String? = nil) throws -> Range<Int> {
         let lengthAt = position
         let length = try readVarint()
         guard length <= UInt64(end - position) else {
-            throw malformed("length \(length) runs past the end of the message (\(end - position) bytes left)", at: lengthAt)
+            let what = field.map { "field '\($0)': " } ?? ""
+            let hint = end == buffer.count ? "; the file may be truncated" : ""
+            throw malformed("\(what)length \(length) runs past the end of the message (\(end - position) bytes left)\(hint)", at: lengthAt)
         }
         let start = position
         position += Int(length)
@@ -141,7 +143,7 @@ struct ProtoReader {
         case .varint: _ = try readVarint()
         case .fixed64: _ = try readFixed64()
         case .fixed32: _ = try readFixed32()
-        case .lengthDelimited: _ = try readLengthDelimited()
+        case .lengthDelimited: _ = try readLengthDelimited(field: "\(field)")
         case .startGroup, .endGroup:
             throw malformed("field \(field) uses the \(wire) wire type, which ONNX never uses")
         }
@@ -156,7 +158,7 @@ struct ProtoReader {
     /// A reader over a nested message's bytes; fails beyond ``maxDepth`` levels.
     mutating func readMessage(_ wire: WireType, field: String, path childPath: String) throws -> ProtoReader {
         try expect(wire, .lengthDelimited, field: field)
-        let range = try readLengthDelimited()
+        let range = try readLengthDelimited(field: field)
         guard depth + 1 <= Self.maxDepth else {
             throw malformed("messages nested deeper than \(Self.maxDepth) levels")
         }
@@ -166,7 +168,7 @@ struct ProtoReader {
 
     mutating func readBytes(_ wire: WireType, field: String) throws -> Range<Int> {
         try expect(wire, .lengthDelimited, field: field)
-        return try readLengthDelimited()
+        return try readLengthDelimited(field: field)
     }
 
     /// A `string` field. Invalid UTF-8 is repaired (U+FFFD) rather than rejected, as protobuf
@@ -199,7 +201,7 @@ struct ProtoReader {
         case .varint:
             out.append(try readVarint())
         case .lengthDelimited:
-            let r = try readLengthDelimited()
+            let r = try readLengthDelimited(field: field)
             var sub = ProtoReader(buffer: buffer, file: file, path: path, depth: depth, range: r)
             while !sub.isAtEnd { out.append(try sub.readVarint()) }
         default:
@@ -219,7 +221,7 @@ struct ProtoReader {
         case .fixed32:
             out.append(try readFixed32())
         case .lengthDelimited:
-            let r = try readLengthDelimited()
+            let r = try readLengthDelimited(field: field)
             guard r.count % 4 == 0 else {
                 throw malformed("packed field '\(field)' has \(r.count) bytes, not a multiple of 4")
             }
@@ -236,7 +238,7 @@ struct ProtoReader {
         case .fixed64:
             out.append(try readFixed64())
         case .lengthDelimited:
-            let r = try readLengthDelimited()
+            let r = try readLengthDelimited(field: field)
             guard r.count % 8 == 0 else {
                 throw malformed("packed field '\(field)' has \(r.count) bytes, not a multiple of 8")
             }
