@@ -88,7 +88,7 @@ struct ModelDecoder {
                 var v = try r.readMessage(wire, field: "value_info", path: "value_info[\(graph.valueInfo.count)]")
                 graph.valueInfo.append(try decodeValueInfo(&v))
             case 15:
-                throw ONNXError.unsupported(file: context.file, message: "\(r.path): sparse_initializer (sparse tensors) at byte \(r.fieldStart)")
+                throw ONNXError.unsupported(file: context.file, message: "\(r.pathPrefix)sparse_initializer (sparse tensors) at byte \(r.fieldStart)")
             default: try r.skip(wire, field: field)
             }
         }
@@ -169,7 +169,7 @@ struct ModelDecoder {
         case 10: return (name, .graphs(graphs))
         case 11, 12, 13, 14:
             let kinds: [Int32: String] = [11: "SPARSE_TENSOR", 12: "SPARSE_TENSORS", 13: "TYPE_PROTO", 14: "TYPE_PROTOS"]
-            throw ONNXError.unsupported(file: context.file, message: "\(r.path): attribute '\(name)' has type \(kinds[type] ?? "")")
+            throw ONNXError.unsupported(file: context.file, message: "\(r.pathPrefix)attribute '\(name)' has type \(kinds[type] ?? "")")
         case 0:
             // IR < 3 files may omit the type; infer it from the field that is set.
             if let t { return (name, .tensor(t)) }
@@ -183,7 +183,7 @@ struct ModelDecoder {
             if let f { return (name, .float(f)) }
             if let i { return (name, .int(Int(i))) }
             if sparse {
-                throw ONNXError.unsupported(file: context.file, message: "\(r.path): attribute '\(name)' holds a sparse tensor or type proto")
+                throw ONNXError.unsupported(file: context.file, message: "\(r.pathPrefix)attribute '\(name)' holds a sparse tensor or type proto")
             }
             throw r.malformed("attribute '\(name)' has no type and no value", at: r.end)
         default:

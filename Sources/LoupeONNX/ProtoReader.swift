@@ -58,9 +58,12 @@ struct ProtoReader {
 
     var isAtEnd: Bool { position >= end }
 
+    /// "path: " for prefixing messages, or "" at the top level.
+    var pathPrefix: String { path.isEmpty ? "" : "\(path): " }
+
     /// A malformed-file error at the current field, naming the field path.
     func malformed(_ message: String, at offset: Int? = nil) -> ONNXError {
-        .malformed(file: file, offset: offset ?? fieldStart, message: path.isEmpty ? message : "\(path): \(message)")
+        .malformed(file: file, offset: offset ?? fieldStart, message: pathPrefix + message)
     }
 
     // MARK: Primitive reads

@@ -81,7 +81,7 @@ extension ProtoReader {
     func convertTensor(_ t: TensorProtoFields, context: DecodeContext) throws -> Tensor {
         let label = t.name.isEmpty ? "<unnamed>" : t.name
         func bad(_ message: String) -> ONNXError {
-            .malformed(file: file, offset: t.offset, message: "\(path): tensor '\(label)': \(message)")
+            .malformed(file: file, offset: t.offset, message: "\(pathPrefix)tensor '\(label)': \(message)")
         }
         var shape: [Int] = []
         var count = 1
@@ -94,10 +94,10 @@ extension ProtoReader {
         }
         guard t.dataType != 0 else { throw bad("data_type is missing (UNDEFINED)") }
         guard let type = ONNXDataType(rawValue: t.dataType), let size = type.rawSize else {
-            throw ONNXError.unsupported(file: file, message: "\(path): tensor '\(label)' has element type \(ONNXDataType.name(t.dataType)); Loupe reads float, float16, bfloat16, double, integer and bool tensors")
+            throw ONNXError.unsupported(file: file, message: "\(pathPrefix)tensor '\(label)' has element type \(ONNXDataType.name(t.dataType)); Loupe reads float, float16, bfloat16, double, integer and bool tensors")
         }
         guard !t.hasSegment else {
-            throw ONNXError.unsupported(file: file, message: "\(path): tensor '\(label)' is split into segments")
+            throw ONNXError.unsupported(file: file, message: "\(pathPrefix)tensor '\(label)' is split into segments")
         }
         let (byteCount, overflow) = count.multipliedReportingOverflow(by: size)
         guard !overflow else { throw bad("dims \(t.dims) overflow the byte count") }
