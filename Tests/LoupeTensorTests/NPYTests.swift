@@ -94,4 +94,36 @@ final class NPYTests: XCTestCase {
         let missing = NSTemporaryDirectory() + "/loupe-no-such.npy"
         XCTAssertThrowsError(try Tensor(npyFile: missing)) { XCTAssertEqual("\($0)", "\(missing): no such file") }
     }
+
+    /// Mutated files must throw `TensorError` or decode: never crash. Seeded (SplitMix64).
+    func testMutatedFilesThrowTypedErrorsOrDecode() throws {
+        var state: UInt64 = 42
+        func next() -> Int {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return Int(truncatingIfNeeded: (z ^ (z >> 31)) >> 1)
+        }
+        let seeds = try ["f4_2x3.npy", "f8_fortran_2x3.npy", "b1_2x2.npy"].map {
+            [UInt8](try Data(contentsOf: URL(fileURLWithPath: Self.path($0))))
+        }
+        var decoded = 0
+        for i in 0..<1000 {
+            var b = seeds[i % seeds.count]
+            switch next() % 3 {
+            case 0: b[next() % b.count] ^= UInt8(1 << (next() % 8))
+            case 1: b = Array(b.prefix(next() % b.count))
+            default: b[6 + next() % 60] = UInt8(truncatingIfNeeded: next())
+            }
+            do {
+                _ = try Tensor(npyBytes: b)
+                decoded += 1
+            } catch is TensorError {
+            } catch {
+                XCTFail("iteration \(i): untyped error \(error)")
+            }
+        }
+        XCTAssertGreaterThan(decoded, 50)
+    }
 }
