@@ -31,6 +31,6 @@ let package = Package(
         .testTarget(name: "LoupeTensorTests", dependencies: ["LoupeTensor"]),
         .testTarget(name: "LoupeGraphTests", dependencies: ["LoupeGraph", "LoupeONNX"]),
         .testTarget(name: "LoupeONNXTests", dependencies: ["LoupeONNX"]),
-        .testTarget(name: "LoupeCLITests", dependencies: ["LoupeCLI"]),
+        .testTarget(name: "LoupeCLITests", dependencies: ["LoupeCLI", "Loupe"]),
     ]
 )
