@@ -1,0 +1,72 @@
+/// How ``Tensor/padded(begins:ends:mode:value:)`` fills the border (ONNX `Pad` modes).
+public enum PadMode: String, Sendable, Equatable, CaseIterable {
+    /// A constant value.
+    case constant
+    /// Mirror without repeating the edge: `[1,2,3]` padded by 2 → `[3,2,1,2,3,2,1]`.
+    case reflect
+    /// Repeat the edge element.
+    case edge
+    /// Wrap around (opset 19): `[1,2,3]` padded by 2 → `[2,3,1,2,3,1,2]`.
+    case wrap
+}
+
+extension Tensor {
+    /// Pads (or, for negative amounts, crops) each axis by `begins[d]` before and `ends[d]`
+    /// after (ONNX `Pad`, whose `pads` input is `begins + ends`). Edge/reflect/wrap need a
+    /// non-empty axis wherever they pad; reflect pads wider than the axis keep reflecting, as
+    /// NumPy's `pad` does.
+    public func padded(begins: [Int], ends: [Int], mode: PadMode = .constant, value: Double = 0) throws -> Tensor {
+        Movement.gather(self, try Movement.padTables(shape: shape, begins: begins, ends: ends, mode: mode), fill: value)
+    }
+
+    /// VJP of ``padded(begins:ends:mode:value:)`` with respect to the input: constant mode
+    /// crops the cotangent; reflect, edge and wrap also add the border back onto the elements it
+    /// copied.
+    public static func paddedGradient(_ grad: Tensor, inputShape: [Int], begins: [Int], ends: [Int], mode: PadMode = .constant) throws -> Tensor {
+        try Movement.scatterAdd(grad, Movement.padTables(shape: inputShape, begins: begins, ends: ends, mode: mode),
+                                sourceShape: inputShape, op: "Pad")
+    }
+}
+
+extension Movement {
+    static func padTables(shape: [Int], begins: [Int], ends: [Int], mode: PadMode) throws -> AxisTables {
+        let r = shape.count
+        guard begins.count == r, ends.count == r else {
+            throw TensorError.invalidArgument(op: "Pad", message: "needs \(2 * r) pads for rank \(r), got \(begins.count) + \(ends.count)")
+        }
+        let strides = Shape.strides(shape)
+        var out = shape
+        var tables: [[Int]] = []
+        for d in 0 ..< r {
+            let n = shape[d], b = begins[d]
+            out[d] = n + b + ends[d]
+            guard out[d] >= 0 else {
+                throw TensorError.invalidArgument(op: "Pad", message: "pads \(b), \(ends[d]) crop axis \(d) of size \(n) below zero")
+            }
+            let padding = b > 0 || ends[d] > 0
+            if padding && mode != .constant && n == 0 {
+                throw TensorError.invalidArgument(op: "Pad", message: "\(mode.rawValue) mode cannot pad empty axis \(d)")
+            }
+            var t = [Int](repeating: -1, count: out[d])
+            for i in 0 ..< out[d] {
+                var s = i - b
+                if s < 0 || s >= n {
+                    switch mode {
+                    case .constant: continue
+                    case .edge: s = s < 0 ? 0 : n - 1
+                    case .wrap: s = ((s % n) + n) % n
+                    case .reflect:
+                        if n == 1 { s = 0 } else {
+                            let period = 2 * (n - 1)
+                            s = ((s % period) + period) % period
+                            if s >= n { s = period - s }
+                        }
+                    }
+                }
+                t[i] = s * strides[d]
+            }
+            tables.append(t)
+        }
+        return AxisTables(shape: out, tables: tables)
+    }
+}
