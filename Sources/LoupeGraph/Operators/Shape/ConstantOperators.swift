@@ -51,7 +51,7 @@ struct ConstantOfShapeOperator: NonDifferentiableOperator {
             let (p, o) = acc.0.multipliedReportingOverflow(by: d)
             return (p, acc.1 || o)
         }
-        guard !overflow, n < 1 << 34 else {
+        guard !overflow, n < 1 << 31 else {
             throw TensorError.invalidArgument(op: label, message: "shape \(shape) is too large")
         }
         switch value.storage {

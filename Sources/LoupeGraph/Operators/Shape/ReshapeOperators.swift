@@ -91,7 +91,8 @@ struct FlattenOperator: Operator {
 }
 
 /// ONNX `Squeeze`: removes the listed size-1 axes (`axes` attribute before opset 13, optional
-/// input from 13), or every size-1 axis when none are listed.
+/// input from 13), or every size-1 axis when none are listed. An empty `axes` list also squeezes
+/// every size-1 axis, as ONNX Runtime does (the reference evaluator would squeeze nothing).
 struct SqueezeOperator: Operator {
     let axesAttribute: [Int]?
     let label: String
@@ -106,7 +107,7 @@ struct SqueezeOperator: Operator {
         let x = try ShapeOps.input(inputs, 0, label, "data")
         var axes = axesAttribute
         if axes == nil, inputs.count > 1, let t = inputs[1] { axes = try ShapeOps.intList(t, label, "axes") }
-        guard let axes else { return [try x.reshaped(x.shape.filter { $0 != 1 })] }
+        guard let axes, !axes.isEmpty else { return [try x.reshaped(x.shape.filter { $0 != 1 })] }
         let norm = try ShapeOps.normalizeAxes(axes, rank: x.rank, op: label)
         for a in norm where x.shape[a] != 1 {
             throw TensorError.invalidArgument(op: label, message: "cannot squeeze axis \(a) of size \(x.shape[a]) in \(x.shape)")
