@@ -74,7 +74,7 @@ struct PadOperator: Operator {
         let (b, e) = try pads(ctx.inputs, rank: shape.count)
         let gx = try Tensor.paddedGradient(g, inputShape: shape, begins: b, ends: e, mode: mode)
         if ctx.wantInput.first ?? true { out[0] = gx }
-        if out.count > 2, ctx.wantInput.count > 2, ctx.wantInput[2], let vs = ctx.inputShapes[2] {
+        if out.count > 2, ctx.wantInput.count > 2, ctx.wantInput[2], let vs = try? ShapeOps.inputShape(ctx, 2, label) {
             // d out / d value is 1 exactly on the border, which constant mode fills.
             var border: Float = 0
             if mode == .constant {
