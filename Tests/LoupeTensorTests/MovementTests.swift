@@ -196,3 +196,12 @@ final class MovementTests: XCTestCase {
         XCTAssertEqual(g, x)
     }
 }
+
+final class MovementLimitTests: XCTestCase {
+    func testAbsurdSizesFailInsteadOfAllocating() {
+        let x = Tensor(zeros: [2, 2])
+        XCTAssertThrowsError(try x.tiled([1 << 40, 1 << 40]))
+        XCTAssertThrowsError(try x.padded(begins: [Int.max, 0], ends: [1, 0]))
+        XCTAssertThrowsError(try Tensor(ints: [0]).oneHot(depth: 1 << 33, values: Tensor(ints: [0, 1])))
+    }
+}

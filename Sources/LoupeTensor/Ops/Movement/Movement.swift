@@ -188,6 +188,19 @@ enum Movement {
         return Tensor(uncheckedShape: sourceShape, storage: .float32(m.scatterAdd(g, sourceCount: sourceShape.reduce(1, *))))
     }
 
+    /// Throws unless `shape` has a representable element count below 2³², so a corrupted repeat,
+    /// pad or depth value fails with an error instead of an impossible allocation.
+    static func checkAllocatable(_ shape: [Int], op: String) throws {
+        var n = 1
+        for d in shape {
+            let (p, overflow) = n.multipliedReportingOverflow(by: d)
+            guard !overflow, d >= 0, p < 1 << 32 else {
+                throw TensorError.invalidArgument(op: op, message: "output shape \(shape) is too large")
+            }
+            n = p
+        }
+    }
+
     /// Checks that every dimension is non-negative and the axis list has no repeats after
     /// normalisation; returns the normalised axes.
     static func normalizeAxes(_ axes: [Int], rank: Int, op: String) throws -> [Int] {

@@ -46,6 +46,7 @@ extension Movement {
         let inner = indices.shape[a...].reduce(1, *)
         var shape = indices.shape
         shape.insert(depth, at: a)
+        try checkAllocatable(shape, op: "OneHot")
         var hot = [Int](repeating: -1, count: idx.count)
         for o in 0 ..< outer {
             for i in 0 ..< inner {

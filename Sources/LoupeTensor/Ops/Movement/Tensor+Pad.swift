@@ -36,6 +36,12 @@ extension Movement {
         }
         let strides = Shape.strides(shape)
         var out = shape
+        for d in 0 ..< r {
+            let (x, o1) = shape[d].addingReportingOverflow(begins[d])
+            let (y, o2) = x.addingReportingOverflow(ends[d])
+            out[d] = o1 || o2 ? Int.max : y
+        }
+        try checkAllocatable(out.map { max($0, 0) }, op: "Pad")
         var tables: [[Int]] = []
         for d in 0 ..< r {
             let n = shape[d], b = begins[d]

@@ -17,7 +17,8 @@ extension Movement {
             throw TensorError.invalidArgument(op: "Tile", message: "repeats \(repeats) must be \(shape.count) non-negative counts")
         }
         let strides = Shape.strides(shape)
-        let out = zip(shape, repeats).map { $0 * $1 }
+        let out = zip(shape, repeats).map { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
+        try checkAllocatable(out, op: "Tile")
         let tables = shape.indices.map { d in (0 ..< out[d]).map { ($0 % shape[d]) * strides[d] } }
         return AxisTables(shape: out, tables: tables)
     }
