@@ -125,6 +125,15 @@ final class MovementTests: XCTestCase {
         XCTAssertThrowsError(try Tensor(zeros: [0]).padded(begins: [1], ends: [0], mode: .edge))
     }
 
+    func testBorderModesReadTheCroppedDataLikeOnnxRuntime() throws {
+        // Values from onnxruntime 1.32: crop one element at the start, pad two at the end.
+        let v = try Tensor(shape: [4], floats: [1, 2, 3, 4])
+        XCTAssertEqual(try v.padded(begins: [-1], ends: [2], mode: .reflect).doubles, [2, 3, 4, 3, 2])
+        XCTAssertEqual(try v.padded(begins: [-1], ends: [2], mode: .edge).doubles, [2, 3, 4, 4, 4])
+        XCTAssertEqual(try v.padded(begins: [-1], ends: [1], mode: .wrap).doubles, [2, 3, 4, 2])
+        XCTAssertThrowsError(try v.padded(begins: [-4], ends: [1], mode: .edge))
+    }
+
     func testPadEdgeGradientAccumulatesBorder() throws {
         let g = try Tensor(shape: [6], floats: [1, 2, 3, 4, 5, 6])
         // Output [x0, x0, x0, x1, x2, x2]: x0 collects 1+2+3, x2 collects 5+6.
@@ -174,7 +183,7 @@ final class MovementTests: XCTestCase {
         XCTAssertThrowsError(try Tensor(zeros: [3]).trilu(upper: true))
         let oh = try Tensor(ints: [1, -3, 3]).oneHot(depth: 3, values: try Tensor(shape: [2], bools: [false, true]))
         XCTAssertEqual(oh, try Tensor(shape: [3, 3], bools: [false, true, false, true, false, false, false, false, false]))
-        XCTAssertEqual(Tensor(scalar: 2).nonZero().shape, [0, 1])
+        XCTAssertEqual(Tensor(scalar: 2).nonZero(), try Tensor(shape: [1, 1], ints: [0]))  // as ONNX Runtime
         XCTAssertEqual(try Tensor(shape: [2, 2], ints: [0, 3, 4, 0]).nonZero(), try Tensor(shape: [2, 2], ints: [0, 1, 1, 0]))
         let r = try Tensor.range(start: Tensor(scalar: 0), limit: Tensor(scalar: -1), delta: Tensor(scalar: -0.25))
         XCTAssertEqual(r.doubles, [0, -0.25, -0.5, -0.75])

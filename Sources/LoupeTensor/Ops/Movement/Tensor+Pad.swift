@@ -13,8 +13,9 @@ public enum PadMode: String, Sendable, Equatable, CaseIterable {
 extension Tensor {
     /// Pads (or, for negative amounts, crops) each axis by `begins[d]` before and `ends[d]`
     /// after (ONNX `Pad`, whose `pads` input is `begins + ends`). Edge/reflect/wrap need a
-    /// non-empty axis wherever they pad; reflect pads wider than the axis keep reflecting, as
-    /// NumPy's `pad` does.
+    /// non-empty axis wherever they pad, and (as in ONNX Runtime) read from the data left after
+    /// cropping. Reflect pads wider than the axis keep reflecting, as NumPy's `pad` does, where
+    /// ONNX Runtime and PyTorch refuse them.
     public func padded(begins: [Int], ends: [Int], mode: PadMode = .constant, value: Double = 0) throws -> Tensor {
         Movement.gather(self, try Movement.padTables(shape: shape, begins: begins, ends: ends, mode: mode), fill: value)
     }
@@ -50,24 +51,29 @@ extension Movement {
                 throw TensorError.invalidArgument(op: "Pad", message: "pads \(b), \(ends[d]) crop axis \(d) of size \(n) below zero")
             }
             let padding = b > 0 || ends[d] > 0
-            if padding && mode != .constant && n == 0 {
-                throw TensorError.invalidArgument(op: "Pad", message: "\(mode.rawValue) mode cannot pad empty axis \(d)")
+            // Border modes read from the data left after any cropping (negative pads), as ONNX
+            // Runtime does: [lo, hi) of the original axis, m elements.
+            let lo = max(0, -b), hi = n - max(0, -ends[d]), m = hi - lo
+            if padding && mode != .constant && m <= 0 {
+                throw TensorError.invalidArgument(op: "Pad", message: "\(mode.rawValue) mode cannot pad axis \(d) left empty by cropping")
             }
             var t = [Int](repeating: -1, count: out[d])
             for i in 0 ..< out[d] {
                 var s = i - b
-                if s < 0 || s >= n {
+                if s < lo || s >= hi {
+                    var k = s - lo  // position relative to the kept data
                     switch mode {
                     case .constant: continue
-                    case .edge: s = s < 0 ? 0 : n - 1
-                    case .wrap: s = ((s % n) + n) % n
+                    case .edge: k = k < 0 ? 0 : m - 1
+                    case .wrap: k = ((k % m) + m) % m
                     case .reflect:
-                        if n == 1 { s = 0 } else {
-                            let period = 2 * (n - 1)
-                            s = ((s % period) + period) % period
-                            if s >= n { s = period - s }
+                        if m == 1 { k = 0 } else {
+                            let period = 2 * (m - 1)
+                            k = ((k % period) + period) % period
+                            if k >= m { k = period - k }
                         }
                     }
+                    s = lo + k
                 }
                 t[i] = s * strides[d]
             }
