@@ -4,36 +4,36 @@
 /// int64 shape arithmetic and bool masks of exported graphs exactly like float activations.
 public protocol MovableElement: Sendable, Equatable {
     /// The additive identity (0, 0, false): what padding and masking write by default.
-    static var zero: Self { get }
+    static var movementZero: Self { get }
     /// Converts a numeric constant (a pad value, an off/on value) to this type.
     init(movementValue: Double)
     /// The storage's elements when it holds this type.
-    static func unwrap(_ s: Tensor.Storage) -> [Self]?
+    static func elements(of s: Tensor.Storage) -> [Self]?
     /// Wraps elements of this type as storage.
-    static func wrap(_ a: [Self]) -> Tensor.Storage
+    static func storage(of a: [Self]) -> Tensor.Storage
 }
 
 extension Float: MovableElement {
-    public static var zero: Float { 0 }
+    public static var movementZero: Float { 0 }
     public init(movementValue: Double) { self = Float(movementValue) }
-    public static func unwrap(_ s: Tensor.Storage) -> [Float]? { if case let .float32(a) = s { return a } else { return nil } }
-    public static func wrap(_ a: [Float]) -> Tensor.Storage { .float32(a) }
+    public static func elements(of s: Tensor.Storage) -> [Float]? { if case let .float32(a) = s { return a } else { return nil } }
+    public static func storage(of a: [Float]) -> Tensor.Storage { .float32(a) }
 }
 
 extension Int64: MovableElement {
-    public static var zero: Int64 { 0 }
+    public static var movementZero: Int64 { 0 }
     public init(movementValue: Double) {
         self = movementValue.isFinite ? Int64(exactly: movementValue.rounded(.towardZero)) ?? 0 : 0
     }
-    public static func unwrap(_ s: Tensor.Storage) -> [Int64]? { if case let .int64(a) = s { return a } else { return nil } }
-    public static func wrap(_ a: [Int64]) -> Tensor.Storage { .int64(a) }
+    public static func elements(of s: Tensor.Storage) -> [Int64]? { if case let .int64(a) = s { return a } else { return nil } }
+    public static func storage(of a: [Int64]) -> Tensor.Storage { .int64(a) }
 }
 
 extension Bool: MovableElement {
-    public static var zero: Bool { false }
+    public static var movementZero: Bool { false }
     public init(movementValue: Double) { self = movementValue != 0 }
-    public static func unwrap(_ s: Tensor.Storage) -> [Bool]? { if case let .bool(a) = s { return a } else { return nil } }
-    public static func wrap(_ a: [Bool]) -> Tensor.Storage { .bool(a) }
+    public static func elements(of s: Tensor.Storage) -> [Bool]? { if case let .bool(a) = s { return a } else { return nil } }
+    public static func storage(of a: [Bool]) -> Tensor.Storage { .bool(a) }
 }
 
 /// Internal machinery shared by the movement ops.

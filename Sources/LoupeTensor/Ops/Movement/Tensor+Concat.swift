@@ -30,9 +30,9 @@ extension Tensor {
         let inner = first.shape[(a + 1)...].reduce(1, *)
         let widths = parts.map { $0.shape[a] * inner }
         switch first.storage {
-        case .float32: return Tensor(uncheckedShape: outShape, storage: .float32(Movement.concat(parts.map { Float.unwrap($0.storage) ?? [] }, outer: outer, widths: widths)))
-        case .int64: return Tensor(uncheckedShape: outShape, storage: .int64(Movement.concat(parts.map { Int64.unwrap($0.storage) ?? [] }, outer: outer, widths: widths)))
-        case .bool: return Tensor(uncheckedShape: outShape, storage: .bool(Movement.concat(parts.map { Bool.unwrap($0.storage) ?? [] }, outer: outer, widths: widths)))
+        case .float32: return Tensor(uncheckedShape: outShape, storage: .float32(Movement.concat(parts.map { Float.elements(of: $0.storage) ?? [] }, outer: outer, widths: widths)))
+        case .int64: return Tensor(uncheckedShape: outShape, storage: .int64(Movement.concat(parts.map { Int64.elements(of: $0.storage) ?? [] }, outer: outer, widths: widths)))
+        case .bool: return Tensor(uncheckedShape: outShape, storage: .bool(Movement.concat(parts.map { Bool.elements(of: $0.storage) ?? [] }, outer: outer, widths: widths)))
         }
     }
 
@@ -59,7 +59,7 @@ extension Movement {
     /// Interleaves `outer` blocks: for each outer index, `widths[k]` elements of part k.
     static func concat<T: MovableElement>(_ parts: [[T]], outer: Int, widths: [Int]) -> [T] {
         let total = widths.reduce(0, +)
-        var out = [T](repeating: T.zero, count: outer * total)
+        var out = [T](repeating: T.movementZero, count: outer * total)
         out.withUnsafeMutableBufferPointer { o in
             var column = 0
             for (k, part) in parts.enumerated() {
@@ -83,7 +83,7 @@ extension Movement {
         var column = 0
         return src.withUnsafeBufferPointer { s in
             widths.map { w in
-                var part = [T](repeating: T.zero, count: outer * w)
+                var part = [T](repeating: T.movementZero, count: outer * w)
                 if w > 0 {
                     part.withUnsafeMutableBufferPointer { p in
                         for i in 0 ..< outer {

@@ -64,7 +64,7 @@ extension Movement {
     }
 
     static func gatherSlices<T: MovableElement>(_ src: [T], _ p: NDPlan) -> [T] {
-        var out = [T](repeating: T.zero, count: p.offsets.count * p.sliceSize)
+        var out = [T](repeating: T.movementZero, count: p.offsets.count * p.sliceSize)
         if out.isEmpty { return out }
         src.withUnsafeBufferPointer { s in
             out.withUnsafeMutableBufferPointer { o in

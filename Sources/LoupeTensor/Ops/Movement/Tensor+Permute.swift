@@ -69,7 +69,7 @@ extension Movement {
         // General case (includes the contiguous-row case, which the gather copies in bulk).
         let strides = Shape.strides(s)
         let tables = p.map { a in (0 ..< s[a]).map { $0 * strides[a] } }
-        return AxisTables(shape: p.map { s[$0] }, tables: tables).gather(src, fill: T.zero)
+        return AxisTables(shape: p.map { s[$0] }, tables: tables).gather(src, fill: T.movementZero)
     }
 
     /// `batch` independent `rows × cols` → `cols × rows` transposes, in 32×32 tiles so both the

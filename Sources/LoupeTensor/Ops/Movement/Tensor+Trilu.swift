@@ -25,7 +25,7 @@ extension Movement {
                     // Keep j in [i+k, cols) for upper, [0, i+k] for lower; zero the rest.
                     let cut = i + k
                     let (z0, z1) = upper ? (0, min(max(cut, 0), cols)) : (min(max(cut + 1, 0), cols), cols)
-                    for j in z0 ..< z1 { o[base + i * cols + j] = T.zero }
+                    for j in z0 ..< z1 { o[base + i * cols + j] = T.movementZero }
                 }
             }
         }
