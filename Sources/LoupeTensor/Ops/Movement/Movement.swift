@@ -170,7 +170,7 @@ enum Movement {
         return true
     }
 
-    /// Applies a generic element transform to whatever storage `t` has.
+    /// Runs the gather `m` on whatever storage `t` has (float32, int64 or bool).
     static func gather(_ t: Tensor, _ m: AxisTables, fill: Double = 0) -> Tensor {
         switch t.storage {
         case let .float32(a): return Tensor(uncheckedShape: m.shape, storage: .float32(m.gather(a, fill: Float(movementValue: fill))))
