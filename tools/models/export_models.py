@@ -295,11 +295,11 @@ def process(spec: Spec, out: Path, threads: int) -> dict:
     feeds = {n: t.numpy() for n, t in inputs.items()}
     ort_logits = run_ort(onnx_path, feeds, threads)
 
-    np.save(out / f"{spec.name}.input.npy", feeds[names[0]])
+    np.save(out / f"{spec.name}.input.npy", np.ascontiguousarray(feeds[names[0]]))
     for n in names[1:]:
-        np.save(out / f"{spec.name}.{n}.npy", feeds[n])
-    np.save(out / f"{spec.name}.logits.npy", logits.numpy())
-    np.save(out / f"{spec.name}.ort_logits.npy", ort_logits)
+        np.save(out / f"{spec.name}.{n}.npy", np.ascontiguousarray(feeds[n]))
+    np.save(out / f"{spec.name}.logits.npy", np.ascontiguousarray(logits.numpy()))
+    np.save(out / f"{spec.name}.ort_logits.npy", np.ascontiguousarray(ort_logits))
 
     meta = {
         "name": spec.name, "description": spec.description, "family": spec.family,
@@ -314,6 +314,7 @@ def process(spec: Spec, out: Path, threads: int) -> dict:
         "outputs": [{"name": "logits", "file": f"{spec.name}.logits.npy",
                      "ort_file": f"{spec.name}.ort_logits.npy",
                      "shape": list(logits.shape), "dtype": "float32"}],
+        "dynamic_axes": None if spec.dynamo else dynamic_axes,
         "max_abs_diff_torch_vs_ort": float(np.abs(logits.numpy() - ort_logits).max()),
         "max_abs_logit": float(np.abs(logits.numpy()).max()),
         "export_seconds": round(export_s, 2),
@@ -325,7 +326,7 @@ def process(spec: Spec, out: Path, threads: int) -> dict:
         out_t = model(x)
         target, objective, text = objective_of(spec, out_t)
         (grad,) = torch.autograd.grad(objective, x)
-        np.save(out / f"{spec.name}.input_grad.npy", grad.numpy())
+        np.save(out / f"{spec.name}.input_grad.npy", np.ascontiguousarray(grad.numpy()))
         meta.update({"objective": text, "target": target,
                      "objective_value": float(objective.detach()),
                      "input_grad": {"file": f"{spec.name}.input_grad.npy", "wrt": "input",
@@ -342,7 +343,7 @@ def process(spec: Spec, out: Path, threads: int) -> dict:
         target, objective, text = objective_of(spec, out_t)
         (grad,) = torch.autograd.grad(objective, emb)
         base = spec.name.removesuffix("_dynamo")
-        np.save(out / f"{spec.name}.input_grad.npy", grad.numpy())
+        np.save(out / f"{spec.name}.input_grad.npy", np.ascontiguousarray(grad.numpy()))
         meta.update({"objective": text, "target": target,
                      "objective_value": float(objective.detach()),
                      "input_grad": {"file": f"{spec.name}.input_grad.npy", "wrt": "inputs_embeds",
@@ -360,10 +361,10 @@ def process(spec: Spec, out: Path, threads: int) -> dict:
             export(EmbedsEntry(model), (embeds, *rest), e_path, e_names, e_axes, e_spec)
             e_feeds = {"inputs_embeds": embeds.numpy(), **{n: feeds[n] for n in names[1:]}}
             e_ort = run_ort(e_path, e_feeds, threads)
-            np.save(out / f"{spec.name}_embeds.input.npy", embeds.numpy())
-            np.save(out / f"{spec.name}_embeds.logits.npy", out_t.detach().numpy())
-            np.save(out / f"{spec.name}_embeds.ort_logits.npy", e_ort)
-            np.save(out / f"{spec.name}_embeds.input_grad.npy", grad.numpy())
+            np.save(out / f"{spec.name}_embeds.input.npy", np.ascontiguousarray(embeds.numpy()))
+            np.save(out / f"{spec.name}_embeds.logits.npy", np.ascontiguousarray(out_t.detach().numpy()))
+            np.save(out / f"{spec.name}_embeds.ort_logits.npy", np.ascontiguousarray(e_ort))
+            np.save(out / f"{spec.name}_embeds.input_grad.npy", np.ascontiguousarray(grad.numpy()))
             e_meta = {
                 "name": e_spec.name, "family": "embeds", "file": e_path.name, "seed": SEED,
                 "description": f"{spec.name} from the word-embedding output on (float input)",
@@ -371,9 +372,10 @@ def process(spec: Spec, out: Path, threads: int) -> dict:
                 "inputs": [{"name": n, "file": f"{e_spec.name}.input.npy" if i == 0 else f"{spec.name}.{n}.npy",
                             "shape": list(e_feeds[n].shape), "dtype": str(e_feeds[n].dtype)}
                            for i, n in enumerate(e_names)],
-                "outputs": meta["outputs"] and [{"name": "logits", "file": f"{e_spec.name}.logits.npy",
-                                                 "ort_file": f"{e_spec.name}.ort_logits.npy",
-                                                 "shape": list(out_t.shape), "dtype": "float32"}],
+                "outputs": [{"name": "logits", "file": f"{e_spec.name}.logits.npy",
+                             "ort_file": f"{e_spec.name}.ort_logits.npy",
+                             "shape": list(out_t.shape), "dtype": "float32"}],
+                "dynamic_axes": e_axes,
                 "max_abs_diff_torch_vs_ort": float(np.abs(out_t.detach().numpy() - e_ort).max()),
                 "objective": text, "target": target, "objective_value": float(objective.detach()),
                 "input_grad": {"file": f"{e_spec.name}.input_grad.npy", "wrt": "inputs_embeds",
@@ -385,6 +387,21 @@ def process(spec: Spec, out: Path, threads: int) -> dict:
     meta["versions"] = versions()
     (out / f"{spec.name}.json").write_text(json.dumps(meta, indent=1) + "\n")
     return meta
+
+
+def write_index(out: Path) -> None:
+    """.models/index.json: every model's metadata file, so a runner need not glob."""
+    entries = []
+    for meta_path in sorted(out.glob("*.json")):
+        if meta_path.name == "index.json":
+            continue
+        meta = json.loads(meta_path.read_text())
+        if not (out / meta.get("file", "")).is_file():
+            continue
+        entries.append({"name": meta["name"], "meta": meta_path.name, "file": meta["file"],
+                        "family": meta.get("family"), "opset": meta.get("opset"),
+                        "external_data": meta.get("external_data")})
+    (out / "index.json").write_text(json.dumps({"models": entries}, indent=1) + "\n")
 
 
 def main() -> int:
@@ -422,7 +439,8 @@ def main() -> int:
               f"max|logit| {meta['max_abs_logit']:8.3g}  "
               f"max|torch-ort| {meta['max_abs_diff_torch_vs_ort']:.2e}  "
               f"target {meta['target']:<4} {time.time() - started:6.1f} s", flush=True)
-    print(f"wrote {len(specs) - failures} of {len(specs)} models to {out}")
+    write_index(out)
+    print(f"wrote {len(specs) - failures} of {len(specs)} models to {out} (index: {out / 'index.json'})")
     return 1 if failures else 0
 
 
