@@ -246,6 +246,92 @@ def run_ort(path: Path, feeds: dict, threads: int):
     return sess.run(None, {n: feeds[n] for n in names})[0]
 
 
+def ort_intermediate(path: Path, feeds: dict, tensor_name: str, threads: int):
+    """onnxruntime's value of an internal tensor (exposed as an extra graph output)."""
+    import onnx
+    import onnxruntime as ort
+
+    model = onnx.load(str(path))  # external data is read from the model's folder
+    if tensor_name not in {o.name for o in model.graph.output}:
+        model.graph.output.append(
+            onnx.helper.make_tensor_value_info(tensor_name, onnx.TensorProto.FLOAT, None))
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    return sess.run([tensor_name], {n: feeds[n] for n in names})[0]
+
+
+def cam_tensor_name(path: Path) -> str | None:
+    """The input of the final global pooling node: the layer a Grad-CAM explains."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    pools = [n for n in model.graph.node if n.op_type in ("GlobalAveragePool", "ReduceMean")]
+    return pools[-1].input[0] if pools else None
+
+
+def embedding_tensor_name(path: Path, vocab: int) -> str | None:
+    """The output of the Gather that looks token ids up in the [vocab, H] embedding table."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    tables = {t.name for t in model.graph.initializer if len(t.dims) == 2 and t.dims[0] == vocab}
+    for node in model.graph.node:
+        if node.op_type == "Gather" and node.input[1] == "input_ids" and node.input[0] in tables:
+            return node.output[0]
+    return None
+
+
+def forward_with_cam_layer(model, x):
+    """(logits, activation at the input of the final global average pool), for CNNs."""
+    import torch
+    import torch.nn.functional as F
+
+    if type(model).__name__ == "DenseNet":  # pools F.relu(features) functionally
+        act = F.relu(model.features(x))
+        return model.classifier(torch.flatten(F.adaptive_avg_pool2d(act, (1, 1)), 1)), act
+    captured = []
+    handle = model.avgpool.register_forward_hook(lambda _m, inp, _out: captured.append(inp[0]))
+    try:
+        logits = model(x)
+    finally:
+        handle.remove()
+    return logits, captured[0]
+
+
+def cam_reference(spec: Spec, model, x, out: Path, onnx_path: Path, feeds: dict,
+                  threads: int) -> dict | None:
+    """Activation and gradient at the CAM layer, the Grad-CAM map, and ORT's activation."""
+    import numpy as np
+    import torch
+
+    name = cam_tensor_name(onnx_path)
+    if name is None or not hasattr(model, "avgpool") and type(model).__name__ != "DenseNet":
+        return None
+    xg = x.clone().requires_grad_(True)
+    logits, act = forward_with_cam_layer(model, xg)
+    target, objective, _ = objective_of(spec, logits)
+    (grad,) = torch.autograd.grad(objective, act)
+    act_np, grad_np = act.detach().numpy(), grad.numpy()
+    weights = grad_np.mean(axis=(2, 3), keepdims=True)
+    gradcam = np.maximum((weights * act_np).sum(axis=1), 0.0)
+    ort_act = ort_intermediate(onnx_path, feeds, name, threads)
+    for suffix, arr in (("cam_act", act_np), ("cam_grad", grad_np), ("gradcam", gradcam)):
+        np.save(out / f"{spec.name}.{suffix}.npy", np.ascontiguousarray(arr.astype(np.float32)))
+    return {
+        "onnx_tensor": name,
+        "note": "input of the final global average pool; gradient of the same objective; "
+                "gradcam = relu(sum_c mean_hw(cam_grad)[b,c] * cam_act[b,c]) at layer "
+                "resolution (no upsampling, no normalisation)",
+        "act_file": f"{spec.name}.cam_act.npy", "grad_file": f"{spec.name}.cam_grad.npy",
+        "gradcam_file": f"{spec.name}.gradcam.npy", "shape": list(act_np.shape),
+        "target": target,
+        "max_abs_act": float(np.abs(act_np).max()),
+        "max_abs_diff_torch_vs_ort_act": float(np.abs(ort_act - act_np).max()),
+    }
+
+
 def versions() -> dict:
     import numpy
     import onnx
@@ -366,6 +452,9 @@ def process(spec: Spec, out: Path, threads: int) -> dict:
                                     "shape": list(grad.shape)},
                      "float64_check": float64_agreement(model, inputs["input"], [], grad,
                                                         logits.numpy(), "forward")})
+        cam = cam_reference(spec, model, inputs["input"], out, onnx_path, feeds, threads)
+        if cam is not None:
+            meta["cam_layer"] = cam
     else:
         from small_transformers import EmbedsEntry
 
@@ -381,6 +470,14 @@ def process(spec: Spec, out: Path, threads: int) -> dict:
         np.save(out / f"{spec.name}.input_grad.npy", np.ascontiguousarray(grad.numpy()))
         meta["float64_check"] = float64_agreement(model, embeds, rest, grad, out_t.detach().numpy(),
                                                   "embeds")
+        emb_name = embedding_tensor_name(onnx_path, VOCAB)
+        if emb_name is not None:
+            ort_emb = ort_intermediate(onnx_path, feeds, emb_name, threads)
+            meta["embedding_output"] = {
+                "onnx_tensor": emb_name,
+                "note": "a hook on this tensor sees NAME_embeds.input.npy; the input gradient "
+                        "is the gradient there",
+                "max_abs_diff_ort_vs_embeds": float(np.abs(ort_emb - embeds.numpy()).max())}
         meta.update({"objective": text, "target": target,
                      "objective_value": float(objective.detach()),
                      "input_grad": {"file": f"{spec.name}.input_grad.npy", "wrt": "inputs_embeds",
