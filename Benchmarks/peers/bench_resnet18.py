@@ -12,8 +12,8 @@ Measures, at 224x224 with random-init torchvision resnet18 (eval mode, fixed see
 
 Each entry is the median (and min / max) wall time in milliseconds of --runs timed runs after
 --warmup untimed ones. A table goes to stdout, and JSON to --json PATH (or, alone, to stdout
-with --json -). The ONNX file is exported (TorchScript exporter, opset 17) into .models/ unless
---onnx names one.
+with --json -). The ONNX file is exported (TorchScript exporter, opset 17, same seed-0 weights) to
+.models/bench_resnet18.onnx, or to --onnx PATH when that does not exist yet.
 
     .venv/bin/python Benchmarks/peers/bench_resnet18.py --runs 10 --json /tmp/peers.json
     .venv/bin/python Benchmarks/peers/bench_resnet18.py \\
@@ -54,7 +54,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="threads for torch and ORT (default: 2)")
     p.add_argument("--runs", type=int, default=10, help="timed runs per entry (default: 10)")
     p.add_argument("--warmup", type=int, default=3, help="untimed warm-up runs (default: 3)")
-    p.add_argument("--onnx", default=None, help="resnet18 ONNX file to use (default: export one)")
+    p.add_argument("--onnx", default=None, help="resnet18 ONNX file: used if it exists, else exported there "
+                        "(default: export .models/bench_resnet18.onnx)")
     p.add_argument("--json", default=None, metavar="PATH", help="write JSON here ('-' = stdout)")
     p.add_argument("--no-backward", action="store_true", help="skip the forward+backward timing")
     p.add_argument("--loupe-cmd", default=None,
@@ -115,7 +116,7 @@ def main() -> int:
     for p in model.parameters():
         p.requires_grad_(False)
     onnx_path = Path(args.onnx) if args.onnx else REPO_ROOT / ".models" / "bench_resnet18.onnx"
-    if not args.onnx:
+    if not args.onnx or not onnx_path.exists():
         export_resnet18(model, onnx_path)
 
     so = ort.SessionOptions()
