@@ -215,18 +215,24 @@ def copy_pb_suite(src: Path, out: Path, name_filter: re.Pattern | None,
     return entries
 
 
+def _has_tests(folder: Path) -> bool:
+    return any((p / "model.onnx").is_file() for p in folder.iterdir() if p.is_dir())
+
+
 def find_debian_node_dir(hint: str) -> Path | None:
+    """The folder of libonnx-testdata's node tests: DIR itself if it holds tests, else the first
+    `node` folder with tests below it (below the usual /usr/share places for 'auto')."""
     roots = list(DEBIAN_CANDIDATES) if hint == "auto" else [hint]
-    for root in roots:
-        root_path = Path(root)
-        if not root_path.is_dir():
+    for root in map(Path, roots):
+        if not root.is_dir():
             continue
-        if any((p / "model.onnx").is_file() for p in root_path.iterdir() if p.is_dir()) \
-                and root_path.name == "node":
-            return root_path
-        for cand in sorted(root_path.rglob("node")):
-            if cand.is_dir() and any((p / "model.onnx").is_file() for p in cand.iterdir()):
+        if root.name == "node" and _has_tests(root):
+            return root
+        for cand in sorted(root.rglob("node")):
+            if cand.is_dir() and _has_tests(cand):
                 return cand
+        if hint != "auto" and _has_tests(root):
+            return root
     return None
 
 
