@@ -112,6 +112,7 @@ final class ShapeOperatorsVJPTests: XCTestCase {
         try check("DepthToSpace", ["blocksize": .int(2)], [rng.tensor([1, 8, 2, 1])])
         try check("DepthToSpace", ["blocksize": .int(2), "mode": .string("CRD")], [rng.tensor([2, 4, 1, 2])])
         try check("SpaceToDepth", ["blocksize": .int(2)], [rng.tensor([1, 2, 2, 4])])
+        try check("SpaceToDepth", ["blocksize": .int(2), "mode": .string("CRD")], [rng.tensor([1, 2, 2, 4])])
     }
 
     func testTrilu() throws {

@@ -19,16 +19,17 @@ extension Tensor {
         return try grad.reshaped(p.perm.map { p.split[$0] }).permuted(Tensor.inversePermutation(p.perm)).reshaped(inputShape)
     }
 
-    /// ONNX `SpaceToDepth` on NCHW: `[N, C, H, W]` → `[N, C·b², H/b, W/b]` (inverse of DCR
-    /// DepthToSpace).
-    public func spaceToDepth(blockSize b: Int) throws -> Tensor {
-        let p = try Movement.spaceToDepthPlan(shape: shape, b: b)
+    /// ONNX `SpaceToDepth` on NCHW: `[N, C, H, W]` → `[N, C·b², H/b, W/b]`, the inverse of
+    /// DepthToSpace in the same mode (DCR: channel = (by·b + bx)·C + c; CRD, a newer opset
+    /// attribute: channel = c·b² + by·b + bx).
+    public func spaceToDepth(blockSize b: Int, mode: DepthToSpaceMode = .dcr) throws -> Tensor {
+        let p = try Movement.spaceToDepthPlan(shape: shape, b: b, mode: mode)
         return try reshaped(p.split).permuted(p.perm).reshaped(p.out)
     }
 
     /// VJP of ``spaceToDepth(blockSize:)``.
-    public static func spaceToDepthGradient(_ grad: Tensor, inputShape: [Int], blockSize b: Int) throws -> Tensor {
-        let p = try Movement.spaceToDepthPlan(shape: inputShape, b: b)
+    public static func spaceToDepthGradient(_ grad: Tensor, inputShape: [Int], blockSize b: Int, mode: DepthToSpaceMode = .dcr) throws -> Tensor {
+        let p = try Movement.spaceToDepthPlan(shape: inputShape, b: b, mode: mode)
         return try grad.reshaped(p.perm.map { p.split[$0] }).permuted(Tensor.inversePermutation(p.perm)).reshaped(inputShape)
     }
 }
@@ -52,11 +53,14 @@ extension Movement {
         }
     }
 
-    static func spaceToDepthPlan(shape: [Int], b: Int) throws -> BlockPlan {
+    static func spaceToDepthPlan(shape: [Int], b: Int, mode: DepthToSpaceMode) throws -> BlockPlan {
         guard shape.count == 4, b >= 1, shape[2] % b == 0, shape[3] % b == 0 else {
             throw TensorError.shapeMismatch(op: "SpaceToDepth", expected: "NCHW input with H and W divisible by blocksize \(b)", got: [shape])
         }
         let (n, c, h, w) = (shape[0], shape[1], shape[2] / b, shape[3] / b)
-        return BlockPlan(split: [n, c, h, b, w, b], perm: [0, 3, 5, 1, 2, 4], out: [n, c * b * b, h, w])
+        switch mode {
+        case .dcr: return BlockPlan(split: [n, c, h, b, w, b], perm: [0, 3, 5, 1, 2, 4], out: [n, c * b * b, h, w])
+        case .crd: return BlockPlan(split: [n, c, h, b, w, b], perm: [0, 1, 3, 5, 2, 4], out: [n, c * b * b, h, w])
+        }
     }
 }
