@@ -1,0 +1,109 @@
+/// Iteration plan for an element-wise operation over up to three broadcast operands.
+///
+/// Each operand is viewed through strides in the output's index space (stride 0 along broadcast
+/// dimensions). Size-1 dimensions are dropped and adjacent dimensions that every operand walks
+/// contiguously are merged, so a same-shape operation becomes a single run and `(N,C,H,W) + (C,1,1)`
+/// becomes runs of length `H·W`. The innermost stride of every operand is then 0 or 1, which lets
+/// kernels specialise the innermost run into a tight (vectorisable) loop while only the outer
+/// dimensions go through the odometer in ``forEachRun(_:)``.
+public struct BroadcastPlan: Sendable {
+    /// Output shape (not coalesced).
+    public let shape: [Int]
+    /// Total output element count.
+    public let count: Int
+    /// Length of the innermost run.
+    public let inner: Int
+    /// Innermost stride of each operand (0 or 1); entries beyond the operand count are 0.
+    public let innerStrides: (Int, Int, Int)
+    /// Coalesced outer dimensions (innermost run excluded) and per-operand strides along them.
+    @usableFromInline let outerShape: [Int]
+    @usableFromInline let outerStrides: [(Int, Int, Int)]
+
+    /// Plans `operandShapes` (at most three) broadcast to `shape`. Throws naming `op` if an
+    /// operand does not broadcast to `shape` (ONNX multidirectional rules, right-aligned).
+    public init(shape: [Int], operands operandShapes: [[Int]], op: String) throws {
+        precondition(operandShapes.count <= 3, "BroadcastPlan handles at most three operands")
+        let r = shape.count
+        // Per dimension of the output: the operand strides (0 where broadcast).
+        var perDim: [(size: Int, s: [Int])] = []
+        perDim.reserveCapacity(r)
+        var opStrides: [[Int]] = []
+        for s in operandShapes {
+            guard s.count <= r else {
+                throw TensorError.shapeMismatch(op: op, expected: "operand broadcastable to \(shape)", got: operandShapes)
+            }
+            let own = Shape.strides(s)
+            var full = [Int](repeating: 0, count: r)
+            for i in 0..<s.count {
+                let d = r - s.count + i
+                if s[i] == shape[d] {
+                    full[d] = s[i] == 1 ? 0 : own[i]
+                } else if s[i] != 1 {
+                    throw TensorError.shapeMismatch(op: op, expected: "operand broadcastable to \(shape)", got: operandShapes)
+                }
+            }
+            opStrides.append(full)
+        }
+        for d in 0..<r where shape[d] != 1 {
+            perDim.append((shape[d], opStrides.map { $0[d] }))
+        }
+        // Merge dimension d into its outer neighbour when every operand's strides line up.
+        var merged: [(size: Int, s: [Int])] = []
+        for dim in perDim {
+            if let last = merged.last,
+               zip(last.s, dim.s).allSatisfy({ $0.0 == $0.1 * dim.size }) {
+                merged[merged.count - 1] = (last.size * dim.size, dim.s)
+            } else {
+                merged.append(dim)
+            }
+        }
+        func triple(_ s: [Int]) -> (Int, Int, Int) {
+            (s.count > 0 ? s[0] : 0, s.count > 1 ? s[1] : 0, s.count > 2 ? s[2] : 0)
+        }
+        self.shape = shape
+        self.count = shape.reduce(1, *)
+        if let last = merged.last {
+            inner = last.size
+            innerStrides = triple(last.s)
+            outerShape = merged.dropLast().map(\.size)
+            outerStrides = merged.dropLast().map { triple($0.s) }
+        } else {
+            inner = 1
+            innerStrides = (0, 0, 0)
+            outerShape = []
+            outerStrides = []
+        }
+    }
+
+    /// Calls `body(outOffset, offset0, offset1, offset2)` once per innermost run, in output
+    /// order. The run covers `inner` output elements starting at `outOffset`; operand `k` starts
+    /// at `offsetk` and advances by `innerStrides.k` per element.
+    @inlinable
+    public func forEachRun(_ body: (Int, Int, Int, Int) -> Void) {
+        if count == 0 { return }
+        let rank = outerShape.count
+        if rank == 0 { body(0, 0, 0, 0); return }
+        var index = [Int](repeating: 0, count: rank)
+        var o0 = 0, o1 = 0, o2 = 0, out = 0
+        index.withUnsafeMutableBufferPointer { idx in
+            outerShape.withUnsafeBufferPointer { dims in
+                outerStrides.withUnsafeBufferPointer { st in
+                    while true {
+                        body(out, o0, o1, o2)
+                        out += inner
+                        var d = rank - 1
+                        while d >= 0 {
+                            idx[d] += 1
+                            o0 += st[d].0; o1 += st[d].1; o2 += st[d].2
+                            if idx[d] < dims[d] { break }
+                            o0 -= st[d].0 * dims[d]; o1 -= st[d].1 * dims[d]; o2 -= st[d].2 * dims[d]
+                            idx[d] = 0
+                            d -= 1
+                        }
+                        if d < 0 { return }
+                    }
+                }
+            }
+        }
+    }
+}
