@@ -6,6 +6,8 @@ public enum UnaryOp: Sendable, Hashable {
     case neg, abs, exp, log, sqrt, reciprocal, floor, ceil
     /// Round half to even (ONNX Round, `torch.round`).
     case round
+    /// Round toward zero (not an ONNX op; Mod's backward and float → int casts use it).
+    case trunc
     case sign, sin, cos, tan, asin, acos, atan, sinh, cosh, erf
     case relu
     /// `x ≥ 0 ? x : alpha·x`.
@@ -38,7 +40,7 @@ public enum UnaryOp: Sendable, Hashable {
     /// Whether the op is defined on int64 tensors (ONNX allows these on integers).
     public var supportsInt64: Bool {
         switch self {
-        case .neg, .abs, .sign, .relu, .floor, .ceil, .round, .clip: return true
+        case .neg, .abs, .sign, .relu, .floor, .ceil, .round, .trunc, .clip: return true
         default: return false
         }
     }
@@ -74,6 +76,7 @@ extension Tensor {
                 case .floor: mapLoop(a, o) { $0.rounded(.down) }
                 case .ceil: mapLoop(a, o) { $0.rounded(.up) }
                 case .round: mapLoop(a, o) { $0.rounded(.toNearestOrEven) }
+                case .trunc: mapLoop(a, o) { $0.rounded(.towardZero) }
                 case .sign: mapLoop(a, o) { $0 > 0 ? 1 : ($0 < 0 ? -1 : $0) }
                 case .sin: mapLoop(a, o) { Foundation.sin($0) }
                 case .cos: mapLoop(a, o) { Foundation.cos($0) }

@@ -13,7 +13,7 @@ extension UnaryOp {
     /// Piecewise-constant ops whose derivative is zero almost everywhere (PyTorch returns zeros).
     public var hasZeroDerivative: Bool {
         switch self {
-        case .floor, .ceil, .round, .sign: return true
+        case .floor, .ceil, .round, .trunc, .sign: return true
         default: return false
         }
     }
@@ -57,7 +57,7 @@ extension Tensor {
         case .log: zipLoop(a, gp, o) { x, g in g / x }
         case .sqrt: zipLoop(a, gp, o) { y, g in g / (2 * y) }
         case .reciprocal: zipLoop(a, gp, o) { y, g in -g * y * y }
-        case .floor, .ceil, .round, .sign: zipLoop(a, gp, o) { _, _ in 0 }
+        case .floor, .ceil, .round, .trunc, .sign: zipLoop(a, gp, o) { _, _ in 0 }
         case .sin: zipLoop(a, gp, o) { x, g in g * Foundation.cos(x) }
         case .cos: zipLoop(a, gp, o) { x, g in -g * Foundation.sin(x) }
         case .tan: zipLoop(a, gp, o) { x, g in let t = Foundation.tan(x); return g * (1 + t * t) }
