@@ -1,7 +1,7 @@
 import LoupeTensor
 
 extension OperatorTable {
-    /// Reductions, arg-reductions, scans and TopK.
+    /// Reductions, arg-reductions, scans, TopK and Einsum.
     static let reductionOperators: [String: OperatorFactory] = [
         "ReduceSum": { try ReduceOperator(.sum, $0) },
         "ReduceMean": { try ReduceOperator(.mean, $0) },
@@ -17,5 +17,6 @@ extension OperatorTable {
         "ArgMin": { try ArgExtremumOperator(largest: false, $0) },
         "CumSum": { try CumSumOperator($0) },
         "TopK": { try TopKOperator($0) },
+        "Einsum": { try EinsumOperator($0) },
     ]
 }
