@@ -198,6 +198,11 @@ final class ElementwiseOperatorTests: XCTestCase {
             guard case GraphError.unsupportedOperators = e else { return XCTFail("\(e)") }
         }
         XCTAssertThrowsError(try makeOperator("Cast", inputs: 1))
+        // int → float: the float cotangent of the output does not flow into the integer input.
+        let toFloat = try makeOperator("Cast", inputs: 1, attributes: ["to": .int(1)])
+        let g = try toFloat.vjp(VJPContext(inputs: [Tensor(ints: [3])], inputShapes: [[1]], outputs: [nil],
+                                           gradOutputs: [Tensor(shape: [1], floats: [1])], wantInput: [true]))
+        XCTAssertNil(g[0])
     }
 
     func testDropoutInference() throws {

@@ -24,6 +24,18 @@ final class ReduceTests: XCTestCase {
         assertClose(try x.reduce(.sum, axes: [], keepDims: false), [3.12], shape: [])
     }
 
+    func testLongRunsAgainstDoubleReference() throws {
+        // Runs of 37 exercise the 8-wide partial sums and the scalar tail.
+        let v = sampleFloats(3 * 37, seed: 4)
+        let t = try Tensor(shape: [3, 37], floats: v)
+        for (op, f) in [(ReduceOp.sum, { (x: Double) in x }), (.l1, { abs($0) }), (.sumSquare, { $0 * $0 })] {
+            let expected = (0..<3).map { r in (0..<37).reduce(0.0) { $0 + f(Double(v[r * 37 + $1])) } }
+            assertClose(try t.reduce(op, axes: [1], keepDims: false), expected, atol: 1e-4, "\(op)")
+            let cols = (0..<37).map { c in (0..<3).reduce(0.0) { $0 + f(Double(v[$1 * 37 + c])) } }
+            assertClose(try t.reduce(op, axes: [0], keepDims: false), cols, atol: 1e-4, "\(op) axis 0")
+        }
+    }
+
     func testLogSumExpDoesNotOverflow() throws {
         let big = try Tensor(shape: [2, 2], floats: [1000, 1000, -.infinity, -.infinity])
         assertClose(try big.reduce(.logSumExp, axes: [1], keepDims: false), [1000 + log(2.0), -.infinity])

@@ -44,11 +44,13 @@ struct CastOperator: Operator {
         return [try x.cast(to: to, op: label)]
     }
 
+    /// The input is kept only to learn its element type (a float → float cast passes the
+    /// cotangent; an integer or bool input gets none).
+    var backwardNeeds: BackwardNeeds { .allInputs(1) }
+
     func vjp(_ ctx: VJPContext) throws -> [Tensor?] {
         var out = [Tensor?](repeating: nil, count: ctx.inputShapes.count)
-        // A float cotangent means a float output; an integer input's share is dropped by the
-        // executor, which never differentiates integer values.
-        if wants(ctx, 0), let g = floatCotangent(ctx) { out[0] = g }
+        if wants(ctx, 0), let g = floatCotangent(ctx), try ctx.input(0, label).dtype == .float32 { out[0] = g }
         return out
     }
 }
