@@ -80,30 +80,54 @@ public struct BroadcastPlan: Sendable {
     /// at `offsetk` and advances by `innerStrides.k` per element.
     @inlinable
     public func forEachRun(_ body: (Int, Int, Int, Int) -> Void) {
-        if count == 0 { return }
-        let rank = outerShape.count
-        if rank == 0 { body(0, 0, 0, 0); return }
-        var index = [Int](repeating: 0, count: rank)
-        var o0 = 0, o1 = 0, o2 = 0, out = 0
-        index.withUnsafeMutableBufferPointer { idx in
-            outerShape.withUnsafeBufferPointer { dims in
-                outerStrides.withUnsafeBufferPointer { st in
-                    while true {
-                        body(out, o0, o1, o2)
-                        out += inner
-                        var d = rank - 1
-                        while d >= 0 {
-                            idx[d] += 1
-                            o0 += st[d].0; o1 += st[d].1; o2 += st[d].2
-                            if idx[d] < dims[d] { break }
-                            o0 -= st[d].0 * dims[d]; o1 -= st[d].1 * dims[d]; o2 -= st[d].2 * dims[d]
-                            idx[d] = 0
-                            d -= 1
-                        }
-                        if d < 0 { return }
-                    }
-                }
+        var runs = self.runs()
+        while runs.next() { body(runs.out, runs.offset0, runs.offset1, runs.offset2) }
+    }
+
+    /// The runs as an iterator. Kernels loop `while runs.next() { ... }` with the inner loop
+    /// written in place, so the element function is inlined into it rather than reached through
+    /// a nested closure (which the optimiser does not always inline).
+    @inlinable
+    public func runs() -> RunIterator { RunIterator(self) }
+
+    /// Odometer over the coalesced outer dimensions; see ``BroadcastPlan/runs()``.
+    public struct RunIterator {
+        /// Start of the current run in the output and in each operand.
+        public var out = 0, offset0 = 0, offset1 = 0, offset2 = 0
+        @usableFromInline var index: [Int]
+        @usableFromInline let dims: [Int]
+        @usableFromInline let strides: [(Int, Int, Int)]
+        @usableFromInline let inner: Int
+        @usableFromInline var remaining: Int
+
+        @inlinable
+        init(_ plan: BroadcastPlan) {
+            dims = plan.outerShape
+            strides = plan.outerStrides
+            inner = plan.inner
+            index = [Int](repeating: 0, count: dims.count)
+            remaining = plan.count == 0 ? 0 : plan.count / Swift.max(plan.inner, 1)
+            out = -plan.inner
+        }
+
+        /// Advances to the next run; false when all runs were visited.
+        @inlinable
+        public mutating func next() -> Bool {
+            guard remaining > 0 else { return false }
+            remaining -= 1
+            if out < 0 { out = 0; return true }
+            out += inner
+            var d = dims.count - 1
+            while d >= 0 {
+                index[d] += 1
+                let st = strides[d]
+                offset0 += st.0; offset1 += st.1; offset2 += st.2
+                if index[d] < dims[d] { break }
+                offset0 -= st.0 * dims[d]; offset1 -= st.1 * dims[d]; offset2 -= st.2 * dims[d]
+                index[d] = 0
+                d -= 1
             }
+            return true
         }
     }
 }

@@ -1,26 +1,33 @@
 /// Inner loops shared by the element-wise kernels. Each takes the element function as an
 /// `@inline(__always)` closure so the optimiser specialises one loop per operation (the closure is
 /// inlined, never called per element); callers `switch` on the operation outside these loops.
+/// The loops walk runs with ``BroadcastPlan/RunIterator`` rather than a per-run closure: a
+/// closure inside a closure left the element function as a call per element (measured 4× slower).
 
 /// `out[i] = f(a[i], b[i])` over a broadcast plan of two operands.
 @inline(__always)
 @usableFromInline
 func broadcastLoop2<A, B, R>(_ plan: BroadcastPlan, _ a: UnsafeBufferPointer<A>, _ b: UnsafeBufferPointer<B>,
                              _ o: UnsafeMutableBufferPointer<R>, _ f: (A, B) -> R) {
+    precondition(o.count == plan.count, "output buffer does not match the broadcast plan")
+    guard let pa = a.baseAddress, let pb = b.baseAddress, let po = o.baseAddress else { return }
     let n = plan.inner
     let (sa, sb, _) = plan.innerStrides
-    plan.forEachRun { oo, ia, ib, _ in
+    var runs = plan.runs()
+    while runs.next() {
+        // Run-relative pointers: the loop index cannot overflow, so the loops vectorise.
+        let x = pa + runs.offset0, y = pb + runs.offset1, z = po + runs.out
         if sa == 1 && sb == 1 {
-            for i in 0..<n { o[oo + i] = f(a[ia + i], b[ib + i]) }
+            for i in 0..<n { z[i] = f(x[i], y[i]) }
         } else if sa == 1 {
-            let bv = b[ib]
-            for i in 0..<n { o[oo + i] = f(a[ia + i], bv) }
+            let bv = y[0]
+            for i in 0..<n { z[i] = f(x[i], bv) }
         } else if sb == 1 {
-            let av = a[ia]
-            for i in 0..<n { o[oo + i] = f(av, b[ib + i]) }
+            let av = x[0]
+            for i in 0..<n { z[i] = f(av, y[i]) }
         } else {
-            let v = f(a[ia], b[ib])
-            for i in 0..<n { o[oo + i] = v }
+            let v = f(x[0], y[0])
+            for i in 0..<n { z[i] = v }
         }
     }
 }
@@ -30,13 +37,17 @@ func broadcastLoop2<A, B, R>(_ plan: BroadcastPlan, _ a: UnsafeBufferPointer<A>,
 @usableFromInline
 func broadcastLoop3<A, B, C, R>(_ plan: BroadcastPlan, _ a: UnsafeBufferPointer<A>, _ b: UnsafeBufferPointer<B>,
                                 _ c: UnsafeBufferPointer<C>, _ o: UnsafeMutableBufferPointer<R>, _ f: (A, B, C) -> R) {
+    precondition(o.count == plan.count, "output buffer does not match the broadcast plan")
+    guard let pa = a.baseAddress, let pb = b.baseAddress, let pc = c.baseAddress, let po = o.baseAddress else { return }
     let n = plan.inner
     let (sa, sb, sc) = plan.innerStrides
-    plan.forEachRun { oo, ia, ib, ic in
+    var runs = plan.runs()
+    while runs.next() {
+        let x = pa + runs.offset0, y = pb + runs.offset1, w = pc + runs.offset2, z = po + runs.out
         if sa == 1 && sb == 1 && sc == 1 {
-            for i in 0..<n { o[oo + i] = f(a[ia + i], b[ib + i], c[ic + i]) }
+            for i in 0..<n { z[i] = f(x[i], y[i], w[i]) }
         } else {
-            for i in 0..<n { o[oo + i] = f(a[ia + i * sa], b[ib + i * sb], c[ic + i * sc]) }
+            for i in 0..<n { z[i] = f(x[i &* sa], y[i &* sb], w[i &* sc]) }
         }
     }
 }
@@ -46,14 +57,18 @@ func broadcastLoop3<A, B, C, R>(_ plan: BroadcastPlan, _ a: UnsafeBufferPointer<
 @usableFromInline
 func broadcastLoop1<A, R>(_ plan: BroadcastPlan, _ a: UnsafeBufferPointer<A>, _ o: UnsafeMutableBufferPointer<R>,
                           _ f: (A) -> R) {
+    precondition(o.count == plan.count, "output buffer does not match the broadcast plan")
+    guard let pa = a.baseAddress, let po = o.baseAddress else { return }
     let n = plan.inner
     let sa = plan.innerStrides.0
-    plan.forEachRun { oo, ia, _, _ in
+    var runs = plan.runs()
+    while runs.next() {
+        let x = pa + runs.offset0, z = po + runs.out
         if sa == 1 {
-            for i in 0..<n { o[oo + i] = f(a[ia + i]) }
+            for i in 0..<n { z[i] = f(x[i]) }
         } else {
-            let v = f(a[ia])
-            for i in 0..<n { o[oo + i] = v }
+            let v = f(x[0])
+            for i in 0..<n { z[i] = v }
         }
     }
 }

@@ -98,15 +98,18 @@ extension Tensor {
     @inline(__always)
     static func accumulate<T>(_ plan: BroadcastPlan, _ x: UnsafeBufferPointer<T>, _ o: UnsafeMutableBufferPointer<T>,
                               _ f: (T, T) -> T) {
+        guard let px = x.baseAddress, let po = o.baseAddress else { return }
         let n = plan.inner
         let so = plan.innerStrides.0
-        plan.forEachRun { ix, oo, _, _ in
+        var runs = plan.runs()
+        while runs.next() {
+            let src = px + runs.out, dst = po + runs.offset0
             if so == 0 {
-                var acc = o[oo]
-                for i in 0..<n { acc = f(acc, x[ix + i]) }
-                o[oo] = acc
+                var acc = dst[0]
+                for i in 0..<n { acc = f(acc, src[i]) }
+                dst[0] = acc
             } else {
-                for i in 0..<n { o[oo + i] = f(o[oo + i], x[ix + i]) }
+                for i in 0..<n { dst[i] = f(dst[i], src[i]) }
             }
         }
     }
@@ -120,9 +123,11 @@ extension Tensor {
         guard let base = x.baseAddress else { return }
         let n = plan.inner
         let so = plan.innerStrides.0
-        plan.forEachRun { ix, oo, _, _ in
+        guard let po = o.baseAddress else { return }
+        var runs = plan.runs()
+        while runs.next() {
+            let p = base + runs.out, dst = po + runs.offset0
             if so == 0 {
-                let p = base + ix
                 var acc = SIMD8<Float>(repeating: 0)
                 var i = 0
                 while i + 8 <= n {
@@ -131,9 +136,9 @@ extension Tensor {
                 }
                 var tail: Float = 0
                 while i < n { tail += fs(p[i]); i += 1 }
-                o[oo] += acc.sum() + tail
+                dst[0] += acc.sum() + tail
             } else {
-                for i in 0..<n { o[oo + i] += fs(x[ix + i]) }
+                for i in 0..<n { dst[i] += fs(p[i]) }
             }
         }
     }
@@ -165,7 +170,9 @@ extension Tensor {
                     // Shift by the finite max so exp never overflows; an all −∞ group stays −∞.
                     for i in 0..<mp.count where !mp[i].isFinite { mp[i] = mp[i].isNaN ? mp[i] : 0 }
                     let len = plan.inner, so = plan.innerStrides.0
-                    plan.forEachRun { ix, oo, _, _ in
+                    var runs = plan.runs()
+                    while runs.next() {
+                        let ix = runs.out, oo = runs.offset0
                         if so == 0 {
                             var acc = o[oo]
                             let mv = mp[oo]
