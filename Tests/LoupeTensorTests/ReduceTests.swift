@@ -36,6 +36,23 @@ final class ReduceTests: XCTestCase {
         }
     }
 
+    func testMaxMinLongRunsAndNaN() throws {
+        var v = sampleFloats(3 * 37, seed: 9)
+        let t = try Tensor(shape: [3, 37], floats: v)
+        for (op, f) in [(ReduceOp.max, { (a: [Float]) in a.max()! }), (.min, { $0.min()! })] {
+            let rows = (0..<3).map { r in Double(f(Array(v[(r * 37)..<(r * 37 + 37)]))) }
+            assertClose(try t.reduce(op, axes: [1], keepDims: false), rows, "\(op)")
+        }
+        // NaN in the vector part (index 3) and in the tail (index 36 of row 1) propagates.
+        v[3] = .nan
+        v[37 + 36] = .nan
+        let n = try Tensor(shape: [3, 37], floats: v)
+        let mx = try n.reduce(.max, axes: [1], keepDims: false).floats()
+        XCTAssertTrue(mx[0].isNaN && mx[1].isNaN && !mx[2].isNaN)
+        let mn = try n.reduce(.min, axes: [1], keepDims: false).floats()
+        XCTAssertTrue(mn[0].isNaN && mn[1].isNaN && !mn[2].isNaN)
+    }
+
     func testLogSumExpDoesNotOverflow() throws {
         let big = try Tensor(shape: [2, 2], floats: [1000, 1000, -.infinity, -.infinity])
         assertClose(try big.reduce(.logSumExp, axes: [1], keepDims: false), [1000 + log(2.0), -.infinity])

@@ -69,7 +69,7 @@ extension Tensor {
                 switch op {
                 case .neg: mapLoop(a, o) { -$0 }
                 case .abs: mapLoop(a, o) { Swift.abs($0) }
-                case .exp: mapLoop(a, o) { Foundation.exp($0) }
+                case .exp: mapLoopSIMD(a, o) { simdExp($0) }
                 case .log: mapLoop(a, o) { Foundation.log($0) }
                 case .sqrt: mapLoop(a, o) { $0.squareRoot() }
                 case .reciprocal: mapLoop(a, o) { 1 / $0 }
@@ -92,7 +92,7 @@ extension Tensor {
                 case let .elu(alpha): mapLoop(a, o) { $0 > 0 ? $0 : alpha * Foundation.expm1($0) }
                 case let .selu(alpha, gamma): mapLoop(a, o) { gamma * ($0 > 0 ? $0 : alpha * Foundation.expm1($0)) }
                 case let .celu(alpha): mapLoop(a, o) { Swift.max(0, $0) + Swift.min(0, alpha * Foundation.expm1($0 / alpha)) }
-                case .sigmoid: mapLoop(a, o) { sigmoid($0) }
+                case .sigmoid: mapLoopSIMD(a, o) { simdSigmoid($0) }
                 case let .hardSigmoid(alpha, beta): mapLoop(a, o) { Swift.max(0, Swift.min(1, alpha * $0 + beta)) }
                 case .hardSwish: mapLoop(a, o) { $0 * Swift.max(0, Swift.min(1, $0 / 6 + 0.5)) }
                 case .tanh: mapLoop(a, o) { Foundation.tanh($0) }

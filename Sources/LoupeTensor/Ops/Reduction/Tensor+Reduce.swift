@@ -143,6 +143,44 @@ extension Tensor {
         }
     }
 
+    /// Max/Min with NaN propagation. A collapsing run uses eight lanes and remembers whether a
+    /// NaN went by, since lane-wise max/min need not propagate NaN.
+    @inline(__always)
+    static func accumulateExtremum(_ plan: BroadcastPlan, _ x: UnsafeBufferPointer<Float>, _ o: UnsafeMutableBufferPointer<Float>,
+                                   largest: Bool) {
+        guard let px = x.baseAddress, let po = o.baseAddress else { return }
+        let n = plan.inner
+        let so = plan.innerStrides.0
+        var runs = plan.runs()
+        while runs.next() {
+            let src = px + runs.out, dst = po + runs.offset0
+            if so == 0 {
+                var acc = SIMD8<Float>(repeating: dst[0])
+                var nan = SIMDMask<SIMD8<Int32>>(repeating: false)
+                var i = 0
+                while i + 8 <= n {
+                    let v = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self)
+                    nan .|= v .!= v
+                    acc = largest ? pointwiseMax(acc, v) : pointwiseMin(acc, v)
+                    i += 8
+                }
+                var r = largest ? acc.max() : acc.min()
+                if any(nan) { r = .nan }
+                while i < n {
+                    let v = src[i]
+                    if r.isNaN { break }
+                    if v.isNaN || (largest ? v > r : v < r) { r = v }
+                    i += 1
+                }
+                dst[0] = dst[0].isNaN ? dst[0] : r
+            } else if largest {
+                for i in 0..<n { let v = src[i], a = dst[i]; dst[i] = (v > a || v.isNaN) ? v : a }
+            } else {
+                for i in 0..<n { let v = src[i], a = dst[i]; dst[i] = (v < a || v.isNaN) ? v : a }
+            }
+        }
+    }
+
     static func floatReduce(_ op: ReduceOp, _ plan: BroadcastPlan, _ x: UnsafeBufferPointer<Float>,
                             reducedCount n: Int, outCount: Int) -> [Float] {
         let initial: Float
@@ -158,8 +196,8 @@ extension Tensor {
         out.withUnsafeMutableBufferPointer { o in
             switch op {
             case .sum, .mean, .logSum: accumulateSum(plan, x, o, { $0 }, { $0 })
-            case .max: accumulate(plan, x, o) { ($1 > $0 || $1.isNaN) ? $1 : $0 }
-            case .min: accumulate(plan, x, o) { ($1 < $0 || $1.isNaN) ? $1 : $0 }
+            case .max: accumulateExtremum(plan, x, o, largest: true)
+            case .min: accumulateExtremum(plan, x, o, largest: false)
             case .prod: accumulate(plan, x, o) { $0 * $1 }
             case .l1: accumulateSum(plan, x, o, { pointwiseMax($0, -$0) }, { Swift.abs($0) })
             case .l2, .sumSquare: accumulateSum(plan, x, o, { $0 * $0 }, { $0 * $0 })
