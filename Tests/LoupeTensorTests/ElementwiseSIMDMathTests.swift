@@ -39,7 +39,7 @@ final class ElementwiseSIMDMathTests: XCTestCase {
         let y = try Tensor(shape: [11], floats: xs).unary(.sigmoid).floats()
         for (x, v) in zip(xs.dropLast(), y) {
             let e = 1 / (1 + Foundation.exp(-Double(x)))
-            XCTAssertEqual(Double(v), e, accuracy: 3e-7 * e + 1e-38, "sigmoid(\(x))")
+            XCTAssertEqual(Double(v), e, accuracy: 3e-7 * e + 1e-38, "scalarSigmoid(\(x))")
         }
         XCTAssertTrue(y[10].isNaN)
         let ex = try Tensor(shape: [11], floats: xs).unary(.exp).floats()

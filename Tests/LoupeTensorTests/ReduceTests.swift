@@ -67,6 +67,17 @@ final class ReduceTests: XCTestCase {
         XCTAssertThrowsError(try xi.reduce(.logSumExp, axes: nil, keepDims: false))
     }
 
+    func testRankZero() throws {
+        let s = Tensor(scalar: -2.5)
+        for op in ReduceOp.allCases where op != .logSum {
+            let y = try s.reduce(op, axes: nil, keepDims: true)
+            XCTAssertEqual(y.shape, [], "\(op)")
+        }
+        XCTAssertEqual(try s.reduce(.sumSquare, axes: nil, keepDims: false).floats(), [6.25])
+        XCTAssertEqual(try s.sumToShape([]), s)
+        XCTAssertEqual(try Tensor(shape: [1, 1], floats: [3]).sumToShape([]).floats(), [3])
+    }
+
     func testEmptyReductionGivesIdentity() throws {
         let e = Tensor(zeros: [3, 0])
         XCTAssertEqual(try e.reduce(.sum, axes: [1], keepDims: false).floats(), [0, 0, 0])
@@ -165,7 +176,7 @@ final class ReduceTests: XCTestCase {
         XCTAssertEqual(v0.shape, [1, 4])
         XCTAssertEqual(try i0.ints(), [0, 0, 0, 0])
         XCTAssertThrowsError(try t.topK(5, axis: 1))
-        let s = try Tensor.scatterAlong(axis: 1, shape: [2, 4], indices: i, grad: Tensor(shape: [2, 2], floats: [1, 2, 3, 4]))
+        let s = try Tensor.scatterTopKGradient(axis: 1, shape: [2, 4], indices: i, grad: Tensor(shape: [2, 2], floats: [1, 2, 3, 4]))
         XCTAssertEqual(try s.floats(), [0, 1, 2, 0, 4, 0, 3, 0])
     }
 }

@@ -35,8 +35,8 @@ struct BinaryOperator: Operator {
     }
 
     func vjp(_ ctx: VJPContext) throws -> [Tensor?] {
-        guard let g = floatCotangent(ctx) else { return [nil, nil] }
-        let sa = try operandShape(ctx, 0, label), sb = try operandShape(ctx, 1, label)
+        guard let g = elementwiseCotangent(ctx) else { return [nil, nil] }
+        let sa = try recordedShape(ctx, 0, label), sb = try recordedShape(ctx, 1, label)
         var ga: Tensor?, gb: Tensor?
         switch op {
         case .add:
@@ -45,22 +45,22 @@ struct BinaryOperator: Operator {
             ga = g; gb = try g.unary(.neg)
         case .mul:
             let a = try ctx.input(0, label), b = try ctx.input(1, label)
-            if wants(ctx, 0) { ga = try g * b }
-            if wants(ctx, 1) { gb = try g * a }
+            if gradientWanted(ctx, 0) { ga = try g * b }
+            if gradientWanted(ctx, 1) { gb = try g * a }
         case .div:
             let a = try ctx.input(0, label), b = try ctx.input(1, label)
             let gOverB = try g / b
             ga = gOverB
-            if wants(ctx, 1) { gb = try (gOverB * a / b).unary(.neg) }
+            if gradientWanted(ctx, 1) { gb = try (gOverB * a / b).unary(.neg) }
         case .pow:
             let a = try ctx.input(0, label), bRaw = try ctx.input(1, label), y = try ctx.output(0, label)
             guard a.dtype == .float32 else { return [nil, nil] }
             let b = try bRaw.cast(to: .float32)
-            if wants(ctx, 0) {
+            if gradientWanted(ctx, 0) {
                 // d/da aᵇ = b·aᵇ⁻¹ (computed directly so a = 0 with b ≥ 1 stays finite).
                 ga = try g * b * Tensor.binary(.pow, a, b - Tensor(scalar: 1), name: label)
             }
-            if wants(ctx, 1) && bRaw.dtype == .float32 {
+            if gradientWanted(ctx, 1) && bRaw.dtype == .float32 {
                 // d/db aᵇ = aᵇ·log a; PyTorch defines it as 0 where a = 0 and b ≥ 0.
                 let full = try g * y * a.unary(.log)
                 let zeroBase = try Tensor.logic(.and, Tensor.compare(.equal, a, Tensor(scalar: 0)),
@@ -74,14 +74,14 @@ struct BinaryOperator: Operator {
         case .fmod, .mod:
             let a = try ctx.input(0, label), b = try ctx.input(1, label)
             ga = g
-            if wants(ctx, 1) {
+            if gradientWanted(ctx, 1) {
                 // a mod b = a − b·q with q = trunc(a/b) (fmod) or floor(a/b); q is piecewise constant.
                 let q = try (a / b).unary(op == .fmod ? .trunc : .floor)
                 gb = try (g * q).unary(.neg)
             }
         }
-        return [wants(ctx, 0) ? try ga?.sumToShape(sa, op: label) : nil,
-                wants(ctx, 1) ? try gb?.sumToShape(sb, op: label) : nil]
+        return [gradientWanted(ctx, 0) ? try ga?.sumToShape(sa, op: label) : nil,
+                gradientWanted(ctx, 1) ? try gb?.sumToShape(sb, op: label) : nil]
     }
 }
 

@@ -2,7 +2,7 @@ import LoupeTensor
 
 /// Storage type for an ONNX `TensorProto.DataType` code: floating types → float32, integer
 /// types → int64, bool → bool; nil for string and complex types.
-func storageType(forONNXType code: Int) -> DType? {
+func castStorageType(forONNXType code: Int) -> DType? {
     switch code {
     case 1, 10, 11, 16, 17, 18, 19, 20, 23: return .float32   // float, float16, double, bfloat16, float8*, float4
     case 2, 3, 4, 5, 6, 7, 12, 13, 21, 22: return .int64       // (u)int8/16/32/64, (u)int4
@@ -13,7 +13,7 @@ func storageType(forONNXType code: Int) -> DType? {
 
 /// ONNX Cast (`to` attribute) and CastLike (type of the second input).
 ///
-/// Values keep Loupe's storage types (see ``storageType(forONNXType:)``): casting to float16 or
+/// Values keep Loupe's storage types (see ``castStorageType(forONNXType:)``): casting to float16 or
 /// double does not round to that precision, and casting to a narrow integer does not wrap.
 /// float → int truncates toward zero. Backward passes the cotangent through float → float
 /// casts; integer and bool results carry none.
@@ -25,7 +25,7 @@ struct CastOperator: Operator {
     init(_ ctx: OperatorContext) throws {
         try ctx.expectInputs(1)
         let code = try ctx.int("to")
-        guard let t = storageType(forONNXType: code) else {
+        guard let t = castStorageType(forONNXType: code) else {
             throw ctx.unsupported("Cast to ONNX element type \(code) (string/complex) is not supported")
         }
         target = t
@@ -50,7 +50,7 @@ struct CastOperator: Operator {
 
     func vjp(_ ctx: VJPContext) throws -> [Tensor?] {
         var out = [Tensor?](repeating: nil, count: ctx.inputShapes.count)
-        if wants(ctx, 0), let g = floatCotangent(ctx), try ctx.input(0, label).dtype == .float32 { out[0] = g }
+        if gradientWanted(ctx, 0), let g = elementwiseCotangent(ctx), try ctx.input(0, label).dtype == .float32 { out[0] = g }
         return out
     }
 }
@@ -84,7 +84,7 @@ struct IdentityOperator: Operator {
 
     func vjp(_ ctx: VJPContext) throws -> [Tensor?] {
         var out = [Tensor?](repeating: nil, count: ctx.inputShapes.count)
-        if wants(ctx, 0), let g = floatCotangent(ctx) { out[0] = g }
+        if gradientWanted(ctx, 0), let g = elementwiseCotangent(ctx) { out[0] = g }
         return out
     }
 }
@@ -101,12 +101,12 @@ struct ExpandOperator: Operator {
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
         let x = try elementwiseOperand(inputs, 0, label)
-        let shape = try intList(elementwiseOperand(inputs, 1, label), label, what: "shape")
+        let shape = try elementwiseIntList(elementwiseOperand(inputs, 1, label), label, what: "shape")
         return [try x.expanded(to: shape, op: label)]
     }
 
     func vjp(_ ctx: VJPContext) throws -> [Tensor?] {
-        guard wants(ctx, 0), let g = floatCotangent(ctx) else { return [nil, nil] }
-        return [try g.sumToShape(operandShape(ctx, 0, label), op: label), nil]
+        guard gradientWanted(ctx, 0), let g = elementwiseCotangent(ctx) else { return [nil, nil] }
+        return [try g.sumToShape(recordedShape(ctx, 0, label), op: label), nil]
     }
 }

@@ -45,7 +45,7 @@ struct ClipOperator: Operator {
     func vjp(_ ctx: VJPContext) throws -> [Tensor?] {
         let n = ctx.inputShapes.count
         var out = [Tensor?](repeating: nil, count: n)
-        guard let g = floatCotangent(ctx) else { return out }
+        guard let g = elementwiseCotangent(ctx) else { return out }
         let x = try ctx.input(0, label)
         let lo: Float, hi: Float
         if let b = attributeBounds {
@@ -67,9 +67,9 @@ struct ClipOperator: Operator {
                 gHi += gv[i]
             }
         }
-        if wants(ctx, 0) { out[0] = try Tensor(shape: x.shape, floats: gx) }
-        if n > 1, wants(ctx, 1), let s = ctx.inputShapes[1] { out[1] = try Tensor(scalar: gLo).reshaped(s) }
-        if n > 2, wants(ctx, 2), let s = ctx.inputShapes[2] { out[2] = try Tensor(scalar: gHi).reshaped(s) }
+        if gradientWanted(ctx, 0) { out[0] = try Tensor(shape: x.shape, floats: gx) }
+        if n > 1, gradientWanted(ctx, 1), let s = ctx.inputShapes[1] { out[1] = try Tensor(scalar: gLo).reshaped(s) }
+        if n > 2, gradientWanted(ctx, 2), let s = ctx.inputShapes[2] { out[2] = try Tensor(scalar: gHi).reshaped(s) }
         return out
     }
 }

@@ -77,11 +77,11 @@ struct WhereOperator: Operator {
     var backwardNeeds: BackwardNeeds { BackwardNeeds(inputs: [0]) }
 
     func vjp(_ ctx: VJPContext) throws -> [Tensor?] {
-        guard let g = floatCotangent(ctx) else { return [nil, nil, nil] }
+        guard let g = elementwiseCotangent(ctx) else { return [nil, nil, nil] }
         let c = try ctx.input(0, label)
         let zero = Tensor(scalar: 0)
-        let gx = wants(ctx, 1) ? try Tensor.select(c, g, zero, name: label).sumToShape(operandShape(ctx, 1, label), op: label) : nil
-        let gy = wants(ctx, 2) ? try Tensor.select(c, zero, g, name: label).sumToShape(operandShape(ctx, 2, label), op: label) : nil
+        let gx = gradientWanted(ctx, 1) ? try Tensor.select(c, g, zero, name: label).sumToShape(recordedShape(ctx, 1, label), op: label) : nil
+        let gy = gradientWanted(ctx, 2) ? try Tensor.select(c, zero, g, name: label).sumToShape(recordedShape(ctx, 2, label), op: label) : nil
         return [nil, gx, gy]
     }
 }

@@ -26,14 +26,14 @@ struct PReluOperator: Operator {
     var backwardNeeds: BackwardNeeds { .allInputs(2) }
 
     func vjp(_ ctx: VJPContext) throws -> [Tensor?] {
-        guard let g = floatCotangent(ctx) else { return [nil, nil] }
+        guard let g = elementwiseCotangent(ctx) else { return [nil, nil] }
         let x = try ctx.input(0, label), slope = try ctx.input(1, label)
         let positive = try Tensor.compare(.greater, x, Tensor(scalar: 0), name: label)
         var gx: Tensor?, gs: Tensor?
-        if wants(ctx, 0) {
+        if gradientWanted(ctx, 0) {
             gx = try Tensor.select(positive, g, g * slope.broadcast(to: x.shape, op: label), name: label)
         }
-        if wants(ctx, 1) {
+        if gradientWanted(ctx, 1) {
             gs = try Tensor.select(positive, Tensor(scalar: 0), g * x, name: label).sumToShape(slope.shape, op: label)
         }
         return [gx, gs]

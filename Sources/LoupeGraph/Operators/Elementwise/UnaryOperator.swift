@@ -24,7 +24,7 @@ struct UnaryOperator: Operator {
     }
 
     func vjp(_ ctx: VJPContext) throws -> [Tensor?] {
-        guard wants(ctx, 0), let g = floatCotangent(ctx) else { return [nil] }
+        guard gradientWanted(ctx, 0), let g = elementwiseCotangent(ctx) else { return [nil] }
         let x = ctx.inputs.first ?? nil, y = ctx.outputs.first ?? nil
         return [try Tensor.unaryVJP(op, input: x, output: y, grad: g, name: label)]
     }

@@ -44,15 +44,15 @@ struct VariadicOperator: Operator {
 
     func vjp(_ ctx: VJPContext) throws -> [Tensor?] {
         let n = ctx.inputShapes.count
-        guard let g = floatCotangent(ctx) else { return Array(repeating: nil, count: n) }
+        guard let g = elementwiseCotangent(ctx) else { return Array(repeating: nil, count: n) }
         switch kind {
         case .sum, .mean:
             let share = kind == .mean ? try g / Tensor(scalar: Float(n)) : g
-            return try (0..<n).map { i in wants(ctx, i) ? try share.sumToShape(operandShape(ctx, i, label), op: label) : nil }
+            return try (0..<n).map { i in gradientWanted(ctx, i) ? try share.sumToShape(recordedShape(ctx, i, label), op: label) : nil }
         case .max, .min:
             let xs = try (0..<n).map { try ctx.input($0, label) }
             let grads = try extremumGradients(xs, output: try ctx.output(0, label), grad: g, label: label)
-            return (0..<n).map { wants(ctx, $0) ? grads[$0] : nil }
+            return (0..<n).map { gradientWanted(ctx, $0) ? grads[$0] : nil }
         }
     }
 }

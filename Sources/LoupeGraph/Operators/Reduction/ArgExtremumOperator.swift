@@ -25,8 +25,8 @@ struct ArgExtremumOperator: NonDifferentiableOperator {
 }
 
 /// Reads a one-element int64 tensor (CumSum axis, TopK k).
-func scalarInt(_ t: Tensor, _ node: String, what: String) throws -> Int {
-    let v = try intList(t, node, what: what)
+func reductionScalarInt(_ t: Tensor, _ node: String, what: String) throws -> Int {
+    let v = try elementwiseIntList(t, node, what: what)
     guard v.count == 1 else {
         throw TensorError.shapeMismatch(op: "\(node) \(what)", expected: "one element", got: [t.shape])
     }
@@ -48,15 +48,15 @@ struct CumSumOperator: Operator {
     }
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
-        let axis = try scalarInt(elementwiseOperand(inputs, 1, label), label, what: "axis")
+        let axis = try reductionScalarInt(elementwiseOperand(inputs, 1, label), label, what: "axis")
         return [try elementwiseOperand(inputs, 0, label).cumulativeSum(axis: axis, exclusive: exclusive, reverse: reverse, name: label)]
     }
 
     var backwardNeeds: BackwardNeeds { BackwardNeeds(inputs: [1]) }
 
     func vjp(_ ctx: VJPContext) throws -> [Tensor?] {
-        guard wants(ctx, 0), let g = floatCotangent(ctx) else { return [nil, nil] }
-        let axis = try scalarInt(ctx.input(1, label), label, what: "axis")
+        guard gradientWanted(ctx, 0), let g = elementwiseCotangent(ctx) else { return [nil, nil] }
+        let axis = try reductionScalarInt(ctx.input(1, label), label, what: "axis")
         return [try g.cumulativeSum(axis: axis, exclusive: exclusive, reverse: !reverse, name: label), nil]
     }
 }
@@ -77,7 +77,7 @@ struct TopKOperator: Operator {
     }
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
-        let k = try scalarInt(elementwiseOperand(inputs, 1, label), label, what: "K")
+        let k = try reductionScalarInt(elementwiseOperand(inputs, 1, label), label, what: "K")
         let (v, i) = try elementwiseOperand(inputs, 0, label).topK(k, axis: axis, largest: largest, name: label)
         return [v, i]
     }
@@ -85,8 +85,8 @@ struct TopKOperator: Operator {
     var backwardNeeds: BackwardNeeds { BackwardNeeds(outputs: [1]) }
 
     func vjp(_ ctx: VJPContext) throws -> [Tensor?] {
-        guard wants(ctx, 0), let g = floatCotangent(ctx, 0) else { return [nil, nil] }
-        let shape = try operandShape(ctx, 0, label)
-        return [try Tensor.scatterAlong(axis: axis, shape: shape, indices: ctx.output(1, label), grad: g, name: label), nil]
+        guard gradientWanted(ctx, 0), let g = elementwiseCotangent(ctx, 0) else { return [nil, nil] }
+        let shape = try recordedShape(ctx, 0, label)
+        return [try Tensor.scatterTopKGradient(axis: axis, shape: shape, indices: ctx.output(1, label), grad: g, name: label), nil]
     }
 }

@@ -28,10 +28,10 @@ struct EinsumOperator: Operator {
 
     func vjp(_ ctx: VJPContext) throws -> [Tensor?] {
         var out = [Tensor?](repeating: nil, count: ctx.inputShapes.count)
-        guard let g = floatCotangent(ctx) else { return out }
+        guard let g = elementwiseCotangent(ctx) else { return out }
         let xs = try (0..<arity).map { try ctx.input($0, label) }
         let eq = try EinsumEquation(equation, ranks: xs.map(\.rank), op: label)
-        for i in 0..<arity where wants(ctx, i) {
+        for i in 0..<arity where gradientWanted(ctx, i) {
             out[i] = try Tensor.einsumVJP(eq, xs, grad: g, index: i, name: label)
         }
         return out

@@ -35,7 +35,7 @@ struct ReduceOperator: Operator {
     func axes(_ inputs: [Tensor?]) throws -> [Int]? {
         if axesFromInput {
             guard inputs.count > 1, let t = inputs[1] else { return nil }
-            let a = try intList(t, label, what: "axes")
+            let a = try elementwiseIntList(t, label, what: "axes")
             return a.isEmpty ? nil : a
         }
         return attributeAxes.flatMap { $0.isEmpty ? nil : $0 }
@@ -57,8 +57,8 @@ struct ReduceOperator: Operator {
 
     func vjp(_ ctx: VJPContext) throws -> [Tensor?] {
         var out = [Tensor?](repeating: nil, count: ctx.inputShapes.count)
-        guard wants(ctx, 0), let g = floatCotangent(ctx) else { return out }
-        let shape = try operandShape(ctx, 0, label)
+        guard gradientWanted(ctx, 0), let g = elementwiseCotangent(ctx) else { return out }
+        let shape = try recordedShape(ctx, 0, label)
         let ax = try axes(ctx.inputs)
         if ax == nil && noopWithEmptyAxes { out[0] = g; return out }
         let axesList = try Tensor.reductionAxes(ax, rank: shape.count, op: label)

@@ -100,7 +100,7 @@ func zip3Loop<A, B, C, R>(_ a: UnsafeBufferPointer<A>, _ b: UnsafeBufferPointer<
 /// pass the kernel would overwrite anyway.
 @inline(__always)
 @usableFromInline
-func makeArray<T>(count: Int, _ body: (UnsafeMutableBufferPointer<T>) throws -> Void) rethrows -> [T] {
+func arrayFilledBy<T>(count: Int, _ body: (UnsafeMutableBufferPointer<T>) throws -> Void) rethrows -> [T] {
     try [T](unsafeUninitializedCapacity: count) { buf, n in
         try body(buf)
         n = count

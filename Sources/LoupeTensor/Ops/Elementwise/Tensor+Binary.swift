@@ -60,7 +60,7 @@ extension Tensor {
     static func floatBinary(_ op: BinaryOp, _ plan: BroadcastPlan, _ x: [Float], _ y: [Float]) -> [Float] {
         x.withUnsafeBufferPointer { a in
             y.withUnsafeBufferPointer { b in
-                makeArray(count: plan.count) { (o: UnsafeMutableBufferPointer<Float>) in
+                arrayFilledBy(count: plan.count) { (o: UnsafeMutableBufferPointer<Float>) in
                     switch op {
                     case .add: broadcastLoop2(plan, a, b, o) { $0 + $1 }
                     case .sub: broadcastLoop2(plan, a, b, o) { $0 - $1 }
@@ -80,7 +80,7 @@ extension Tensor {
     static func intBinary(_ op: BinaryOp, _ plan: BroadcastPlan, _ x: [Int64], _ y: [Int64]) -> [Int64] {
         x.withUnsafeBufferPointer { a in
             y.withUnsafeBufferPointer { b in
-                makeArray(count: plan.count) { (o: UnsafeMutableBufferPointer<Int64>) in
+                arrayFilledBy(count: plan.count) { (o: UnsafeMutableBufferPointer<Int64>) in
                     switch op {
                     case .add: broadcastLoop2(plan, a, b, o) { $0 &+ $1 }
                     case .sub: broadcastLoop2(plan, a, b, o) { $0 &- $1 }

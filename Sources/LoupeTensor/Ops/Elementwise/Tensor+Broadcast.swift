@@ -27,7 +27,7 @@ extension Tensor {
     @usableFromInline
     static func materialize<T>(_ plan: BroadcastPlan, _ a: [T]) -> [T] {
         a.withUnsafeBufferPointer { pa in
-            makeArray(count: plan.count) { (o: UnsafeMutableBufferPointer<T>) in broadcastLoop1(plan, pa, o) { $0 } }
+            arrayFilledBy(count: plan.count) { (o: UnsafeMutableBufferPointer<T>) in broadcastLoop1(plan, pa, o) { $0 } }
         }
     }
 }

@@ -11,7 +11,7 @@ extension Tensor {
         switch (storage, dtype) {
         case let (.float32(a), .int64):
             out = .int64(a.withUnsafeBufferPointer { p in
-                makeArray(count: p.count) { (o: UnsafeMutableBufferPointer<Int64>) in mapLoop(p, o, truncatingInt64) }
+                arrayFilledBy(count: p.count) { (o: UnsafeMutableBufferPointer<Int64>) in mapLoop(p, o, truncatingInt64) }
             })
         case let (.float32(a), .bool): out = .bool(a.map { $0 != 0 })
         case let (.int64(a), .float32): out = .float32(a.map { Float($0) })

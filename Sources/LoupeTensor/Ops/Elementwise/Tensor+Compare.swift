@@ -41,7 +41,7 @@ extension Tensor {
         case let (.bool(x), .bool(y)) where op == .equal:
             out = x.withUnsafeBufferPointer { pa in
                 y.withUnsafeBufferPointer { pb in
-                    makeArray(count: plan.count) { (o: UnsafeMutableBufferPointer<Bool>) in broadcastLoop2(plan, pa, pb, o) { $0 == $1 } }
+                    arrayFilledBy(count: plan.count) { (o: UnsafeMutableBufferPointer<Bool>) in broadcastLoop2(plan, pa, pb, o) { $0 == $1 } }
                 }
             }
         default:
@@ -53,7 +53,7 @@ extension Tensor {
     static func compareLoop<T: Comparable>(_ op: CompareOp, _ plan: BroadcastPlan, _ x: [T], _ y: [T]) -> [Bool] {
         x.withUnsafeBufferPointer { a in
             y.withUnsafeBufferPointer { b in
-                makeArray(count: plan.count) { (o: UnsafeMutableBufferPointer<Bool>) in
+                arrayFilledBy(count: plan.count) { (o: UnsafeMutableBufferPointer<Bool>) in
                     switch op {
                     case .equal: broadcastLoop2(plan, a, b, o) { $0 == $1 }
                     case .less: broadcastLoop2(plan, a, b, o) { $0 < $1 }
@@ -75,7 +75,7 @@ extension Tensor {
         let plan = try BroadcastPlan(shape: shape, operands: [a.shape, b.shape], op: opName)
         let out = x.withUnsafeBufferPointer { pa in
             y.withUnsafeBufferPointer { pb in
-                makeArray(count: plan.count) { (o: UnsafeMutableBufferPointer<Bool>) in
+                arrayFilledBy(count: plan.count) { (o: UnsafeMutableBufferPointer<Bool>) in
                     switch op {
                     case .and: broadcastLoop2(plan, pa, pb, o) { $0 && $1 }
                     case .or: broadcastLoop2(plan, pa, pb, o) { $0 || $1 }
@@ -133,7 +133,7 @@ extension Tensor {
         c.withUnsafeBufferPointer { pc in
             x.withUnsafeBufferPointer { px in
                 y.withUnsafeBufferPointer { py in
-                    makeArray(count: plan.count) { (o: UnsafeMutableBufferPointer<T>) in
+                    arrayFilledBy(count: plan.count) { (o: UnsafeMutableBufferPointer<T>) in
                         broadcastLoop3(plan, pc, px, py, o) { $0 ? $1 : $2 }
                     }
                 }

@@ -28,7 +28,7 @@ public enum UnaryOp: Sendable, Hashable {
     case softplus
     /// `x / (1 + |x|)`.
     case softsign
-    /// `x·tanh(softplus(x))` (Misra 2019).
+    /// `x·tanh(scalarSoftplus(x))` (Misra 2019).
     case mish
     /// `x > alpha ? x : 0`.
     case thresholdedRelu(alpha: Float)
@@ -65,7 +65,7 @@ extension Tensor {
 
     static func floatUnary(_ op: UnaryOp, _ x: [Float]) -> [Float] {
         x.withUnsafeBufferPointer { a in
-            makeArray(count: a.count) { (o: UnsafeMutableBufferPointer<Float>) in
+            arrayFilledBy(count: a.count) { (o: UnsafeMutableBufferPointer<Float>) in
                 switch op {
                 case .neg: mapLoop(a, o) { -$0 }
                 case .abs: mapLoop(a, o) { Swift.abs($0) }
@@ -96,9 +96,9 @@ extension Tensor {
                 case let .hardSigmoid(alpha, beta): mapLoop(a, o) { Swift.max(0, Swift.min(1, alpha * $0 + beta)) }
                 case .hardSwish: mapLoop(a, o) { $0 * Swift.max(0, Swift.min(1, $0 / 6 + 0.5)) }
                 case .tanh: mapLoop(a, o) { Foundation.tanh($0) }
-                case .softplus: mapLoop(a, o) { softplus($0) }
+                case .softplus: mapLoop(a, o) { scalarSoftplus($0) }
                 case .softsign: mapLoop(a, o) { $0 / (1 + Swift.abs($0)) }
-                case .mish: mapLoop(a, o) { $0 * Foundation.tanh(softplus($0)) }
+                case .mish: mapLoop(a, o) { $0 * Foundation.tanh(scalarSoftplus($0)) }
                 case let .thresholdedRelu(alpha): mapLoop(a, o) { $0 > alpha ? $0 : 0 }
                 case .gelu(tanhApproximation: false): mapLoop(a, o) { 0.5 * $0 * (1 + Foundation.erf($0 * invSqrt2)) }
                 case .gelu(tanhApproximation: true):
@@ -111,7 +111,7 @@ extension Tensor {
 
     static func intUnary(_ op: UnaryOp, _ x: [Int64]) -> [Int64] {
         x.withUnsafeBufferPointer { a in
-            makeArray(count: a.count) { (o: UnsafeMutableBufferPointer<Int64>) in
+            arrayFilledBy(count: a.count) { (o: UnsafeMutableBufferPointer<Int64>) in
                 switch op {
                 case .neg: mapLoop(a, o) { 0 &- $0 }
                 case .abs: mapLoop(a, o) { $0 < 0 ? 0 &- $0 : $0 }
@@ -129,7 +129,7 @@ extension Tensor {
 
 @inline(__always)
 @usableFromInline
-func sigmoid(_ x: Float) -> Float {
+func scalarSigmoid(_ x: Float) -> Float {
     // Two branches keep exp's argument non-positive, so neither overflows.
     if x >= 0 { return 1 / (1 + Foundation.exp(-x)) }
     let e = Foundation.exp(x)
@@ -138,6 +138,6 @@ func sigmoid(_ x: Float) -> Float {
 
 @inline(__always)
 @usableFromInline
-func softplus(_ x: Float) -> Float {
+func scalarSoftplus(_ x: Float) -> Float {
     Swift.max(x, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(x)))
 }

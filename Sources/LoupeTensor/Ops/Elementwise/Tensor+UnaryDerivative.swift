@@ -39,7 +39,7 @@ extension Tensor {
         let v = try source.floats(name)
         let out = v.withUnsafeBufferPointer { a in
             g.withUnsafeBufferPointer { gp in
-                makeArray(count: a.count) { (o: UnsafeMutableBufferPointer<Float>) in
+                arrayFilledBy(count: a.count) { (o: UnsafeMutableBufferPointer<Float>) in
                     unaryDerivative(op, a, gp, o)
                 }
             }
@@ -77,12 +77,12 @@ extension Tensor {
             zipLoop(a, gp, o) { x, g in let t = alpha * x + beta; return (t > 0 && t < 1) ? g * alpha : 0 }
         case .hardSwish: zipLoop(a, gp, o) { x, g in x < -3 ? 0 : (x <= 3 ? g * (x / 3 + 0.5) : g) }
         case .tanh: zipLoop(a, gp, o) { y, g in g * (1 - y * y) }
-        case .softplus: zipLoop(a, gp, o) { x, g in g * sigmoid(x) }
+        case .softplus: zipLoop(a, gp, o) { x, g in g * scalarSigmoid(x) }
         case .softsign: zipLoop(a, gp, o) { x, g in let d = 1 + Swift.abs(x); return g / (d * d) }
         case .mish:
             zipLoop(a, gp, o) { x, g in
-                let t = Foundation.tanh(softplus(x))
-                return g * (t + x * sigmoid(x) * (1 - t * t))
+                let t = Foundation.tanh(scalarSoftplus(x))
+                return g * (t + x * scalarSigmoid(x) * (1 - t * t))
             }
         case let .thresholdedRelu(alpha): zipLoop(a, gp, o) { x, g in x > alpha ? g : 0 }
         case .gelu(tanhApproximation: false):

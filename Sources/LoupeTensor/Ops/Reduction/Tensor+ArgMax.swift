@@ -1,6 +1,6 @@
 extension Tensor {
     /// Splits `shape` around `axis` into (outer, length, inner) element counts.
-    static func axisSplit(_ shape: [Int], _ axis: Int) -> (outer: Int, length: Int, inner: Int) {
+    static func reductionAxisSplit(_ shape: [Int], _ axis: Int) -> (outer: Int, length: Int, inner: Int) {
         (shape[..<axis].reduce(1, *), shape[axis], shape[(axis + 1)...].reduce(1, *))
     }
 
@@ -12,7 +12,7 @@ extension Tensor {
         let opName = name ?? (largest ? "ArgMax" : "ArgMin")
         let ax = try Shape.normalizeAxis(axis, rank: rank, op: opName)
         guard rank > 0 else { throw TensorError.invalidArgument(op: opName, message: "input must have rank ≥ 1") }
-        let (outer, len, inner) = Tensor.axisSplit(shape, ax)
+        let (outer, len, inner) = Tensor.reductionAxisSplit(shape, ax)
         guard len > 0 else { throw TensorError.invalidArgument(op: opName, message: "axis \(axis) has size 0") }
         var outShape = shape
         if keepDims { outShape[ax] = 1 } else { outShape.remove(at: ax) }

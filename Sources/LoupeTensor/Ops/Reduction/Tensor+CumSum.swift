@@ -7,7 +7,7 @@ extension Tensor {
     public func cumulativeSum(axis: Int, exclusive: Bool = false, reverse: Bool = false, name: String = "CumSum") throws -> Tensor {
         guard rank > 0 else { throw TensorError.invalidArgument(op: name, message: "input must have rank ≥ 1") }
         let ax = try Shape.normalizeAxis(axis, rank: rank, op: name)
-        let (outer, len, inner) = Tensor.axisSplit(shape, ax)
+        let (outer, len, inner) = Tensor.reductionAxisSplit(shape, ax)
         switch storage {
         case let .float32(a):
             return Tensor(uncheckedShape: shape, storage: .float32(Tensor.scan(a, outer, len, inner, exclusive, reverse, 0, +)))

@@ -140,7 +140,7 @@ extension Tensor {
         let shape = operands[index].shape
         let strides = Shape.strides(shape)
         let uniqueStrides = unique.map { l in target.indices.filter { target[$0] == l }.reduce(0) { $0 + strides[$1] } }
-        let out = stridedScatter(try g.floats(name), shape: own, strides: uniqueStrides, count: shape.reduce(1, *))
+        let out = einsumScatter(try g.floats(name), shape: own, strides: uniqueStrides, count: shape.reduce(1, *))
         return Tensor(uncheckedShape: shape, storage: .float32(out))
     }
 
@@ -163,7 +163,7 @@ extension Tensor {
 }
 
 /// A float tensor whose axes carry einsum labels (distinct once ``diagonal()`` ran).
-struct LabeledTensor {
+fileprivate struct LabeledTensor {
     var tensor: Tensor
     var labels: [Int]
 
@@ -180,7 +180,7 @@ struct LabeledTensor {
         let strides = Shape.strides(tensor.shape)
         let shape = unique.map { l in labels.indices.filter { labels[$0] == l }.map { tensor.shape[$0] }.min() ?? 1 }
         let st = unique.map { l in labels.indices.filter { labels[$0] == l }.reduce(0) { $0 + strides[$1] } }
-        let out = stridedGather(try tensor.floats(), shape: shape, strides: st)
+        let out = einsumGather(try tensor.floats(), shape: shape, strides: st)
         return LabeledTensor(Tensor(uncheckedShape: shape, storage: .float32(out)), unique)
     }
 
@@ -204,7 +204,7 @@ struct LabeledTensor {
         let perm = order.map { l in labels.firstIndex(of: l) ?? 0 }
         let strides = Shape.strides(tensor.shape)
         let shape = perm.map { tensor.shape[$0] }
-        let out = stridedGather(try tensor.floats(), shape: shape, strides: perm.map { strides[$0] })
+        let out = einsumGather(try tensor.floats(), shape: shape, strides: perm.map { strides[$0] })
         return LabeledTensor(Tensor(uncheckedShape: shape, storage: .float32(out)), order)
     }
 
@@ -228,7 +228,7 @@ struct LabeledTensor {
         av.withUnsafeBufferPointer { pa in
             bv.withUnsafeBufferPointer { pb in
                 out.withUnsafeMutableBufferPointer { pc in
-                    batchedMatMul(pa, pb, pc, batch: nb, m: m, k: k, n: n)
+                    einsumBatchedMatMul(pa, pb, pc, batch: nb, m: m, k: k, n: n)
                 }
             }
         }
@@ -243,7 +243,7 @@ struct LabeledTensor {
 
 /// `C[b] = A[b]·B[b]` for row-major `A: [batch, m, k]`, `B: [batch, k, n]`, `C: [batch, m, n]`
 /// (C zeroed). The i-k-j order keeps the innermost loop contiguous in B and C.
-func batchedMatMul(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>, _ c: UnsafeMutableBufferPointer<Float>,
+fileprivate func einsumBatchedMatMul(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>, _ c: UnsafeMutableBufferPointer<Float>,
                    batch: Int, m: Int, k: Int, n: Int) {
     for t in 0..<batch {
         let ao = t * m * k, bo = t * k * n, co = t * m * n
@@ -259,7 +259,7 @@ func batchedMatMul(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Flo
 
 /// `out[i] = src[Σ idx_d · strides[d]]` over the multi-indices of `shape` (permutations,
 /// diagonals).
-func stridedGather(_ src: [Float], shape: [Int], strides: [Int]) -> [Float] {
+fileprivate func einsumGather(_ src: [Float], shape: [Int], strides: [Int]) -> [Float] {
     let count = shape.reduce(1, *)
     var out = [Float](repeating: 0, count: count)
     if count == 0 { return out }
@@ -282,9 +282,9 @@ func stridedGather(_ src: [Float], shape: [Int], strides: [Int]) -> [Float] {
     return out
 }
 
-/// Adjoint of ``stridedGather(_:shape:strides:)`` for injective index maps: a zero array of
+/// Adjoint of ``einsumGather(_:shape:strides:)`` for injective index maps: a zero array of
 /// `count` with `values` written at the gathered positions.
-func stridedScatter(_ values: [Float], shape: [Int], strides: [Int], count: Int) -> [Float] {
+fileprivate func einsumScatter(_ values: [Float], shape: [Int], strides: [Int], count: Int) -> [Float] {
     var out = [Float](repeating: 0, count: count)
     var idx = [Int](repeating: 0, count: shape.count)
     var off = 0

@@ -46,7 +46,8 @@ extension Tensor {
 
     /// Reduces over `axes` (nil or empty: all axes). `keepDims` keeps reduced axes as size 1.
     ///
-    /// float32 for every op (Max/Min propagate NaN, like `torch.amax`); int64 where
+    /// float32 for every op (Max/Min propagate NaN, like `torch.amax`; onnxruntime's CPU
+    /// ReduceMax skips NaN instead, so the two differ only on NaN inputs); int64 where
     /// ``ReduceOp/supportsInt64`` (Mean then truncates toward zero). An empty reduction gives the
     /// op's identity (0 for sums, 1 for Prod, ∓∞ for Max/Min).
     public func reduce(_ op: ReduceOp, axes: [Int]?, keepDims: Bool, name: String? = nil) throws -> Tensor {

@@ -51,7 +51,7 @@ extension Tensor {
         let out: [Float] = xv.withUnsafeBufferPointer { a in
             k1.withUnsafeBufferPointer { b in
                 k2.withUnsafeBufferPointer { c in
-                    makeArray(count: plan.count) { (o: UnsafeMutableBufferPointer<Float>) in
+                    arrayFilledBy(count: plan.count) { (o: UnsafeMutableBufferPointer<Float>) in
                         switch op {
                         case .sum, .mean: broadcastLoop3(plan, a, b, c, o) { _, g, _ in g }
                         case .l1: broadcastLoop3(plan, a, b, c, o) { x, g, _ in x > 0 ? g : (x < 0 ? -g : 0) }

@@ -7,7 +7,7 @@ extension Tensor {
     public func topK(_ k: Int, axis: Int = -1, largest: Bool = true, name: String = "TopK") throws -> (values: Tensor, indices: Tensor) {
         guard rank > 0 else { throw TensorError.invalidArgument(op: name, message: "input must have rank ≥ 1") }
         let ax = try Shape.normalizeAxis(axis, rank: rank, op: name)
-        let (outer, len, inner) = Tensor.axisSplit(shape, ax)
+        let (outer, len, inner) = Tensor.reductionAxisSplit(shape, ax)
         guard k >= 0 && k <= len else {
             throw TensorError.invalidArgument(op: name, message: "k = \(k) outside 0...\(len) (axis \(axis) of \(shape))")
         }
@@ -34,13 +34,13 @@ extension Tensor {
             }
         }
         let idx = Tensor(uncheckedShape: outShape, storage: .int64(indices))
-        return (try gatherAlong(axis: ax, indices: idx), idx)
+        return (try topKGather(axis: ax, indices: idx), idx)
     }
 
     /// `out[..., j, ...] = self[..., indices[..., j, ...], ...]` along `axis` (indices already
     /// validated, same rank as self).
-    func gatherAlong(axis ax: Int, indices: Tensor) throws -> Tensor {
-        let (outer, len, inner) = Tensor.axisSplit(shape, ax)
+    func topKGather(axis ax: Int, indices: Tensor) throws -> Tensor {
+        let (outer, len, inner) = Tensor.reductionAxisSplit(shape, ax)
         let k = indices.shape[ax]
         let idx = try indices.ints()
         func pick<T>(_ a: [T]) -> [T] {
@@ -60,9 +60,9 @@ extension Tensor {
 
     /// Adjoint of ``topK(_:axis:largest:name:)``'s values: a zero tensor of `shape` with `grad`
     /// added at the positions `indices` selected along `axis`.
-    public static func scatterAlong(axis: Int, shape: [Int], indices: Tensor, grad: Tensor, name: String = "TopK") throws -> Tensor {
+    public static func scatterTopKGradient(axis: Int, shape: [Int], indices: Tensor, grad: Tensor, name: String = "TopK") throws -> Tensor {
         let ax = try Shape.normalizeAxis(axis, rank: shape.count, op: name)
-        let (outer, len, inner) = axisSplit(shape, ax)
+        let (outer, len, inner) = reductionAxisSplit(shape, ax)
         guard indices.shape == grad.shape, indices.rank == shape.count else {
             throw TensorError.shapeMismatch(op: name, expected: "indices and gradient of one shape", got: [indices.shape, grad.shape])
         }
