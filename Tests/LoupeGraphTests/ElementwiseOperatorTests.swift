@@ -140,7 +140,8 @@ final class ElementwiseOperatorTests: XCTestCase {
             ("Neg", [:], -2, 2, []), ("Abs", [:], -2, 2, [0]), ("Exp", [:], -2, 2, []), ("Log", [:], 0.2, 3, []),
             ("Sqrt", [:], 0.2, 3, []), ("Reciprocal", [:], 0.3, 3, []), ("Sin", [:], -3, 3, []), ("Cos", [:], -3, 3, []),
             ("Tan", [:], -1.2, 1.2, []), ("Asin", [:], -0.9, 0.9, []), ("Acos", [:], -0.9, 0.9, []), ("Atan", [:], -3, 3, []),
-            ("Sinh", [:], -2, 2, []), ("Cosh", [:], -2, 2, []), ("Erf", [:], -2, 2, []), ("Relu", [:], -2, 2, [0]),
+            ("Sinh", [:], -2, 2, []), ("Cosh", [:], -2, 2, []), ("Asinh", [:], -3, 3, []), ("Acosh", [:], 1.2, 4, []),
+            ("Atanh", [:], -0.8, 0.8, []), ("Shrink", ["lambd": .float(0.7), "bias": .float(0.2)], -2, 2, [-0.7, 0.7]), ("Erf", [:], -2, 2, []), ("Relu", [:], -2, 2, [0]),
             ("LeakyRelu", ["alpha": .float(0.2)], -2, 2, [0]), ("Elu", ["alpha": .float(0.7)], -2, 2, [0]),
             ("Selu", [:], -2, 2, [0]), ("Celu", ["alpha": .float(1.5)], -2, 2, [0]), ("Sigmoid", [:], -4, 4, []),
             ("HardSigmoid", ["alpha": .float(0.3), "beta": .float(0.4)], -3, 3, [-4.0 / 3, 2]), ("HardSwish", [:], -4, 4, [-3, 3]),
@@ -162,6 +163,9 @@ final class ElementwiseOperatorTests: XCTestCase {
         XCTAssertEqual(try makeOperator("LeakyRelu", inputs: 1).forward([x])[0].floats(), [-0.01, 2])
         XCTAssertEqual(try makeOperator("HardSigmoid", inputs: 1).forward([x])[0].floats(), [0.3, 0.9])
         XCTAssertEqual(try makeOperator("ThresholdedRelu", inputs: 1).forward([x])[0].floats(), [0, 2])
+        // Shrink defaults: lambd 0.5, bias 0.
+        XCTAssertEqual(try makeOperator("Shrink", inputs: 1).forward([try Tensor(shape: [3], floats: [-1, 0.3, 2])])[0].floats(), [-1, 0, 2])
+        XCTAssertEqual(try makeOperator("Shrink", inputs: 1, attributes: ["bias": .float(0.5)]).forward([x])[0].floats(), [-0.5, 1.5])
         let selu = try makeOperator("Selu", inputs: 1).forward([x])[0].floats()
         XCTAssertEqual(selu[0], -1.1113307, accuracy: 1e-6)   // torch.selu(-1)
         XCTAssertThrowsError(try makeOperator("Gelu", inputs: 1, attributes: ["approximate": .string("fast")], opset: 20)) { e in

@@ -48,6 +48,10 @@ final class ElementwiseUnaryTests: XCTestCase {
         let u = try Tensor(shape: [5], floats: [-0.9, -0.5, 0, 0.3, 0.8])
         assertClose(try u.unary(.asin), [-1.11977, -0.5235988, 0, 0.3046927, 0.9272952], rtol: 2e-6)
         assertClose(try u.unary(.acos), [2.690566, 2.094395, 1.570796, 1.266104, 0.6435011], rtol: 2e-6)
+        // numpy: arcsinh / arctanh of u, arccosh of 1 + |u|.
+        assertClose(try u.unary(.asinh), [-0.8088669, -0.4812118, 0, 0.2956730, 0.7326683], rtol: 2e-6)
+        assertClose(try u.unary(.atanh), [-1.472219, -0.5493061, 0, 0.3095196, 1.098612], rtol: 2e-6)
+        assertClose(try pos.unary(.acosh).unary(.neg), [.nan, 0, -1.316958, -2.887271], rtol: 2e-6)
     }
 
     func testRoundHalfToEven() throws {

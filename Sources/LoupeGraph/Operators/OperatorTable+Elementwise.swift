@@ -49,6 +49,9 @@ extension OperatorTable {
         "Atan": { try UnaryOperator(.atan, $0) },
         "Sinh": { try UnaryOperator(.sinh, $0) },
         "Cosh": { try UnaryOperator(.cosh, $0) },
+        "Asinh": { try UnaryOperator(.asinh, $0) },
+        "Acosh": { try UnaryOperator(.acosh, $0) },
+        "Atanh": { try UnaryOperator(.atanh, $0) },
         "Erf": { try UnaryOperator(.erf, $0) },
         // Activations.
         "Relu": { try UnaryOperator(.relu, $0) },
@@ -75,6 +78,7 @@ extension OperatorTable {
         "ThresholdedRelu": { try UnaryOperator(.thresholdedRelu(alpha: $0.float("alpha", default: 1)), $0) },
         "Gelu": { try UnaryOperator.gelu($0) },
         "Clip": { try ClipOperator($0) },
+        "Shrink": { try UnaryOperator(.shrink(lambda: $0.float("lambd", default: 0.5), bias: $0.float("bias", default: 0)), $0) },
         // Types, identity, broadcasting.
         "Cast": { try CastOperator($0) },
         "CastLike": { try CastOperator(like: $0) },

@@ -8,7 +8,7 @@ public enum UnaryOp: Sendable, Hashable {
     case round
     /// Round toward zero (not an ONNX op; Mod's backward and float → int casts use it).
     case trunc
-    case sign, sin, cos, tan, asin, acos, atan, sinh, cosh, erf
+    case sign, sin, cos, tan, asin, acos, atan, sinh, cosh, asinh, acosh, atanh, erf
     case relu
     /// `x ≥ 0 ? x : alpha·x`.
     case leakyRelu(alpha: Float)
@@ -36,6 +36,8 @@ public enum UnaryOp: Sendable, Hashable {
     case gelu(tanhApproximation: Bool)
     /// `min(max(x, lo), hi)`.
     case clip(lo: Float, hi: Float)
+    /// ONNX Shrink: `x < −lambda ? x + bias : (x > lambda ? x − bias : 0)`.
+    case shrink(lambda: Float, bias: Float)
 
     /// Whether the op is defined on int64 tensors (ONNX allows these on integers).
     public var supportsInt64: Bool {
@@ -86,6 +88,9 @@ extension Tensor {
                 case .atan: mapLoop(a, o) { Foundation.atan($0) }
                 case .sinh: mapLoop(a, o) { Foundation.sinh($0) }
                 case .cosh: mapLoop(a, o) { Foundation.cosh($0) }
+                case .asinh: mapLoop(a, o) { Foundation.asinh($0) }
+                case .acosh: mapLoop(a, o) { Foundation.acosh($0) }
+                case .atanh: mapLoop(a, o) { Foundation.atanh($0) }
                 case .erf: mapLoop(a, o) { Foundation.erf($0) }
                 case .relu: mapLoop(a, o) { $0 > 0 ? $0 : 0 }
                 case let .leakyRelu(alpha): mapLoop(a, o) { $0 >= 0 ? $0 : alpha * $0 }
@@ -104,6 +109,7 @@ extension Tensor {
                 case .gelu(tanhApproximation: true):
                     mapLoop(a, o) { v in 0.5 * v * (1 + Foundation.tanh(sqrt2OverPi * (v + 0.044715 * v * v * v))) }
                 case let .clip(lo, hi): mapLoop(a, o) { Swift.min(Swift.max($0, lo), hi) }
+                case let .shrink(lambda, bias): mapLoop(a, o) { $0 < -lambda ? $0 + bias : ($0 > lambda ? $0 - bias : 0) }
                 }
             }
         }

@@ -66,6 +66,9 @@ extension Tensor {
         case .atan: zipLoop(a, gp, o) { x, g in g / (1 + x * x) }
         case .sinh: zipLoop(a, gp, o) { x, g in g * Foundation.cosh(x) }
         case .cosh: zipLoop(a, gp, o) { x, g in g * Foundation.sinh(x) }
+        case .asinh: zipLoop(a, gp, o) { x, g in g / (x * x + 1).squareRoot() }
+        case .acosh: zipLoop(a, gp, o) { x, g in g / (x * x - 1).squareRoot() }
+        case .atanh: zipLoop(a, gp, o) { x, g in g / (1 - x * x) }
         case .erf: zipLoop(a, gp, o) { x, g in g * 1.1283791670955126 * Foundation.exp(-x * x) }
         case .relu: zipLoop(a, gp, o) { x, g in x > 0 ? g : 0 }
         case let .leakyRelu(alpha): zipLoop(a, gp, o) { x, g in x > 0 ? g : alpha * g }
@@ -99,6 +102,7 @@ extension Tensor {
                 return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * dInner)
             }
         case let .clip(lo, hi): zipLoop(a, gp, o) { x, g in (x >= lo && x <= hi) ? g : 0 }
+        case let .shrink(lambda, _): zipLoop(a, gp, o) { x, g in (x < -lambda || x > lambda) ? g : 0 }
         }
     }
 }
