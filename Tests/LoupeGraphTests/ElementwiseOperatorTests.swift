@@ -175,6 +175,34 @@ final class ElementwiseOperatorTests: XCTestCase {
         XCTAssertThrowsError(try makeOperator("Relu", inputs: 2))
     }
 
+    /// Gradients exactly at the kinks, against PyTorch autograd on x = [-3, -1, 0, 1, 3].
+    func testKinksMatchPyTorch() throws {
+        let x = try Tensor(shape: [5], floats: [-3, -1, 0, 1, 3])
+        let ones = try Tensor(shape: [5], floats: [1, 1, 1, 1, 1])
+        let expected: [(String, [String: Attribute], [Float])] = [
+            ("Relu", [:], [0, 0, 0, 1, 1]), ("Abs", [:], [-1, -1, 0, 1, 1]), ("LeakyRelu", ["alpha": .float(0.1)], [0.1, 0.1, 0.1, 1, 1]),
+            ("Selu", [:], [0.08753061, 0.6467686, 1.7580993, 1.050701, 1.050701]), ("HardSwish", [:], [0, 1.0 / 6, 0.5, 5.0 / 6, 1]),
+            ("HardSigmoid", ["alpha": .float(1.0 / 6)], [0, 1.0 / 6, 1.0 / 6, 1.0 / 6, 0]),
+            ("ThresholdedRelu", ["alpha": .float(1)], [0, 0, 0, 0, 1]),
+        ]
+        for (name, attrs, e) in expected {
+            let op = try makeOperator(name, inputs: 1, attributes: attrs)
+            let y = try op.forward([x])[0]
+            let g = try op.vjp(VJPContext(inputs: [x], inputShapes: [[5]], outputs: [y], gradOutputs: [ones], wantInput: [true]))
+            let got = try XCTUnwrap(g[0]).floats()
+            for (a, b) in zip(got, e) { XCTAssertEqual(a, b, accuracy: 1e-6, name) }
+        }
+        // torch.clamp(x, -1, 1): strict interior.
+        let clip = try makeOperator("Clip", inputs: 3, opset: 13)
+        let lo = Tensor(scalar: -1), hi = Tensor(scalar: 1)
+        let y = try clip.forward([x, lo, hi])[0]
+        let g = try clip.vjp(VJPContext(inputs: [x, lo, hi], inputShapes: [[5], [], []], outputs: [y], gradOutputs: [ones],
+                                        wantInput: [true, true, true]))
+        XCTAssertEqual(try XCTUnwrap(g[0]).floats(), [0, 0, 1, 0, 0])
+        XCTAssertEqual(try XCTUnwrap(g[1]).floats(), [2])
+        XCTAssertEqual(try XCTUnwrap(g[2]).floats(), [2])
+    }
+
     func testClipAcrossOpsets() throws {
         let x = try Tensor(shape: [5], floats: [-3, -0.5, 0.2, 0.8, 4])
         let old = try makeOperator("Clip", inputs: 1, attributes: ["min": .float(-1), "max": .float(0.5)], opset: 6)

@@ -4,8 +4,9 @@ import LoupeTensor
 /// from 11 they are optional scalar inputs (omitted = unbounded). int64 inputs are clipped with
 /// int64 bounds.
 ///
-/// Backward (PyTorch's `clamp` rule): x gets the cotangent where `lo ≤ x ≤ hi`; a bound given as
-/// an input gets the sum of the cotangent over the elements it clamps.
+/// Backward: x gets the cotangent strictly inside `(lo, hi)`, as `torch.clamp` with constant
+/// bounds (and `hardtanh`/`relu6`) does; a bound given as an input gets the sum of the cotangent
+/// over the elements it clamps or touches, so no element's cotangent is lost.
 struct ClipOperator: Operator {
     let label: String
     /// Bounds from attributes (opset < 11).
@@ -58,14 +59,9 @@ struct ClipOperator: Operator {
         var gx = [Float](repeating: 0, count: xv.count)
         var gLo: Float = 0, gHi: Float = 0
         for i in 0..<xv.count {
-            // y = min(t, hi) with t = max(x, lo): t comes from x when x ≥ lo, y from t when t ≤ hi.
-            let fromX = xv[i] >= lo
-            let t = fromX ? xv[i] : lo
-            if t <= hi {
-                if fromX { gx[i] = gv[i] } else { gLo += gv[i] }
-            } else {
-                gHi += gv[i]
-            }
+            // y = min(max(x, lo), hi): the upper bound wins whenever the result is at or above it.
+            let v = xv[i]
+            if v > lo && v < hi { gx[i] = gv[i] } else if v <= lo && lo < hi { gLo += gv[i] } else { gHi += gv[i] }
         }
         if gradientWanted(ctx, 0) { out[0] = try Tensor(shape: x.shape, floats: gx) }
         if n > 1, gradientWanted(ctx, 1), let s = ctx.inputShapes[1] { out[1] = try Tensor(scalar: gLo).reshaped(s) }

@@ -1,11 +1,15 @@
 import Foundation
 
 extension UnaryOp {
-    /// Whether ``Tensor/unaryVJP(_:input:output:grad:)`` reads the output `y` instead of the input
-    /// `x` (cheaper for exp, sigmoid, tanh, sqrt, reciprocal, whose derivatives are functions of y).
+    /// Whether ``Tensor/unaryVJP(_:input:output:grad:name:)`` reads the output `y` instead of the
+    /// input `x`: for exp, sigmoid, tanh, sqrt and reciprocal the derivative is a function of y,
+    /// and for Relu/LeakyRelu/Elu the sign of y equals the sign of x. Reading y lets the executor
+    /// free x (typically a convolution's output) after the forward pass.
     public var derivativeUsesOutput: Bool {
         switch self {
-        case .exp, .sqrt, .reciprocal, .sigmoid, .tanh: return true
+        case .exp, .sqrt, .reciprocal, .sigmoid, .tanh, .relu: return true
+        case let .leakyRelu(alpha): return alpha >= 0
+        case let .elu(alpha): return alpha > 0
         default: return false
         }
     }
@@ -23,10 +27,12 @@ extension Tensor {
     /// Vector-Jacobian product of an element-wise op: `grad · f'(x)`.
     ///
     /// Pass `output` (y) when ``UnaryOp/derivativeUsesOutput``, else `input` (x). At kinks the
-    /// one-sided choice matches PyTorch: Relu, LeakyRelu, Elu, Selu, Celu pass the `x > 0` branch
-    /// only for `x > 0`; Abs has derivative 0 at 0; Clip passes the gradient for `lo ≤ x ≤ hi`;
-    /// HardSigmoid passes it strictly inside its linear region; HardSwish uses `x/3 + 1/2` on
-    /// `[-3, 3]`.
+    /// one-sided choice matches PyTorch's autograd (checked at the kinks against torch 2.x):
+    /// Relu, LeakyRelu, Elu, Selu, Celu, PRelu take the `x > 0` branch only for `x > 0`; Abs has
+    /// derivative 0 at 0; Clip passes the gradient strictly inside `(lo, hi)` (`torch.clamp`
+    /// with constant bounds, `hardtanh`, `relu6`); HardSigmoid passes it strictly inside its
+    /// linear region; HardSwish uses `x/3 + 1/2` on `(-3, 3)`, 0 at −3 and 1 at 3;
+    /// ThresholdedRelu passes it for `x > alpha`.
     public static func unaryVJP(_ op: UnaryOp, input: Tensor?, output: Tensor?, grad: Tensor, name: String = "unary") throws -> Tensor {
         let g = try grad.floats(name)
         if op.hasZeroDerivative { return Tensor(zeros: grad.shape) }
@@ -70,15 +76,19 @@ extension Tensor {
         case .acosh: zipLoop(a, gp, o) { x, g in g / (x * x - 1).squareRoot() }
         case .atanh: zipLoop(a, gp, o) { x, g in g / (1 - x * x) }
         case .erf: zipLoop(a, gp, o) { x, g in g * 1.1283791670955126 * Foundation.exp(-x * x) }
-        case .relu: zipLoop(a, gp, o) { x, g in x > 0 ? g : 0 }
+        // y > 0 exactly when x > 0 for these (alpha ≥ 0 / > 0, see derivativeUsesOutput).
+        case .relu: zipLoop(a, gp, o) { y, g in y > 0 ? g : 0 }
+        case let .leakyRelu(alpha) where alpha >= 0: zipLoop(a, gp, o) { y, g in y > 0 ? g : alpha * g }
         case let .leakyRelu(alpha): zipLoop(a, gp, o) { x, g in x > 0 ? g : alpha * g }
+        // alpha·eˣ = y + alpha on the negative side.
+        case let .elu(alpha) where alpha > 0: zipLoop(a, gp, o) { y, g in y > 0 ? g : g * (y + alpha) }
         case let .elu(alpha): zipLoop(a, gp, o) { x, g in x > 0 ? g : g * alpha * Foundation.exp(x) }
         case let .selu(alpha, gamma): zipLoop(a, gp, o) { x, g in gamma * (x > 0 ? g : g * alpha * Foundation.exp(x)) }
         case let .celu(alpha): zipLoop(a, gp, o) { x, g in x > 0 ? g : g * Foundation.exp(x / alpha) }
         case .sigmoid: zipLoop(a, gp, o) { y, g in g * y * (1 - y) }
         case let .hardSigmoid(alpha, beta):
             zipLoop(a, gp, o) { x, g in let t = alpha * x + beta; return (t > 0 && t < 1) ? g * alpha : 0 }
-        case .hardSwish: zipLoop(a, gp, o) { x, g in x < -3 ? 0 : (x <= 3 ? g * (x / 3 + 0.5) : g) }
+        case .hardSwish: zipLoop(a, gp, o) { x, g in x <= -3 ? 0 : (x < 3 ? g * (x / 3 + 0.5) : g) }
         case .tanh: zipLoop(a, gp, o) { y, g in g * (1 - y * y) }
         case .softplus: zipLoop(a, gp, o) { x, g in g * scalarSigmoid(x) }
         case .softsign: zipLoop(a, gp, o) { x, g in let d = 1 + Swift.abs(x); return g / (d * d) }
@@ -101,7 +111,7 @@ extension Tensor {
                 let dInner = sqrt2OverPi * (1 + 3 * 0.044715 * x * x)
                 return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * dInner)
             }
-        case let .clip(lo, hi): zipLoop(a, gp, o) { x, g in (x >= lo && x <= hi) ? g : 0 }
+        case let .clip(lo, hi): zipLoop(a, gp, o) { x, g in (x > lo && x < hi) ? g : 0 }
         case let .shrink(lambda, _): zipLoop(a, gp, o) { x, g in (x < -lambda || x > lambda) ? g : 0 }
         }
     }
