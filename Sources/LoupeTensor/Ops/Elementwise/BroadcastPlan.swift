@@ -99,6 +99,10 @@ public struct BroadcastPlan: Sendable {
         @usableFromInline let strides: [(Int, Int, Int)]
         @usableFromInline let inner: Int
         @usableFromInline var remaining: Int
+        /// The innermost outer dimension, kept in scalars: most steps only advance it.
+        @usableFromInline var lastIndex = 0
+        @usableFromInline let lastSize: Int
+        @usableFromInline let lastStride: (Int, Int, Int)
 
         @inlinable
         init(_ plan: BroadcastPlan) {
@@ -108,6 +112,8 @@ public struct BroadcastPlan: Sendable {
             index = [Int](repeating: 0, count: dims.count)
             remaining = plan.count == 0 ? 0 : plan.count / Swift.max(plan.inner, 1)
             out = -plan.inner
+            lastSize = dims.last ?? 1
+            lastStride = strides.last ?? (0, 0, 0)
         }
 
         /// Advances to the next run; false when all runs were visited.
@@ -117,7 +123,17 @@ public struct BroadcastPlan: Sendable {
             remaining -= 1
             if out < 0 { out = 0; return true }
             out += inner
-            var d = dims.count - 1
+            lastIndex += 1
+            if lastIndex < lastSize {
+                offset0 += lastStride.0; offset1 += lastStride.1; offset2 += lastStride.2
+                return true
+            }
+            // The innermost outer dimension wrapped: rewind it and carry into the outer ones.
+            offset0 -= lastStride.0 * (lastSize - 1)
+            offset1 -= lastStride.1 * (lastSize - 1)
+            offset2 -= lastStride.2 * (lastSize - 1)
+            lastIndex = 0
+            var d = dims.count - 2
             while d >= 0 {
                 index[d] += 1
                 let st = strides[d]

@@ -162,7 +162,8 @@ extension Tensor {
                 while i + 8 <= n {
                     let v = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self)
                     nan .|= v .!= v
-                    acc = largest ? pointwiseMax(acc, v) : pointwiseMin(acc, v)
+                    // `replace(with:where:)` inlines; pointwiseMax/Min were calls per vector.
+                    acc.replace(with: v, where: largest ? v .> acc : v .< acc)
                     i += 8
                 }
                 var r = largest ? acc.max() : acc.min()
