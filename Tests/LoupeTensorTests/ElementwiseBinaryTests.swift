@@ -55,6 +55,25 @@ final class ElementwiseBinaryTests: XCTestCase {
         }
     }
 
+    func testWhereMatchesNaiveThreeWayBroadcast() throws {
+        let cases: [([Int], [Int], [Int])] = [([2, 1, 3], [4, 1], [3]), ([], [2, 3], [2, 1]), ([3, 1], [], [1, 4]),
+                                              ([2, 3, 4], [2, 3, 4], [2, 3, 4]), ([1, 4], [3, 1], []), ([2, 1, 1], [1, 3, 1], [1, 1, 5])]
+        for (sc, sx, sy) in cases {
+            let c = try Tensor(shape: sc, bools: (0..<sc.reduce(1, *)).map { $0 % 3 != 1 })
+            let x = try Tensor(shape: sx, floats: sampleFloats(sx.reduce(1, *), seed: 2))
+            let y = try Tensor(shape: sy, floats: sampleFloats(sy.reduce(1, *), seed: 3).map { $0 + 10 })
+            let out = try Shape.broadcast([sc, sx, sy])
+            let w = try Tensor.select(c, x, y)
+            XCTAssertEqual(w.shape, out)
+            let cv = try c.bools(), xv = try x.floats(), yv = try y.floats(), wv = try w.floats()
+            for i in 0..<wv.count {
+                let e = cv[naiveBroadcastIndex(i, out: out, operand: sc)] ? xv[naiveBroadcastIndex(i, out: out, operand: sx)]
+                                                                         : yv[naiveBroadcastIndex(i, out: out, operand: sy)]
+                XCTAssertEqual(wv[i], e, "\(sc) \(sx) \(sy) [\(i)]")
+            }
+        }
+    }
+
     func testFloatModuloSigns() throws {
         let a = try Tensor(shape: [4], floats: [5.5, -5.5, 5.5, -5.5])
         let b = try Tensor(shape: [4], floats: [2, 2, -2, -2])

@@ -24,6 +24,32 @@ final class ReduceTests: XCTestCase {
         assertClose(try x.reduce(.sum, axes: [], keepDims: false), [3.12], shape: [])
     }
 
+    /// Every subset of axes of a rank-4 tensor (with a size-1 axis) against a naive loop.
+    func testEveryAxisSubsetAgainstNaiveLoop() throws {
+        let shape = [2, 3, 1, 4]
+        let v = sampleFloats(24, seed: 6)
+        let t = try Tensor(shape: shape, floats: v)
+        let strides = Shape.strides(shape)
+        for mask in 0..<16 {
+            let axes = (0..<4).filter { mask & (1 << $0) != 0 }
+            let kept = shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
+            let keptStrides = Shape.strides(kept)
+            var sum = [Double](repeating: 0, count: kept.reduce(1, *)), mx = [Double](repeating: -.infinity, count: sum.count)
+            var prod = [Double](repeating: 1, count: sum.count)
+            for i in 0..<24 {
+                var o = 0
+                for d in 0..<4 where !axes.contains(d) { o += (i / strides[d]) % shape[d] * keptStrides[d] }
+                sum[o] += Double(v[i]); mx[o] = max(mx[o], Double(v[i])); prod[o] *= Double(v[i])
+            }
+            // Empty `axes` means all axes in the Tensor API, so compare the explicit subsets only.
+            guard !axes.isEmpty else { continue }
+            assertClose(try t.reduce(.sum, axes: axes, keepDims: true), sum, shape: kept, atol: 1e-5, "sum \(axes)")
+            assertClose(try t.reduce(.max, axes: axes, keepDims: true), mx, shape: kept, "max \(axes)")
+            assertClose(try t.reduce(.prod, axes: axes, keepDims: true), prod, shape: kept, atol: 1e-5, "prod \(axes)")
+            XCTAssertEqual(try t.reduce(.sum, axes: axes, keepDims: false).shape, shape.enumerated().filter { !axes.contains($0.offset) }.map(\.element))
+        }
+    }
+
     func testLongRunsAgainstDoubleReference() throws {
         // Runs of 37 exercise the 8-wide partial sums and the scalar tail.
         let v = sampleFloats(3 * 37, seed: 4)
