@@ -45,6 +45,12 @@ final class ElementwiseOperatorTests: XCTestCase {
         XCTAssertEqual(gb[0], 0)
         XCTAssertEqual(gb[1], 2.25 * log(1.5), accuracy: 1e-5)
         XCTAssertTrue(gb[2].isNaN)
+        // d/da a⁰ at a = 0 is 0, not 0·0⁻¹ = NaN.
+        let zero = try Tensor(shape: [2], floats: [0, 0]), exps = try Tensor(shape: [2], floats: [0, 2])
+        let y0 = try op.forward([zero, exps])[0]
+        let g0 = try op.vjp(VJPContext(inputs: [zero, exps], inputShapes: [[2], [2]], outputs: [y0],
+                                       gradOutputs: [Tensor(shape: [2], floats: [1, 1])], wantInput: [true, false]))
+        XCTAssertEqual(try XCTUnwrap(g0[0]).floats(), [0, 0])
     }
 
     func testModForwardAndVJP() throws {

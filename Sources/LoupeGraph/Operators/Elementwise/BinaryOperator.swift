@@ -57,8 +57,10 @@ struct BinaryOperator: Operator {
             guard a.dtype == .float32 else { return [nil, nil] }
             let b = try bRaw.cast(to: .float32)
             if gradientWanted(ctx, 0) {
-                // d/da aᵇ = b·aᵇ⁻¹ (computed directly so a = 0 with b ≥ 1 stays finite).
-                ga = try g * b * Tensor.binary(.pow, a, b - Tensor(scalar: 1), name: label)
+                // d/da aᵇ = b·aᵇ⁻¹ (computed directly so a = 0 with b ≥ 1 stays finite); PyTorch
+                // defines it as 0 where b = 0, where 0·0⁻¹ would be NaN.
+                let full = try g * b * Tensor.binary(.pow, a, b - Tensor(scalar: 1), name: label)
+                ga = try Tensor.select(Tensor.compare(.equal, b, Tensor(scalar: 0)), Tensor(scalar: 0), full, name: label)
             }
             if gradientWanted(ctx, 1) && bRaw.dtype == .float32 {
                 // d/db aᵇ = aᵇ·log a; PyTorch defines it as 0 where a = 0 and b ≥ 0.
