@@ -26,7 +26,7 @@ struct NodeSuite {
         let names = ((try? fm.contentsOfDirectory(atPath: directory)) ?? [])
             .filter { fm.fileExists(atPath: "\(directory)/\($0)/model.onnx") }
             .sorted()
-        let tolerances = loadTolerances()
+        let index = loadIndex()
         var results: [Result] = []
         for name in names {
             let dir = "\(directory)/\(name)"
@@ -39,8 +39,11 @@ struct NodeSuite {
                     .map { $0.domain.isEmpty ? $0.opType : "\($0.domain).\($0.opType)" }
                 if !missing.isEmpty {
                     outcome = .unsupported(Array(Set(missing)).sorted())
+                } else if index[name]?.tensorOnly == false {
+                    // Sequence/optional-typed inputs or outputs: Loupe's values are tensors only.
+                    outcome = .unsupported(["sequence/optional values"])
                 } else {
-                    let (rtol, atol) = tolerances[name] ?? (1e-3, 1e-7)
+                    let (rtol, atol) = index[name].map { ($0.rtol, $0.atol) } ?? (1e-3, 1e-7)
                     outcome = check(graph: graph, dir: dir, rtol: rtol, atol: atol)
                 }
             } catch ONNXError.unsupported(_, let message) {
@@ -62,14 +65,26 @@ struct NodeSuite {
         return results
     }
 
-    /// Per-test tolerances from `index.json` written by tools/onnx_conformance/prepare.py.
-    func loadTolerances() -> [String: (Double, Double)] {
+    struct IndexEntry {
+        var rtol = 1e-3
+        var atol = 1e-7
+        var tensorOnly = true
+    }
+
+    /// Per-test tolerances and value kinds from `index.json` written by
+    /// tools/onnx_conformance/prepare.py.
+    func loadIndex() -> [String: IndexEntry] {
         guard let data = FileManager.default.contents(atPath: "\(directory)/index.json"),
               let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let tests = obj["tests"] as? [[String: Any]] else { return [:] }
-        var out: [String: (Double, Double)] = [:]
+        var out: [String: IndexEntry] = [:]
         for t in tests {
-            if let n = t["name"] as? String, let r = t["rtol"] as? Double, let a = t["atol"] as? Double { out[n] = (r, a) }
+            guard let n = t["name"] as? String else { continue }
+            var e = IndexEntry()
+            if let r = t["rtol"] as? Double { e.rtol = r }
+            if let a = t["atol"] as? Double { e.atol = a }
+            if let k = t["tensor_only"] as? Bool { e.tensorOnly = k }
+            out[n] = e
         }
         return out
     }
@@ -102,6 +117,10 @@ struct NodeSuite {
                 }
             }
             return .passed
+        } catch ONNXError.unsupported(_, let message) {
+            return .unsupported(["file feature: " + String(message.prefix(60))])
+        } catch let GraphError.unsupportedOperators(list) {
+            return .unsupported(list.map { "\($0.opType): \($0.reason)" })
         } catch {
             return .failed("\(error)")
         }

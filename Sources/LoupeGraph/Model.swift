@@ -51,8 +51,8 @@ public final class Model: Sendable {
     public init(graph: Graph, customOperators: [String: OperatorFactory] = [:]) throws {
         var parts = try Model.build(graph, customOperators, pinned: [:])
         let staticInputs = parts.inputSlots.allSatisfy { $0.info.staticShape != nil }
-        if staticInputs, parts.steps.contains(where: { Model.shapeOps.contains($0.node.opType) }),
-           let pinned = Model.dryRunShapes(parts) {
+        let foldable = staticInputs ? ShapeStaticity.foldableShapeOutputs(parts) : []
+        if !foldable.isEmpty, let pinned = Model.dryRunShapes(parts, only: foldable) {
             parts = try Model.build(graph, customOperators, pinned: pinned)
         }
         self.graph = graph
@@ -85,7 +85,7 @@ public final class Model: Sendable {
     /// Runs the compiled steps once on zero inputs of the declared static shapes and returns the
     /// outputs of Shape/Size nodes by value name; nil if the dry run fails (the real run will
     /// then report the problem with the user's data).
-    static func dryRunShapes(_ p: Parts) -> [String: Tensor]? {
+    static func dryRunShapes(_ p: Parts, only foldable: Set<String>) -> [String: Tensor]? {
         var values = p.constants
         for (info, s) in p.inputSlots {
             guard let shape = info.staticShape else { return nil }
@@ -101,7 +101,7 @@ public final class Model: Sendable {
             guard let outs = try? st.op.forward(st.inputs.map { $0 >= 0 ? values[$0] : nil }) else { return nil }
             for (k, s) in st.outputs.enumerated() where s >= 0 && k < outs.count {
                 values[s] = outs[k]
-                if shapeOps.contains(st.node.opType) { pinned[p.names[s]] = outs[k] }
+                if foldable.contains(p.names[s]) { pinned[p.names[s]] = outs[k] }
             }
             for s in st.inputs where s >= 0 && p.lastUse[s] == i && p.constants[s] == nil { values[s] = nil }
         }

@@ -20,6 +20,8 @@ func castStorageType(forONNXType code: Int) -> DType? {
 struct CastOperator: Operator {
     /// Fixed target (Cast) or nil (CastLike: the second input's type).
     let target: DType?
+    /// FLOAT16/BFLOAT16 targets: values rounded to what the narrow type holds.
+    let narrow: NarrowFloat?
     let label: String
 
     init(_ ctx: OperatorContext) throws {
@@ -29,19 +31,22 @@ struct CastOperator: Operator {
             throw ctx.unsupported("Cast to ONNX element type \(code) (string/complex) is not supported")
         }
         target = t
+        narrow = code == 10 ? .float16 : code == 16 ? .bfloat16 : nil
         label = ctx.label
     }
 
     init(like ctx: OperatorContext) throws {
         try ctx.expectInputs(2)
         target = nil
+        narrow = nil
         label = ctx.label
     }
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
         let x = try elementwiseOperand(inputs, 0, label)
         let to = try target ?? elementwiseOperand(inputs, 1, label).dtype
-        return [try x.cast(to: to, op: label)]
+        let y = try x.cast(to: to, op: label)
+        return [narrow.map { y.rounded(to: $0) } ?? y]
     }
 
     /// The input is kept only to learn its element type (a float → float cast passes the

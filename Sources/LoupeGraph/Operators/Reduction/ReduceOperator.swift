@@ -45,6 +45,12 @@ struct ReduceOperator: Operator {
         let x = try elementwiseOperand(inputs, 0, label)
         let ax = try axes(inputs)
         if ax == nil && noopWithEmptyAxes { return [x] }
+        if x.dtype == .bool && (op == .max || op == .min) {
+            // Opset 20 allows bool: max is any, min is all — reduce as 0/1 integers.
+            // An empty max (Int64.min) must read false and an empty min (Int64.max) true.
+            let r = try x.cast(to: .int64, op: label).reduce(op, axes: ax, keepDims: keepDims, name: label)
+            return [try Tensor(shape: r.shape, bools: try r.ints(label).map { $0 > 0 })]
+        }
         return [try x.reduce(op, axes: ax, keepDims: keepDims, name: label)]
     }
 
