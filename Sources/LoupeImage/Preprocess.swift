@@ -15,7 +15,8 @@ import LoupeTensor
 /// ```
 ///
 /// Every key is optional: a missing `resize`/`crop`/`mean`/`std` skips that step, `channels`
-/// defaults to 3 and `grayscale` to false. The output is always (1, C, H, W) float32.
+/// defaults to 3, `grayscale` to false and `resizeMatching` to `"pil"` (`"tensor"` reproduces
+/// torchvision's uint8-tensor resize instead). The output is always (1, C, H, W) float32.
 public struct Preprocess: Codable, Sendable, Equatable {
     /// Color channels of the model input: 3 (RGB) or 1 (gray).
     public var channels: Int
@@ -26,6 +27,9 @@ public struct Preprocess: Codable, Sendable, Equatable {
     public var resize: Int?
     /// Longer-side cap for the resize (torchvision `max_size`).
     public var maxSize: Int?
+    /// Whose resize arithmetic to reproduce: PIL's (transforms on PIL images, the default) or
+    /// torchvision's uint8-tensor path (see ``Resize``).
+    public var resizeMatching: Resize.Reference
     /// ``CenterCrop`` size, `[size]` or `[height, width]`, or nil for no crop.
     public var crop: [Int]?
     /// ``Normalize`` statistics, one per channel; nil for none (output in [0, 1]).
@@ -37,12 +41,13 @@ public struct Preprocess: Codable, Sendable, Equatable {
     public var labels: String?
 
     public init(channels: Int = 3, grayscale: Bool = false, resize: Int? = nil, maxSize: Int? = nil,
-                crop: [Int]? = nil, mean: [Float]? = nil, std: [Float]? = nil,
+                resizeMatching: Resize.Reference = .pil, crop: [Int]? = nil, mean: [Float]? = nil, std: [Float]? = nil,
                 inputSize: [Int]? = nil, labels: String? = nil) {
         self.channels = channels
         self.grayscale = grayscale
         self.resize = resize
         self.maxSize = maxSize
+        self.resizeMatching = resizeMatching
         self.crop = crop
         self.mean = mean
         self.std = std
@@ -56,7 +61,7 @@ public struct Preprocess: Codable, Sendable, Equatable {
                                             std: Normalize.imagenet.std, inputSize: [3, 224, 224])
 
     private enum CodingKeys: String, CodingKey {
-        case channels, grayscale, resize, maxSize, crop, mean, std, inputSize, labels
+        case channels, grayscale, resize, maxSize, resizeMatching, crop, mean, std, inputSize, labels
     }
 
     public init(from decoder: Decoder) throws {
@@ -65,6 +70,7 @@ public struct Preprocess: Codable, Sendable, Equatable {
                   grayscale: try c.decodeIfPresent(Bool.self, forKey: .grayscale) ?? false,
                   resize: try c.decodeIfPresent(Int.self, forKey: .resize),
                   maxSize: try c.decodeIfPresent(Int.self, forKey: .maxSize),
+                  resizeMatching: try c.decodeIfPresent(Resize.Reference.self, forKey: .resizeMatching) ?? .pil,
                   crop: try c.decodeIfPresent([Int].self, forKey: .crop),
                   mean: try c.decodeIfPresent([Float].self, forKey: .mean),
                   std: try c.decodeIfPresent([Float].self, forKey: .std),
@@ -98,7 +104,7 @@ public struct Preprocess: Codable, Sendable, Equatable {
         } else {
             image = try image.converted(toChannels: 3)
         }
-        if let resize { image = try Resize(resize, maxSize: maxSize)(image) }
+        if let resize { image = try Resize(resize, maxSize: maxSize, matching: resizeMatching)(image) }
         if let crop { image = try CenterCrop(size: crop)(image) }
         var tensor = image.tensor()
         if let mean, let std { tensor = try Normalize(mean: mean, std: std)(tensor) }

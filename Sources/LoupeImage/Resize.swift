@@ -8,25 +8,41 @@
 /// The result equals `PIL.Image.resize((w, h), Image.BILINEAR)` (Pillow 13, `Resample.c`)
 /// bit for bit: a separable two-pass filter (horizontal first), a triangle kernel whose support
 /// widens with the downscale factor (that widening is the antialiasing), weights rounded to
-/// 22-bit fixed point and each pass rounded and clamped to 8 bits. torchvision's uint8-tensor
-/// path (`v2.functional.resize(uint8 tensor, antialias=True)`) uses other fixed-point
-/// precisions and differs from it by at most 1 in under 1% of samples (docs/images.md).
+/// 22-bit fixed point and each pass rounded and clamped to 8 bits.
+///
+/// torchvision's uint8-tensor path (`v2.functional.resize(uint8 tensor, antialias=True)`,
+/// PyTorch's `_upsample_bilinear2d_aa` on uint8) computes the same weights but rounds them to
+/// 16-bit integers with a precision chosen from the largest weight; it differs from PIL by at
+/// most 1 in under 1% of samples. `matching: .tensor` reproduces that arithmetic instead
+/// (docs/images.md has the measured differences).
 /// Channels are filtered independently (alpha is not premultiplied, unlike PIL's RGBA path).
 public struct Resize: Codable, Sendable, Equatable {
+    /// Which implementation's integer arithmetic to reproduce.
+    public enum Reference: String, Codable, Sendable, CaseIterable {
+        /// `PIL.Image.resize(..., BILINEAR)`: torchvision transforms on PIL images.
+        case pil
+        /// `torchvision.transforms.v2.functional.resize` on a uint8 tensor (antialias=True).
+        case tensor
+    }
+
     /// `[shorter side]` or `[height, width]`.
     public var size: [Int]
     /// When resizing the shorter side, the longer side is capped at this (torchvision's
     /// `max_size`).
     public var maxSize: Int?
+    /// Whose rounding to reproduce; PIL's by default.
+    public var matching: Reference
 
-    public init(_ size: Int, maxSize: Int? = nil) {
+    public init(_ size: Int, maxSize: Int? = nil, matching: Reference = .pil) {
         self.size = [size]
         self.maxSize = maxSize
+        self.matching = matching
     }
 
-    public init(height: Int, width: Int) {
+    public init(height: Int, width: Int, matching: Reference = .pil) {
         self.size = [height, width]
         self.maxSize = nil
+        self.matching = matching
     }
 
     /// The output (width, height) for an input of `width` × `height`, as torchvision's
@@ -57,19 +73,20 @@ public struct Resize: Codable, Sendable, Equatable {
     /// The resized image.
     public func callAsFunction(_ image: Image) throws -> Image {
         let (w, h) = try outputSize(width: image.width, height: image.height)
-        return try image.resizedBilinear(width: w, height: h)
+        return try image.resizedBilinear(width: w, height: h, matching: matching)
     }
 }
 
 extension Image {
-    /// PIL's antialiased bilinear resize to `width` × `height` (see ``Resize``).
-    public func resizedBilinear(width outWidth: Int, height outHeight: Int) throws -> Image {
+    /// Antialiased bilinear resize to `width` × `height` with PIL's (default) or PyTorch's
+    /// uint8 arithmetic (see ``Resize``).
+    public func resizedBilinear(width outWidth: Int, height outHeight: Int, matching: Resize.Reference = .pil) throws -> Image {
         guard outWidth > 0, outHeight > 0, width > 0, height > 0 else {
             throw ImageError.invalidArgument(op: "resize", message: "cannot resize \(width) x \(height) to \(outWidth) x \(outHeight)")
         }
         if outWidth == width && outHeight == height { return self }
-        let horizontal = PILFilter(inSize: width, outSize: outWidth)
-        let vertical = PILFilter(inSize: height, outSize: outHeight)
+        let horizontal = PILFilter(inSize: width, outSize: outWidth, matching: matching)
+        let vertical = PILFilter(inSize: height, outSize: outHeight, matching: matching)
         var source = self
         var rowOffset = 0
         if outWidth != width {
@@ -97,11 +114,11 @@ extension Image {
                         for xx in 0..<outWidth {
                             let xmin = f.start[xx], n = f.count[xx], kb = xx * f.kernelSize
                             for ch in 0..<c {
-                                var ss = PILFilter.half
+                                var ss = f.half
                                 for x in 0..<n {
                                     ss += Int(src[srcRow + (xmin + x) * c + ch]) * Int(k[kb + x])
                                 }
-                                dst[dstRow + xx * c + ch] = PILFilter.clip8(ss)
+                                dst[dstRow + xx * c + ch] = f.clip8(ss)
                             }
                         }
                     }
@@ -120,11 +137,11 @@ extension Image {
                     for yy in 0..<outHeight {
                         let ymin = f.start[yy] - rowOffset, n = f.count[yy], kb = yy * f.kernelSize
                         for i in 0..<rowLength {
-                            var ss = PILFilter.half
+                            var ss = f.half
                             for y in 0..<n {
                                 ss += Int(src[(ymin + y) * rowLength + i]) * Int(k[kb + y])
                             }
-                            dst[yy * rowLength + i] = PILFilter.clip8(ss)
+                            dst[yy * rowLength + i] = f.clip8(ss)
                         }
                     }
                 }
@@ -134,11 +151,12 @@ extension Image {
     }
 }
 
-/// Filter taps of PIL's `precompute_coeffs` + `normalize_coeffs_8bpc` for the bilinear
-/// (triangle, support 1) filter along one axis.
+/// Filter taps of PIL's `precompute_coeffs` + `normalize_coeffs_8bpc` (or PyTorch's
+/// `compute_index_ranges_int16_weights`) for the bilinear (triangle, support 1) filter along
+/// one axis. Both compute the same real weights; they differ in the fixed-point precision.
 struct PILFilter {
-    static let precisionBits = 32 - 8 - 2
-    static let half = 1 << (precisionBits - 1)
+    /// PIL: `PRECISION_BITS = 32 - 8 - 2`.
+    static let pilPrecisionBits = 32 - 8 - 2
 
     /// First input index of each output's window.
     var start: [Int]
@@ -147,17 +165,20 @@ struct PILFilter {
     /// `outSize * kernelSize` fixed-point weights.
     var weights: [Int32]
     var kernelSize: Int
+    /// Fractional bits of `weights`.
+    var precisionBits: Int
 
-    init(inSize: Int, outSize: Int) {
+    var half: Int { 1 << (precisionBits - 1) }
+
+    init(inSize: Int, outSize: Int, matching: Resize.Reference = .pil) {
         let scale = Double(inSize) / Double(outSize)
         let filterScale = max(scale, 1.0)
         let support = 1.0 * filterScale
         kernelSize = Int(support.rounded(.up)) * 2 + 1
         start = [Int](repeating: 0, count: outSize)
         count = [Int](repeating: 0, count: outSize)
-        weights = [Int32](repeating: 0, count: outSize * kernelSize)
+        var real = [Double](repeating: 0, count: outSize * kernelSize)
         let inverse = 1.0 / filterScale
-        var taps = [Double](repeating: 0, count: kernelSize)
         for xx in 0..<outSize {
             let center = (Double(xx) + 0.5) * scale
             // C's (int) cast truncates toward zero, as Int(_:) does.
@@ -167,21 +188,35 @@ struct PILFilter {
             for x in 0..<xmax {
                 let t = abs((Double(x + xmin) - center + 0.5) * inverse)
                 let w = t < 1 ? 1 - t : 0
-                taps[x] = w
+                real[xx * kernelSize + x] = w
                 total += w
             }
-            for x in 0..<xmax {
-                let w = total != 0 ? taps[x] / total : taps[x]
-                let scaled = w * Double(1 << PILFilter.precisionBits)
-                weights[xx * kernelSize + x] = Int32(w < 0 ? (-0.5 + scaled) : (0.5 + scaled))
+            if total != 0 {
+                for x in 0..<xmax { real[xx * kernelSize + x] /= total }
             }
             start[xx] = xmin
             count[xx] = max(xmax, 0)
         }
+        switch matching {
+        case .pil:
+            precisionBits = PILFilter.pilPrecisionBits
+        case .tensor:
+            // PyTorch: the most fractional bits (< 22) for which the largest weight still fits
+            // an int16 after rounding.
+            let largest = real.max() ?? 0
+            var bits = 0
+            while bits < 22 {
+                if Int(0.5 + largest * Double(1 << (bits + 1))) >= (1 << 15) { break }
+                bits += 1
+            }
+            precisionBits = max(bits, 1)
+        }
+        let one = Double(1 << precisionBits)
+        weights = real.map { w in Int32(w < 0 ? (-0.5 + w * one) : (0.5 + w * one)) }
     }
 
     @inline(__always)
-    static func clip8(_ v: Int) -> UInt8 {
+    func clip8(_ v: Int) -> UInt8 {
         if v >= (1 << precisionBits) << 8 { return 255 }
         if v <= 0 { return 0 }
         return UInt8(truncatingIfNeeded: v >> precisionBits)
