@@ -127,3 +127,29 @@ public struct Image: Sendable, Equatable {
         }
     }
 }
+
+extension Image {
+    /// The image held by a float tensor of shape (1, C, H, W) or (C, H, W), C = 1 or 3 — e.g.
+    /// a model input loaded from `.npy` — for drawing heatmaps over it. With `normalization`,
+    /// `x * std + mean` is undone first. Values are then scaled by 255, rounded and clamped.
+    public init(tensor: Tensor, normalization: Normalize? = nil) throws {
+        let s = tensor.shape
+        guard (s.count == 4 && s[0] == 1) || s.count == 3, let c = s.dropLast(2).last, c == 1 || c == 3 else {
+            throw ImageError.invalidArgument(op: "Image(tensor:)", message: "expected a (1, C, H, W) or (C, H, W) tensor with C = 1 or 3, got \(s)")
+        }
+        if let normalization, normalization.mean.count != c || normalization.std.count != c {
+            throw ImageError.invalidArgument(op: "Image(tensor:)", message: "normalization has \(normalization.mean.count) means for \(c) channels")
+        }
+        let h = s[s.count - 2], w = s[s.count - 1], hw = h * w
+        let values = try tensor.floats("Image(tensor:)")
+        var out = [UInt8](repeating: 0, count: hw * c)
+        for k in 0..<c {
+            let m = normalization?.mean[k] ?? 0, sd = normalization?.std[k] ?? 1
+            for i in 0..<hw {
+                let v = (values[k * hw + i] * sd + m) * 255
+                out[i * c + k] = v.isNaN ? 0 : UInt8(min(max(v.rounded(), 0), 255))
+            }
+        }
+        self.init(unchecked: w, h, c, out)
+    }
+}

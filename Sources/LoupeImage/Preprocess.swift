@@ -154,6 +154,21 @@ public struct Preprocess: Codable, Sendable, Equatable {
         return URL(fileURLWithPath: sidecarPath).deletingLastPathComponent().appendingPathComponent(labels).path
     }
 
+    /// Class names from a labels file: one per line, surrounding whitespace trimmed, trailing
+    /// empty lines dropped (the format of torchvision's `imagenet_classes.txt`).
+    public static func readLabels(path: String) throws -> [String] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ImageError.io(path: path, message: FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ImageError.io(path: path, message: "labels file is not UTF-8 text")
+        }
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        while lines.last?.isEmpty == true { lines.removeLast() }
+        return lines
+    }
+
     private static func describe(_ error: DecodingError) -> String {
         switch error {
         case let .typeMismatch(_, c), let .valueNotFound(_, c), let .keyNotFound(_, c), let .dataCorrupted(c):

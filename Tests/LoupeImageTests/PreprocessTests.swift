@@ -126,6 +126,10 @@ final class PreprocessTests: XCTestCase {
         XCTAssertEqual(back, p)
         XCTAssertEqual(back.labelsPath(relativeToSidecar: sidecar), dir.appendingPathComponent("classes.txt").path)
 
+        try Data("tabby cat\r\n  coffee mug \n\n".utf8).write(to: URL(fileURLWithPath: dir.appendingPathComponent("classes.txt").path))
+        XCTAssertEqual(try Preprocess.readLabels(path: back.labelsPath(relativeToSidecar: sidecar) ?? ""), ["tabby cat", "coffee mug"])
+        XCTAssertThrowsError(try Preprocess.readLabels(path: dir.appendingPathComponent("none.txt").path))
+
         let minimal = try JSONDecoder().decode(Preprocess.self, from: Data(#"{"resize": 32}"#.utf8))
         XCTAssertEqual(minimal, Preprocess(resize: 32))
 
@@ -152,4 +156,15 @@ final class PreprocessTests: XCTestCase {
 func XCTAssertEqual(_ a: [Float], _ b: [Float], accuracy: Float, file: StaticString = #filePath, line: UInt = #line) {
     XCTAssertEqual(a.count, b.count, file: file, line: line)
     for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: accuracy, file: file, line: line) }
+}
+
+final class TensorImageTests: XCTestCase {
+    func testImageFromNormalizedTensorUndoesThePipeline() throws {
+        // Without resize/crop the pipeline is invertible up to rounding: exact for 8-bit input.
+        let photo = try Fixtures.image("coffee.png")
+        let input = try Preprocess(mean: Normalize.imagenet.mean, std: Normalize.imagenet.std)(photo)
+        XCTAssertEqual(try Image(tensor: input, normalization: .imagenet), photo)
+        XCTAssertEqual(try Image(tensor: Tensor(shape: [1, 2, 1], floats: [-0.5, 2])).pixels, [0, 255])
+        XCTAssertThrowsError(try Image(tensor: Tensor(zeros: [1, 2, 3, 3])))
+    }
 }
