@@ -163,7 +163,7 @@ public struct Preprocess: Codable, Sendable, Equatable {
         guard let text = String(data: data, encoding: .utf8) else {
             throw ImageError.io(path: path, message: "labels file is not UTF-8 text")
         }
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
             .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
         while lines.last?.isEmpty == true { lines.removeLast() }
         return lines
