@@ -23,7 +23,7 @@ let package = Package(
         .target(name: "LoupeONNX", dependencies: ["LoupeGraph"]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
         .systemLibrary(name: "CJPEG", providers: [.apt(["libjpeg62-turbo-dev"]), .brew(["jpeg-turbo"])]),
-        .target(name: "CImageShims", dependencies: ["CPNG", "CJPEG"], linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
+        .target(name: "CImageShims", dependencies: ["CPNG", "CJPEG"], linkerSettings: [.linkedLibrary("jpeg")]),
         .target(name: "LoupeImage", dependencies: ["LoupeTensor", "CImageShims"]),
         .target(name: "Loupe", dependencies: ["LoupeTensor", "LoupeGraph", "LoupeONNX", "LoupeImage"]),
         .executableTarget(
