@@ -35,7 +35,7 @@ let package = Package(
         .testTarget(name: "LoupeTensorTests", dependencies: ["LoupeTensor"]),
         .testTarget(name: "LoupeGraphTests", dependencies: ["LoupeGraph", "LoupeONNX"]),
         .testTarget(name: "LoupeONNXTests", dependencies: ["LoupeONNX"]),
-        .testTarget(name: "LoupeCLITests", dependencies: ["LoupeCLI"]),
+        .testTarget(name: "LoupeCLITests", dependencies: ["LoupeCLI", "Loupe"]),
         .testTarget(name: "LoupeImageTests", dependencies: ["LoupeImage"]),
     ]
 )

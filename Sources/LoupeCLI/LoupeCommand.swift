@@ -16,6 +16,7 @@ struct LoupeCommand: ParsableCommand {
 enum CLIFailure {
     static func exitCode(for error: Error) -> Int32 {
         switch error {
+        case let e as InFile: return exitCode(for: e.underlying)
         case is ONNXError: return 3
         case let g as GraphError:
             switch g {
@@ -45,4 +46,17 @@ enum CLIFailure {
 struct CLIError: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }
+}
+
+/// An error about a model, prefixed with the model's file so the one line names it.
+struct InFile: Error, CustomStringConvertible {
+    var file: String
+    var underlying: Error
+    var description: String { "\(file): \(underlying)" }
+
+    /// Loads and compiles a model; graph errors are reported with the file name.
+    static func loadModel(_ path: String) throws -> Model {
+        let graph = try ONNXModel.load(path: path)  // ONNX errors already name the file
+        do { return try Model(graph: graph) } catch { throw InFile(file: path, underlying: error) }
+    }
 }

@@ -30,7 +30,7 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         try CLIFailure.run {
             guard top >= 0 else { throw CLIError("--top must be ≥ 0, got \(top)") }
-            let m = try Model(graph: try ONNXModel.load(path: model))
+            let m = try InFile.loadModel(model)
             let feeds = try readFeeds(for: m)
             let outputs = try m.run(feeds)
             let labelList = try labels.map { path -> [String] in

@@ -1,0 +1,144 @@
+import Foundation
+
+/// Arithmetic of two broadcast operands (ONNX Add, Sub, Mul, Div, Pow, Min, Max, Mod).
+public enum BinaryOp: String, Sendable, Hashable, CaseIterable {
+    case add, sub, mul, div, pow, min, max
+    /// C `fmod`: the result has the sign of the dividend (ONNX Mod with `fmod=1`).
+    case fmod
+    /// Floored modulo: the result has the sign of the divisor (ONNX Mod with `fmod=0`, Python `%`).
+    case mod
+
+    /// The ONNX operator name, for error messages.
+    public var onnxName: String {
+        switch self {
+        case .add: return "Add"
+        case .sub: return "Sub"
+        case .mul: return "Mul"
+        case .div: return "Div"
+        case .pow: return "Pow"
+        case .min: return "Min"
+        case .max: return "Max"
+        case .fmod, .mod: return "Mod"
+        }
+    }
+}
+
+extension Tensor {
+    /// `a op b` element-wise with NumPy/ONNX broadcasting.
+    ///
+    /// - float32: IEEE arithmetic; Min/Max propagate NaN (like `torch.minimum`).
+    /// - int64: wrapping `+ - *`, division truncating toward zero (C semantics, as ONNX Div on
+    ///   integers), `fmod` with the dividend's sign, `mod` with the divisor's sign; a zero divisor
+    ///   throws instead of trapping. Pow with a negative integer exponent truncates the real result.
+    /// - Pow may mix types (ONNX T/T1): the result has the base's type.
+    ///
+    /// Throws naming `name` (default: the ONNX op) on shapes that do not broadcast or mismatched
+    /// element types.
+    public static func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor, name: String? = nil) throws -> Tensor {
+        let opName = name ?? op.onnxName
+        let shape = try Shape.broadcast(a.shape, b.shape, op: opName)
+        switch (a.storage, b.storage) {
+        case let (.float32(x), .float32(y)):
+            let plan = try BroadcastPlan(shape: shape, operands: [a.shape, b.shape], op: opName)
+            return Tensor(uncheckedShape: shape, storage: .float32(floatBinary(op, plan, x, y)))
+        case let (.int64(x), .int64(y)):
+            if op == .div || op == .fmod || op == .mod, y.contains(0) {
+                throw TensorError.invalidArgument(op: opName, message: "integer division by zero")
+            }
+            let plan = try BroadcastPlan(shape: shape, operands: [a.shape, b.shape], op: opName)
+            return Tensor(uncheckedShape: shape, storage: .int64(intBinary(op, plan, x, y)))
+        case let (.float32, .int64(y)) where op == .pow:
+            return try binary(.pow, a, Tensor(uncheckedShape: b.shape, storage: .float32(y.map { Float($0) })), name: opName)
+        case let (.int64(x), .float32) where op == .pow:
+            let r = try binary(.pow, Tensor(uncheckedShape: a.shape, storage: .float32(x.map { Float($0) })), b, name: opName)
+            return try r.cast(to: .int64, op: opName)
+        default:
+            throw TensorError.dtypeMismatch(op: opName, expected: "\(a.dtype) operands of the same type", got: b.dtype)
+        }
+    }
+
+    static func floatBinary(_ op: BinaryOp, _ plan: BroadcastPlan, _ x: [Float], _ y: [Float]) -> [Float] {
+        x.withUnsafeBufferPointer { a in
+            y.withUnsafeBufferPointer { b in
+                arrayFilledBy(count: plan.count) { (o: UnsafeMutableBufferPointer<Float>) in
+                    switch op {
+                    case .add: broadcastLoop2(plan, a, b, o) { $0 + $1 }
+                    case .sub: broadcastLoop2(plan, a, b, o) { $0 - $1 }
+                    case .mul: broadcastLoop2(plan, a, b, o) { $0 * $1 }
+                    case .div: broadcastLoop2(plan, a, b, o) { $0 / $1 }
+                    case .pow: broadcastLoop2(plan, a, b, o) { Foundation.pow($0, $1) }
+                    case .min: broadcastLoop2(plan, a, b, o) { ($0 < $1 || $0.isNaN) ? $0 : $1 }
+                    case .max: broadcastLoop2(plan, a, b, o) { ($0 > $1 || $0.isNaN) ? $0 : $1 }
+                    case .fmod: broadcastLoop2(plan, a, b, o) { Foundation.fmod($0, $1) }
+                    case .mod: broadcastLoop2(plan, a, b, o) { floorMod($0, $1) }
+                    }
+                }
+            }
+        }
+    }
+
+    static func intBinary(_ op: BinaryOp, _ plan: BroadcastPlan, _ x: [Int64], _ y: [Int64]) -> [Int64] {
+        x.withUnsafeBufferPointer { a in
+            y.withUnsafeBufferPointer { b in
+                arrayFilledBy(count: plan.count) { (o: UnsafeMutableBufferPointer<Int64>) in
+                    switch op {
+                    case .add: broadcastLoop2(plan, a, b, o) { $0 &+ $1 }
+                    case .sub: broadcastLoop2(plan, a, b, o) { $0 &- $1 }
+                    case .mul: broadcastLoop2(plan, a, b, o) { $0 &* $1 }
+                    // Divisors were checked non-zero; the reporting form also survives Int64.min / -1.
+                    case .div: broadcastLoop2(plan, a, b, o) { $0.dividedReportingOverflow(by: $1).partialValue }
+                    case .pow: broadcastLoop2(plan, a, b, o) { intPow($0, $1) }
+                    case .min: broadcastLoop2(plan, a, b, o) { Swift.min($0, $1) }
+                    case .max: broadcastLoop2(plan, a, b, o) { Swift.max($0, $1) }
+                    case .fmod: broadcastLoop2(plan, a, b, o) { $0.remainderReportingOverflow(dividingBy: $1).partialValue }
+                    case .mod:
+                        broadcastLoop2(plan, a, b, o) { p, q in
+                            let r = p.remainderReportingOverflow(dividingBy: q).partialValue
+                            return (r != 0 && (r < 0) != (q < 0)) ? r &+ q : r
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Floored modulo of floats (sign of the divisor).
+@inline(__always)
+@usableFromInline
+func floorMod(_ a: Float, _ b: Float) -> Float {
+    let r = Foundation.fmod(a, b)
+    return (r != 0 && (r < 0) != (b < 0)) ? r + b : r
+}
+
+/// Integer power by squaring with wrapping overflow; a negative exponent gives the truncated
+/// real result (only ±1 bases give non-zero).
+@inline(__always)
+@usableFromInline
+func intPow(_ base: Int64, _ exponent: Int64) -> Int64 {
+    if exponent < 0 {
+        if base == 1 { return 1 }
+        if base == -1 { return exponent & 1 == 0 ? 1 : -1 }
+        return 0
+    }
+    var result: Int64 = 1, b = base, e = exponent
+    while e > 0 {
+        if e & 1 == 1 { result = result &* b }
+        b = b &* b
+        e >>= 1
+    }
+    return result
+}
+
+// MARK: - Operators
+
+extension Tensor {
+    /// Element-wise sum with broadcasting. Throws on incompatible shapes or element types.
+    public static func + (a: Tensor, b: Tensor) throws -> Tensor { try binary(.add, a, b) }
+    /// Element-wise difference with broadcasting.
+    public static func - (a: Tensor, b: Tensor) throws -> Tensor { try binary(.sub, a, b) }
+    /// Element-wise product with broadcasting.
+    public static func * (a: Tensor, b: Tensor) throws -> Tensor { try binary(.mul, a, b) }
+    /// Element-wise quotient with broadcasting (integers truncate toward zero).
+    public static func / (a: Tensor, b: Tensor) throws -> Tensor { try binary(.div, a, b) }
+}

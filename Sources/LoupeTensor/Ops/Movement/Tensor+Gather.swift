@@ -1,0 +1,63 @@
+extension Tensor {
+    /// Picks slices along `axis` (ONNX `Gather`, NumPy `take(x, indices, axis)`).
+    ///
+    /// `indices` is an int64 tensor of any rank (rank 0 drops the axis); negative entries count
+    /// from the end. Output shape: `shape[..<axis] + indices.shape + shape[(axis+1)...]`.
+    /// Throws naming Gather for an index outside `[-n, n)`.
+    public func gathered(indices: Tensor, axis: Int) throws -> Tensor {
+        let (m, outShape) = try Movement.gatherTables(shape: shape, indices: indices, axis: axis)
+        return Tensor(uncheckedShape: outShape, storage: Movement.gather(self, m).storage)
+    }
+
+    /// VJP of ``gathered(indices:axis:)``: cotangent rows scatter-added back, so repeated
+    /// indices accumulate.
+    public static func gatheredGradient(_ grad: Tensor, inputShape: [Int], indices: Tensor, axis: Int) throws -> Tensor {
+        let (m, outShape) = try Movement.gatherTables(shape: inputShape, indices: indices, axis: axis)
+        guard grad.shape == outShape else {
+            throw TensorError.shapeMismatch(op: "Gather", expected: "cotangent of shape \(outShape)", got: [grad.shape])
+        }
+        return try Movement.scatterAdd(grad.reshaped(m.shape), m, sourceShape: inputShape, op: "Gather")
+    }
+}
+
+extension Movement {
+    /// Index values of an int64 (or, leniently, float-valued integer) index tensor.
+    static func indexValues(_ t: Tensor, op: String) throws -> [Int] {
+        switch t.storage {
+        case let .int64(a): return a.map { Int($0) }
+        case let .float32(a):
+            // ONNX allows only integer index types, but widened imports are lenient elsewhere.
+            return try a.map {
+                guard let v = Int(exactly: $0) else {
+                    throw TensorError.invalidArgument(op: op, message: "index \($0) is not an integer")
+                }
+                return v
+            }
+        case .bool: throw TensorError.dtypeMismatch(op: op, expected: "int64 indices", got: .bool)
+        }
+    }
+
+    /// Normalises index `i` into `[0, n)`, throwing naming `op` when outside `[-n, n)`.
+    @inline(__always)
+    static func wrapIndex(_ i: Int, _ n: Int, op: String, axis: Int) throws -> Int {
+        let j = i < 0 ? i + n : i
+        guard j >= 0 && j < n else {
+            throw TensorError.invalidArgument(op: op, message: "index \(i) out of range [\(-n), \(n)) on axis \(axis)")
+        }
+        return j
+    }
+
+    /// Gather along one axis as a 3-axis table map over `[outer, k, inner]` views, plus the ONNX
+    /// output shape.
+    static func gatherTables(shape: [Int], indices: Tensor, axis: Int) throws -> (AxisTables, [Int]) {
+        guard !shape.isEmpty else { throw TensorError.invalidArgument(op: "Gather", message: "data must have rank ≥ 1") }
+        let a = try Shape.normalizeAxis(axis, rank: shape.count, op: "Gather")
+        let n = shape[a]
+        let inner = shape[(a + 1)...].reduce(1, *)
+        let outer = shape[..<a].reduce(1, *)
+        let idx = try indexValues(indices, op: "Gather").map { try wrapIndex($0, n, op: "Gather", axis: a) * inner }
+        let m = AxisTables(shape: [outer, idx.count, inner],
+                           tables: [(0 ..< outer).map { $0 * n * inner }, idx, Array(0 ..< inner)])
+        return (m, Array(shape[..<a]) + indices.shape + Array(shape[(a + 1)...]))
+    }
+}
