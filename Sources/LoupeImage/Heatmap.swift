@@ -120,12 +120,21 @@ public enum Heatmap {
             throw ImageError.invalidArgument(op: "Heatmap.blend", message: "\(weights.count) weights for \(n) pixels")
         }
         let b = try base.converted(toChannels: 3), o = try overlay.converted(toChannels: 3)
+        let w = weights ?? [Float](repeating: 1, count: n)
         var out = [UInt8](repeating: 0, count: n * 3)
-        for i in 0..<n {
-            let a = alpha * min(max(weights?[i] ?? 1, 0), 1)
-            for k in 0..<3 {
-                let v = (1 - a) * Float(b.pixels[i * 3 + k]) + a * Float(o.pixels[i * 3 + k])
-                out[i * 3 + k] = UInt8(min(max(v.rounded(), 0), 255))
+        b.pixels.withUnsafeBufferPointer { bp in
+            o.pixels.withUnsafeBufferPointer { op in
+                w.withUnsafeBufferPointer { wp in
+                    out.withUnsafeMutableBufferPointer { dst in
+                        for i in 0..<n {
+                            let a = alpha * min(max(wp[i], 0), 1)
+                            for k in i * 3..<i * 3 + 3 {
+                                let v = (1 - a) * Float(bp[k]) + a * Float(op[k])
+                                dst[k] = UInt8(min(max(v.rounded(), 0), 255))
+                            }
+                        }
+                    }
+                }
             }
         }
         return Image(unchecked: base.width, base.height, 3, out)
