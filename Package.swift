@@ -21,7 +21,11 @@ let package = Package(
         .target(name: "LoupeTensor", dependencies: ["CLoupeKernels"]),
         .target(name: "LoupeGraph", dependencies: ["LoupeTensor"]),
         .target(name: "LoupeONNX", dependencies: ["LoupeGraph"]),
-        .target(name: "Loupe", dependencies: ["LoupeTensor", "LoupeGraph", "LoupeONNX"]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
+        .systemLibrary(name: "CJPEG", providers: [.apt(["libjpeg62-turbo-dev"]), .brew(["jpeg-turbo"])]),
+        .target(name: "CImageShims", dependencies: ["CPNG", "CJPEG"], linkerSettings: [.linkedLibrary("jpeg")]),
+        .target(name: "LoupeImage", dependencies: ["LoupeTensor", "CImageShims"]),
+        .target(name: "Loupe", dependencies: ["LoupeTensor", "LoupeGraph", "LoupeONNX", "LoupeImage"]),
         .executableTarget(
             name: "LoupeCLI",
             dependencies: ["Loupe", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -32,5 +36,6 @@ let package = Package(
         .testTarget(name: "LoupeGraphTests", dependencies: ["LoupeGraph", "LoupeONNX"]),
         .testTarget(name: "LoupeONNXTests", dependencies: ["LoupeONNX"]),
         .testTarget(name: "LoupeCLITests", dependencies: ["LoupeCLI", "Loupe"]),
+        .testTarget(name: "LoupeImageTests", dependencies: ["LoupeImage"]),
     ]
 )

@@ -2,3 +2,4 @@
 @_exported import LoupeTensor
 @_exported import LoupeGraph
 @_exported import LoupeONNX
+@_exported import LoupeImage
