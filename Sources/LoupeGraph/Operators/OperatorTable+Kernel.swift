@@ -1,3 +1,20 @@
 extension OperatorTable {
-    static let kernelOperators: [String: OperatorFactory] = [:]
+    /// Operators built on the numeric kernels (GEMM, convolution, pooling, normalisation, resize).
+    static let kernelOperators: [String: OperatorFactory] = [
+        "Conv": { try ConvOperator($0) },
+        "ConvTranspose": { try ConvTransposeOperator($0) },
+        "MaxPool": { try PoolOperator($0, kind: .max) },
+        "AveragePool": { try PoolOperator($0, kind: .average) },
+        "GlobalMaxPool": { try GlobalPoolOperator($0, isMax: true) },
+        "GlobalAveragePool": { try GlobalPoolOperator($0, isMax: false) },
+        "BatchNormalization": { try BatchNormalizationOperator($0) },
+        "LayerNormalization": { try LayerNormalizationOperator($0) },
+        "InstanceNormalization": { try InstanceNormalizationOperator($0) },
+        "Softmax": { try SoftmaxOperator($0, log: false) },
+        "LogSoftmax": { try SoftmaxOperator($0, log: true) },
+        "MatMul": { try MatMulOperator($0) },
+        "Gemm": { try GemmOperator($0) },
+        "Resize": { try ResizeOperator($0, legacyUpsample: false) },
+        "Upsample": { try ResizeOperator($0, legacyUpsample: true) },
+    ]
 }

@@ -1,0 +1,351 @@
+// Single precision GEMM after Goto & van de Geijn, "Anatomy of High-Performance Matrix
+// Multiplication" (TOMS 2008): B is packed into kc x NR column panels (an L3-sized block), A
+// into MR x kc row panels (an L2-sized block), and a register-tiled micro-kernel computes one
+// MR x NR tile of C from one panel of each.
+//
+// Three micro-kernels, picked at run time: AVX-512F (14 x 32 tile: 28 zmm accumulators),
+// AVX2+FMA (6 x 16: 12 ymm accumulators) and portable C. The SIMD ones carry per-function
+// target attributes, so the file compiles with the default x86-64 flags and a binary built on an
+// AVX-512 machine never executes AVX instructions on a CPU that lacks them.
+#include "CLoupeKernels.h"
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#define KC 256
+
+typedef void (*micro_kernel)(ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
+                             float alpha, float beta);
+
+typedef struct {
+    int mr, nr, mc, nc;
+    micro_kernel kernel;
+} gemm_path;
+
+// MARK: - Micro-kernels
+
+/// Writes an accumulated tile: c = alpha * acc + beta * c (c not read when beta == 0).
+#define STORE_TILE(VEC, LOADU, STOREU, MUL, FMADD, SET1, MR, NV, W)                         \
+    do {                                                                                   \
+        VEC va = SET1(alpha);                                                              \
+        if (beta == 0.0f) {                                                                \
+            for (int i = 0; i < MR; i++)                                                   \
+                for (int v = 0; v < NV; v++) STOREU(c + i * ldc + v * W, MUL(va, acc[i][v])); \
+        } else {                                                                           \
+            VEC vb = SET1(beta);                                                           \
+            for (int i = 0; i < MR; i++)                                                   \
+                for (int v = 0; v < NV; v++) {                                             \
+                    float *p = c + i * ldc + v * W;                                        \
+                    STOREU(p, FMADD(va, acc[i][v], MUL(vb, LOADU(p))));                    \
+                }                                                                          \
+        }                                                                                  \
+    } while (0)
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,fma")))
+static void kernel_avx512_14x32(ptrdiff_t kc, const float *restrict a, const float *restrict b,
+                                float *restrict c, ptrdiff_t ldc, float alpha, float beta) {
+    enum { MR = 14 };
+    __m512 acc[MR][2];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < MR; i++) { acc[i][0] = _mm512_setzero_ps(); acc[i][1] = _mm512_setzero_ps(); }
+    for (ptrdiff_t k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < MR; i++) {
+            __m512 ai = _mm512_set1_ps(a[i]);
+            acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+        }
+        a += MR;
+        b += 32;
+    }
+    STORE_TILE(__m512, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_mul_ps, _mm512_fmadd_ps, _mm512_set1_ps, MR, 2, 16);
+}
+
+__attribute__((target("avx2,fma")))
+static void kernel_avx2_6x16(ptrdiff_t kc, const float *restrict a, const float *restrict b,
+                             float *restrict c, ptrdiff_t ldc, float alpha, float beta) {
+    enum { MR = 6 };
+    __m256 acc[MR][2];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < MR; i++) { acc[i][0] = _mm256_setzero_ps(); acc[i][1] = _mm256_setzero_ps(); }
+    for (ptrdiff_t k = 0; k < kc; k++) {
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < MR; i++) {
+            __m256 ai = _mm256_broadcast_ss(a + i);
+            acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+        }
+        a += MR;
+        b += 16;
+    }
+    STORE_TILE(__m256, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_mul_ps, _mm256_fmadd_ps, _mm256_set1_ps, MR, 2, 8);
+}
+#endif
+
+/// Portable 4 x 8 tile in plain C; the optimiser vectorises it with the baseline ISA (SSE2).
+static void kernel_portable_4x8(ptrdiff_t kc, const float *restrict a, const float *restrict b,
+                                float *restrict c, ptrdiff_t ldc, float alpha, float beta) {
+    float acc[4][8] = {{0}};
+    for (ptrdiff_t k = 0; k < kc; k++) {
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 8; j++) acc[i][j] += a[i] * b[j];
+        a += 4;
+        b += 8;
+    }
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 8; j++) {
+            float v = alpha * acc[i][j];
+            c[i * ldc + j] = beta == 0.0f ? v : v + beta * c[i * ldc + j];
+        }
+}
+
+static const gemm_path paths[3] = {
+    {4, 8, 4 * 32, 8 * 256, kernel_portable_4x8},
+#if defined(__x86_64__)
+    {6, 16, 6 * 24, 16 * 128, kernel_avx2_6x16},
+    {14, 32, 14 * 12, 32 * 64, kernel_avx512_14x32},
+#else
+    {4, 8, 4 * 32, 8 * 256, kernel_portable_4x8},
+    {4, 8, 4 * 32, 8 * 256, kernel_portable_4x8},
+#endif
+};
+
+static int forced_level = -1;
+static int detected_level = -1;
+
+void loupe_gemm_force_level(int level) { forced_level = level; }
+
+int loupe_gemm_level(void) {
+    if (detected_level < 0) detected_level = loupe_cpu_level();
+    if (forced_level >= 0 && forced_level <= detected_level) return forced_level;
+    return detected_level;
+}
+
+// MARK: - Packing
+
+/// Packs op(A)[i0..<i0+mc, p0..<p0+kc] into MR-row panels, k-major inside a panel, zero padded.
+static void pack_a(const float *A, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t mc, ptrdiff_t kc, int mr, float *dst) {
+    for (ptrdiff_t ip = 0; ip < mc; ip += mr) {
+        ptrdiff_t rows = mc - ip < mr ? mc - ip : mr;
+        const float *src = A + ip * rs;
+        if (cs == 1) {
+            for (ptrdiff_t i = 0; i < rows; i++) {
+                const float *row = src + i * rs;
+                for (ptrdiff_t k = 0; k < kc; k++) dst[k * mr + i] = row[k];
+            }
+        } else {
+            for (ptrdiff_t k = 0; k < kc; k++) {
+                const float *col = src + k * cs;
+                for (ptrdiff_t i = 0; i < rows; i++) dst[k * mr + i] = col[i * rs];
+            }
+        }
+        if (rows < mr)
+            for (ptrdiff_t k = 0; k < kc; k++)
+                for (ptrdiff_t i = rows; i < mr; i++) dst[k * mr + i] = 0.0f;
+        dst += mr * kc;
+    }
+}
+
+/// Packs op(B)[p0..<p0+kc, j0..<j0+nc] into NR-column panels, k-major inside a panel, zero padded.
+static void pack_b(const float *B, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t kc, ptrdiff_t nc, int nr, float *dst) {
+    for (ptrdiff_t jp = 0; jp < nc; jp += nr) {
+        ptrdiff_t cols = nc - jp < nr ? nc - jp : nr;
+        const float *src = B + jp * cs;
+        if (cs == 1) {
+            for (ptrdiff_t k = 0; k < kc; k++) {
+                const float *row = src + k * rs;
+                float *d = dst + k * nr;
+                memcpy(d, row, (size_t)cols * sizeof(float));
+                for (ptrdiff_t j = cols; j < nr; j++) d[j] = 0.0f;
+            }
+        } else {
+            for (ptrdiff_t j = 0; j < cols; j++) {
+                const float *col = src + j * cs;
+                for (ptrdiff_t k = 0; k < kc; k++) dst[k * nr + j] = col[k * rs];
+            }
+            if (cols < nr)
+                for (ptrdiff_t k = 0; k < kc; k++)
+                    for (ptrdiff_t j = cols; j < nr; j++) dst[k * nr + j] = 0.0f;
+        }
+        dst += nr * kc;
+    }
+}
+
+// MARK: - Per-thread packing buffers
+
+static pthread_key_t buffer_key;
+static pthread_once_t buffer_once = PTHREAD_ONCE_INIT;
+
+typedef struct {
+    float *data;
+    size_t capacity; // floats
+} pack_buffer;
+
+static void free_buffer(void *p) {
+    pack_buffer *b = p;
+    free(b->data);
+    free(b);
+}
+
+static void make_key(void) { pthread_key_create(&buffer_key, free_buffer); }
+
+static float *thread_buffer(size_t floats) {
+    pthread_once(&buffer_once, make_key);
+    pack_buffer *b = pthread_getspecific(buffer_key);
+    if (!b) {
+        b = calloc(1, sizeof(pack_buffer));
+        if (!b) return NULL;
+        pthread_setspecific(buffer_key, b);
+    }
+    if (b->capacity < floats) {
+        free(b->data);
+        size_t bytes = (floats * sizeof(float) + 63) & ~(size_t)63;
+        b->data = aligned_alloc(64, bytes);
+        b->capacity = b->data ? floats : 0;
+    }
+    return b->data;
+}
+
+// MARK: - Blocked driver
+
+typedef struct {
+    ptrdiff_t M, N, K;
+    float alpha, beta;
+    const float *A; ptrdiff_t rsA, csA;
+    const float *B; ptrdiff_t rsB, csB;
+    float *C; ptrdiff_t ldc;
+} gemm_problem;
+
+static void scale_c(const gemm_problem *p) {
+    for (ptrdiff_t i = 0; i < p->M; i++) {
+        float *row = p->C + i * p->ldc;
+        if (p->beta == 0.0f) memset(row, 0, (size_t)p->N * sizeof(float));
+        else if (p->beta != 1.0f) for (ptrdiff_t j = 0; j < p->N; j++) row[j] *= p->beta;
+    }
+}
+
+static void gemm_blocked(const gemm_problem *p, const gemm_path *path) {
+    if (p->M <= 0 || p->N <= 0) return;
+    if (p->K <= 0 || p->alpha == 0.0f) { scale_c(p); return; }
+    const int mr = path->mr, nr = path->nr;
+    ptrdiff_t mcMax = p->M < path->mc ? (p->M + mr - 1) / mr * mr : path->mc;
+    ptrdiff_t ncMax = p->N < path->nc ? (p->N + nr - 1) / nr * nr : path->nc;
+    ptrdiff_t kcMax = p->K < KC ? p->K : KC;
+    float *buf = thread_buffer((size_t)(mcMax + ncMax) * (size_t)kcMax + 16);
+    if (!buf) { // out of memory for packing: the portable triple loop needs none
+        for (ptrdiff_t i = 0; i < p->M; i++)
+            for (ptrdiff_t j = 0; j < p->N; j++) {
+                float s = 0;
+                for (ptrdiff_t k = 0; k < p->K; k++)
+                    s += p->A[i * p->rsA + k * p->csA] * p->B[k * p->rsB + j * p->csB];
+                float *c = p->C + i * p->ldc + j;
+                *c = p->alpha * s + (p->beta == 0.0f ? 0.0f : p->beta * *c);
+            }
+        return;
+    }
+    float *pa = buf, *pb = buf + mcMax * kcMax;
+    float tile[14 * 32];
+
+    for (ptrdiff_t jc = 0; jc < p->N; jc += path->nc) {
+        ptrdiff_t nc = p->N - jc < path->nc ? p->N - jc : path->nc;
+        for (ptrdiff_t pc = 0; pc < p->K; pc += KC) {
+            ptrdiff_t kc = p->K - pc < KC ? p->K - pc : KC;
+            float beta = pc == 0 ? p->beta : 1.0f;
+            pack_b(p->B + pc * p->rsB + jc * p->csB, p->rsB, p->csB, kc, nc, nr, pb);
+            for (ptrdiff_t ic = 0; ic < p->M; ic += path->mc) {
+                ptrdiff_t mc = p->M - ic < path->mc ? p->M - ic : path->mc;
+                pack_a(p->A + ic * p->rsA + pc * p->csA, p->rsA, p->csA, mc, kc, mr, pa);
+                for (ptrdiff_t jr = 0; jr < nc; jr += nr) {
+                    ptrdiff_t nv = nc - jr < nr ? nc - jr : nr;
+                    const float *bp = pb + jr * kc;
+                    for (ptrdiff_t ir = 0; ir < mc; ir += mr) {
+                        ptrdiff_t mv = mc - ir < mr ? mc - ir : mr;
+                        const float *ap = pa + ir * kc;
+                        float *c = p->C + (ic + ir) * p->ldc + jc + jr;
+                        if (mv == mr && nv == nr) {
+                            path->kernel(kc, ap, bp, c, p->ldc, p->alpha, beta);
+                        } else {
+                            path->kernel(kc, ap, bp, tile, nr, p->alpha, 0.0f);
+                            for (ptrdiff_t i = 0; i < mv; i++)
+                                for (ptrdiff_t j = 0; j < nv; j++) {
+                                    float *cij = c + i * p->ldc + j;
+                                    float v = tile[i * nr + j];
+                                    *cij = beta == 0.0f ? v : v + beta * *cij;
+                                }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// MARK: - Entry points
+
+static gemm_problem make_problem(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, float alpha,
+                                 const float *A, ptrdiff_t lda, const float *B, ptrdiff_t ldb, float beta,
+                                 float *C, ptrdiff_t ldc) {
+    gemm_problem p = {M, N, K, alpha, beta, A, transA ? 1 : lda, transA ? lda : 1,
+                      B, transB ? 1 : ldb, transB ? ldb : 1, C, ldc};
+    return p;
+}
+
+void loupe_sgemm_serial(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, float alpha,
+                        const float *A, ptrdiff_t lda, const float *B, ptrdiff_t ldb, float beta,
+                        float *C, ptrdiff_t ldc) {
+    gemm_problem p = make_problem(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_blocked(&p, &paths[loupe_gemm_level()]);
+}
+
+typedef struct {
+    gemm_problem whole;
+    const gemm_path *path;
+    int splitRows;      // split along M (else N)
+    ptrdiff_t chunk;    // rows or columns per task
+} gemm_split;
+
+static void gemm_task(void *ctx, ptrdiff_t t) {
+    const gemm_split *s = ctx;
+    gemm_problem p = s->whole;
+    ptrdiff_t lo = t * s->chunk;
+    if (s->splitRows) {
+        ptrdiff_t hi = lo + s->chunk < p.M ? lo + s->chunk : p.M;
+        p.A += lo * p.rsA;
+        p.C += lo * p.ldc;
+        p.M = hi - lo;
+    } else {
+        ptrdiff_t hi = lo + s->chunk < p.N ? lo + s->chunk : p.N;
+        p.B += lo * p.csB;
+        p.C += lo;
+        p.N = hi - lo;
+    }
+    gemm_blocked(&p, s->path);
+}
+
+void loupe_sgemm(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, float alpha,
+                 const float *A, ptrdiff_t lda, const float *B, ptrdiff_t ldb, float beta,
+                 float *C, ptrdiff_t ldc) {
+    gemm_problem p = make_problem(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    const gemm_path *path = &paths[loupe_gemm_level()];
+    int threads = loupe_threads();
+    double flops = 2.0 * (double)M * (double)N * (double)K;
+    // Below ~64^3 multiply-adds the wake-up of a second thread costs more than it saves.
+    if (threads <= 1 || flops < 2.0 * 64 * 64 * 64) { gemm_blocked(&p, path); return; }
+    gemm_split s;
+    s.whole = p;
+    s.path = path;
+    s.splitRows = M >= N;
+    ptrdiff_t extent = s.splitRows ? M : N, unit = s.splitRows ? path->mr : path->nr;
+    ptrdiff_t units = (extent + unit - 1) / unit;
+    ptrdiff_t tasks = units < threads ? units : threads;
+    if (tasks <= 1) { gemm_blocked(&p, path); return; }
+    s.chunk = (units + tasks - 1) / tasks * unit;
+    tasks = (extent + s.chunk - 1) / s.chunk;
+    loupe_parallel_for(tasks, gemm_task, &s);
+}

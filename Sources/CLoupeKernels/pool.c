@@ -1,0 +1,122 @@
+// Persistent thread pool for data-parallel kernels.
+//
+// Workers are started lazily and never exit. After a job they spin for a short while (a
+// following GEMM or conv usually arrives within microseconds in a forward pass) and then sleep
+// on a condition variable, so an idle process costs no CPU. One job runs at a time; a caller
+// that finds the pool busy (another thread's job, or a nested call from inside a task) runs its
+// tasks serially instead of waiting, which rules out deadlock.
+#include "CLoupeKernels.h"
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#define LOUPE_MAX_THREADS 64
+#define LOUPE_SPIN_ITERATIONS 20000
+
+static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;   // one job at a time
+static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;  // guards the wake-up condition
+static pthread_cond_t wake_cond = PTHREAD_COND_INITIALIZER;
+
+static atomic_ulong generation;   // bumped once per job
+static atomic_int active_workers; // workers that have not yet finished the current job
+static atomic_long next_task;
+static loupe_task_fn job_fn;
+static void *job_ctx;
+static ptrdiff_t job_count;
+static int job_participants;      // workers with index < this take tasks
+
+static int started_workers;       // guarded by busy_lock
+static atomic_int thread_setting; // 0 = not yet initialised
+
+static _Thread_local int inside_task;
+// Generation current when each worker was created: a worker must not mistake the job that
+// its creator is about to publish for one it has already done.
+static unsigned long start_generation[LOUPE_MAX_THREADS];
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+int loupe_threads(void) {
+    int t = atomic_load(&thread_setting);
+    if (t == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        t = n < 1 ? 1 : (n > LOUPE_MAX_THREADS ? LOUPE_MAX_THREADS : (int)n);
+        atomic_store(&thread_setting, t);
+    }
+    return t;
+}
+
+void loupe_set_threads(int n) {
+    if (n < 1) n = 1;
+    if (n > LOUPE_MAX_THREADS) n = LOUPE_MAX_THREADS;
+    atomic_store(&thread_setting, n);
+}
+
+static void run_tasks(void) {
+    for (;;) {
+        ptrdiff_t i = atomic_fetch_add_explicit(&next_task, 1, memory_order_relaxed);
+        if (i >= job_count) break;
+        job_fn(job_ctx, i);
+    }
+}
+
+static void *worker_main(void *arg) {
+    int index = (int)(ptrdiff_t)arg;
+    inside_task = 1; // nested parallel_for from a task runs serially
+    unsigned long seen = start_generation[index];
+    for (;;) {
+        unsigned long g;
+        int spins = 0;
+        while ((g = atomic_load_explicit(&generation, memory_order_acquire)) == seen) {
+            if (++spins < LOUPE_SPIN_ITERATIONS) { cpu_relax(); continue; }
+            pthread_mutex_lock(&sleep_lock);
+            while ((g = atomic_load_explicit(&generation, memory_order_acquire)) == seen)
+                pthread_cond_wait(&wake_cond, &sleep_lock);
+            pthread_mutex_unlock(&sleep_lock);
+            break;
+        }
+        seen = g;
+        if (index < job_participants) run_tasks();
+        atomic_fetch_sub_explicit(&active_workers, 1, memory_order_release);
+    }
+    return NULL;
+}
+
+void loupe_parallel_for(ptrdiff_t n, loupe_task_fn fn, void *ctx) {
+    if (n <= 0) return;
+    int threads = loupe_threads();
+    if (n == 1 || threads <= 1 || inside_task || pthread_mutex_trylock(&busy_lock) != 0) {
+        for (ptrdiff_t i = 0; i < n; i++) fn(ctx, i);
+        return;
+    }
+    while (started_workers < threads - 1) {
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        start_generation[started_workers] = atomic_load(&generation);
+        int rc = pthread_create(&t, &attr, worker_main, (void *)(ptrdiff_t)started_workers);
+        pthread_attr_destroy(&attr);
+        if (rc != 0) break;
+        started_workers++;
+    }
+    job_fn = fn;
+    job_ctx = ctx;
+    job_count = n;
+    job_participants = threads - 1;
+    atomic_store_explicit(&next_task, 0, memory_order_relaxed);
+    atomic_store_explicit(&active_workers, started_workers, memory_order_relaxed);
+    atomic_fetch_add_explicit(&generation, 1, memory_order_release);
+    pthread_mutex_lock(&sleep_lock);
+    pthread_cond_broadcast(&wake_cond);
+    pthread_mutex_unlock(&sleep_lock);
+
+    inside_task = 1;
+    run_tasks();
+    inside_task = 0;
+    while (atomic_load_explicit(&active_workers, memory_order_acquire) != 0) cpu_relax();
+    pthread_mutex_unlock(&busy_lock);
+}

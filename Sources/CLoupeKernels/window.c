@@ -1,0 +1,194 @@
+// Sliding-window helpers for convolution and pooling, one channel plane at a time. Callers
+// parallelise over (batch, channel) planes. For each output column the valid input taps form a
+// contiguous range, computed once per kernel column, so the inner loops carry no bounds checks.
+#include "CLoupeKernels.h"
+#include <math.h>
+#include <string.h>
+
+/// Output columns [lo, hi) whose tap at input offset `off` (= k*dil - pad) lands inside [0, in).
+static inline void valid_range(ptrdiff_t off, ptrdiff_t stride, ptrdiff_t in, ptrdiff_t out,
+                               ptrdiff_t *lo, ptrdiff_t *hi) {
+    // o*stride + off >= 0  <=>  o >= ceil(-off / stride)
+    ptrdiff_t l = off >= 0 ? 0 : (-off + stride - 1) / stride;
+    // o*stride + off <= in - 1  <=>  o <= floor((in - 1 - off) / stride)
+    ptrdiff_t h = in - 1 - off < 0 ? 0 : (in - 1 - off) / stride + 1;
+    if (h > out) h = out;
+    if (l > h) l = h;
+    *lo = l;
+    *hi = h;
+}
+
+void loupe_im2col(const float *x, ptrdiff_t channels, const loupe_window2d *g, float *col) {
+    const ptrdiff_t plane = g->outH * g->outW;
+    for (ptrdiff_t c = 0; c < channels; c++) {
+        const float *xc = x + c * g->inH * g->inW;
+        for (ptrdiff_t kh = 0; kh < g->kH; kh++)
+            for (ptrdiff_t kw = 0; kw < g->kW; kw++) {
+                float *dst = col + ((c * g->kH + kh) * g->kW + kw) * plane;
+                ptrdiff_t offW = kw * g->dilW - g->padLeft, lo, hi;
+                valid_range(offW, g->strideW, g->inW, g->outW, &lo, &hi);
+                for (ptrdiff_t oh = 0; oh < g->outH; oh++) {
+                    float *d = dst + oh * g->outW;
+                    ptrdiff_t ih = oh * g->strideH - g->padTop + kh * g->dilH;
+                    if (ih < 0 || ih >= g->inH) { memset(d, 0, (size_t)g->outW * sizeof(float)); continue; }
+                    const float *s = xc + ih * g->inW + offW;
+                    for (ptrdiff_t ow = 0; ow < lo; ow++) d[ow] = 0.0f;
+                    if (g->strideW == 1) memcpy(d + lo, s + lo, (size_t)(hi - lo) * sizeof(float));
+                    else for (ptrdiff_t ow = lo; ow < hi; ow++) d[ow] = s[ow * g->strideW];
+                    for (ptrdiff_t ow = hi; ow < g->outW; ow++) d[ow] = 0.0f;
+                }
+            }
+    }
+}
+
+void loupe_col2im(const float *col, ptrdiff_t channels, const loupe_window2d *g, float *x) {
+    const ptrdiff_t plane = g->outH * g->outW;
+    for (ptrdiff_t c = 0; c < channels; c++) {
+        float *xc = x + c * g->inH * g->inW;
+        for (ptrdiff_t kh = 0; kh < g->kH; kh++)
+            for (ptrdiff_t kw = 0; kw < g->kW; kw++) {
+                const float *src = col + ((c * g->kH + kh) * g->kW + kw) * plane;
+                ptrdiff_t offW = kw * g->dilW - g->padLeft, lo, hi;
+                valid_range(offW, g->strideW, g->inW, g->outW, &lo, &hi);
+                for (ptrdiff_t oh = 0; oh < g->outH; oh++) {
+                    ptrdiff_t ih = oh * g->strideH - g->padTop + kh * g->dilH;
+                    if (ih < 0 || ih >= g->inH) continue;
+                    const float *s = src + oh * g->outW;
+                    float *d = xc + ih * g->inW + offW;
+                    for (ptrdiff_t ow = lo; ow < hi; ow++) d[ow * g->strideW] += s[ow];
+                }
+            }
+    }
+}
+
+void loupe_depthwise_plane(const float *x, const float *w, float bias, const loupe_window2d *g, float *y) {
+    for (ptrdiff_t oh = 0; oh < g->outH; oh++) {
+        float *yr = y + oh * g->outW;
+        for (ptrdiff_t ow = 0; ow < g->outW; ow++) yr[ow] = bias;
+        for (ptrdiff_t kh = 0; kh < g->kH; kh++) {
+            ptrdiff_t ih = oh * g->strideH - g->padTop + kh * g->dilH;
+            if (ih < 0 || ih >= g->inH) continue;
+            for (ptrdiff_t kw = 0; kw < g->kW; kw++) {
+                ptrdiff_t offW = kw * g->dilW - g->padLeft, lo, hi;
+                valid_range(offW, g->strideW, g->inW, g->outW, &lo, &hi);
+                const float wv = w[kh * g->kW + kw];
+                const float *s = x + ih * g->inW + offW;
+                if (g->strideW == 1) for (ptrdiff_t ow = lo; ow < hi; ow++) yr[ow] += wv * s[ow];
+                else for (ptrdiff_t ow = lo; ow < hi; ow++) yr[ow] += wv * s[ow * g->strideW];
+            }
+        }
+    }
+}
+
+void loupe_depthwise_plane_grad_input(const float *gy, const float *w, const loupe_window2d *g, float *gx) {
+    for (ptrdiff_t oh = 0; oh < g->outH; oh++) {
+        const float *gr = gy + oh * g->outW;
+        for (ptrdiff_t kh = 0; kh < g->kH; kh++) {
+            ptrdiff_t ih = oh * g->strideH - g->padTop + kh * g->dilH;
+            if (ih < 0 || ih >= g->inH) continue;
+            for (ptrdiff_t kw = 0; kw < g->kW; kw++) {
+                ptrdiff_t offW = kw * g->dilW - g->padLeft, lo, hi;
+                valid_range(offW, g->strideW, g->inW, g->outW, &lo, &hi);
+                const float wv = w[kh * g->kW + kw];
+                float *d = gx + ih * g->inW + offW;
+                for (ptrdiff_t ow = lo; ow < hi; ow++) d[ow * g->strideW] += wv * gr[ow];
+            }
+        }
+    }
+}
+
+void loupe_depthwise_plane_grad_weight(const float *gy, const float *x, const loupe_window2d *g, float *gw) {
+    for (ptrdiff_t kh = 0; kh < g->kH; kh++)
+        for (ptrdiff_t kw = 0; kw < g->kW; kw++) {
+            ptrdiff_t offW = kw * g->dilW - g->padLeft, lo, hi;
+            valid_range(offW, g->strideW, g->inW, g->outW, &lo, &hi);
+            float acc = 0.0f;
+            for (ptrdiff_t oh = 0; oh < g->outH; oh++) {
+                ptrdiff_t ih = oh * g->strideH - g->padTop + kh * g->dilH;
+                if (ih < 0 || ih >= g->inH) continue;
+                const float *gr = gy + oh * g->outW;
+                const float *s = x + ih * g->inW + offW;
+                for (ptrdiff_t ow = lo; ow < hi; ow++) acc += gr[ow] * s[ow * g->strideW];
+            }
+            gw[kh * g->kW + kw] += acc;
+        }
+}
+
+void loupe_maxpool_plane(const float *x, const loupe_window2d *g, float *y, ptrdiff_t *argmax) {
+    for (ptrdiff_t oh = 0; oh < g->outH; oh++)
+        for (ptrdiff_t ow = 0; ow < g->outW; ow++) {
+            float best = -INFINITY;
+            ptrdiff_t at = -1;
+            for (ptrdiff_t kh = 0; kh < g->kH; kh++) {
+                ptrdiff_t ih = oh * g->strideH - g->padTop + kh * g->dilH;
+                if (ih < 0 || ih >= g->inH) continue;
+                for (ptrdiff_t kw = 0; kw < g->kW; kw++) {
+                    ptrdiff_t iw = ow * g->strideW - g->padLeft + kw * g->dilW;
+                    if (iw < 0 || iw >= g->inW) continue;
+                    float v = x[ih * g->inW + iw];
+                    // NaN propagates (as in PyTorch): a NaN tap wins and stays.
+                    if (v > best || (v != v && best == best) || at < 0) { best = v; at = ih * g->inW + iw; }
+                }
+            }
+            y[oh * g->outW + ow] = best;
+            if (argmax) argmax[oh * g->outW + ow] = at;
+        }
+}
+
+/// Taps of a window along one axis: within [0, in) and within the padded range [-padB, in+padE).
+static inline void tap_counts(ptrdiff_t start, ptrdiff_t k, ptrdiff_t dil, ptrdiff_t in, ptrdiff_t padB,
+                              ptrdiff_t padE, ptrdiff_t *inside, ptrdiff_t *padded) {
+    ptrdiff_t a = 0, b = 0;
+    for (ptrdiff_t t = 0; t < k; t++) {
+        ptrdiff_t i = start + t * dil;
+        if (i >= 0 && i < in) a++;
+        if (i >= -padB && i < in + padE) b++;
+    }
+    *inside = a;
+    *padded = b;
+}
+
+static inline float avg_divisor(const loupe_window2d *g, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t padBottom,
+                                ptrdiff_t padRight, int countIncludePad) {
+    ptrdiff_t ih0 = oh * g->strideH - g->padTop, iw0 = ow * g->strideW - g->padLeft;
+    ptrdiff_t inH, padH, inW, padW;
+    tap_counts(ih0, g->kH, g->dilH, g->inH, g->padTop, padBottom, &inH, &padH);
+    tap_counts(iw0, g->kW, g->dilW, g->inW, g->padLeft, padRight, &inW, &padW);
+    ptrdiff_t n = countIncludePad ? padH * padW : inH * inW;
+    return n > 0 ? (float)n : 1.0f;
+}
+
+void loupe_avgpool_plane(const float *x, const loupe_window2d *g, ptrdiff_t padBottom, ptrdiff_t padRight,
+                         int countIncludePad, float *y) {
+    for (ptrdiff_t oh = 0; oh < g->outH; oh++)
+        for (ptrdiff_t ow = 0; ow < g->outW; ow++) {
+            float s = 0.0f;
+            for (ptrdiff_t kh = 0; kh < g->kH; kh++) {
+                ptrdiff_t ih = oh * g->strideH - g->padTop + kh * g->dilH;
+                if (ih < 0 || ih >= g->inH) continue;
+                for (ptrdiff_t kw = 0; kw < g->kW; kw++) {
+                    ptrdiff_t iw = ow * g->strideW - g->padLeft + kw * g->dilW;
+                    if (iw < 0 || iw >= g->inW) continue;
+                    s += x[ih * g->inW + iw];
+                }
+            }
+            y[oh * g->outW + ow] = s / avg_divisor(g, oh, ow, padBottom, padRight, countIncludePad);
+        }
+}
+
+void loupe_avgpool_plane_grad(const float *gy, const loupe_window2d *g, ptrdiff_t padBottom, ptrdiff_t padRight,
+                              int countIncludePad, float *gx) {
+    for (ptrdiff_t oh = 0; oh < g->outH; oh++)
+        for (ptrdiff_t ow = 0; ow < g->outW; ow++) {
+            float v = gy[oh * g->outW + ow] / avg_divisor(g, oh, ow, padBottom, padRight, countIncludePad);
+            for (ptrdiff_t kh = 0; kh < g->kH; kh++) {
+                ptrdiff_t ih = oh * g->strideH - g->padTop + kh * g->dilH;
+                if (ih < 0 || ih >= g->inH) continue;
+                for (ptrdiff_t kw = 0; kw < g->kW; kw++) {
+                    ptrdiff_t iw = ow * g->strideW - g->padLeft + kw * g->dilW;
+                    if (iw < 0 || iw >= g->inW) continue;
+                    gx[ih * g->inW + iw] += v;
+                }
+            }
+        }
+}

@@ -1,0 +1,150 @@
+import LoupeTensor
+
+/// ONNX Conv (opsets 1–22), 1-D and 2-D: X (N, C, spatial), W (M, C/group, kernel), optional
+/// B (M). Cross-correlation with strides, dilations, begin/end pads or auto_pad, and groups
+/// (depthwise when group == C). VJP wrt X, W and B.
+struct ConvOperator: Operator {
+    let window: WindowAttributes
+    let groups: Int
+    let label: String
+
+    init(_ ctx: OperatorContext) throws {
+        try ctx.expectInputs(2, 3)
+        label = ctx.label
+        window = try WindowAttributes(ctx, requireKernel: false)
+        groups = try ctx.int("group", default: 1)
+        guard groups >= 1 else { throw ctx.bad("group", "must be >= 1") }
+    }
+
+    /// Input, weight and geometry in 2-D form.
+    private func prepare(_ x: Tensor, _ w: Tensor) throws -> (Tensor, Tensor, ConvGeometry) {
+        guard x.rank == w.rank, x.rank == 3 || x.rank == 4 else {
+            throw GraphError.invalid("\(label): X \(x.shape) and W \(w.shape) must both be rank 3 or both rank 4")
+        }
+        let g = try window.geometry(spatial: Array(x.shape.dropFirst(2)), kernel: Array(w.shape.dropFirst(2)), groups: groups)
+        let w4 = w.rank == 3 ? try w.reshaped([w.shape[0], w.shape[1], 1, w.shape[2]]) : w
+        return (try liftTo2D(x, label), w4, g)
+    }
+
+    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+        let x = try requiredInput(inputs, 0, label), w = try requiredInput(inputs, 1, label)
+        let b = inputs.count > 2 ? inputs[2] : nil
+        let (x4, w4, g) = try prepare(x, w)
+        let y = try Kernels.conv2d(x4, weight: w4, bias: b, geometry: g)
+        return [try lowerFrom2D(y, rank: x.rank)]
+    }
+
+    var backwardNeeds: BackwardNeeds { BackwardNeeds(inputs: [0, 1]) }
+
+    func vjp(_ ctx: VJPContext) throws -> [Tensor?] {
+        let x = try ctx.input(0, label), w = try ctx.input(1, label)
+        var grads: [Tensor?] = Array(repeating: nil, count: ctx.inputs.count)
+        guard let gy = ctx.gradOutputs.first ?? nil else { return grads }
+        let (x4, w4, g) = try prepare(x, w)
+        let gy4 = try liftTo2D(gy, label)
+        if ctx.wantInput[0] {
+            grads[0] = try Kernels.conv2dBackwardInput(gy4, weight: w4, inputShape: x4.shape, geometry: g).reshaped(x.shape)
+        }
+        if ctx.wantInput.count > 1 && ctx.wantInput[1] {
+            grads[1] = try Kernels.conv2dBackwardWeight(gy4, input: x4, weightShape: w4.shape, geometry: g).reshaped(w.shape)
+        }
+        if ctx.wantInput.count > 2 && ctx.wantInput[2] && ctx.inputShapes.count > 2 && ctx.inputShapes[2] != nil {
+            grads[2] = try Kernels.channelSum(gy4)
+        }
+        return grads
+    }
+}
+
+/// ONNX ConvTranspose (opsets 1–22), 1-D and 2-D: X (N, C, spatial), W (C, M/group, kernel),
+/// optional B (M). Output size from pads and output_padding, or from output_shape / auto_pad
+/// with the total padding split as the ONNX spec states. VJP wrt X, W and B.
+struct ConvTransposeOperator: Operator {
+    let window: WindowAttributes
+    let groups: Int
+    let outputPadding: [Int]?
+    let outputShape: [Int]?
+    let label: String
+
+    init(_ ctx: OperatorContext) throws {
+        try ctx.expectInputs(2, 3)
+        label = ctx.label
+        window = try WindowAttributes(ctx, requireKernel: false)
+        groups = try ctx.int("group", default: 1)
+        guard groups >= 1 else { throw ctx.bad("group", "must be >= 1") }
+        outputPadding = ctx.has("output_padding") ? try ctx.ints("output_padding") : nil
+        outputShape = ctx.has("output_shape") ? try ctx.ints("output_shape") : nil
+        if let op = outputPadding, op.contains(where: { $0 < 0 }) { throw ctx.bad("output_padding", "must be non-negative") }
+    }
+
+    /// Geometry of the convolution this one transposes, plus the output spatial size.
+    private func prepare(_ x: Tensor, _ w: Tensor) throws -> (Tensor, Tensor, ConvGeometry, (Int, Int)) {
+        guard x.rank == w.rank, x.rank == 3 || x.rank == 4 else {
+            throw GraphError.invalid("\(label): X \(x.shape) and W \(w.shape) must both be rank 3 or both rank 4")
+        }
+        let r = x.rank - 2
+        let spatial = Array(x.shape.dropFirst(2)), kernel = Array(w.shape.dropFirst(2))
+        // Explicit pads (or none); SAME/VALID/output_shape are resolved below.
+        var attrs = window
+        if attrs.autoPad != .notSet { attrs.autoPad = .valid }
+        var g = try attrs.geometry(spatial: spatial, kernel: kernel, groups: groups)
+        let outPad = outputPadding ?? [Int](repeating: 0, count: r)
+        guard outPad.count == r else { throw GraphError.invalid("\(label): output_padding needs \(r) values") }
+        let ks = r == 1 ? [g.kernelW] : [g.kernelH, g.kernelW]
+        let st = r == 1 ? [g.strideW] : [g.strideH, g.strideW]
+        let dl = r == 1 ? [g.dilationW] : [g.dilationH, g.dilationW]
+        var begin = r == 1 ? [g.padLeft] : [g.padTop, g.padLeft]
+        var end = r == 1 ? [g.padRight] : [g.padBottom, g.padRight]
+        var out = [Int](repeating: 0, count: r)
+        let wanted: [Int]? = outputShape.map { Array($0.suffix(r)) }
+        if let os = outputShape, os.count < r { throw GraphError.invalid("\(label): output_shape needs \(r) spatial values") }
+        for i in 0..<r {
+            let full = st[i] * (spatial[i] - 1) + outPad[i] + (ks[i] - 1) * dl[i] + 1
+            if wanted != nil || window.autoPad == .sameUpper || window.autoPad == .sameLower {
+                out[i] = wanted?[i] ?? spatial[i] * st[i]
+                let total = full - out[i]
+                guard total >= 0 else {
+                    throw GraphError.invalid("\(label): output size \(out[i]) exceeds the \(full) the kernel can produce")
+                }
+                if window.autoPad == .sameUpper { begin[i] = total / 2; end[i] = total - total / 2 } else { begin[i] = total - total / 2; end[i] = total / 2 }
+            } else {
+                out[i] = full - begin[i] - end[i]
+            }
+            guard out[i] > 0 else { throw GraphError.invalid("\(label): pads leave an empty output") }
+        }
+        if r == 1 {
+            g.padLeft = begin[0]; g.padRight = end[0]
+        } else {
+            g.padTop = begin[0]; g.padLeft = begin[1]; g.padBottom = end[0]; g.padRight = end[1]
+        }
+        let w4 = w.rank == 3 ? try w.reshaped([w.shape[0], w.shape[1], 1, w.shape[2]]) : w
+        return (try liftTo2D(x, label), w4, g, r == 1 ? (1, out[0]) : (out[0], out[1]))
+    }
+
+    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+        let x = try requiredInput(inputs, 0, label), w = try requiredInput(inputs, 1, label)
+        let b = inputs.count > 2 ? inputs[2] : nil
+        let (x4, w4, g, size) = try prepare(x, w)
+        let y = try Kernels.convTranspose2d(x4, weight: w4, bias: b, geometry: g, outputSize: size)
+        return [try lowerFrom2D(y, rank: x.rank)]
+    }
+
+    var backwardNeeds: BackwardNeeds { BackwardNeeds(inputs: [0, 1]) }
+
+    func vjp(_ ctx: VJPContext) throws -> [Tensor?] {
+        let x = try ctx.input(0, label), w = try ctx.input(1, label)
+        var grads: [Tensor?] = Array(repeating: nil, count: ctx.inputs.count)
+        guard let gy = ctx.gradOutputs.first ?? nil else { return grads }
+        let (x4, w4, g, _) = try prepare(x, w)
+        let gy4 = try liftTo2D(gy, label)
+        if ctx.wantInput[0] {
+            grads[0] = try Kernels.convTranspose2dBackwardInput(gy4, weight: w4, geometry: g).reshaped(x.shape)
+        }
+        if ctx.wantInput.count > 1 && ctx.wantInput[1] {
+            grads[1] = try Kernels.convTranspose2dBackwardWeight(gy4, input: x4, weightShape: w4.shape, geometry: g).reshaped(w.shape)
+        }
+        if ctx.wantInput.count > 2 && ctx.wantInput[2] && ctx.inputShapes.count > 2 && ctx.inputShapes[2] != nil {
+            grads[2] = try Kernels.channelSum(gy4)
+        }
+        return grads
+    }
+}

@@ -1,0 +1,115 @@
+import LoupeTensor
+
+/// Multiplies every element by `s` (returns `t` unchanged when s == 1).
+func scaledTensor(_ t: Tensor, _ s: Float, _ label: String) throws -> Tensor {
+    if s == 1 { return t }
+    var v = try t.floats(label)
+    for i in v.indices { v[i] *= s }
+    return try Tensor(shape: t.shape, floats: v)
+}
+
+/// ONNX MatMul: NumPy `matmul` semantics (1-D operands promoted and squeezed back, batch
+/// dimensions broadcast). VJP wrt both operands, summed over broadcast batch dimensions.
+struct MatMulOperator: Operator {
+    let label: String
+
+    init(_ ctx: OperatorContext) throws {
+        try ctx.expectInputs(2)
+        label = ctx.label
+    }
+
+    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+        [try Kernels.matmul(try requiredInput(inputs, 0, label), try requiredInput(inputs, 1, label))]
+    }
+
+    var backwardNeeds: BackwardNeeds { .allInputs(2) }
+
+    func vjp(_ ctx: VJPContext) throws -> [Tensor?] {
+        let a = try ctx.input(0, label), b = try ctx.input(1, label)
+        guard let gy = ctx.gradOutputs.first ?? nil else { return [nil, nil] }
+        let a2 = a.rank == 1 ? try a.reshaped([1, a.count]) : a
+        let b2 = b.rank == 1 ? try b.reshaped([b.count, 1]) : b
+        let batch = try Shape.broadcast(Array(a2.shape.dropLast(2)), Array(b2.shape.dropLast(2)), op: label)
+        let gy2 = try gy.reshaped(batch + [a2.shape[a2.rank - 2], b2.shape[b2.rank - 1]])
+        var grads: [Tensor?] = [nil, nil]
+        if ctx.wantInput[0] {
+            let g = try Kernels.matmul(gy2, b2, transposeB: true)
+            grads[0] = try Kernels.sumToShape(g, a2.shape).reshaped(a.shape)
+        }
+        if ctx.wantInput.count > 1 && ctx.wantInput[1] {
+            let g = try Kernels.matmul(a2, gy2, transposeA: true)
+            grads[1] = try Kernels.sumToShape(g, b2.shape).reshaped(b.shape)
+        }
+        return grads
+    }
+}
+
+/// ONNX Gemm: Y = alpha·op(A)·op(B) + beta·C with A, B 2-D, transA/transB, and C (optional
+/// from opset 11) unidirectionally broadcast to (M, N). VJP wrt A, B and C.
+struct GemmOperator: Operator {
+    let alpha: Float, beta: Float
+    let transA: Bool, transB: Bool
+    let label: String
+
+    init(_ ctx: OperatorContext) throws {
+        try ctx.expectInputs(ctx.opset >= 11 ? 2 : 3, 3)
+        label = ctx.label
+        alpha = try ctx.float("alpha", default: 1)
+        beta = try ctx.float("beta", default: 1)
+        transA = try ctx.int("transA", default: 0) != 0
+        transB = try ctx.int("transB", default: 0) != 0
+    }
+
+    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+        let a = try requiredInput(inputs, 0, label), b = try requiredInput(inputs, 1, label)
+        let c = inputs.count > 2 ? inputs[2] : nil
+        guard a.rank == 2, b.rank == 2 else {
+            throw GraphError.invalid("\(label): A and B must be 2-D, got \(a.shape) and \(b.shape)")
+        }
+        let m = transA ? a.shape[1] : a.shape[0], k = transA ? a.shape[0] : a.shape[1]
+        let kb = transB ? b.shape[1] : b.shape[0], n = transB ? b.shape[0] : b.shape[1]
+        guard k == kb else {
+            throw GraphError.invalid("\(label): inner dimensions differ: op(A) is \(m)x\(k), op(B) is \(kb)x\(n)")
+        }
+        var y = [Float](repeating: 0, count: m * n)
+        var betaEff: Float = 0
+        if let c, beta != 0 {
+            let cs = try Shape.broadcast(c.shape, [m, n], op: label)
+            guard cs == [m, n] else { throw GraphError.invalid("\(label): C \(c.shape) does not broadcast to (\(m), \(n))") }
+            let cv = try c.floats(label)
+            let rowStride = c.rank == 2 && c.shape[0] == m ? (c.shape[1] == n ? n : 1) : 0
+            let colStride = c.rank >= 1 && c.shape[c.rank - 1] == n && n != 1 ? 1 : 0
+            for i in 0..<m { for j in 0..<n { y[i * n + j] = beta * cv[i * rowStride + j * colStride] } }
+            betaEff = 1
+        }
+        let A = try a.floats(label), B = try b.floats(label)
+        A.withUnsafeBufferPointer { pa in B.withUnsafeBufferPointer { pb in y.withUnsafeMutableBufferPointer { pc in
+            guard let a0 = pa.baseAddress, let b0 = pb.baseAddress, let c0 = pc.baseAddress else { return }
+            Kernels.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a0, lda: a.shape[1],
+                         b: b0, ldb: b.shape[1], beta: betaEff, c: c0, ldc: n)
+        } } }
+        return [try Tensor(shape: [m, n], floats: y)]
+    }
+
+    var backwardNeeds: BackwardNeeds { .allInputs(2) }
+
+    func vjp(_ ctx: VJPContext) throws -> [Tensor?] {
+        let a = try ctx.input(0, label), b = try ctx.input(1, label)
+        var grads: [Tensor?] = Array(repeating: nil, count: ctx.inputs.count)
+        guard let gy = ctx.gradOutputs.first ?? nil else { return grads }
+        if ctx.wantInput[0] {
+            let g = transA ? try Kernels.matmul(b, gy, transposeA: transB, transposeB: true)
+                           : try Kernels.matmul(gy, b, transposeB: !transB)
+            grads[0] = try scaledTensor(g, alpha, label)
+        }
+        if ctx.wantInput.count > 1 && ctx.wantInput[1] {
+            let g = transB ? try Kernels.matmul(gy, a, transposeA: true, transposeB: transA)
+                           : try Kernels.matmul(a, gy, transposeA: !transA)
+            grads[1] = try scaledTensor(g, alpha, label)
+        }
+        if ctx.wantInput.count > 2 && ctx.wantInput[2], let cs = ctx.inputShapes.count > 2 ? ctx.inputShapes[2] : nil {
+            grads[2] = try scaledTensor(try Kernels.sumToShape(gy, cs), beta, label)
+        }
+        return grads
+    }
+}

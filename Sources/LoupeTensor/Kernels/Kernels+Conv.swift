@@ -1,0 +1,212 @@
+import CLoupeKernels
+
+/// 2-D convolution (ONNX Conv, NCHW) by im2col + GEMM, with a direct kernel for depthwise
+/// convolutions, and its two adjoints (data gradient via col2im, weight gradient).
+extension Kernels {
+    /// Shapes of a convolution after validation.
+    struct ConvShapes {
+        var n: Int, c: Int, h: Int, w: Int
+        var m: Int, oh: Int, ow: Int
+        var g: Int
+        var cg: Int { c / g }
+        var mg: Int { m / g }
+        var kk: Int
+        var plane: Int { oh * ow }
+        var depthwise: Bool { cg == 1 && g == c }
+    }
+
+    static func convShapes(input: [Int], weight: [Int], geometry p: ConvGeometry, op: String) throws -> ConvShapes {
+        try p.validate(op: op)
+        guard input.count == 4, weight.count == 4 else {
+            throw TensorError.shapeMismatch(op: op, expected: "input (N, C, H, W) and weight (M, C/group, kH, kW)", got: [input, weight])
+        }
+        let c = input[1], m = weight[0]
+        guard c % p.groups == 0, m % p.groups == 0, weight[1] == c / p.groups,
+              weight[2] == p.kernelH, weight[3] == p.kernelW else {
+            throw TensorError.shapeMismatch(op: op, expected: "weight (M, C/group = \(c / max(p.groups, 1)), \(p.kernelH), \(p.kernelW)) with M and C divisible by group \(p.groups)", got: [input, weight])
+        }
+        let (oh, ow) = try p.outputSize(height: input[2], width: input[3], op: op)
+        return ConvShapes(n: input[0], c: c, h: input[2], w: input[3], m: m, oh: oh, ow: ow, g: p.groups,
+                          kk: p.kernelH * p.kernelW)
+    }
+
+    /// Whether to spread independent (image, group) tasks over threads rather than
+    /// parallelising each GEMM: when they divide evenly or are plentiful.
+    static func parallelOverTasks(_ tasks: Int) -> Bool {
+        let t = threads
+        return tasks >= 2 && (tasks % t == 0 || tasks >= 4 * t)
+    }
+
+    /// Convolution: `x` (N, C, H, W), `weight` (M, C/group, kH, kW), optional `bias` (M) →
+    /// (N, M, outH, outW), cross-correlation as in ONNX Conv and `torch.nn.functional.conv2d`.
+    public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry p: ConvGeometry) throws -> Tensor {
+        let s = try convShapes(input: x.shape, weight: weight.shape, geometry: p, op: "Conv")
+        if let bias, bias.count != s.m {
+            throw TensorError.shapeMismatch(op: "Conv", expected: "bias of \(s.m) elements", got: [bias.shape])
+        }
+        let X = try x.floats("Conv"), W = try weight.floats("Conv")
+        let Bv = try bias?.floats("Conv")
+        var Y = [Float](repeating: 0, count: s.n * s.m * s.plane)
+        let win = p.window(inH: s.h, inW: s.w, outH: s.oh, outW: s.ow)
+        X.withUnsafeBufferPointer { xb in W.withUnsafeBufferPointer { wb in Y.withUnsafeMutableBufferPointer { yb in
+            guard let x0 = xb.baseAddress, let w0 = wb.baseAddress, let y0 = yb.baseAddress else { return }
+            if s.depthwise {
+                parallelFor(s.n * s.m) { t in
+                    let img = t / s.m, m = t % s.m, c = m / s.mg
+                    var wv = win
+                    loupe_depthwise_plane(x0 + (img * s.c + c) * s.h * s.w, w0 + m * s.kk, Bv?[m] ?? 0, &wv,
+                                          y0 + t * s.plane)
+                }
+                return
+            }
+            if let Bv {
+                for img in 0..<s.n {
+                    for m in 0..<s.m {
+                        let row = y0 + (img * s.m + m) * s.plane
+                        row.update(repeating: Bv[m], count: s.plane)
+                    }
+                }
+            }
+            let rows = s.cg * s.kk
+            let tasks = s.n * s.g
+            let outer = parallelOverTasks(tasks)
+            let body: (Int) -> Void = { t in
+                let img = t / s.g, grp = t % s.g
+                let xg = x0 + (img * s.c + grp * s.cg) * s.h * s.w
+                var col = UnsafePointer(xg)
+                var buffer: UnsafeMutablePointer<Float>? = nil
+                if !p.isPointwise {
+                    let b = UnsafeMutablePointer<Float>.allocate(capacity: rows * s.plane)
+                    var wv = win
+                    loupe_im2col(xg, s.cg, &wv, b)
+                    buffer = b
+                    col = UnsafePointer(b)
+                }
+                gemm(m: s.mg, n: s.plane, k: rows, a: w0 + grp * s.mg * rows, lda: rows, b: col, ldb: s.plane,
+                     beta: Bv == nil ? 0 : 1, c: y0 + (img * s.m + grp * s.mg) * s.plane, ldc: s.plane, parallel: !outer)
+                buffer?.deallocate()
+            }
+            if outer { parallelFor(tasks, body) } else { for t in 0..<tasks { body(t) } }
+        } } }
+        return Tensor(uncheckedShape: [s.n, s.m, s.oh, s.ow], storage: .float32(Y))
+    }
+
+    /// Adjoint of ``conv2d(_:weight:bias:geometry:)`` with respect to its input: the gradient
+    /// (N, C, H, W) given `gradOutput` (N, M, outH, outW). `inputShape` fixes H and W, which the
+    /// output size alone does not determine when strides drop rows.
+    public static func conv2dBackwardInput(_ gradOutput: Tensor, weight: Tensor, inputShape: [Int],
+                                           geometry p: ConvGeometry) throws -> Tensor {
+        let s = try convShapes(input: inputShape, weight: weight.shape, geometry: p, op: "Conv backward")
+        guard gradOutput.shape == [s.n, s.m, s.oh, s.ow] else {
+            throw TensorError.shapeMismatch(op: "Conv backward", expected: "output gradient \([s.n, s.m, s.oh, s.ow])", got: [gradOutput.shape])
+        }
+        let GY = try gradOutput.floats("Conv backward"), W = try weight.floats("Conv backward")
+        var GX = [Float](repeating: 0, count: s.n * s.c * s.h * s.w)
+        let win = p.window(inH: s.h, inW: s.w, outH: s.oh, outW: s.ow)
+        GY.withUnsafeBufferPointer { gyb in W.withUnsafeBufferPointer { wb in GX.withUnsafeMutableBufferPointer { gxb in
+            guard let gy0 = gyb.baseAddress, let w0 = wb.baseAddress, let gx0 = gxb.baseAddress else { return }
+            if s.depthwise {
+                parallelFor(s.n * s.c) { t in
+                    let img = t / s.c, c = t % s.c
+                    var wv = win
+                    for m in (c * s.mg)..<((c + 1) * s.mg) {
+                        loupe_depthwise_plane_grad_input(gy0 + (img * s.m + m) * s.plane, w0 + m * s.kk, &wv,
+                                                         gx0 + t * s.h * s.w)
+                    }
+                }
+                return
+            }
+            let rows = s.cg * s.kk
+            let tasks = s.n * s.g
+            let outer = parallelOverTasks(tasks)
+            let body: (Int) -> Void = { t in
+                let img = t / s.g, grp = t % s.g
+                let gxg = gx0 + (img * s.c + grp * s.cg) * s.h * s.w
+                let a = w0 + grp * s.mg * rows, b = gy0 + (img * s.m + grp * s.mg) * s.plane
+                if p.isPointwise {
+                    gemm(transA: true, m: rows, n: s.plane, k: s.mg, a: a, lda: rows, b: b, ldb: s.plane,
+                         c: gxg, ldc: s.plane, parallel: !outer)
+                    return
+                }
+                let col = UnsafeMutablePointer<Float>.allocate(capacity: rows * s.plane)
+                gemm(transA: true, m: rows, n: s.plane, k: s.mg, a: a, lda: rows, b: b, ldb: s.plane,
+                     c: col, ldc: s.plane, parallel: !outer)
+                var wv = win
+                loupe_col2im(col, s.cg, &wv, gxg)
+                col.deallocate()
+            }
+            if outer { parallelFor(tasks, body) } else { for t in 0..<tasks { body(t) } }
+        } } }
+        return Tensor(uncheckedShape: inputShape, storage: .float32(GX))
+    }
+
+    /// Adjoint of ``conv2d(_:weight:bias:geometry:)`` with respect to its weight: the gradient
+    /// (M, C/group, kH, kW) given the input and `gradOutput`.
+    public static func conv2dBackwardWeight(_ gradOutput: Tensor, input: Tensor, weightShape: [Int],
+                                            geometry p: ConvGeometry) throws -> Tensor {
+        let s = try convShapes(input: input.shape, weight: weightShape, geometry: p, op: "Conv backward")
+        guard gradOutput.shape == [s.n, s.m, s.oh, s.ow] else {
+            throw TensorError.shapeMismatch(op: "Conv backward", expected: "output gradient \([s.n, s.m, s.oh, s.ow])", got: [gradOutput.shape])
+        }
+        let GY = try gradOutput.floats("Conv backward"), X = try input.floats("Conv backward")
+        var GW = [Float](repeating: 0, count: weightShape.reduce(1, *))
+        let win = p.window(inH: s.h, inW: s.w, outH: s.oh, outW: s.ow)
+        GY.withUnsafeBufferPointer { gyb in X.withUnsafeBufferPointer { xb in GW.withUnsafeMutableBufferPointer { gwb in
+            guard let gy0 = gyb.baseAddress, let x0 = xb.baseAddress, let gw0 = gwb.baseAddress else { return }
+            if s.depthwise {
+                parallelFor(s.m) { m in
+                    let c = m / s.mg
+                    var wv = win
+                    for img in 0..<s.n {
+                        loupe_depthwise_plane_grad_weight(gy0 + (img * s.m + m) * s.plane, x0 + (img * s.c + c) * s.h * s.w,
+                                                          &wv, gw0 + m * s.kk)
+                    }
+                }
+                return
+            }
+            let rows = s.cg * s.kk
+            // Groups write disjoint weight blocks; images accumulate into the same one.
+            let outer = parallelOverTasks(s.g)
+            let body: (Int) -> Void = { grp in
+                let col = p.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: rows * s.plane)
+                for img in 0..<s.n {
+                    let xg = x0 + (img * s.c + grp * s.cg) * s.h * s.w
+                    var b = UnsafePointer(xg)
+                    if let col {
+                        var wv = win
+                        loupe_im2col(xg, s.cg, &wv, col)
+                        b = UnsafePointer(col)
+                    }
+                    gemm(transB: true, m: s.mg, n: rows, k: s.plane, a: gy0 + (img * s.m + grp * s.mg) * s.plane,
+                         lda: s.plane, b: b, ldb: s.plane, beta: img == 0 ? 0 : 1, c: gw0 + grp * s.mg * rows, ldc: rows,
+                         parallel: !outer)
+                }
+                col?.deallocate()
+            }
+            if outer { parallelFor(s.g, body) } else { for g in 0..<s.g { body(g) } }
+        } } }
+        return Tensor(uncheckedShape: weightShape, storage: .float32(GW))
+    }
+
+    /// Gradient of a per-channel bias: `gradOutput` (N, M, ...) summed over all axes but 1.
+    public static func channelSum(_ gradOutput: Tensor) throws -> Tensor {
+        guard gradOutput.rank >= 2 else {
+            throw TensorError.shapeMismatch(op: "channelSum", expected: "rank >= 2 (N, C, ...)", got: [gradOutput.shape])
+        }
+        let n = gradOutput.shape[0], m = gradOutput.shape[1]
+        let plane = gradOutput.shape.dropFirst(2).reduce(1, *)
+        let g = try gradOutput.floats("channelSum")
+        var out = [Float](repeating: 0, count: m)
+        g.withUnsafeBufferPointer { gb in
+            for img in 0..<n {
+                for c in 0..<m {
+                    let base = (img * m + c) * plane
+                    var acc: Float = 0
+                    for i in 0..<plane { acc += gb[base + i] }
+                    out[c] += acc
+                }
+            }
+        }
+        return Tensor(uncheckedShape: [m], storage: .float32(out))
+    }
+}

@@ -1,0 +1,97 @@
+import CLoupeKernels
+
+/// 2-D max and average pooling over NCHW planes (ONNX MaxPool / AveragePool) and their adjoints.
+extension Kernels {
+    static func poolShapes(_ shape: [Int], _ p: ConvGeometry, ceilMode: Bool, op: String) throws -> (planes: Int, h: Int, w: Int, oh: Int, ow: Int) {
+        try p.validate(op: op)
+        guard shape.count == 4 else {
+            throw TensorError.shapeMismatch(op: op, expected: "input (N, C, H, W)", got: [shape])
+        }
+        let (oh, ow) = try p.outputSize(height: shape[2], width: shape[3], ceilMode: ceilMode, op: op)
+        return (shape[0] * shape[1], shape[2], shape[3], oh, ow)
+    }
+
+    /// Max pooling (N, C, H, W) → (N, C, outH, outW); padding never wins (acts as -∞).
+    public static func maxPool2d(_ x: Tensor, geometry p: ConvGeometry, ceilMode: Bool = false) throws -> Tensor {
+        let s = try poolShapes(x.shape, p, ceilMode: ceilMode, op: "MaxPool")
+        let X = try x.floats("MaxPool")
+        var Y = [Float](repeating: 0, count: s.planes * s.oh * s.ow)
+        let win = p.window(inH: s.h, inW: s.w, outH: s.oh, outW: s.ow)
+        X.withUnsafeBufferPointer { xb in Y.withUnsafeMutableBufferPointer { yb in
+            guard let x0 = xb.baseAddress, let y0 = yb.baseAddress else { return }
+            parallelFor(s.planes) { t in
+                var wv = win
+                loupe_maxpool_plane(x0 + t * s.h * s.w, &wv, y0 + t * s.oh * s.ow, nil)
+            }
+        } }
+        return Tensor(uncheckedShape: [x.shape[0], x.shape[1], s.oh, s.ow], storage: .float32(Y))
+    }
+
+    /// Gradient of ``maxPool2d(_:geometry:ceilMode:)``: each output's cotangent goes to the
+    /// (first) input position that attained its maximum.
+    public static func maxPool2dBackward(_ gradOutput: Tensor, input x: Tensor, geometry p: ConvGeometry,
+                                         ceilMode: Bool = false) throws -> Tensor {
+        let s = try poolShapes(x.shape, p, ceilMode: ceilMode, op: "MaxPool backward")
+        guard gradOutput.shape == [x.shape[0], x.shape[1], s.oh, s.ow] else {
+            throw TensorError.shapeMismatch(op: "MaxPool backward", expected: "output gradient \([x.shape[0], x.shape[1], s.oh, s.ow])", got: [gradOutput.shape])
+        }
+        let X = try x.floats("MaxPool"), GY = try gradOutput.floats("MaxPool")
+        var GX = [Float](repeating: 0, count: X.count)
+        let win = p.window(inH: s.h, inW: s.w, outH: s.oh, outW: s.ow)
+        X.withUnsafeBufferPointer { xb in GY.withUnsafeBufferPointer { gyb in GX.withUnsafeMutableBufferPointer { gxb in
+            guard let x0 = xb.baseAddress, let gy0 = gyb.baseAddress, let gx0 = gxb.baseAddress else { return }
+            parallelFor(s.planes) { t in
+                var wv = win
+                let outCount = s.oh * s.ow
+                let y = UnsafeMutablePointer<Float>.allocate(capacity: outCount)
+                let idx = UnsafeMutablePointer<Int>.allocate(capacity: outCount)
+                loupe_maxpool_plane(x0 + t * s.h * s.w, &wv, y, idx)
+                let gx = gx0 + t * s.h * s.w, gy = gy0 + t * outCount
+                for o in 0..<outCount where idx[o] >= 0 { gx[idx[o]] += gy[o] }
+                y.deallocate()
+                idx.deallocate()
+            }
+        } } }
+        return Tensor(uncheckedShape: x.shape, storage: .float32(GX))
+    }
+
+    /// Average pooling (N, C, H, W) → (N, C, outH, outW). `countIncludePad` divides by the taps
+    /// inside the padded input, else by the taps inside the input (ONNX count_include_pad).
+    public static func averagePool2d(_ x: Tensor, geometry p: ConvGeometry, ceilMode: Bool = false,
+                                     countIncludePad: Bool = false) throws -> Tensor {
+        let s = try poolShapes(x.shape, p, ceilMode: ceilMode, op: "AveragePool")
+        let X = try x.floats("AveragePool")
+        var Y = [Float](repeating: 0, count: s.planes * s.oh * s.ow)
+        let win = p.window(inH: s.h, inW: s.w, outH: s.oh, outW: s.ow)
+        X.withUnsafeBufferPointer { xb in Y.withUnsafeMutableBufferPointer { yb in
+            guard let x0 = xb.baseAddress, let y0 = yb.baseAddress else { return }
+            parallelFor(s.planes) { t in
+                var wv = win
+                loupe_avgpool_plane(x0 + t * s.h * s.w, &wv, p.padBottom, p.padRight, countIncludePad ? 1 : 0,
+                                    y0 + t * s.oh * s.ow)
+            }
+        } }
+        return Tensor(uncheckedShape: [x.shape[0], x.shape[1], s.oh, s.ow], storage: .float32(Y))
+    }
+
+    /// Gradient of ``averagePool2d(_:geometry:ceilMode:countIncludePad:)`` for an input of `inputShape`.
+    public static func averagePool2dBackward(_ gradOutput: Tensor, inputShape: [Int], geometry p: ConvGeometry,
+                                             ceilMode: Bool = false, countIncludePad: Bool = false) throws -> Tensor {
+        let s = try poolShapes(inputShape, p, ceilMode: ceilMode, op: "AveragePool backward")
+        guard gradOutput.shape == [inputShape[0], inputShape[1], s.oh, s.ow] else {
+            throw TensorError.shapeMismatch(op: "AveragePool backward", expected: "output gradient \([inputShape[0], inputShape[1], s.oh, s.ow])", got: [gradOutput.shape])
+        }
+        let GY = try gradOutput.floats("AveragePool")
+        var GX = [Float](repeating: 0, count: inputShape.reduce(1, *))
+        let win = p.window(inH: s.h, inW: s.w, outH: s.oh, outW: s.ow)
+        GY.withUnsafeBufferPointer { gyb in GX.withUnsafeMutableBufferPointer { gxb in
+            guard let gy0 = gyb.baseAddress, let gx0 = gxb.baseAddress else { return }
+            parallelFor(s.planes) { t in
+                var wv = win
+                loupe_avgpool_plane_grad(gy0 + t * s.oh * s.ow, &wv, p.padBottom, p.padRight, countIncludePad ? 1 : 0,
+                                         gx0 + t * s.h * s.w)
+            }
+        } }
+        return Tensor(uncheckedShape: inputShape, storage: .float32(GX))
+    }
+}

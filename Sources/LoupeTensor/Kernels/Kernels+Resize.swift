@@ -1,0 +1,119 @@
+import Foundation
+
+/// How an output coordinate maps back to an input coordinate along one axis (ONNX Resize
+/// `coordinate_transformation_mode`).
+public enum ResizeCoordinateMode: String, Sendable {
+    case halfPixel = "half_pixel"
+    case pytorchHalfPixel = "pytorch_half_pixel"
+    case alignCorners = "align_corners"
+    case asymmetric
+}
+
+/// Rounding of the source coordinate in nearest-neighbour mode (ONNX `nearest_mode`).
+public enum ResizeNearestMode: String, Sendable {
+    case roundPreferFloor = "round_prefer_floor"
+    case roundPreferCeil = "round_prefer_ceil"
+    case floor
+    case ceil
+}
+
+/// For one axis, the (at most two) input indices and weights each output index reads.
+public struct ResizeAxisPlan: Sendable, Equatable {
+    public var inputSize: Int
+    public var index0: [Int], index1: [Int]
+    public var weight0: [Float], weight1: [Float]
+    public var outputSize: Int { index0.count }
+
+    /// Builds the plan for `output` samples of an axis of `input` samples. `scale` is the
+    /// output/input ratio in use (given by the model, or output/input when sizes are given).
+    /// Linear mode clamps the source coordinate to [0, input − 1] as onnxruntime does.
+    public init(input: Int, output: Int, scale: Float, linear: Bool, coordinates: ResizeCoordinateMode,
+                nearest: ResizeNearestMode) {
+        inputSize = input
+        index0 = [Int](repeating: 0, count: output); index1 = index0
+        weight0 = [Float](repeating: 1, count: output); weight1 = [Float](repeating: 0, count: output)
+        for o in 0..<output {
+            let x = Float(o)
+            var src: Float
+            switch coordinates {
+            case .halfPixel: src = (x + 0.5) / scale - 0.5
+            case .pytorchHalfPixel: src = output > 1 ? (x + 0.5) / scale - 0.5 : 0
+            case .alignCorners: src = output > 1 ? x * Float(input - 1) / Float(output - 1) : 0
+            case .asymmetric: src = x / scale
+            }
+            if linear {
+                src = min(max(src, 0), Float(input - 1))
+                let i0 = min(Int(src.rounded(.down)), input - 1)
+                let i1 = min(i0 + 1, input - 1)
+                let f = src - Float(i0)
+                index0[o] = i0; index1[o] = i1
+                weight0[o] = 1 - f; weight1[o] = i1 == i0 ? 0 : f
+                if i1 == i0 { weight0[o] = 1 }
+            } else {
+                var r: Float
+                switch nearest {
+                case .floor: r = src.rounded(.down)
+                case .ceil: r = src.rounded(.up)
+                case .roundPreferFloor: r = src - src.rounded(.down) == 0.5 ? src.rounded(.down) : src.rounded()
+                case .roundPreferCeil: r = src - src.rounded(.down) == 0.5 ? src.rounded(.up) : src.rounded()
+                }
+                index0[o] = min(max(Int(r), 0), input - 1)
+                index1[o] = index0[o]
+            }
+        }
+    }
+}
+
+extension Kernels {
+    /// Separable resize of the last two axes: `x` holds `outer` planes of planH.inputSize ×
+    /// planW.inputSize; returns `outer` planes of the output size.
+    public static func resize2d(_ x: [Float], outer: Int, planH: ResizeAxisPlan, planW: ResizeAxisPlan) -> [Float] {
+        let (h, w, oh, ow) = (planH.inputSize, planW.inputSize, planH.outputSize, planW.outputSize)
+        var y = [Float](repeating: 0, count: outer * oh * ow)
+        x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in
+            for p in 0..<outer {
+                let xp = p * h * w, yp = p * oh * ow
+                for i in 0..<oh {
+                    let r0 = xp + planH.index0[i] * w, r1 = xp + planH.index1[i] * w
+                    let a0 = planH.weight0[i], a1 = planH.weight1[i]
+                    for j in 0..<ow {
+                        let c0 = planW.index0[j], c1 = planW.index1[j]
+                        let b0 = planW.weight0[j], b1 = planW.weight1[j]
+                        let top = b0 * xb[r0 + c0] + (b1 == 0 ? 0 : b1 * xb[r0 + c1])
+                        let bottom = a1 == 0 ? 0 : b0 * xb[r1 + c0] + (b1 == 0 ? 0 : b1 * xb[r1 + c1])
+                        yb[yp + i * ow + j] = a0 * top + (a1 == 0 ? 0 : a1 * bottom)
+                    }
+                }
+            }
+        } }
+        return y
+    }
+
+    /// Adjoint of ``resize2d(_:outer:planH:planW:)``: scatters each output cotangent back to the
+    /// input samples it read, with the same weights.
+    public static func resize2dBackward(_ gy: [Float], outer: Int, planH: ResizeAxisPlan, planW: ResizeAxisPlan) -> [Float] {
+        let (h, w, oh, ow) = (planH.inputSize, planW.inputSize, planH.outputSize, planW.outputSize)
+        var gx = [Float](repeating: 0, count: outer * h * w)
+        gy.withUnsafeBufferPointer { gb in gx.withUnsafeMutableBufferPointer { xb in
+            for p in 0..<outer {
+                let xp = p * h * w, yp = p * oh * ow
+                for i in 0..<oh {
+                    let r0 = xp + planH.index0[i] * w, r1 = xp + planH.index1[i] * w
+                    let a0 = planH.weight0[i], a1 = planH.weight1[i]
+                    for j in 0..<ow {
+                        let g = gb[yp + i * ow + j]
+                        let c0 = planW.index0[j], c1 = planW.index1[j]
+                        let b0 = planW.weight0[j], b1 = planW.weight1[j]
+                        xb[r0 + c0] += a0 * b0 * g
+                        if b1 != 0 { xb[r0 + c1] += a0 * b1 * g }
+                        if a1 != 0 {
+                            xb[r1 + c0] += a1 * b0 * g
+                            if b1 != 0 { xb[r1 + c1] += a1 * b1 * g }
+                        }
+                    }
+                }
+            }
+        } }
+        return gx
+    }
+}

@@ -1,0 +1,132 @@
+/// Matrix products on tensors, NumPy `matmul` semantics (ONNX MatMul).
+extension Tensor {
+    /// NumPy `matmul`: the last two dimensions multiply (m × k · k × n); leading (batch)
+    /// dimensions broadcast. A 1-D left operand is a row vector and a 1-D right operand a column
+    /// vector; the added dimension is removed from the result.
+    public func matmul(_ other: Tensor) throws -> Tensor { try Kernels.matmul(self, other) }
+}
+
+extension Kernels {
+    /// Batched, broadcasting matrix product `op(a) · op(b)` (see ``Tensor/matmul(_:)``), where
+    /// `transposeA`/`transposeB` swap the last two dimensions of an operand of rank ≥ 2 without
+    /// copying it.
+    public static func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) throws -> Tensor {
+        var sa = a.shape, sb = b.shape
+        guard !sa.isEmpty, !sb.isEmpty else {
+            throw TensorError.shapeMismatch(op: "MatMul", expected: "operands of rank >= 1", got: [sa, sb])
+        }
+        let aVector = sa.count == 1, bVector = sb.count == 1
+        if aVector { sa = [1, sa[0]] }
+        if bVector { sb = [sb[0], 1] }
+        let ra = sa.count, rb = sb.count
+        let m = transposeA && !aVector ? sa[ra - 1] : sa[ra - 2]
+        let ka = transposeA && !aVector ? sa[ra - 2] : sa[ra - 1]
+        let kb = transposeB && !bVector ? sb[rb - 1] : sb[rb - 2]
+        let n = transposeB && !bVector ? sb[rb - 2] : sb[rb - 1]
+        guard ka == kb else {
+            throw TensorError.shapeMismatch(op: "MatMul", expected: "inner dimensions to agree (\(ka) vs \(kb))", got: [a.shape, b.shape])
+        }
+        let batchA = Array(sa.dropLast(2)), batchB = Array(sb.dropLast(2))
+        let batch = try Shape.broadcast(batchA, batchB, op: "MatMul")
+        var outShape = batch + [m, n]
+        if bVector { outShape.removeLast() }
+        if aVector { outShape.remove(at: outShape.count - (bVector ? 1 : 2)) }
+        let batchCount = batch.reduce(1, *)
+        let A = try a.floats("MatMul"), B = try b.floats("MatMul")
+        let tA = transposeA && !aVector, tB = transposeB && !bVector
+        let lda = sa[ra - 1], ldb = sb[rb - 1]
+        let k = ka
+        // Offsets of each batch entry in a and b under broadcasting.
+        let offA = broadcastOffsets(batchA, to: batch, matrixSize: sa[ra - 2] * sa[ra - 1])
+        let offB = broadcastOffsets(batchB, to: batch, matrixSize: sb[rb - 2] * sb[rb - 1])
+        var out = [Float](repeating: 0, count: batchCount * m * n)
+        A.withUnsafeBufferPointer { pa in
+            B.withUnsafeBufferPointer { pb in
+                out.withUnsafeMutableBufferPointer { pc in
+                    guard let a0 = pa.baseAddress, let b0 = pb.baseAddress, let c0 = pc.baseAddress, m > 0, n > 0 else { return }
+                    // A shared right operand and a plain left one: one tall GEMM over all batches.
+                    if batchB.reduce(1, *) == 1 && !tA && batchA == batch {
+                        gemm(transB: tB, m: batchCount * m, n: n, k: k, a: a0, lda: lda, b: b0, ldb: ldb, c: c0, ldc: n)
+                        return
+                    }
+                    let small = m * n * k < 64 * 64 * 64
+                    let outer = small && batchCount >= 2
+                    let body: (Int) -> Void = { i in
+                        gemm(transA: tA, transB: tB, m: m, n: n, k: k, a: a0 + offA[i], lda: lda, b: b0 + offB[i], ldb: ldb,
+                             c: c0 + i * m * n, ldc: n, parallel: !outer)
+                    }
+                    if outer { parallelFor(batchCount, body) } else { for i in 0..<batchCount { body(i) } }
+                }
+            }
+        }
+        return Tensor(uncheckedShape: outShape, storage: .float32(out))
+    }
+
+    /// Element offset of each (flat, row-major) index of `target` batch dims in an operand whose
+    /// batch dims `own` broadcast to `target`.
+    static func broadcastOffsets(_ own: [Int], to target: [Int], matrixSize: Int) -> [Int] {
+        let count = target.reduce(1, *)
+        let r = target.count
+        let padded = [Int](repeating: 1, count: r - own.count) + own
+        var strides = [Int](repeating: 0, count: r)
+        var acc = matrixSize
+        for d in stride(from: r - 1, through: 0, by: -1) {
+            strides[d] = padded[d] == 1 ? 0 : acc
+            acc *= padded[d]
+        }
+        var offsets = [Int](repeating: 0, count: count)
+        var index = [Int](repeating: 0, count: r)
+        var off = 0
+        for i in 0..<count {
+            offsets[i] = off
+            var d = r - 1
+            while d >= 0 {
+                index[d] += 1
+                off += strides[d]
+                if index[d] < target[d] { break }
+                off -= strides[d] * index[d]
+                index[d] = 0
+                d -= 1
+            }
+        }
+        return offsets
+    }
+
+    /// Sums `gradient` over the dimensions that broadcasting added or stretched, giving a tensor
+    /// of `shape` (the adjoint of broadcasting `shape` to `gradient.shape`).
+    public static func sumToShape(_ gradient: Tensor, _ shape: [Int]) throws -> Tensor {
+        if gradient.shape == shape { return gradient }
+        let g = try gradient.floats("sumToShape")
+        let r = gradient.rank
+        guard shape.count <= r else {
+            throw TensorError.shapeMismatch(op: "sumToShape", expected: "a shape broadcastable to \(gradient.shape)", got: [shape])
+        }
+        let padded = [Int](repeating: 1, count: r - shape.count) + shape
+        for d in 0..<r where padded[d] != 1 && padded[d] != gradient.shape[d] {
+            throw TensorError.shapeMismatch(op: "sumToShape", expected: "a shape broadcastable to \(gradient.shape)", got: [shape])
+        }
+        let ownStrides = Shape.strides(padded)
+        var strides = [Int](repeating: 0, count: r)
+        for d in 0..<r where padded[d] != 1 { strides[d] = ownStrides[d] }
+        var out = [Float](repeating: 0, count: shape.reduce(1, *))
+        var index = [Int](repeating: 0, count: r)
+        var off = 0
+        out.withUnsafeMutableBufferPointer { o in
+            g.withUnsafeBufferPointer { src in
+                for i in 0..<src.count {
+                    o[off] += src[i]
+                    var d = r - 1
+                    while d >= 0 {
+                        index[d] += 1
+                        off += strides[d]
+                        if index[d] < gradient.shape[d] { break }
+                        off -= strides[d] * index[d]
+                        index[d] = 0
+                        d -= 1
+                    }
+                }
+            }
+        }
+        return Tensor(uncheckedShape: shape, storage: .float32(out))
+    }
+}

@@ -1,0 +1,123 @@
+import XCTest
+@testable import LoupeTensor
+
+final class KernelConvTests: XCTestCase {
+    /// Odd geometries: prime sizes, stride 2/3, dilation 2, asymmetric pads, groups 1/2/depthwise
+    /// (with channel multiplier), batch 3, and a pointwise 1x1 case.
+    static let cases: [(name: String, x: [Int], m: Int, g: ConvGeometry)] = [
+        ("3x3 pad1", [3, 3, 7, 5], 5, ConvGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))),
+        ("stride2 dil2 asym", [3, 2, 11, 7], 3, ConvGeometry(kernel: (3, 2), strides: (2, 3), dilations: (2, 1), pads: (2, 0, 1, 1))),
+        ("groups2", [2, 4, 7, 7], 6, ConvGeometry(kernel: (3, 3), strides: (1, 2), pads: (0, 1, 2, 1), groups: 2)),
+        ("depthwise", [3, 3, 7, 11], 3, ConvGeometry(kernel: (3, 5), strides: (2, 1), dilations: (1, 2), pads: (1, 2, 0, 3), groups: 3)),
+        ("depthwise x2", [2, 3, 5, 5], 6, ConvGeometry(kernel: (3, 3), strides: (3, 3), pads: (1, 1, 1, 1), groups: 3)),
+        ("pointwise", [3, 5, 3, 7], 4, ConvGeometry(kernel: (1, 1))),
+        ("1-D as H=1", [3, 2, 1, 13], 3, ConvGeometry(kernel: (1, 3), strides: (1, 2), dilations: (1, 2), pads: (0, 1, 0, 2))),
+    ]
+
+    func testConvForwardMatchesReference() throws {
+        var rng = KernelRNG(seed: 10)
+        for cs in Self.cases {
+            let x = try rng.tensor(cs.x)
+            let w = try rng.tensor([cs.m, cs.x[1] / cs.g.groups, cs.g.kernelH, cs.g.kernelW])
+            let b = try rng.tensor([cs.m])
+            for bias in [nil, b] {
+                let fast = try Kernels.conv2d(x, weight: w, bias: bias, geometry: cs.g)
+                let ref = try ReferenceKernels.conv2d(x, weight: w, bias: bias, geometry: cs.g)
+                try assertClose(fast, ref, cs.name)
+            }
+        }
+    }
+
+    func testConvBackwardMatchesReference() throws {
+        var rng = KernelRNG(seed: 11)
+        for cs in Self.cases {
+            let x = try rng.tensor(cs.x)
+            let w = try rng.tensor([cs.m, cs.x[1] / cs.g.groups, cs.g.kernelH, cs.g.kernelW])
+            let y = try Kernels.conv2d(x, weight: w, bias: nil, geometry: cs.g)
+            let gy = try rng.tensor(y.shape)
+            let ref = try ReferenceKernels.conv2dBackward(gy, input: x, weight: w, geometry: cs.g)
+            try assertClose(try Kernels.conv2dBackwardInput(gy, weight: w, inputShape: x.shape, geometry: cs.g), ref.input, cs.name + " dx")
+            try assertClose(try Kernels.conv2dBackwardWeight(gy, input: x, weightShape: w.shape, geometry: cs.g), ref.weight, cs.name + " dw")
+            // bias gradient = per-channel sum
+            let gb = try Kernels.channelSum(gy).floats()
+            let g = try gy.floats(), plane = y.shape[2] * y.shape[3]
+            for m in 0..<cs.m {
+                var s: Float = 0
+                for n in 0..<cs.x[0] { for i in 0..<plane { s += g[(n * cs.m + m) * plane + i] } }
+                XCTAssertEqual(gb[m], s, accuracy: 1e-4)
+            }
+        }
+    }
+
+    /// Larger than one GEMM tile and run on the threaded path.
+    func testConvLargerThreaded() throws {
+        var rng = KernelRNG(seed: 12)
+        let g = ConvGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))
+        let x = try rng.tensor([1, 8, 19, 23]), w = try rng.tensor([37, 8, 3, 3])
+        try assertClose(try Kernels.conv2d(x, weight: w, bias: nil, geometry: g),
+                        try ReferenceKernels.conv2d(x, weight: w, bias: nil, geometry: g), atol: 3e-4)
+    }
+
+    func testConvTransposeMatchesReference() throws {
+        var rng = KernelRNG(seed: 13)
+        let cases: [(x: [Int], mg: Int, g: ConvGeometry, outPad: (Int, Int))] = [
+            ([3, 2, 3, 4], 3, ConvGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 0, 1, 2)), (1, 0)),
+            ([2, 4, 5, 3], 1, ConvGeometry(kernel: (2, 3), strides: (3, 1), dilations: (2, 1), pads: (0, 1, 0, 1), groups: 2), (2, 0)),
+            ([1, 3, 4, 4], 2, ConvGeometry(kernel: (3, 3), strides: (1, 1), groups: 3), (0, 0)),
+        ]
+        for cs in cases {
+            let x = try rng.tensor(cs.x)
+            let w = try rng.tensor([cs.x[1], cs.mg, cs.g.kernelH, cs.g.kernelW])
+            let b = try rng.tensor([cs.mg * cs.g.groups])
+            let oh = cs.g.strideH * (cs.x[2] - 1) + cs.outPad.0 + (cs.g.kernelH - 1) * cs.g.dilationH + 1 - cs.g.padTop - cs.g.padBottom
+            let ow = cs.g.strideW * (cs.x[3] - 1) + cs.outPad.1 + (cs.g.kernelW - 1) * cs.g.dilationW + 1 - cs.g.padLeft - cs.g.padRight
+            let fast = try Kernels.convTranspose2d(x, weight: w, bias: b, geometry: cs.g, outputSize: (oh, ow))
+            let ref = try ReferenceKernels.convTranspose2d(x, weight: w, bias: b, geometry: cs.g, outputSize: (oh, ow))
+            try assertClose(fast, ref)
+            // adjoint identities: <T x, gy> = <x, T* gy>, and the weight gradient likewise
+            let gy = try rng.tensor(fast.shape)
+            let noBias = try Kernels.convTranspose2d(x, weight: w, bias: nil, geometry: cs.g, outputSize: (oh, ow))
+            let gx = try Kernels.convTranspose2dBackwardInput(gy, weight: w, geometry: cs.g)
+            XCTAssertEqual(try dot(noBias, gy), try dot(x, gx), accuracy: 1e-3)
+            let gw = try Kernels.convTranspose2dBackwardWeight(gy, input: x, weightShape: w.shape, geometry: cs.g)
+            XCTAssertEqual(try dot(noBias, gy), try dot(w, gw), accuracy: 1e-3)
+        }
+    }
+
+    func testPoolingMatchesReference() throws {
+        var rng = KernelRNG(seed: 14)
+        let geometries = [
+            ConvGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1)),
+            ConvGeometry(kernel: (2, 3), strides: (3, 2), dilations: (2, 1), pads: (0, 1, 1, 0)),
+            ConvGeometry(kernel: (2, 2), strides: (2, 2)),
+        ]
+        for g in geometries {
+            for ceil in [false, true] {
+                let x = try rng.tensor([3, 2, 7, 11])
+                try assertClose(try Kernels.maxPool2d(x, geometry: g, ceilMode: ceil),
+                                try ReferenceKernels.pool2d(x, geometry: g, ceilMode: ceil, average: false, countIncludePad: false))
+                for cip in [false, true] {
+                    let y = try Kernels.averagePool2d(x, geometry: g, ceilMode: ceil, countIncludePad: cip)
+                    try assertClose(y, try ReferenceKernels.pool2d(x, geometry: g, ceilMode: ceil, average: true, countIncludePad: cip))
+                    let gy = try rng.tensor(y.shape)
+                    let gx = try Kernels.averagePool2dBackward(gy, inputShape: x.shape, geometry: g, ceilMode: ceil, countIncludePad: cip)
+                    XCTAssertEqual(try dot(y, gy), try dot(x, gx), accuracy: 1e-3, "average pool adjoint")
+                }
+                // max pool gradient: cotangent lands on the argmax of each window
+                let y = try Kernels.maxPool2d(x, geometry: g, ceilMode: ceil)
+                let gy = try rng.tensor(y.shape)
+                let gx = try Kernels.maxPool2dBackward(gy, input: x, geometry: g, ceilMode: ceil)
+                XCTAssertEqual(try dot(y, gy), try dot(x, gx), accuracy: 1e-3, "max pool is linear on its argmax pattern")
+            }
+        }
+    }
+
+    func testCeilModeOutputSizeAndBadGeometry() throws {
+        let g = ConvGeometry(kernel: (3, 3), strides: (2, 2))
+        let (h, w) = try g.outputSize(height: 8, width: 7, ceilMode: true, op: "t")
+        XCTAssertEqual(h, 4) // (8-3)/2 = 2.5 → 3 + 1
+        XCTAssertEqual(w, 3)
+        XCTAssertThrowsError(try ConvGeometry(kernel: (5, 5)).outputSize(height: 3, width: 3, op: "t"))
+        XCTAssertThrowsError(try ConvGeometry(kernel: (3, 3), strides: (0, 1)).validate(op: "t"))
+    }
+}

@@ -1,0 +1,120 @@
+import XCTest
+@testable import LoupeTensor
+
+final class KernelGEMMTests: XCTestCase {
+    override func tearDown() { Kernels.forceGEMMLevel(nil) }
+
+    /// Every SIMD path the CPU has, against the triple loop, on shapes that leave partial tiles
+    /// in every direction and cross the k-blocking boundary (k = 300 > 256).
+    func testGEMMMatchesReferenceOnAllPaths() throws {
+        var rng = KernelRNG(seed: 1)
+        let shapes = [(1, 1, 1), (3, 5, 7), (13, 31, 17), (17, 37, 300), (29, 65, 11), (2, 3, 0)]
+        for level in 0...Kernels.cpuLevel {
+            Kernels.forceGEMMLevel(level)
+            XCTAssertEqual(Kernels.gemmLevel, level)
+            for (m, n, k) in shapes {
+                for (tA, tB) in [(false, false), (true, false), (false, true), (true, true)] {
+                    let lda = (tA ? m : k) + 2, ldb = (tB ? k : n) + 1, ldc = n + 3
+                    let a = rng.floats((tA ? k : m) * lda), b = rng.floats((tB ? n : k) * ldb)
+                    for beta: Float in [0, 0.5] {
+                        var c = rng.floats(m * ldc)
+                        if beta == 0 { c[0] = .nan } // beta == 0 must not read C
+                        var ref = c
+                        ReferenceKernels.gemm(transA: tA, transB: tB, m: m, n: n, k: k, alpha: 1.5, a: a, lda: lda,
+                                              b: b, ldb: ldb, beta: beta, c: &ref, ldc: ldc)
+                        a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+                            Kernels.gemm(transA: tA, transB: tB, m: m, n: n, k: k, alpha: 1.5, a: pa.baseAddress!, lda: lda,
+                                         b: pb.baseAddress!, ldb: ldb, beta: beta, c: pc.baseAddress!, ldc: ldc)
+                        } } }
+                        for i in 0..<m {
+                            for j in 0..<ldc {
+                                let (x, y) = (c[i * ldc + j], ref[i * ldc + j])
+                                if j >= n { XCTAssertEqual(x.bitPattern, y.bitPattern, "padding column touched"); continue }
+                                XCTAssertEqual(x, y, accuracy: 1e-4 * Float(k + 1), "level \(level) m\(m) n\(n) k\(k) tA\(tA) tB\(tB) beta\(beta) (\(i),\(j))")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A problem big enough to take the threaded path, on one and two threads.
+    func testThreadedGEMMMatchesSerial() throws {
+        var rng = KernelRNG(seed: 2)
+        let (m, n, k) = (97, 83, 71)
+        let a = rng.floats(m * k), b = rng.floats(k * n)
+        var ref = [Float](repeating: 0, count: m * n)
+        ReferenceKernels.gemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: n,
+                              beta: 0, c: &ref, ldc: n)
+        let saved = Kernels.threads
+        defer { Kernels.threads = saved }
+        for t in [1, 2, 3] {
+            Kernels.threads = t
+            var c = [Float](repeating: 0, count: m * n)
+            a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+                Kernels.gemm(m: m, n: n, k: k, a: pa.baseAddress!, lda: k, b: pb.baseAddress!, ldb: n, c: pc.baseAddress!, ldc: n)
+            } } }
+            for i in 0..<c.count { XCTAssertEqual(c[i], ref[i], accuracy: 1e-3, "threads \(t) at \(i)") }
+        }
+    }
+
+    func testParallelForVisitsEveryIndexOnce() {
+        let n = 1000
+        var hits = [Int](repeating: 0, count: n)
+        hits.withUnsafeMutableBufferPointer { h in
+            Kernels.parallelFor(n) { i in h[i] += 1 }
+        }
+        XCTAssertEqual(hits, [Int](repeating: 1, count: n))
+    }
+
+    func testMatMulHandComputed() throws {
+        let a = try Tensor(shape: [2, 3], floats: [1, 2, 3, 4, 5, 6])
+        let b = try Tensor(shape: [3, 2], floats: [7, 8, 9, 10, 11, 12])
+        let c = try a.matmul(b)
+        XCTAssertEqual(c.shape, [2, 2])
+        XCTAssertEqual(try c.floats(), [58, 64, 139, 154])
+        // 1-D operands: vector · matrix and matrix · vector drop the added dimension.
+        let v = try Tensor(shape: [3], floats: [1, 0, -1])
+        XCTAssertEqual(try v.matmul(b).shape, [2])
+        XCTAssertEqual(try v.matmul(b).floats(), [-4, -4])
+        XCTAssertEqual(try a.matmul(v).floats(), [-2, -2])
+        XCTAssertEqual(try v.matmul(v).shape, [])
+        XCTAssertEqual(try v.matmul(v).floats(), [2])
+        XCTAssertThrowsError(try a.matmul(a))
+    }
+
+    /// Broadcast batch dimensions against per-batch reference products.
+    func testBatchedBroadcastMatMul() throws {
+        var rng = KernelRNG(seed: 3)
+        let a = try rng.tensor([3, 1, 4, 5]), b = try rng.tensor([2, 5, 6])
+        let c = try a.matmul(b)
+        XCTAssertEqual(c.shape, [3, 2, 4, 6])
+        let A = try a.floats(), B = try b.floats(), C = try c.floats()
+        for i in 0..<3 { for j in 0..<2 {
+            var ref = [Float](repeating: 0, count: 24)
+            ReferenceKernels.gemm(transA: false, transB: false, m: 4, n: 6, k: 5, alpha: 1, a: Array(A[(i * 20)..<(i * 20 + 20)]), lda: 5,
+                                  b: Array(B[(j * 30)..<(j * 30 + 30)]), ldb: 6, beta: 0, c: &ref, ldc: 6)
+            for e in 0..<24 { XCTAssertEqual(C[(i * 2 + j) * 24 + e], ref[e], accuracy: 1e-5) }
+        } }
+        // transposed views agree with explicit transposes
+        let t = try Kernels.matmul(b, b, transposeB: true)
+        let u = try Kernels.matmul(b, b, transposeA: true)
+        XCTAssertEqual(t.shape, [2, 5, 5])
+        XCTAssertEqual(u.shape, [2, 6, 6])
+        let tv = try t.floats()
+        for bi in 0..<2 { for i in 0..<5 { for j in 0..<5 {
+            var s: Float = 0
+            for k in 0..<6 { s += B[bi * 30 + i * 6 + k] * B[bi * 30 + j * 6 + k] }
+            XCTAssertEqual(tv[bi * 25 + i * 5 + j], s, accuracy: 1e-5)
+        } } }
+    }
+
+    func testSumToShape() throws {
+        let g = try Tensor(shape: [2, 3], floats: [1, 2, 3, 4, 5, 6])
+        XCTAssertEqual(try Kernels.sumToShape(g, [3]).floats(), [5, 7, 9])
+        XCTAssertEqual(try Kernels.sumToShape(g, [2, 1]).floats(), [6, 15])
+        XCTAssertEqual(try Kernels.sumToShape(g, []).floats(), [21])
+        XCTAssertThrowsError(try Kernels.sumToShape(g, [4]))
+    }
+}
