@@ -49,10 +49,10 @@ final class ReduceEinsumTests: XCTestCase {
         let b = try Tensor(shape: [3, 4], floats: (0..<12).map { Float($0) * 0.5 - 1 })
         assertClose(try Tensor.einsum("ij,jk", [a, b]), [1, -0.5, -2, -3.5, 10, 13, 16, 19], shape: [2, 4])
         assertClose(try Tensor.einsum("ji", [a]), [-2, 1, -1, 2, 0, 3], shape: [3, 2])
-        let c = try Tensor(shape: [3, 3], floats: (0..<9).map(Float.init))
+        let c = try Tensor(shape: [3, 3], floats: (0..<9).map { Float($0) })
         assertClose(try Tensor.einsum("ii", [c]), [12], shape: [])
         assertClose(try Tensor.einsum("ii->i", [c]), [0, 4, 8], shape: [3])
-        let e1 = try Tensor(shape: [1, 2, 3], floats: (0..<6).map(Float.init))
+        let e1 = try Tensor(shape: [1, 2, 3], floats: (0..<6).map { Float($0) })
         let e2 = try Tensor(shape: [2, 3, 2], floats: (0..<12).map { Float($0) - 5 })
         assertClose(try Tensor.einsum("...ij,...jk", [e1, e2]), [-5, -2, -32, -20, 13, 16, 40, 52], shape: [2, 2, 2])
     }

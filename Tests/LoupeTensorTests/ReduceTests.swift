@@ -112,7 +112,7 @@ final class ReduceTests: XCTestCase {
     }
 
     func testSumToShape() throws {
-        let g = try Tensor(shape: [2, 3, 4], floats: (0..<24).map(Float.init))
+        let g = try Tensor(shape: [2, 3, 4], floats: (0..<24).map { Float($0) })
         // (2,3,4) → (3,1): sum over axis 0 and axis 2.
         assertClose(try g.sumToShape([3, 1]), [60, 92, 124], shape: [3, 1])
         assertClose(try g.sumToShape([]), [276], shape: [])

@@ -66,7 +66,7 @@ public enum ReferenceKernels {
                 } } }
             } }
         } }
-        return (try Tensor(shape: x.shape, floats: GX.map(Float.init)), try Tensor(shape: weight.shape, floats: GW.map(Float.init)))
+        return (try Tensor(shape: x.shape, floats: GX.map { Float($0) }), try Tensor(shape: weight.shape, floats: GW.map { Float($0) }))
     }
 
     /// Direct transposed convolution: every input element scatters w · x into the output.
@@ -91,7 +91,7 @@ public enum ReferenceKernels {
             } }
         } }
         if let B { for i in 0..<Y.count { Y[i] += Double(B[(i / (oh * ow)) % m]) } }
-        return try Tensor(shape: [n, m, oh, ow], floats: Y.map(Float.init))
+        return try Tensor(shape: [n, m, oh, ow], floats: Y.map { Float($0) })
     }
 
     /// Direct max (`average == false`) or average pooling.
