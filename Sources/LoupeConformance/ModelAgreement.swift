@@ -10,12 +10,12 @@ struct ModelAgreement {
 
     func run() -> Int32 {
         let fm = FileManager.default
-        let metas = ((try? fm.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".json") }.sorted()
+        let metas = ((try? fm.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".json") && $0 != "index.json" }.sorted()
         guard !metas.isEmpty else {
             FileHandle.standardError.write(Data("no models in \(directory): run tools/models/export_models.py first\n".utf8))
             return 2
         }
-        print("model".padding(toLength: 26, withPad: " ", startingAt: 0) + "  logits rel.Δ   grad rel.Δ    fwd ms   result")
+        print("model".padding(toLength: 26, withPad: " ", startingAt: 0) + "  logits rel.Δ   grad rel.Δ  grad rel.L2    fwd ms   result")
         var passed = 0, failed = 0
         for meta in metas {
             let line = check("\(directory)/\(meta)")
@@ -50,7 +50,7 @@ struct ModelAgreement {
             guard let logits = pass.outputs[outName] else { return ("\(label)  no output \(outName)", false) }
             let want = try Tensor.readNPY(path: "\(directory)/\(outFile)")
             let logitErr = relativeError(logits, want)
-            var gradText = "         -"
+            var gradText = "         -            -"
             var ok = logitErr <= tolerance
             if let g = meta["input_grad"] as? [String: Any], let gfile = g["file"] as? String, let wrt = g["wrt"] as? String,
                feeds[wrt] != nil, let target = meta["target"] as? Int {
@@ -59,7 +59,16 @@ struct ModelAgreement {
                 let wantGrad = try Tensor.readNPY(path: "\(directory)/\(gfile)")
                 guard let got = grads[wrt] else { return ("\(label)  no gradient", false) }
                 let gErr = relativeError(got, wantGrad)
-                gradText = String(format: "%10.2e", gErr)
+                if let dump = ProcessInfo.processInfo.environment["LOUPE_DUMP_GRADIENTS"] {
+                    // Debugging aid: also dump gradients w.r.t. the named intermediate values.
+                    let extra = (ProcessInfo.processInfo.environment["LOUPE_GRAD_WRT"] ?? "").split(separator: ",").map(String.init)
+                    let all = try pass.backward(seeds: [outName: seed], wrt: [wrt] + extra)
+                    for (k, v) in all {
+                        let safe = String(k.map { $0.isLetter || $0.isNumber ? $0 : "_" })
+                        try v.writeNPY(path: "\(dump)/\(name).\(k == wrt ? "loupe_grad" : safe).npy")
+                    }
+                }
+                gradText = String(format: "%10.2e   %10.2e", gErr, relativeL2(got, wantGrad))
                 ok = ok && gErr <= tolerance
             }
             return (label + String(format: "  %12.2e  ", logitErr) + gradText + String(format: "  %8.1f   ", ms) + (ok ? "ok" : "FAIL"), ok)
@@ -77,6 +86,15 @@ struct ModelAgreement {
         let perBatch = seed.count / b
         for i in 0..<b { seed[i * perBatch + perBatch - classes + target] = 1 }
         return try Tensor(shape: shape, floats: seed)
+    }
+
+    /// ‖a − b‖₂ / ‖b‖₂: robust to the few elements a ReLU kink flip changes.
+    func relativeL2(_ a: Tensor, _ b: Tensor) -> Double {
+        guard a.shape == b.shape else { return .infinity }
+        let x = a.doubles, y = b.doubles
+        var d = 0.0, n = 0.0
+        for i in 0..<x.count { d += (x[i] - y[i]) * (x[i] - y[i]); n += y[i] * y[i] }
+        return (d / max(n, 1e-300)).squareRoot()
     }
 
     func relativeError(_ a: Tensor, _ b: Tensor) -> Double {
