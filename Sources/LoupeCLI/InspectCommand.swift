@@ -40,7 +40,7 @@ struct InspectCommand: ParsableCommand {
             print("after folding: \(m.nodes.count) nodes run (\(m.foldedNodes.count) folded into constants)")
             let shapes = (try? m.inferShapes(defaultDim: batch)) ?? [:]
             let hookable = m.nodes.flatMap { n in n.outputs.filter { !$0.isEmpty }.map { ($0, n.opType) } }
-            print("hookable values (\(hookable.count)) — name, shape at batch \(batch), producing op:")
+            print("hookable values (\(hookable.count)) — name, shape (symbolic dims = \(batch)), producing op:")
             let shown = all || hookable.count <= 80 ? hookable : Array(hookable.prefix(40)) + [("…", "")] + Array(hookable.suffix(40))
             for (name, op) in shown {
                 if name == "…" { print("  … (\(hookable.count - 80) more; --all lists them)"); continue }
