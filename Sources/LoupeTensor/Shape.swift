@@ -41,3 +41,24 @@ public enum Shape {
         return a
     }
 }
+
+extension Shape {
+    /// Largest element count Loupe will allocate for one tensor (2^34 floats = 64 GiB), so a
+    /// corrupt dimension fails with an error instead of an overflow trap or an OOM kill.
+    public static let maxElements = 1 << 34
+
+    /// Product of `dims`, or an error naming `op` if a dimension is negative or the product
+    /// overflows or exceeds ``maxElements``. Use for every shape that comes from user data.
+    public static func checkedCount(_ dims: [Int], op: String) throws -> Int {
+        var n = 1
+        for d in dims {
+            guard d >= 0 else { throw TensorError.invalidArgument(op: op, message: "negative dimension in shape \(dims)") }
+            let (p, overflow) = n.multipliedReportingOverflow(by: d)
+            guard !overflow, p <= maxElements else {
+                throw TensorError.invalidArgument(op: op, message: "shape \(dims) has more than \(maxElements) elements")
+            }
+            n = p
+        }
+        return n
+    }
+}

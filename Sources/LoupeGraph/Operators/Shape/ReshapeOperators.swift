@@ -45,13 +45,15 @@ struct ReshapeOperator: Operator {
             if allowZero && requested.contains(0) {
                 throw TensorError.invalidArgument(op: label, message: "shape \(requested) mixes -1 with a literal 0 (allowzero)")
             }
-            let known = out.enumerated().reduce(1) { $1.offset == k ? $0 : $0 * $1.element }
+            var rest = out
+            rest.remove(at: k)
+            let known = try Shape.checkedCount(rest, op: label)
             guard known > 0, count % known == 0 else {
                 throw TensorError.shapeMismatch(op: label, expected: "a shape matching \(count) elements for \(requested)", got: [input])
             }
             out[k] = count / known
         }
-        guard out.reduce(1, *) == count else {
+        guard try Shape.checkedCount(out, op: label) == count else {
             throw TensorError.shapeMismatch(op: label, expected: "\(count) elements in shape \(out) (requested \(requested))", got: [input])
         }
         return out
