@@ -35,7 +35,7 @@ public enum Shape {
     /// Maps a possibly negative axis into `0..<rank`, or throws naming `op`.
     public static func normalizeAxis(_ axis: Int, rank: Int, op: String) throws -> Int {
         let a = axis < 0 ? axis + rank : axis
-        guard a >= 0 && a < max(rank, 1) else {
+        guard a >= 0 && a < rank else {
             throw TensorError.invalidArgument(op: op, message: "axis \(axis) out of range for rank \(rank)")
         }
         return a

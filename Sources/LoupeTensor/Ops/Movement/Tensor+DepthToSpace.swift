@@ -43,7 +43,7 @@ extension Movement {
     }
 
     static func depthToSpacePlan(shape: [Int], b: Int, mode: DepthToSpaceMode) throws -> BlockPlan {
-        guard shape.count == 4, b >= 1, shape[1] % (b * b) == 0 else {
+        guard shape.count == 4, b >= 1, b <= 1 << 15, shape[1] % (b * b) == 0 else {
             throw TensorError.shapeMismatch(op: "DepthToSpace", expected: "NCHW input with C divisible by blocksize² (\(b)²)", got: [shape])
         }
         let (n, c, h, w) = (shape[0], shape[1] / (b * b), shape[2], shape[3])
@@ -54,7 +54,7 @@ extension Movement {
     }
 
     static func spaceToDepthPlan(shape: [Int], b: Int, mode: DepthToSpaceMode) throws -> BlockPlan {
-        guard shape.count == 4, b >= 1, shape[2] % b == 0, shape[3] % b == 0 else {
+        guard shape.count == 4, b >= 1, b <= 1 << 15, shape[2] % b == 0, shape[3] % b == 0 else {
             throw TensorError.shapeMismatch(op: "SpaceToDepth", expected: "NCHW input with H and W divisible by blocksize \(b)", got: [shape])
         }
         let (n, c, h, w) = (shape[0], shape[1], shape[2] / b, shape[3] / b)
