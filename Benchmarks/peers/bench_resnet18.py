@@ -61,6 +61,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--loupe-cmd", default=None,
                    help="external command printing 'median_ms=<float>'; {batch}, {model}, "
                         "{threads} are substituted; run once per batch size")
+    p.add_argument("--loupe-backward-cmd", default=None,
+                   help="like --loupe-cmd, timing forward + backward to the input "
+                        "(compared with torch_input_grad)")
     return p.parse_args()
 
 
@@ -151,6 +154,8 @@ def main() -> int:
             results[f"torch_input_grad_b{batch}"] = time_it(torch_input_grad, args.runs, args.warmup)
         if args.loupe_cmd:
             results[f"loupe_b{batch}"] = run_external(args.loupe_cmd, batch, onnx_path, args.threads)
+        if args.loupe_backward_cmd:
+            results[f"loupe_input_grad_b{batch}"] = run_external(args.loupe_backward_cmd, batch, onnx_path, args.threads)
         # The ONNX and PyTorch forwards must agree, or the timings compare different work.
         with torch.no_grad():
             diff = float(np.abs(model(x).numpy() - sess.run(None, {"input": x_np})[0]).max())
@@ -164,6 +169,9 @@ def main() -> int:
         if "median_ms" in loupe:
             ratios[f"loupe_over_torch_forward_b{b}"] = loupe["median_ms"] / torch_fwd
             ratios[f"loupe_over_ort_forward_b{b}"] = loupe["median_ms"] / results[f"ort_forward_b{b}"]["median_ms"]
+        loupe_grad = results.get(f"loupe_input_grad_b{b}", {})
+        if "median_ms" in loupe_grad and f"torch_input_grad_b{b}" in results:
+            ratios[f"loupe_over_torch_input_grad_b{b}"] = loupe_grad["median_ms"] / results[f"torch_input_grad_b{b}"]["median_ms"]
 
     report = {
         "benchmark": "resnet18_224",
