@@ -24,8 +24,8 @@ extension OperatorTable {
         "Constant": { try ConstantOperator($0) },
         "ConstantOfShape": { try ConstantOfShapeOperator($0) },
         "Trilu": { try TriluOperator($0) },
-        "DepthToSpace": { try DepthToSpaceOperator($0) },
-        "SpaceToDepth": { try SpaceToDepthOperator($0) },
+        "DepthToSpace": { try BlockRearrangeOperator($0, toSpace: true) },
+        "SpaceToDepth": { try BlockRearrangeOperator($0, toSpace: false) },
         "OneHot": { try OneHotOperator($0) },
         "NonZero": { try NonZeroOperator($0) },
     ]
