@@ -391,13 +391,13 @@ static void kernel_portable_6x8(ptrdiff_t kc, const float *restrict a, const flo
 }
 
 static const gemm_path paths[3] = {
-    {6, 8, 6 * 24, 8 * 256, kernel_portable_6x8},
+    {6, 8, 6 * 24, 8 * 64, kernel_portable_6x8},
 #if defined(__x86_64__)
-    {6, 16, 6 * 24, 16 * 128, kernel_avx2_6x16_asm},
-    {14, 32, 14 * 12, 32 * 64, kernel_avx512_14x32_asm},
+    {6, 16, 6 * 24, 16 * 32, kernel_avx2_6x16_asm},
+    {14, 32, 14 * 12, 32 * 16, kernel_avx512_14x32_asm},
 #else
-    {6, 8, 6 * 24, 8 * 256, kernel_portable_6x8},
-    {6, 8, 6 * 24, 8 * 256, kernel_portable_6x8},
+    {6, 8, 6 * 24, 8 * 64, kernel_portable_6x8},
+    {6, 8, 6 * 24, 8 * 64, kernel_portable_6x8},
 #endif
 };
 

@@ -30,6 +30,38 @@ extension Kernels {
                           kk: p.kernelH * p.kernelW)
     }
 
+    /// im2col of `channels` planes, spread over the pool by channel when `parallel` (each
+    /// channel fills its own kH·kW rows of `col`).
+    static func im2col(_ x: UnsafePointer<Float>, channels: Int, _ win: loupe_window2d, _ col: UnsafeMutablePointer<Float>,
+                       parallel: Bool) {
+        let plane = win.inH * win.inW, rows = win.kH * win.kW * win.outH * win.outW
+        if !parallel || channels < 2 {
+            var wv = win
+            loupe_im2col(x, channels, &wv, col)
+            return
+        }
+        parallelFor(channels) { c in
+            var wv = win
+            loupe_im2col(x + c * plane, 1, &wv, col + c * rows)
+        }
+    }
+
+    /// col2im of `channels` planes, by channel over the pool when `parallel` (channels write
+    /// disjoint planes).
+    static func col2im(_ col: UnsafePointer<Float>, channels: Int, _ win: loupe_window2d, _ x: UnsafeMutablePointer<Float>,
+                       parallel: Bool) {
+        let plane = win.inH * win.inW, rows = win.kH * win.kW * win.outH * win.outW
+        if !parallel || channels < 2 {
+            var wv = win
+            loupe_col2im(col, channels, &wv, x)
+            return
+        }
+        parallelFor(channels) { c in
+            var wv = win
+            loupe_col2im(col + c * rows, 1, &wv, x + c * plane)
+        }
+    }
+
     /// Whether to spread independent (image, group) tasks over threads rather than
     /// parallelising each GEMM: when they divide evenly or are plentiful.
     static func parallelOverTasks(_ tasks: Int) -> Bool {
@@ -77,8 +109,7 @@ extension Kernels {
                 var buffer: UnsafeMutablePointer<Float>? = nil
                 if !p.isPointwise {
                     let b = UnsafeMutablePointer<Float>.allocate(capacity: rows * s.plane)
-                    var wv = win
-                    loupe_im2col(xg, s.cg, &wv, b)
+                    im2col(xg, channels: s.cg, win, b, parallel: !outer)
                     buffer = b
                     col = UnsafePointer(b)
                 }
@@ -131,8 +162,7 @@ extension Kernels {
                 let col = UnsafeMutablePointer<Float>.allocate(capacity: rows * s.plane)
                 gemm(transA: true, m: rows, n: s.plane, k: s.mg, a: a, lda: rows, b: b, ldb: s.plane,
                      c: col, ldc: s.plane, parallel: !outer)
-                var wv = win
-                loupe_col2im(col, s.cg, &wv, gxg)
+                col2im(col, channels: s.cg, win, gxg, parallel: !outer)
                 col.deallocate()
             }
             if outer { parallelFor(tasks, body) } else { for t in 0..<tasks { body(t) } }
@@ -173,8 +203,7 @@ extension Kernels {
                     let xg = x0 + (img * s.c + grp * s.cg) * s.h * s.w
                     var b = UnsafePointer(xg)
                     if let col {
-                        var wv = win
-                        loupe_im2col(xg, s.cg, &wv, col)
+                        im2col(xg, channels: s.cg, win, col, parallel: !outer)
                         b = UnsafePointer(col)
                     }
                     gemm(transB: true, m: s.mg, n: rows, k: s.plane, a: gy0 + (img * s.m + grp * s.mg) * s.plane,
