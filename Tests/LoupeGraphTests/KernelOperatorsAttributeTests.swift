@@ -1,0 +1,83 @@
+import XCTest
+import LoupeTensor
+@testable import LoupeGraph
+
+/// 1-D variants, opset-dependent attribute handling and load-time errors of the kernel operators.
+final class KernelOperatorsAttributeTests: XCTestCase {
+    func testOneDimensionalConvAndConvTransposeAgainstPyTorch() throws {
+        let conv = try makeOperator("Conv", inputs: 3, attributes: ["strides": .ints([2]), "dilations": .ints([2]), "pads": .ints([2, 1])])
+        let y = try conv.forward([patterned([2, 2, 9]), patterned([3, 2, 3], 5, 13, 6), try Tensor(shape: [3], floats: [0.5, 0, -0.5])])[0]
+        try assertValues(y, [2, 3, 4], [
+            -0.5, 0.733333, 2.2, 0.733333, 0.833333, -0.666667, -0.866667, 0.766667, -5.96046e-08, 0.533333, -1.33333,
+            -1.36667, 0.8, 0.733333, -1.1, 0.733333, -1, 0.833333, 0.633333, -0.666667, -0.2, -1.23333, 0.2, 0.533333], accuracy: 1e-5)
+        let convT = try makeOperator("ConvTranspose", inputs: 2, attributes: ["strides": .ints([2]), "pads": .ints([1, 1]), "output_padding": .ints([1])])
+        let t = try convT.forward([patterned([2, 3, 7]), patterned([3, 2, 3], 5, 13, 6)])[0]
+        XCTAssertEqual(t.shape, [2, 2, 14])
+        let v = try t.floats()
+        let expected: [Float] = [-0.833333, -0.9, -0.666667, 0.9, 0.966667, -1.33333, -1.06667, 0.833333, -0.533333, 1.16667,
+                                 1.1, -1.06667, -0.933333, 0.766667]
+        for i in 0..<expected.count { XCTAssertEqual(v[i], expected[i], accuracy: 1e-5) }
+        XCTAssertEqual(v[55], -0.933333, accuracy: 1e-5)
+    }
+
+    func testResizeOpsetVariants() throws {
+        let x4 = patterned([1, 1, 3, 4], 5, 13, 3)
+        let scales = try Tensor(shape: [4], floats: [1, 1, 2, 2])
+        // opset 13+: linear, default half_pixel, scales input
+        let linear = try makeOperator("Resize", inputs: 3, attributes: ["mode": .string("linear")], opset: 13)
+        try assertValues(try linear.forward([x4, nil, scales])[0], [1, 1, 6, 8], [
+            -1, -0.583333, 0.25, 1.08333, 1.91667, 1.66667, 0.333333, -0.333333, -0.416667, 0, 0.833333, 1.39583, 1.6875,
+            1.4375, 0.645833, 0.25, 0.75, 1.16667, 2, 2.02083, 1.22917, 0.979167, 1.27083, 1.41667, 0.833333, 1.25,
+            2.08333, 2.10417, 1.3125, 1.0625, 1.35417, 1.5, -0.166667, 0.25, 1.08333, 1.64583, 1.9375, 1.6875,
+            0.895833, 0.5, -0.666667, -0.25, 0.583333, 1.41667, 2.25, 2, 0.666667, 0])
+        // opset 10 Resize and opset 7 Upsample (scales attribute): asymmetric, floor
+        let r10 = try makeOperator("Resize", inputs: 2, attributes: ["mode": .string("nearest")], opset: 10)
+        let u7 = try makeOperator("Upsample", inputs: 1, attributes: ["scales": .floats([1, 1, 2, 3])], opset: 7)
+        let a = try r10.forward([x4, try Tensor(shape: [4], floats: [1, 1, 2, 3])])[0]
+        let b = try u7.forward([x4])[0]
+        XCTAssertEqual(a, b)
+        XCTAssertEqual(a.shape, [1, 1, 6, 12])
+        let xv = try x4.floats(), av = try a.floats()
+        for i in 0..<6 { for j in 0..<12 { XCTAssertEqual(av[i * 12 + j], xv[(i / 2) * 4 + j / 3]) } }
+        // resizing a batch or channel axis is rejected at run time with the node named
+        XCTAssertThrowsError(try linear.forward([x4, nil, try Tensor(shape: [4], floats: [2, 1, 1, 1])])) { e in
+            XCTAssertTrue("\(e)".contains("test_Resize"), "\(e)")
+        }
+        XCTAssertThrowsError(try makeOperator("Resize", inputs: 3, attributes: ["coordinate_transformation_mode": .string("tf_crop_and_resize")]))
+        XCTAssertThrowsError(try makeOperator("Resize", inputs: 3, attributes: ["antialias": .int(1)], opset: 18))
+    }
+
+    func testGemmBroadcastsC() throws {
+        let a = try Tensor(shape: [2, 2], floats: [1, 2, 3, 4]), i2 = try Tensor(shape: [2, 2], floats: [1, 0, 0, 1])
+        let op = try makeOperator("Gemm", inputs: 3)
+        XCTAssertEqual(try op.forward([a, i2, Tensor(scalar: 10)])[0].floats(), [11, 12, 13, 14])
+        XCTAssertEqual(try op.forward([a, i2, try Tensor(shape: [2, 1], floats: [10, 20])])[0].floats(), [11, 12, 23, 24])
+        XCTAssertEqual(try op.forward([a, i2, try Tensor(shape: [1, 2], floats: [10, 20])])[0].floats(), [11, 22, 13, 24])
+        XCTAssertThrowsError(try op.forward([a, i2, try Tensor(shape: [3], floats: [1, 2, 3])]))
+        XCTAssertThrowsError(try makeOperator("Gemm", inputs: 2, opset: 9)) // C required before opset 11
+    }
+
+    func testLoadTimeErrorsNameTheNode() throws {
+        let cases: [(String, Int, [String: Attribute])] = [
+            ("Conv", 2, ["auto_pad": .string("SAME")]),
+            ("Conv", 2, ["group": .int(0)]),
+            ("Conv", 2, ["kernel_shape": .ints([3, 3, 3])]),
+            ("Conv", 2, ["strides": .ints([1, 1]), "pads": .ints([1, 1])]),
+            ("MaxPool", 1, ["kernel_shape": .ints([2, 2]), "strides": .ints([0, 1])]),
+            ("AveragePool", 1, ["kernel_shape": .ints([2, 2]), "dilations": .ints([2, 2])]),
+            ("BatchNormalization", 5, ["training_mode": .int(1)]),
+            ("Resize", 3, ["mode": .string("cubic")]),
+        ]
+        for (op, n, attrs) in cases {
+            XCTAssertThrowsError(try makeOperator(op, inputs: n, attributes: attrs, opset: 13), "\(op) \(attrs)") { e in
+                XCTAssertTrue("\(e)".contains("test_\(op)"), "\(e)")
+            }
+        }
+        // run-time shape errors
+        let conv = try makeOperator("Conv", inputs: 2)
+        XCTAssertThrowsError(try conv.forward([patterned([1, 3, 5, 5]), patterned([2, 2, 3, 3])]))
+        XCTAssertThrowsError(try conv.forward([patterned([1, 2, 2, 2]), patterned([2, 2, 3, 3])]))
+        let pool = try makeOperator("MaxPool", inputs: 1, attributes: ["kernel_shape": .ints([2, 2])])
+        XCTAssertThrowsError(try pool.forward([patterned([2, 2])]))
+    }
+}
