@@ -20,6 +20,28 @@ final class KernelOperatorsAttributeTests: XCTestCase {
         XCTAssertEqual(v[55], -0.933333, accuracy: 1e-5)
     }
 
+    /// How output_shape / auto_pad split the total padding, as onnxruntime 1.2x does (checked
+    /// with it): NOTSET and SAME_LOWER put the odd element at the start, SAME_UPPER at the end.
+    func testConvTransposePaddingSplitMatchesOnnxRuntime() throws {
+        let x = patterned([1, 1, 3, 3]), w = patterned([1, 1, 3, 3], 5, 13, 6)
+        let full = try makeOperator("ConvTranspose", inputs: 2, attributes: ["strides": .ints([2, 2])]).forward([x, w])[0]
+        XCTAssertEqual(full.shape, [1, 1, 7, 7])
+        let f = try full.floats()
+        let cases: [([String: Attribute], Int)] = [
+            (["output_shape": .ints([6, 6])], 1),
+            (["output_shape": .ints([6, 6]), "auto_pad": .string("SAME_UPPER")], 0),
+            (["auto_pad": .string("SAME_UPPER")], 0),
+            (["auto_pad": .string("SAME_LOWER")], 1),
+        ]
+        for (attrs, begin) in cases {
+            var a = attrs; a["strides"] = .ints([2, 2])
+            let y = try makeOperator("ConvTranspose", inputs: 2, attributes: a).forward([x, w])[0]
+            XCTAssertEqual(y.shape, [1, 1, 6, 6])
+            let v = try y.floats()
+            for i in 0..<6 { for j in 0..<6 { XCTAssertEqual(v[i * 6 + j], f[(i + begin) * 7 + j + begin], "\(attrs)") } }
+        }
+    }
+
     func testResizeOpsetVariants() throws {
         let x4 = patterned([1, 1, 3, 4], 5, 13, 3)
         let scales = try Tensor(shape: [4], floats: [1, 1, 2, 2])
@@ -45,6 +67,27 @@ final class KernelOperatorsAttributeTests: XCTestCase {
         }
         XCTAssertThrowsError(try makeOperator("Resize", inputs: 3, attributes: ["coordinate_transformation_mode": .string("tf_crop_and_resize")]))
         XCTAssertThrowsError(try makeOperator("Resize", inputs: 3, attributes: ["antialias": .int(1)], opset: 18))
+    }
+
+    /// Nearest downsampling 5x7 → 3x4 of 0..<35, every nearest_mode with two coordinate modes;
+    /// expected planes from onnxruntime 1.2x. Left out: round_prefer_ceil + asymmetric, where
+    /// column 2 maps to 2·7/4 = 3.5 exactly; Loupe computes 2 / Float(4/7) = 3.4999998 and picks
+    /// column 3, onnxruntime picks 4 (see docs/kernels.md, known differences).
+    func testResizeNearestModesMatchOnnxRuntime() throws {
+        let x = try Tensor(shape: [1, 1, 5, 7], floats: (0..<35).map(Float.init))
+        let expected: [(String, String, [Float])] = [
+            ("round_prefer_ceil", "half_pixel", [0, 2, 4, 6, 14, 16, 18, 20, 28, 30, 32, 34]),
+            ("round_prefer_floor", "asymmetric", [0, 2, 3, 5, 14, 16, 17, 19, 21, 23, 24, 26]),
+            ("round_prefer_floor", "half_pixel", [0, 2, 4, 6, 14, 16, 18, 20, 28, 30, 32, 34]),
+            ("floor", "asymmetric", [0, 1, 3, 5, 7, 8, 10, 12, 21, 22, 24, 26]),
+            ("floor", "half_pixel", [0, 2, 3, 5, 14, 16, 17, 19, 21, 23, 24, 26]),
+            ("ceil", "asymmetric", [0, 2, 4, 6, 14, 16, 18, 20, 28, 30, 32, 34]),
+            ("ceil", "half_pixel", [8, 10, 11, 13, 15, 17, 18, 20, 29, 31, 32, 34]),
+        ]
+        for (nm, ctm, values) in expected {
+            let op = try makeOperator("Resize", inputs: 4, attributes: ["nearest_mode": .string(nm), "coordinate_transformation_mode": .string(ctm)])
+            XCTAssertEqual(try op.forward([x, nil, nil, Tensor(ints: [1, 1, 3, 4])])[0].floats(), values, "\(nm) \(ctm)")
+        }
     }
 
     func testGemmBroadcastsC() throws {
