@@ -90,6 +90,36 @@ final class KernelOperatorsAttributeTests: XCTestCase {
         }
     }
 
+    /// ceil_mode with windows that would start in the end padding, and the count_include_pad
+    /// divisor of windows that stick out past the padding: first output rows from onnxruntime
+    /// (opset 19) on x = 0..<n² (n × n).
+    func testCeilModePoolingMatchesOnnxRuntime() throws {
+        let cases: [(String, [String: Attribute], (Int, Int, Int, Int), Int, [Float])] = [
+            ("MaxPool", [:], (5, 2, 2, 1), 3, [0, 2, 4]),
+            ("MaxPool", [:], (6, 3, 2, 1), 4, [7, 9, 11, 11]),
+            ("MaxPool", [:], (7, 3, 3, 1), 3, [8, 11, 13]),
+            ("MaxPool", [:], (4, 3, 2, 1), 3, [5, 7, 7]),
+            ("AveragePool", ["count_include_pad": .int(1)], (5, 2, 2, 1), 3, [0, 0.75, 1.75]),
+            ("AveragePool", ["count_include_pad": .int(1)], (6, 3, 2, 1), 4, [1.5556, 3.3333, 4.6667, 2.6667]),
+            ("AveragePool", ["count_include_pad": .int(1)], (7, 3, 3, 1), 3, [1.7778, 4.3333, 4.0]),
+            ("AveragePool", ["count_include_pad": .int(1)], (4, 3, 2, 1), 3, [1.1111, 2.6667, 1.6667]),
+            ("AveragePool", [:], (5, 2, 2, 1), 3, [0, 1.5, 3.5]),
+            ("AveragePool", [:], (6, 3, 2, 1), 4, [3.5, 5, 7, 8]),
+            ("AveragePool", [:], (7, 3, 3, 1), 3, [4, 6.5, 9]),
+            ("AveragePool", [:], (4, 3, 2, 1), 3, [2.5, 4, 5]),
+        ]
+        for (op, extra, (n, k, st, p), out, firstRow) in cases {
+            var attrs = extra
+            attrs["kernel_shape"] = .ints([k, k]); attrs["strides"] = .ints([st, st]); attrs["pads"] = .ints([p, p, p, p])
+            attrs["ceil_mode"] = .int(1)
+            let x = try Tensor(shape: [1, 1, n, n], floats: (0..<(n * n)).map(Float.init))
+            let y = try makeOperator(op, inputs: 1, attributes: attrs, opset: 19).forward([x])[0]
+            XCTAssertEqual(y.shape, [1, 1, out, out], "\(op) \(n) \(k) \(st) \(p)")
+            let v = try y.floats()
+            for j in 0..<firstRow.count { XCTAssertEqual(v[j], firstRow[j], accuracy: 1e-3, "\(op) \(extra) \(n) \(k) \(st) \(p)") }
+        }
+    }
+
     func testGemmBroadcastsC() throws {
         let a = try Tensor(shape: [2, 2], floats: [1, 2, 3, 4]), i2 = try Tensor(shape: [2, 2], floats: [1, 0, 0, 1])
         let op = try makeOperator("Gemm", inputs: 3)
