@@ -120,6 +120,25 @@ final class KernelOperatorsAttributeTests: XCTestCase {
         }
     }
 
+    /// Empty dimensions give empty (or zero) results instead of crashing.
+    func testEmptyTensors() throws {
+        let mm = try makeOperator("MatMul", inputs: 2)
+        let z = try mm.forward([try Tensor(shape: [2, 0], floats: []), try Tensor(shape: [0, 3], floats: [])])[0]
+        XCTAssertEqual(z.shape, [2, 3])
+        XCTAssertEqual(try z.floats(), [Float](repeating: 0, count: 6))
+        let conv = try makeOperator("Conv", inputs: 2)
+        XCTAssertEqual(try conv.forward([try Tensor(shape: [0, 2, 4, 4], floats: []), patterned([3, 2, 3, 3])])[0].shape, [0, 3, 2, 2])
+        let ln = try makeOperator("LayerNormalization", inputs: 2)
+        let empty = try Tensor(shape: [0, 4], floats: [])
+        XCTAssertEqual(try ln.forward([empty, patterned([4])])[0].shape, [0, 4])
+        let g = try ln.vjp(VJPContext(inputs: [empty, patterned([4])], inputShapes: [[0, 4], [4]], outputs: [nil, nil, nil],
+                                      gradOutputs: [empty, nil, nil], wantInput: [true, true]))
+        XCTAssertEqual(g[0]?.shape, [0, 4])
+        XCTAssertEqual(try g[1]?.floats(), [0, 0, 0, 0])
+        let resize = try makeOperator("Resize", inputs: 4)
+        XCTAssertThrowsError(try resize.forward([try Tensor(shape: [1, 1, 0, 2], floats: []), nil, nil, Tensor(ints: [1, 1, 2, 2])]))
+    }
+
     func testGemmBroadcastsC() throws {
         let a = try Tensor(shape: [2, 2], floats: [1, 2, 3, 4]), i2 = try Tensor(shape: [2, 2], floats: [1, 0, 0, 1])
         let op = try makeOperator("Gemm", inputs: 3)

@@ -149,6 +149,7 @@ struct LayerNormalizationOperator: Operator {
         var gScale = [Float](repeating: 0, count: l.d), gBias = [Float](repeating: 0, count: l.d)
         var gxhat = [Float](repeating: 0, count: l.d)
         X.withUnsafeBufferPointer { xb in gx.withUnsafeMutableBufferPointer { gxb in gxhat.withUnsafeMutableBufferPointer { gh in
+            guard let x0 = xb.baseAddress, let gx0 = gxb.baseAddress, let gh0 = gh.baseAddress else { return } // empty tensor
             for r in 0..<l.rows {
                 let base = r * l.d
                 for k in 0..<l.d {
@@ -157,9 +158,9 @@ struct LayerNormalizationOperator: Operator {
                     gScale[k] += g * (xb[base + k] - mean[r]) * inv[r]
                     gBias[k] += g
                 }
-                Kernels.normalizeRowBackward(x: xb.baseAddress! + base, gxhat: UnsafePointer(gh.baseAddress!), d: l.d,
+                Kernels.normalizeRowBackward(x: x0 + base, gxhat: UnsafePointer(gh0), d: l.d,
                                              mean: mean[r], invStd: inv[r], gradMean: gMean?[r] ?? 0,
-                                             gradInvStd: gInv?[r] ?? 0, into: gxb.baseAddress! + base)
+                                             gradInvStd: gInv?[r] ?? 0, into: gx0 + base)
             }
         } } }
         if ctx.wantInput[0] { grads[0] = try Tensor(shape: x.shape, floats: gx) }
@@ -216,6 +217,7 @@ struct InstanceNormalizationOperator: Operator {
         var gScale = [Float](repeating: 0, count: l.c), gBias = gScale
         var gxhat = [Float](repeating: 0, count: l.d)
         X.withUnsafeBufferPointer { xb in gx.withUnsafeMutableBufferPointer { gxb in gxhat.withUnsafeMutableBufferPointer { gh in
+            guard let x0 = xb.baseAddress, let gx0 = gxb.baseAddress, let gh0 = gh.baseAddress else { return } // empty tensor
             for r in 0..<l.rows {
                 let base = r * l.d, ch = r % l.c
                 for k in 0..<l.d {
@@ -224,9 +226,9 @@ struct InstanceNormalizationOperator: Operator {
                     gScale[ch] += g * (xb[base + k] - mean[r]) * inv[r]
                     gBias[ch] += g
                 }
-                Kernels.normalizeRowBackward(x: xb.baseAddress! + base, gxhat: UnsafePointer(gh.baseAddress!), d: l.d,
+                Kernels.normalizeRowBackward(x: x0 + base, gxhat: UnsafePointer(gh0), d: l.d,
                                              mean: mean[r], invStd: inv[r], gradMean: 0, gradInvStd: 0,
-                                             into: gxb.baseAddress! + base)
+                                             into: gx0 + base)
             }
         } } }
         if ctx.wantInput[0] { grads[0] = try Tensor(shape: x.shape, floats: gx) }
