@@ -8,6 +8,24 @@ extension Kernels {
     public static func softmax(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeMutableBufferPointer<Float>,
                                outer: Int, d: Int, inner: Int, log: Bool) {
         precondition(x.count == outer * d * inner && y.count == x.count, "softmax: buffer sizes")
+        // Large inputs: split the outer rows over the pool (rows are independent).
+        let chunks = min(outer, x.count >= 1 << 16 ? 4 * threads : 1)
+        if chunks > 1 {
+            let per = (outer + chunks - 1) / chunks
+            parallelFor(chunks) { t in
+                let lo = t * per, hi = min(outer, lo + per)
+                guard lo < hi else { return }
+                let n = d * inner
+                softmaxRows(UnsafeBufferPointer(rebasing: x[(lo * n)..<(hi * n)]),
+                            UnsafeMutableBufferPointer(rebasing: y[(lo * n)..<(hi * n)]), outer: hi - lo, d: d, inner: inner, log: log)
+            }
+            return
+        }
+        softmaxRows(x, y, outer: outer, d: d, inner: inner, log: log)
+    }
+
+    private static func softmaxRows(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeMutableBufferPointer<Float>,
+                                    outer: Int, d: Int, inner: Int, log: Bool) {
         for o in 0..<outer {
             for i in 0..<inner {
                 let base = o * d * inner + i
