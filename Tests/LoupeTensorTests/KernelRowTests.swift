@@ -24,6 +24,23 @@ final class KernelRowTests: XCTestCase {
         XCTAssertEqual(out[1], 1 / (1 + expf(-1)), accuracy: 1e-6)
     }
 
+    /// Per-channel affine map, small (serial) and large (split over the pool).
+    func testChannelAffine() {
+        var rng = KernelRNG(seed: 23)
+        for (n, c, plane) in [(2, 3, 5), (3, 5, 5000)] {
+            let x = rng.floats(n * c * plane), a = rng.floats(c), b = rng.floats(c)
+            var y = [Float](repeating: .nan, count: x.count)
+            x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in
+                Kernels.channelAffine(xb, yb, a: a, b: b, n: n, plane: plane)
+            } }
+            for i in stride(from: 0, to: x.count, by: 7) {
+                let ch = (i / plane) % c
+                XCTAssertEqual(y[i], a[ch] * x[i] + b[ch], accuracy: 1e-6)
+            }
+            XCTAssertFalse(y.contains { $0.isNaN })
+        }
+    }
+
     func testRowMomentsMatchReference() {
         var rng = KernelRNG(seed: 21)
         let d = 13, rows = 7

@@ -105,3 +105,24 @@ extension Kernels {
         }
     }
 }
+
+extension Kernels {
+    /// y = a[c]·x + b[c] for every element of channel c of an (N, C, plane) layout — inference
+    /// BatchNormalization after folding mean, variance, scale and bias into a and b. Large inputs
+    /// are split over the pool by (image, channel) plane.
+    public static func channelAffine(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeMutableBufferPointer<Float>,
+                                     a: [Float], b: [Float], n: Int, plane: Int) {
+        let c = a.count
+        precondition(b.count == c && x.count == n * c * plane && y.count == x.count, "channelAffine: sizes")
+        guard let x0 = x.baseAddress, let y0 = y.baseAddress else { return }
+        let planes = n * c
+        a.withUnsafeBufferPointer { ab in b.withUnsafeBufferPointer { bb in
+            let body: (Int) -> Void = { t in
+                let av = ab[t % c], bv = bb[t % c]
+                let src = x0 + t * plane, dst = y0 + t * plane
+                for i in 0..<plane { dst[i] = av * src[i] + bv }
+            }
+            if x.count >= 1 << 16 { parallelFor(planes, body) } else { for t in 0..<planes { body(t) } }
+        } }
+    }
+}

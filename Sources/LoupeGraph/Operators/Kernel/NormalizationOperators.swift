@@ -37,15 +37,15 @@ struct BatchNormalizationOperator: Operator {
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
         let p = try parts(inputs)
-        var y = [Float](repeating: 0, count: p.x.count)
+        var a = [Float](repeating: 0, count: p.c), b = a
         for ch in 0..<p.c {
-            let a = p.scale[ch] / (p.variance[ch] + epsilon).squareRoot()
-            let b = p.bias[ch] - p.mean[ch] * a
-            for img in 0..<p.n {
-                let base = (img * p.c + ch) * p.plane
-                for i in base..<(base + p.plane) { y[i] = a * p.x[i] + b }
-            }
+            a[ch] = p.scale[ch] / (p.variance[ch] + epsilon).squareRoot()
+            b[ch] = p.bias[ch] - p.mean[ch] * a[ch]
         }
+        var y = [Float](repeating: 0, count: p.x.count)
+        p.x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in
+            Kernels.channelAffine(xb, yb, a: a, b: b, n: p.n, plane: p.plane)
+        } }
         return [try Tensor(shape: try requiredInput(inputs, 0, label).shape, floats: y)]
     }
 
