@@ -6,12 +6,12 @@ import LoupeTensor
 final class KernelOperatorsAttributeTests: XCTestCase {
     func testOneDimensionalConvAndConvTransposeAgainstPyTorch() throws {
         let conv = try makeOperator("Conv", inputs: 3, attributes: ["strides": .ints([2]), "dilations": .ints([2]), "pads": .ints([2, 1])])
-        let y = try conv.forward([patterned([2, 2, 9]), patterned([3, 2, 3], 5, 13, 6), try Tensor(shape: [3], floats: [0.5, 0, -0.5])])[0]
-        try assertValues(y, [2, 3, 4], [
+        let y = try conv.forward([kernelPattern([2, 2, 9]), kernelPattern([3, 2, 3], 5, 13, 6), try Tensor(shape: [3], floats: [0.5, 0, -0.5])])[0]
+        try assertKernelValues(y, [2, 3, 4], [
             -0.5, 0.733333, 2.2, 0.733333, 0.833333, -0.666667, -0.866667, 0.766667, -5.96046e-08, 0.533333, -1.33333,
             -1.36667, 0.8, 0.733333, -1.1, 0.733333, -1, 0.833333, 0.633333, -0.666667, -0.2, -1.23333, 0.2, 0.533333], accuracy: 1e-5)
         let convT = try makeOperator("ConvTranspose", inputs: 2, attributes: ["strides": .ints([2]), "pads": .ints([1, 1]), "output_padding": .ints([1])])
-        let t = try convT.forward([patterned([2, 3, 7]), patterned([3, 2, 3], 5, 13, 6)])[0]
+        let t = try convT.forward([kernelPattern([2, 3, 7]), kernelPattern([3, 2, 3], 5, 13, 6)])[0]
         XCTAssertEqual(t.shape, [2, 2, 14])
         let v = try t.floats()
         let expected: [Float] = [-0.833333, -0.9, -0.666667, 0.9, 0.966667, -1.33333, -1.06667, 0.833333, -0.533333, 1.16667,
@@ -23,7 +23,7 @@ final class KernelOperatorsAttributeTests: XCTestCase {
     /// How output_shape / auto_pad split the total padding, as onnxruntime 1.2x does (checked
     /// with it): NOTSET and SAME_LOWER put the odd element at the start, SAME_UPPER at the end.
     func testConvTransposePaddingSplitMatchesOnnxRuntime() throws {
-        let x = patterned([1, 1, 3, 3]), w = patterned([1, 1, 3, 3], 5, 13, 6)
+        let x = kernelPattern([1, 1, 3, 3]), w = kernelPattern([1, 1, 3, 3], 5, 13, 6)
         let full = try makeOperator("ConvTranspose", inputs: 2, attributes: ["strides": .ints([2, 2])]).forward([x, w])[0]
         XCTAssertEqual(full.shape, [1, 1, 7, 7])
         let f = try full.floats()
@@ -43,11 +43,11 @@ final class KernelOperatorsAttributeTests: XCTestCase {
     }
 
     func testResizeOpsetVariants() throws {
-        let x4 = patterned([1, 1, 3, 4], 5, 13, 3)
+        let x4 = kernelPattern([1, 1, 3, 4], 5, 13, 3)
         let scales = try Tensor(shape: [4], floats: [1, 1, 2, 2])
         // opset 13+: linear, default half_pixel, scales input
         let linear = try makeOperator("Resize", inputs: 3, attributes: ["mode": .string("linear")], opset: 13)
-        try assertValues(try linear.forward([x4, nil, scales])[0], [1, 1, 6, 8], [
+        try assertKernelValues(try linear.forward([x4, nil, scales])[0], [1, 1, 6, 8], [
             -1, -0.583333, 0.25, 1.08333, 1.91667, 1.66667, 0.333333, -0.333333, -0.416667, 0, 0.833333, 1.39583, 1.6875,
             1.4375, 0.645833, 0.25, 0.75, 1.16667, 2, 2.02083, 1.22917, 0.979167, 1.27083, 1.41667, 0.833333, 1.25,
             2.08333, 2.10417, 1.3125, 1.0625, 1.35417, 1.5, -0.166667, 0.25, 1.08333, 1.64583, 1.9375, 1.6875,
@@ -127,11 +127,11 @@ final class KernelOperatorsAttributeTests: XCTestCase {
         XCTAssertEqual(z.shape, [2, 3])
         XCTAssertEqual(try z.floats(), [Float](repeating: 0, count: 6))
         let conv = try makeOperator("Conv", inputs: 2)
-        XCTAssertEqual(try conv.forward([try Tensor(shape: [0, 2, 4, 4], floats: []), patterned([3, 2, 3, 3])])[0].shape, [0, 3, 2, 2])
+        XCTAssertEqual(try conv.forward([try Tensor(shape: [0, 2, 4, 4], floats: []), kernelPattern([3, 2, 3, 3])])[0].shape, [0, 3, 2, 2])
         let ln = try makeOperator("LayerNormalization", inputs: 2)
         let empty = try Tensor(shape: [0, 4], floats: [])
-        XCTAssertEqual(try ln.forward([empty, patterned([4])])[0].shape, [0, 4])
-        let g = try ln.vjp(VJPContext(inputs: [empty, patterned([4])], inputShapes: [[0, 4], [4]], outputs: [nil, nil, nil],
+        XCTAssertEqual(try ln.forward([empty, kernelPattern([4])])[0].shape, [0, 4])
+        let g = try ln.vjp(VJPContext(inputs: [empty, kernelPattern([4])], inputShapes: [[0, 4], [4]], outputs: [nil, nil, nil],
                                       gradOutputs: [empty, nil, nil], wantInput: [true, true]))
         XCTAssertEqual(g[0]?.shape, [0, 4])
         XCTAssertEqual(try g[1]?.floats(), [0, 0, 0, 0])
@@ -167,9 +167,9 @@ final class KernelOperatorsAttributeTests: XCTestCase {
         }
         // run-time shape errors
         let conv = try makeOperator("Conv", inputs: 2)
-        XCTAssertThrowsError(try conv.forward([patterned([1, 3, 5, 5]), patterned([2, 2, 3, 3])]))
-        XCTAssertThrowsError(try conv.forward([patterned([1, 2, 2, 2]), patterned([2, 2, 3, 3])]))
+        XCTAssertThrowsError(try conv.forward([kernelPattern([1, 3, 5, 5]), kernelPattern([2, 2, 3, 3])]))
+        XCTAssertThrowsError(try conv.forward([kernelPattern([1, 2, 2, 2]), kernelPattern([2, 2, 3, 3])]))
         let pool = try makeOperator("MaxPool", inputs: 1, attributes: ["kernel_shape": .ints([2, 2])])
-        XCTAssertThrowsError(try pool.forward([patterned([2, 2])]))
+        XCTAssertThrowsError(try pool.forward([kernelPattern([2, 2])]))
     }
 }

@@ -20,12 +20,12 @@ struct BatchNormalizationOperator: Operator {
     private struct Parts { var x: [Float]; var scale: [Float]; var bias: [Float]; var mean: [Float]; var variance: [Float]; var c: Int; var plane: Int; var n: Int }
 
     private func parts(_ inputs: [Tensor?]) throws -> Parts {
-        let x = try requiredInput(inputs, 0, label)
+        let x = try kernelInput(inputs, 0, label)
         guard x.rank >= 2 else { throw GraphError.invalid("\(label): X must be (N, C, ...), got \(x.shape)") }
         let c = x.shape[1]
         var vs: [[Float]] = []
         for i in 1...4 {
-            let t = try requiredInput(inputs, i, label)
+            let t = try kernelInput(inputs, i, label)
             guard t.count == c else {
                 throw GraphError.invalid("\(label): input \(i) must have \(c) elements (one per channel), got shape \(t.shape)")
             }
@@ -46,7 +46,7 @@ struct BatchNormalizationOperator: Operator {
         p.x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in
             Kernels.channelAffine(xb, yb, a: a, b: b, n: p.n, plane: p.plane)
         } }
-        return [try Tensor(shape: try requiredInput(inputs, 0, label).shape, floats: y)]
+        return [try Tensor(shape: try kernelInput(inputs, 0, label).shape, floats: y)]
     }
 
     var backwardNeeds: BackwardNeeds { .allInputs(5) }
@@ -123,7 +123,7 @@ struct LayerNormalizationOperator: Operator {
     }
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
-        let x = try requiredInput(inputs, 0, label), scale = try requiredInput(inputs, 1, label)
+        let x = try kernelInput(inputs, 0, label), scale = try kernelInput(inputs, 1, label)
         let bias = inputs.count > 2 ? inputs[2] : nil
         let l = try layout(x, scale, bias)
         let s = try scale.floats(label), b = try bias?.floats(label)
@@ -196,7 +196,7 @@ struct InstanceNormalizationOperator: Operator {
     }
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
-        let x = try requiredInput(inputs, 0, label), scale = try requiredInput(inputs, 1, label), bias = try requiredInput(inputs, 2, label)
+        let x = try kernelInput(inputs, 0, label), scale = try kernelInput(inputs, 1, label), bias = try kernelInput(inputs, 2, label)
         let l = try layout(x, scale, bias)
         let s = try scale.floats(label), b = try bias.floats(label)
         let r = normalizeRows(x: try x.floats(label), rows: l.rows, d: l.d, epsilon: epsilon,

@@ -101,7 +101,7 @@ struct ResizeOperator: Operator {
     }
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
-        let x = try requiredInput(inputs, 0, label)
+        let x = try kernelInput(inputs, 0, label)
         let (ph, pw, out) = try plans(x.shape, inputs)
         let outer = x.shape.dropLast(2).reduce(1, *)
         return [try Tensor(shape: out, floats: Kernels.resize2d(try x.floats(label), outer: outer, planH: ph, planW: pw))]
