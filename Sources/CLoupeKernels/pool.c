@@ -18,7 +18,11 @@ static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;  // guards the wa
 static pthread_cond_t wake_cond = PTHREAD_COND_INITIALIZER;
 
 static atomic_ulong generation;   // bumped once per job
-static atomic_int active_workers; // workers that have not yet finished the current job
+// Bit 31: the current job is closed to late joiners; low bits: workers inside it. A worker that
+// wakes after the caller closed the job skips it, so the caller never waits on a worker that
+// the OS has not scheduled yet (the other core is often busy with another process).
+#define JOB_CLOSED 0x80000000u
+static atomic_uint job_state = JOB_CLOSED;
 static atomic_long next_task;
 static loupe_task_fn job_fn;
 static void *job_ctx;
@@ -79,8 +83,15 @@ static void *worker_main(void *arg) {
             break;
         }
         seen = g;
+        unsigned st = atomic_load_explicit(&job_state, memory_order_acquire);
+        int joined = 0;
+        while (!(st & JOB_CLOSED)) {
+            if (atomic_compare_exchange_weak_explicit(&job_state, &st, st + 1, memory_order_acq_rel,
+                                                      memory_order_acquire)) { joined = 1; break; }
+        }
+        if (!joined) continue;
         if (index < job_participants) run_tasks();
-        atomic_fetch_sub_explicit(&active_workers, 1, memory_order_release);
+        atomic_fetch_sub_explicit(&job_state, 1, memory_order_release);
     }
     return NULL;
 }
@@ -108,7 +119,7 @@ void loupe_parallel_for(ptrdiff_t n, loupe_task_fn fn, void *ctx) {
     job_count = n;
     job_participants = threads - 1;
     atomic_store_explicit(&next_task, 0, memory_order_relaxed);
-    atomic_store_explicit(&active_workers, started_workers, memory_order_relaxed);
+    atomic_store_explicit(&job_state, 0, memory_order_release);
     atomic_fetch_add_explicit(&generation, 1, memory_order_release);
     pthread_mutex_lock(&sleep_lock);
     pthread_cond_broadcast(&wake_cond);
@@ -117,6 +128,7 @@ void loupe_parallel_for(ptrdiff_t n, loupe_task_fn fn, void *ctx) {
     inside_task = 1;
     run_tasks();
     inside_task = 0;
-    while (atomic_load_explicit(&active_workers, memory_order_acquire) != 0) cpu_relax();
+    atomic_fetch_or_explicit(&job_state, JOB_CLOSED, memory_order_acq_rel);
+    while ((atomic_load_explicit(&job_state, memory_order_acquire) & ~JOB_CLOSED) != 0) cpu_relax();
     pthread_mutex_unlock(&busy_lock);
 }

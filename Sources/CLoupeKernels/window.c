@@ -18,17 +18,18 @@ static inline void valid_range(ptrdiff_t off, ptrdiff_t stride, ptrdiff_t in, pt
     *hi = h;
 }
 
-void loupe_im2col(const float *x, ptrdiff_t channels, const loupe_window2d *g, float *col) {
-    const ptrdiff_t plane = g->outH * g->outW;
+void loupe_im2col(const float *x, ptrdiff_t channels, const loupe_window2d *g, ptrdiff_t oh0, ptrdiff_t oh1,
+                  float *col) {
+    const ptrdiff_t width = (oh1 - oh0) * g->outW;
     for (ptrdiff_t c = 0; c < channels; c++) {
         const float *xc = x + c * g->inH * g->inW;
         for (ptrdiff_t kh = 0; kh < g->kH; kh++)
             for (ptrdiff_t kw = 0; kw < g->kW; kw++) {
-                float *dst = col + ((c * g->kH + kh) * g->kW + kw) * plane;
+                float *dst = col + ((c * g->kH + kh) * g->kW + kw) * width;
                 ptrdiff_t offW = kw * g->dilW - g->padLeft, lo, hi;
                 valid_range(offW, g->strideW, g->inW, g->outW, &lo, &hi);
-                for (ptrdiff_t oh = 0; oh < g->outH; oh++) {
-                    float *d = dst + oh * g->outW;
+                for (ptrdiff_t oh = oh0; oh < oh1; oh++) {
+                    float *d = dst + (oh - oh0) * g->outW;
                     ptrdiff_t ih = oh * g->strideH - g->padTop + kh * g->dilH;
                     if (ih < 0 || ih >= g->inH) { memset(d, 0, (size_t)g->outW * sizeof(float)); continue; }
                     const float *s = xc + ih * g->inW + offW;
@@ -41,19 +42,20 @@ void loupe_im2col(const float *x, ptrdiff_t channels, const loupe_window2d *g, f
     }
 }
 
-void loupe_col2im(const float *col, ptrdiff_t channels, const loupe_window2d *g, float *x) {
-    const ptrdiff_t plane = g->outH * g->outW;
+void loupe_col2im(const float *col, ptrdiff_t channels, const loupe_window2d *g, ptrdiff_t oh0, ptrdiff_t oh1,
+                  float *x) {
+    const ptrdiff_t width = (oh1 - oh0) * g->outW;
     for (ptrdiff_t c = 0; c < channels; c++) {
         float *xc = x + c * g->inH * g->inW;
         for (ptrdiff_t kh = 0; kh < g->kH; kh++)
             for (ptrdiff_t kw = 0; kw < g->kW; kw++) {
-                const float *src = col + ((c * g->kH + kh) * g->kW + kw) * plane;
+                const float *src = col + ((c * g->kH + kh) * g->kW + kw) * width;
                 ptrdiff_t offW = kw * g->dilW - g->padLeft, lo, hi;
                 valid_range(offW, g->strideW, g->inW, g->outW, &lo, &hi);
-                for (ptrdiff_t oh = 0; oh < g->outH; oh++) {
+                for (ptrdiff_t oh = oh0; oh < oh1; oh++) {
                     ptrdiff_t ih = oh * g->strideH - g->padTop + kh * g->dilH;
                     if (ih < 0 || ih >= g->inH) continue;
-                    const float *s = src + oh * g->outW;
+                    const float *s = src + (oh - oh0) * g->outW;
                     float *d = xc + ih * g->inW + offW;
                     for (ptrdiff_t ow = lo; ow < hi; ow++) d[ow * g->strideW] += s[ow];
                 }

@@ -23,7 +23,7 @@ final class KernelConvTests: XCTestCase {
             for bias in [nil, b] {
                 let fast = try Kernels.conv2d(x, weight: w, bias: bias, geometry: cs.g)
                 let ref = try ReferenceKernels.conv2d(x, weight: w, bias: bias, geometry: cs.g)
-                try assertClose(fast, ref, cs.name)
+                try assertKernelClose(fast, ref, cs.name)
             }
         }
     }
@@ -36,8 +36,8 @@ final class KernelConvTests: XCTestCase {
             let y = try Kernels.conv2d(x, weight: w, bias: nil, geometry: cs.g)
             let gy = try rng.tensor(y.shape)
             let ref = try ReferenceKernels.conv2dBackward(gy, input: x, weight: w, geometry: cs.g)
-            try assertClose(try Kernels.conv2dBackwardInput(gy, weight: w, inputShape: x.shape, geometry: cs.g), ref.input, cs.name + " dx")
-            try assertClose(try Kernels.conv2dBackwardWeight(gy, input: x, weightShape: w.shape, geometry: cs.g), ref.weight, cs.name + " dw")
+            try assertKernelClose(try Kernels.conv2dBackwardInput(gy, weight: w, inputShape: x.shape, geometry: cs.g), ref.input, cs.name + " dx")
+            try assertKernelClose(try Kernels.conv2dBackwardWeight(gy, input: x, weightShape: w.shape, geometry: cs.g), ref.weight, cs.name + " dw")
             // bias gradient = per-channel sum
             let gb = try Kernels.channelSum(gy).floats()
             let g = try gy.floats(), plane = y.shape[2] * y.shape[3]
@@ -49,12 +49,33 @@ final class KernelConvTests: XCTestCase {
         }
     }
 
+    /// The column matrix built a band of output rows at a time (one row, a few rows) gives the
+    /// same results as the reference, forward and both adjoints.
+    func testBandedIm2colMatchesReference() throws {
+        var rng = KernelRNG(seed: 15)
+        for cs in Self.cases where cs.g.groups < cs.x[1] {
+            let x = try rng.tensor(cs.x)
+            let w = try rng.tensor([cs.m, cs.x[1] / cs.g.groups, cs.g.kernelH, cs.g.kernelW])
+            let b = try rng.tensor([cs.m])
+            let ref = try ReferenceKernels.conv2d(x, weight: w, bias: b, geometry: cs.g)
+            let gy = try rng.tensor(ref.shape)
+            let refGrad = try ReferenceKernels.conv2dBackward(gy, input: x, weight: w, geometry: cs.g)
+            for chunk in [1, 40] {
+                try assertKernelClose(try Kernels.conv2d(x, weight: w, bias: b, geometry: cs.g, chunkFloats: chunk), ref, "\(cs.name) chunk \(chunk)")
+                try assertKernelClose(try Kernels.conv2dBackwardInput(gy, weight: w, inputShape: x.shape, geometry: cs.g, chunkFloats: chunk),
+                                refGrad.input, "\(cs.name) dx chunk \(chunk)")
+                try assertKernelClose(try Kernels.conv2dBackwardWeight(gy, input: x, weightShape: w.shape, geometry: cs.g, chunkFloats: chunk),
+                                refGrad.weight, "\(cs.name) dw chunk \(chunk)")
+            }
+        }
+    }
+
     /// Larger than one GEMM tile and run on the threaded path.
     func testConvLargerThreaded() throws {
         var rng = KernelRNG(seed: 12)
         let g = ConvGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))
         let x = try rng.tensor([1, 8, 19, 23]), w = try rng.tensor([37, 8, 3, 3])
-        try assertClose(try Kernels.conv2d(x, weight: w, bias: nil, geometry: g),
+        try assertKernelClose(try Kernels.conv2d(x, weight: w, bias: nil, geometry: g),
                         try ReferenceKernels.conv2d(x, weight: w, bias: nil, geometry: g), atol: 3e-4)
     }
 
@@ -73,14 +94,14 @@ final class KernelConvTests: XCTestCase {
             let ow = cs.g.strideW * (cs.x[3] - 1) + cs.outPad.1 + (cs.g.kernelW - 1) * cs.g.dilationW + 1 - cs.g.padLeft - cs.g.padRight
             let fast = try Kernels.convTranspose2d(x, weight: w, bias: b, geometry: cs.g, outputSize: (oh, ow))
             let ref = try ReferenceKernels.convTranspose2d(x, weight: w, bias: b, geometry: cs.g, outputSize: (oh, ow))
-            try assertClose(fast, ref)
+            try assertKernelClose(fast, ref)
             // adjoint identities: <T x, gy> = <x, T* gy>, and the weight gradient likewise
             let gy = try rng.tensor(fast.shape)
             let noBias = try Kernels.convTranspose2d(x, weight: w, bias: nil, geometry: cs.g, outputSize: (oh, ow))
             let gx = try Kernels.convTranspose2dBackwardInput(gy, weight: w, geometry: cs.g)
-            XCTAssertEqual(try dot(noBias, gy), try dot(x, gx), accuracy: 1e-3)
+            XCTAssertEqual(try kernelDot(noBias, gy), try kernelDot(x, gx), accuracy: 1e-3)
             let gw = try Kernels.convTranspose2dBackwardWeight(gy, input: x, weightShape: w.shape, geometry: cs.g)
-            XCTAssertEqual(try dot(noBias, gy), try dot(w, gw), accuracy: 1e-3)
+            XCTAssertEqual(try kernelDot(noBias, gy), try kernelDot(w, gw), accuracy: 1e-3)
         }
     }
 
@@ -94,20 +115,20 @@ final class KernelConvTests: XCTestCase {
         for g in geometries {
             for ceil in [false, true] {
                 let x = try rng.tensor([3, 2, 7, 11])
-                try assertClose(try Kernels.maxPool2d(x, geometry: g, ceilMode: ceil),
+                try assertKernelClose(try Kernels.maxPool2d(x, geometry: g, ceilMode: ceil),
                                 try ReferenceKernels.pool2d(x, geometry: g, ceilMode: ceil, average: false, countIncludePad: false))
                 for cip in [false, true] {
                     let y = try Kernels.averagePool2d(x, geometry: g, ceilMode: ceil, countIncludePad: cip)
-                    try assertClose(y, try ReferenceKernels.pool2d(x, geometry: g, ceilMode: ceil, average: true, countIncludePad: cip))
+                    try assertKernelClose(y, try ReferenceKernels.pool2d(x, geometry: g, ceilMode: ceil, average: true, countIncludePad: cip))
                     let gy = try rng.tensor(y.shape)
                     let gx = try Kernels.averagePool2dBackward(gy, inputShape: x.shape, geometry: g, ceilMode: ceil, countIncludePad: cip)
-                    XCTAssertEqual(try dot(y, gy), try dot(x, gx), accuracy: 1e-3, "average pool adjoint")
+                    XCTAssertEqual(try kernelDot(y, gy), try kernelDot(x, gx), accuracy: 1e-3, "average pool adjoint")
                 }
                 // max pool gradient: cotangent lands on the argmax of each window
                 let y = try Kernels.maxPool2d(x, geometry: g, ceilMode: ceil)
                 let gy = try rng.tensor(y.shape)
                 let gx = try Kernels.maxPool2dBackward(gy, input: x, geometry: g, ceilMode: ceil)
-                XCTAssertEqual(try dot(y, gy), try dot(x, gx), accuracy: 1e-3, "max pool is linear on its argmax pattern")
+                XCTAssertEqual(try kernelDot(y, gy), try kernelDot(x, gx), accuracy: 1e-3, "max pool is linear on its argmax pattern")
             }
         }
     }

@@ -1,4 +1,5 @@
 import XCTest
+import Dispatch
 @testable import LoupeTensor
 
 final class KernelGEMMTests: XCTestCase {
@@ -57,6 +58,38 @@ final class KernelGEMMTests: XCTestCase {
             } } }
             for i in 0..<c.count { XCTAssertEqual(c[i], ref[i], accuracy: 1e-3, "threads \(t) at \(i)") }
         }
+    }
+
+    /// Many threads calling threaded GEMMs and nested parallel loops at once: one job holds the
+    /// pool, the others run serially on their own threads; all results stay exact and nothing
+    /// deadlocks.
+    func testConcurrentCallersShareThePool() throws {
+        var rng = KernelRNG(seed: 4)
+        let (m, n, k) = (70, 66, 65)
+        let a = rng.floats(m * k), b = rng.floats(k * n)
+        var ref = [Float](repeating: 0, count: m * n)
+        ReferenceKernels.gemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: n,
+                              beta: 0, c: &ref, ldc: n)
+        let callers = 6
+        let expected = ref
+        // Each caller writes only its own slot.
+        nonisolated(unsafe) let worst = UnsafeMutablePointer<Float>.allocate(capacity: callers)
+        defer { worst.deallocate() }
+        worst.initialize(repeating: .infinity, count: callers)
+        DispatchQueue.concurrentPerform(iterations: callers) { caller in
+            var c = [Float](repeating: 0, count: m * n)
+            for _ in 0..<3 {
+                a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+                    Kernels.gemm(m: m, n: n, k: k, a: pa.baseAddress!, lda: k, b: pb.baseAddress!, ldb: n, c: pc.baseAddress!, ldc: n)
+                } } }
+                // a nested parallel loop inside a parallel loop runs serially, not into a deadlock
+                Kernels.parallelFor(4) { _ in Kernels.parallelFor(3) { _ in } }
+            }
+            var e: Float = 0
+            for i in 0..<c.count { e = max(e, abs(c[i] - expected[i])) }
+            worst[caller] = e
+        }
+        for i in 0..<callers { XCTAssertLessThan(worst[i], 1e-3) }
     }
 
     func testParallelForVisitsEveryIndexOnce() {

@@ -18,7 +18,7 @@ struct KernelRNG {
 }
 
 /// Asserts two tensors have the same shape and elements within atol + rtol·|expected|.
-func assertClose(_ a: Tensor, _ b: Tensor, atol: Float = 1e-4, rtol: Float = 1e-4, _ message: String = "",
+func assertKernelClose(_ a: Tensor, _ b: Tensor, atol: Float = 1e-4, rtol: Float = 1e-4, _ message: String = "",
                  file: StaticString = #filePath, line: UInt = #line) throws {
     XCTAssertEqual(a.shape, b.shape, "shape \(message)", file: file, line: line)
     guard a.shape == b.shape else { return }
@@ -32,7 +32,7 @@ func assertClose(_ a: Tensor, _ b: Tensor, atol: Float = 1e-4, rtol: Float = 1e-
 }
 
 /// Σ a·b in Double (for adjoint identities).
-func dot(_ a: Tensor, _ b: Tensor) throws -> Double {
+func kernelDot(_ a: Tensor, _ b: Tensor) throws -> Double {
     let x = try a.floats(), y = try b.floats()
     precondition(x.count == y.count)
     var s = 0.0

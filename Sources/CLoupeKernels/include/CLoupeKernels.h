@@ -56,10 +56,13 @@ typedef struct {
     ptrdiff_t dilH, dilW;
 } loupe_window2d;
 
-/// im2col: x is (C, inH, inW); col is (C*kH*kW, outH*outW); padded taps are 0.
-void loupe_im2col(const float *x, ptrdiff_t channels, const loupe_window2d *g, float *col);
-/// col2im: the adjoint of im2col, *accumulating* into x (caller zeroes it).
-void loupe_col2im(const float *col, ptrdiff_t channels, const loupe_window2d *g, float *x);
+/// im2col restricted to output rows [oh0, oh1): x is (C, inH, inW); col is
+/// (C*kH*kW, (oh1-oh0)*outW), row-major; padded taps are 0.
+void loupe_im2col(const float *x, ptrdiff_t channels, const loupe_window2d *g, ptrdiff_t oh0, ptrdiff_t oh1,
+                  float *col);
+/// col2im for output rows [oh0, oh1): the adjoint of loupe_im2col, *accumulating* into x.
+void loupe_col2im(const float *col, ptrdiff_t channels, const loupe_window2d *g, ptrdiff_t oh0, ptrdiff_t oh1,
+                  float *x);
 
 /// Depthwise convolution of one plane: y (outH, outW) = sum_taps w * x (+ bias), ignoring pads.
 void loupe_depthwise_plane(const float *x, const float *w, float bias, const loupe_window2d *g, float *y);

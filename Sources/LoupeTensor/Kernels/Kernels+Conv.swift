@@ -30,6 +30,48 @@ extension Kernels {
                           kk: p.kernelH * p.kernelW)
     }
 
+    /// Default cap on the im2col buffer of one task, in floats (2 MB): the column matrix is built
+    /// a band of output rows at a time, so it stays in L2 until the GEMM packs it and large
+    /// images do not need a (C·kH·kW) × (outH·outW) buffer.
+    static let defaultColumnChunk = 1 << 19
+
+    /// Output rows per band so that `rows` × band × outW floats fit `chunkFloats` (at least one).
+    static func bandRows(outH: Int, outW: Int, rows: Int, chunkFloats: Int) -> Int {
+        max(1, min(outH, chunkFloats / max(1, rows * outW)))
+    }
+
+    /// im2col of output rows [oh0, oh1) of `channels` planes, by channel over the pool when
+    /// `parallel` (each channel fills its own kH·kW rows of `col`).
+    static func im2col(_ x: UnsafePointer<Float>, channels: Int, _ win: loupe_window2d, rows oh0: Int, _ oh1: Int,
+                       _ col: UnsafeMutablePointer<Float>, parallel: Bool) {
+        let plane = win.inH * win.inW, perChannel = win.kH * win.kW * (oh1 - oh0) * win.outW
+        if !parallel || channels < 2 {
+            var wv = win
+            loupe_im2col(x, channels, &wv, oh0, oh1, col)
+            return
+        }
+        parallelFor(channels) { c in
+            var wv = win
+            loupe_im2col(x + c * plane, 1, &wv, oh0, oh1, col + c * perChannel)
+        }
+    }
+
+    /// col2im of output rows [oh0, oh1), by channel over the pool when `parallel` (channels
+    /// write disjoint planes).
+    static func col2im(_ col: UnsafePointer<Float>, channels: Int, _ win: loupe_window2d, rows oh0: Int, _ oh1: Int,
+                       _ x: UnsafeMutablePointer<Float>, parallel: Bool) {
+        let plane = win.inH * win.inW, perChannel = win.kH * win.kW * (oh1 - oh0) * win.outW
+        if !parallel || channels < 2 {
+            var wv = win
+            loupe_col2im(col, channels, &wv, oh0, oh1, x)
+            return
+        }
+        parallelFor(channels) { c in
+            var wv = win
+            loupe_col2im(col + c * perChannel, 1, &wv, oh0, oh1, x + c * plane)
+        }
+    }
+
     /// Whether to spread independent (image, group) tasks over threads rather than
     /// parallelising each GEMM: when they divide evenly or are plentiful.
     static func parallelOverTasks(_ tasks: Int) -> Bool {
@@ -40,6 +82,10 @@ extension Kernels {
     /// Convolution: `x` (N, C, H, W), `weight` (M, C/group, kH, kW), optional `bias` (M) →
     /// (N, M, outH, outW), cross-correlation as in ONNX Conv and `torch.nn.functional.conv2d`.
     public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry p: ConvGeometry) throws -> Tensor {
+        try conv2d(x, weight: weight, bias: bias, geometry: p, chunkFloats: defaultColumnChunk)
+    }
+
+    static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry p: ConvGeometry, chunkFloats: Int) throws -> Tensor {
         let s = try convShapes(input: x.shape, weight: weight.shape, geometry: p, op: "Conv")
         if let bias, bias.count != s.m {
             throw TensorError.shapeMismatch(op: "Conv", expected: "bias of \(s.m) elements", got: [bias.shape])
@@ -70,21 +116,25 @@ extension Kernels {
             let rows = s.cg * s.kk
             let tasks = s.n * s.g
             let outer = parallelOverTasks(tasks)
+            let band = bandRows(outH: s.oh, outW: s.ow, rows: rows, chunkFloats: chunkFloats)
             let body: (Int) -> Void = { t in
                 let img = t / s.g, grp = t % s.g
                 let xg = x0 + (img * s.c + grp * s.cg) * s.h * s.w
-                var col = UnsafePointer(xg)
-                var buffer: UnsafeMutablePointer<Float>? = nil
-                if !p.isPointwise {
-                    let b = UnsafeMutablePointer<Float>.allocate(capacity: rows * s.plane)
-                    var wv = win
-                    loupe_im2col(xg, s.cg, &wv, b)
-                    buffer = b
-                    col = UnsafePointer(b)
+                let wg = w0 + grp * s.mg * rows, yg = y0 + (img * s.m + grp * s.mg) * s.plane
+                let beta: Float = Bv == nil ? 0 : 1
+                if p.isPointwise {
+                    gemm(m: s.mg, n: s.plane, k: rows, a: wg, lda: rows, b: xg, ldb: s.plane, beta: beta, c: yg,
+                         ldc: s.plane, parallel: !outer)
+                    return
                 }
-                gemm(m: s.mg, n: s.plane, k: rows, a: w0 + grp * s.mg * rows, lda: rows, b: col, ldb: s.plane,
-                     beta: Bv == nil ? 0 : 1, c: y0 + (img * s.m + grp * s.mg) * s.plane, ldc: s.plane, parallel: !outer)
-                buffer?.deallocate()
+                let col = UnsafeMutablePointer<Float>.allocate(capacity: rows * band * s.ow)
+                defer { col.deallocate() }
+                for oh0 in stride(from: 0, to: s.oh, by: band) {
+                    let oh1 = min(s.oh, oh0 + band), width = (oh1 - oh0) * s.ow
+                    im2col(xg, channels: s.cg, win, rows: oh0, oh1, col, parallel: !outer)
+                    gemm(m: s.mg, n: width, k: rows, a: wg, lda: rows, b: col, ldb: width, beta: beta,
+                         c: yg + oh0 * s.ow, ldc: s.plane, parallel: !outer)
+                }
             }
             if outer { parallelFor(tasks, body) } else { for t in 0..<tasks { body(t) } }
         } } }
@@ -96,6 +146,11 @@ extension Kernels {
     /// output size alone does not determine when strides drop rows.
     public static func conv2dBackwardInput(_ gradOutput: Tensor, weight: Tensor, inputShape: [Int],
                                            geometry p: ConvGeometry) throws -> Tensor {
+        try conv2dBackwardInput(gradOutput, weight: weight, inputShape: inputShape, geometry: p, chunkFloats: defaultColumnChunk)
+    }
+
+    static func conv2dBackwardInput(_ gradOutput: Tensor, weight: Tensor, inputShape: [Int], geometry p: ConvGeometry,
+                                    chunkFloats: Int) throws -> Tensor {
         let s = try convShapes(input: inputShape, weight: weight.shape, geometry: p, op: "Conv backward")
         guard gradOutput.shape == [s.n, s.m, s.oh, s.ow] else {
             throw TensorError.shapeMismatch(op: "Conv backward", expected: "output gradient \([s.n, s.m, s.oh, s.ow])", got: [gradOutput.shape])
@@ -119,21 +174,24 @@ extension Kernels {
             let rows = s.cg * s.kk
             let tasks = s.n * s.g
             let outer = parallelOverTasks(tasks)
+            let band = bandRows(outH: s.oh, outW: s.ow, rows: rows, chunkFloats: chunkFloats)
             let body: (Int) -> Void = { t in
                 let img = t / s.g, grp = t % s.g
                 let gxg = gx0 + (img * s.c + grp * s.cg) * s.h * s.w
-                let a = w0 + grp * s.mg * rows, b = gy0 + (img * s.m + grp * s.mg) * s.plane
+                let a = w0 + grp * s.mg * rows, gyg = gy0 + (img * s.m + grp * s.mg) * s.plane
                 if p.isPointwise {
-                    gemm(transA: true, m: rows, n: s.plane, k: s.mg, a: a, lda: rows, b: b, ldb: s.plane,
+                    gemm(transA: true, m: rows, n: s.plane, k: s.mg, a: a, lda: rows, b: gyg, ldb: s.plane,
                          c: gxg, ldc: s.plane, parallel: !outer)
                     return
                 }
-                let col = UnsafeMutablePointer<Float>.allocate(capacity: rows * s.plane)
-                gemm(transA: true, m: rows, n: s.plane, k: s.mg, a: a, lda: rows, b: b, ldb: s.plane,
-                     c: col, ldc: s.plane, parallel: !outer)
-                var wv = win
-                loupe_col2im(col, s.cg, &wv, gxg)
-                col.deallocate()
+                let col = UnsafeMutablePointer<Float>.allocate(capacity: rows * band * s.ow)
+                defer { col.deallocate() }
+                for oh0 in stride(from: 0, to: s.oh, by: band) {
+                    let oh1 = min(s.oh, oh0 + band), width = (oh1 - oh0) * s.ow
+                    gemm(transA: true, m: rows, n: width, k: s.mg, a: a, lda: rows, b: gyg + oh0 * s.ow, ldb: s.plane,
+                         c: col, ldc: width, parallel: !outer)
+                    col2im(col, channels: s.cg, win, rows: oh0, oh1, gxg, parallel: !outer)
+                }
             }
             if outer { parallelFor(tasks, body) } else { for t in 0..<tasks { body(t) } }
         } } }
@@ -144,6 +202,11 @@ extension Kernels {
     /// (M, C/group, kH, kW) given the input and `gradOutput`.
     public static func conv2dBackwardWeight(_ gradOutput: Tensor, input: Tensor, weightShape: [Int],
                                             geometry p: ConvGeometry) throws -> Tensor {
+        try conv2dBackwardWeight(gradOutput, input: input, weightShape: weightShape, geometry: p, chunkFloats: defaultColumnChunk)
+    }
+
+    static func conv2dBackwardWeight(_ gradOutput: Tensor, input: Tensor, weightShape: [Int], geometry p: ConvGeometry,
+                                     chunkFloats: Int) throws -> Tensor {
         let s = try convShapes(input: input.shape, weight: weightShape, geometry: p, op: "Conv backward")
         guard gradOutput.shape == [s.n, s.m, s.oh, s.ow] else {
             throw TensorError.shapeMismatch(op: "Conv backward", expected: "output gradient \([s.n, s.m, s.oh, s.ow])", got: [gradOutput.shape])
@@ -165,23 +228,29 @@ extension Kernels {
                 return
             }
             let rows = s.cg * s.kk
-            // Groups write disjoint weight blocks; images accumulate into the same one.
+            // Groups write disjoint weight blocks; images and row bands accumulate into the same one.
             let outer = parallelOverTasks(s.g)
+            let band = p.isPointwise ? s.oh : bandRows(outH: s.oh, outW: s.ow, rows: rows, chunkFloats: chunkFloats)
             let body: (Int) -> Void = { grp in
-                let col = p.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: rows * s.plane)
+                let col = p.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: rows * band * s.ow)
+                defer { col?.deallocate() }
+                var first = true
                 for img in 0..<s.n {
                     let xg = x0 + (img * s.c + grp * s.cg) * s.h * s.w
-                    var b = UnsafePointer(xg)
-                    if let col {
-                        var wv = win
-                        loupe_im2col(xg, s.cg, &wv, col)
-                        b = UnsafePointer(col)
+                    let gyg = gy0 + (img * s.m + grp * s.mg) * s.plane
+                    for oh0 in stride(from: 0, to: s.oh, by: band) {
+                        let oh1 = min(s.oh, oh0 + band), width = (oh1 - oh0) * s.ow
+                        var b = UnsafePointer(xg), ldb = s.plane
+                        if let col {
+                            im2col(xg, channels: s.cg, win, rows: oh0, oh1, col, parallel: !outer)
+                            b = UnsafePointer(col)
+                            ldb = width
+                        }
+                        gemm(transB: true, m: s.mg, n: rows, k: width, a: gyg + oh0 * s.ow, lda: s.plane, b: b, ldb: ldb,
+                             beta: first ? 0 : 1, c: gw0 + grp * s.mg * rows, ldc: rows, parallel: !outer)
+                        first = false
                     }
-                    gemm(transB: true, m: s.mg, n: rows, k: s.plane, a: gy0 + (img * s.m + grp * s.mg) * s.plane,
-                         lda: s.plane, b: b, ldb: s.plane, beta: img == 0 ? 0 : 1, c: gw0 + grp * s.mg * rows, ldc: rows,
-                         parallel: !outer)
                 }
-                col?.deallocate()
             }
             if outer { parallelFor(s.g, body) } else { for g in 0..<s.g { body(g) } }
         } } }

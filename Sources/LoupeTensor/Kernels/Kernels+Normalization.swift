@@ -8,6 +8,24 @@ extension Kernels {
     public static func softmax(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeMutableBufferPointer<Float>,
                                outer: Int, d: Int, inner: Int, log: Bool) {
         precondition(x.count == outer * d * inner && y.count == x.count, "softmax: buffer sizes")
+        // Large inputs: split the outer rows over the pool (rows are independent).
+        let chunks = min(outer, x.count >= 1 << 16 ? 4 * threads : 1)
+        if chunks > 1 {
+            let per = (outer + chunks - 1) / chunks
+            parallelFor(chunks) { t in
+                let lo = t * per, hi = min(outer, lo + per)
+                guard lo < hi else { return }
+                let n = d * inner
+                softmaxRows(UnsafeBufferPointer(rebasing: x[(lo * n)..<(hi * n)]),
+                            UnsafeMutableBufferPointer(rebasing: y[(lo * n)..<(hi * n)]), outer: hi - lo, d: d, inner: inner, log: log)
+            }
+            return
+        }
+        softmaxRows(x, y, outer: outer, d: d, inner: inner, log: log)
+    }
+
+    private static func softmaxRows(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeMutableBufferPointer<Float>,
+                                    outer: Int, d: Int, inner: Int, log: Bool) {
         for o in 0..<outer {
             for i in 0..<inner {
                 let base = o * d * inner + i
@@ -85,5 +103,26 @@ extension Kernels {
             let xh = (x[k] - mean) * r
             gx[k] = r * (gxhat[k] - mg - xh * mgx) + gradMean / n - gradInvStd * r * r * xh / n
         }
+    }
+}
+
+extension Kernels {
+    /// y = a[c]·x + b[c] for every element of channel c of an (N, C, plane) layout — inference
+    /// BatchNormalization after folding mean, variance, scale and bias into a and b. Large inputs
+    /// are split over the pool by (image, channel) plane.
+    public static func channelAffine(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeMutableBufferPointer<Float>,
+                                     a: [Float], b: [Float], n: Int, plane: Int) {
+        let c = a.count
+        precondition(b.count == c && x.count == n * c * plane && y.count == x.count, "channelAffine: sizes")
+        guard let x0 = x.baseAddress, let y0 = y.baseAddress else { return }
+        let planes = n * c
+        a.withUnsafeBufferPointer { ab in b.withUnsafeBufferPointer { bb in
+            let body: (Int) -> Void = { t in
+                let av = ab[t % c], bv = bb[t % c]
+                let src = x0 + t * plane, dst = y0 + t * plane
+                for i in 0..<plane { dst[i] = av * src[i] + bv }
+            }
+            if x.count >= 1 << 16 { parallelFor(planes, body) } else { for t in 0..<planes { body(t) } }
+        } }
     }
 }

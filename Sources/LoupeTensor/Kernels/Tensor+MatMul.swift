@@ -39,11 +39,18 @@ extension Kernels {
         // Offsets of each batch entry in a and b under broadcasting.
         let offA = broadcastOffsets(batchA, to: batch, matrixSize: sa[ra - 2] * sa[ra - 1])
         let offB = broadcastOffsets(batchB, to: batch, matrixSize: sb[rb - 2] * sb[rb - 1])
-        var out = [Float](repeating: 0, count: batchCount * m * n)
-        A.withUnsafeBufferPointer { pa in
-            B.withUnsafeBufferPointer { pb in
-                out.withUnsafeMutableBufferPointer { pc in
-                    guard let a0 = pa.baseAddress, let b0 = pb.baseAddress, let c0 = pc.baseAddress, m > 0, n > 0 else { return }
+        // Every element is written by a beta = 0 GEMM, so the result starts uninitialised
+        // (except when k == 0 or a dimension is empty, where it is zero-filled here).
+        let total = batchCount * m * n
+        let out = [Float](unsafeUninitializedCapacity: total) { pc, initialized in
+            initialized = total
+            A.withUnsafeBufferPointer { pa in
+                B.withUnsafeBufferPointer { pb in
+                    guard let c0 = pc.baseAddress, total > 0 else { return }
+                    guard let a0 = pa.baseAddress, let b0 = pb.baseAddress, k > 0 else {
+                        c0.initialize(repeating: 0, count: total)
+                        return
+                    }
                     // A shared right operand and a plain left one: one tall GEMM over all batches.
                     if batchB.reduce(1, *) == 1 && !tA && batchA == batch {
                         gemm(transB: tB, m: batchCount * m, n: n, k: k, a: a0, lda: lda, b: b0, ldb: ldb, c: c0, ldc: n)

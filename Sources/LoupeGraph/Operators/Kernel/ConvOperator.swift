@@ -23,15 +23,15 @@ struct ConvOperator: Operator {
         }
         let g = try window.geometry(spatial: Array(x.shape.dropFirst(2)), kernel: Array(w.shape.dropFirst(2)), groups: groups)
         let w4 = w.rank == 3 ? try w.reshaped([w.shape[0], w.shape[1], 1, w.shape[2]]) : w
-        return (try liftTo2D(x, label), w4, g)
+        return (try kernelLiftTo2D(x, label), w4, g)
     }
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
-        let x = try requiredInput(inputs, 0, label), w = try requiredInput(inputs, 1, label)
+        let x = try kernelInput(inputs, 0, label), w = try kernelInput(inputs, 1, label)
         let b = inputs.count > 2 ? inputs[2] : nil
         let (x4, w4, g) = try prepare(x, w)
         let y = try Kernels.conv2d(x4, weight: w4, bias: b, geometry: g)
-        return [try lowerFrom2D(y, rank: x.rank)]
+        return [try kernelLowerFrom2D(y, rank: x.rank)]
     }
 
     var backwardNeeds: BackwardNeeds { BackwardNeeds(inputs: [0, 1]) }
@@ -41,7 +41,7 @@ struct ConvOperator: Operator {
         var grads: [Tensor?] = Array(repeating: nil, count: ctx.inputs.count)
         guard let gy = ctx.gradOutputs.first ?? nil else { return grads }
         let (x4, w4, g) = try prepare(x, w)
-        let gy4 = try liftTo2D(gy, label)
+        let gy4 = try kernelLiftTo2D(gy, label)
         if ctx.wantInput[0] {
             grads[0] = try Kernels.conv2dBackwardInput(gy4, weight: w4, inputShape: x4.shape, geometry: g).reshaped(x.shape)
         }
@@ -117,15 +117,15 @@ struct ConvTransposeOperator: Operator {
             g.padTop = begin[0]; g.padLeft = begin[1]; g.padBottom = end[0]; g.padRight = end[1]
         }
         let w4 = w.rank == 3 ? try w.reshaped([w.shape[0], w.shape[1], 1, w.shape[2]]) : w
-        return (try liftTo2D(x, label), w4, g, r == 1 ? (1, out[0]) : (out[0], out[1]))
+        return (try kernelLiftTo2D(x, label), w4, g, r == 1 ? (1, out[0]) : (out[0], out[1]))
     }
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
-        let x = try requiredInput(inputs, 0, label), w = try requiredInput(inputs, 1, label)
+        let x = try kernelInput(inputs, 0, label), w = try kernelInput(inputs, 1, label)
         let b = inputs.count > 2 ? inputs[2] : nil
         let (x4, w4, g, size) = try prepare(x, w)
         let y = try Kernels.convTranspose2d(x4, weight: w4, bias: b, geometry: g, outputSize: size)
-        return [try lowerFrom2D(y, rank: x.rank)]
+        return [try kernelLowerFrom2D(y, rank: x.rank)]
     }
 
     var backwardNeeds: BackwardNeeds { BackwardNeeds(inputs: [0, 1]) }
@@ -135,7 +135,7 @@ struct ConvTransposeOperator: Operator {
         var grads: [Tensor?] = Array(repeating: nil, count: ctx.inputs.count)
         guard let gy = ctx.gradOutputs.first ?? nil else { return grads }
         let (x4, w4, g, _) = try prepare(x, w)
-        let gy4 = try liftTo2D(gy, label)
+        let gy4 = try kernelLiftTo2D(gy, label)
         if ctx.wantInput[0] {
             grads[0] = try Kernels.convTranspose2dBackwardInput(gy4, weight: w4, geometry: g).reshaped(x.shape)
         }

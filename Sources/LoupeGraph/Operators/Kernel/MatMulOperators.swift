@@ -1,7 +1,7 @@
 import LoupeTensor
 
 /// Multiplies every element by `s` (returns `t` unchanged when s == 1).
-func scaledTensor(_ t: Tensor, _ s: Float, _ label: String) throws -> Tensor {
+func kernelScaled(_ t: Tensor, _ s: Float, _ label: String) throws -> Tensor {
     if s == 1 { return t }
     var v = try t.floats(label)
     for i in v.indices { v[i] *= s }
@@ -19,7 +19,7 @@ struct MatMulOperator: Operator {
     }
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
-        [try Kernels.matmul(try requiredInput(inputs, 0, label), try requiredInput(inputs, 1, label))]
+        [try Kernels.matmul(try kernelInput(inputs, 0, label), try kernelInput(inputs, 1, label))]
     }
 
     var backwardNeeds: BackwardNeeds { .allInputs(2) }
@@ -61,7 +61,7 @@ struct GemmOperator: Operator {
     }
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
-        let a = try requiredInput(inputs, 0, label), b = try requiredInput(inputs, 1, label)
+        let a = try kernelInput(inputs, 0, label), b = try kernelInput(inputs, 1, label)
         let c = inputs.count > 2 ? inputs[2] : nil
         guard a.rank == 2, b.rank == 2 else {
             throw GraphError.invalid("\(label): A and B must be 2-D, got \(a.shape) and \(b.shape)")
@@ -100,15 +100,15 @@ struct GemmOperator: Operator {
         if ctx.wantInput[0] {
             let g = transA ? try Kernels.matmul(b, gy, transposeA: transB, transposeB: true)
                            : try Kernels.matmul(gy, b, transposeB: !transB)
-            grads[0] = try scaledTensor(g, alpha, label)
+            grads[0] = try kernelScaled(g, alpha, label)
         }
         if ctx.wantInput.count > 1 && ctx.wantInput[1] {
             let g = transB ? try Kernels.matmul(gy, a, transposeA: true, transposeB: transA)
                            : try Kernels.matmul(a, gy, transposeA: !transA)
-            grads[1] = try scaledTensor(g, alpha, label)
+            grads[1] = try kernelScaled(g, alpha, label)
         }
         if ctx.wantInput.count > 2 && ctx.wantInput[2], let cs = ctx.inputShapes.count > 2 ? ctx.inputShapes[2] : nil {
-            grads[2] = try scaledTensor(try Kernels.sumToShape(gy, cs), beta, label)
+            grads[2] = try kernelScaled(try Kernels.sumToShape(gy, cs), beta, label)
         }
         return grads
     }

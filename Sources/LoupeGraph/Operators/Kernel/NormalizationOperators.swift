@@ -20,12 +20,12 @@ struct BatchNormalizationOperator: Operator {
     private struct Parts { var x: [Float]; var scale: [Float]; var bias: [Float]; var mean: [Float]; var variance: [Float]; var c: Int; var plane: Int; var n: Int }
 
     private func parts(_ inputs: [Tensor?]) throws -> Parts {
-        let x = try requiredInput(inputs, 0, label)
+        let x = try kernelInput(inputs, 0, label)
         guard x.rank >= 2 else { throw GraphError.invalid("\(label): X must be (N, C, ...), got \(x.shape)") }
         let c = x.shape[1]
         var vs: [[Float]] = []
         for i in 1...4 {
-            let t = try requiredInput(inputs, i, label)
+            let t = try kernelInput(inputs, i, label)
             guard t.count == c else {
                 throw GraphError.invalid("\(label): input \(i) must have \(c) elements (one per channel), got shape \(t.shape)")
             }
@@ -37,16 +37,16 @@ struct BatchNormalizationOperator: Operator {
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
         let p = try parts(inputs)
-        var y = [Float](repeating: 0, count: p.x.count)
+        var a = [Float](repeating: 0, count: p.c), b = a
         for ch in 0..<p.c {
-            let a = p.scale[ch] / (p.variance[ch] + epsilon).squareRoot()
-            let b = p.bias[ch] - p.mean[ch] * a
-            for img in 0..<p.n {
-                let base = (img * p.c + ch) * p.plane
-                for i in base..<(base + p.plane) { y[i] = a * p.x[i] + b }
-            }
+            a[ch] = p.scale[ch] / (p.variance[ch] + epsilon).squareRoot()
+            b[ch] = p.bias[ch] - p.mean[ch] * a[ch]
         }
-        return [try Tensor(shape: try requiredInput(inputs, 0, label).shape, floats: y)]
+        var y = [Float](repeating: 0, count: p.x.count)
+        p.x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in
+            Kernels.channelAffine(xb, yb, a: a, b: b, n: p.n, plane: p.plane)
+        } }
+        return [try Tensor(shape: try kernelInput(inputs, 0, label).shape, floats: y)]
     }
 
     var backwardNeeds: BackwardNeeds { .allInputs(5) }
@@ -123,7 +123,7 @@ struct LayerNormalizationOperator: Operator {
     }
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
-        let x = try requiredInput(inputs, 0, label), scale = try requiredInput(inputs, 1, label)
+        let x = try kernelInput(inputs, 0, label), scale = try kernelInput(inputs, 1, label)
         let bias = inputs.count > 2 ? inputs[2] : nil
         let l = try layout(x, scale, bias)
         let s = try scale.floats(label), b = try bias?.floats(label)
@@ -149,6 +149,7 @@ struct LayerNormalizationOperator: Operator {
         var gScale = [Float](repeating: 0, count: l.d), gBias = [Float](repeating: 0, count: l.d)
         var gxhat = [Float](repeating: 0, count: l.d)
         X.withUnsafeBufferPointer { xb in gx.withUnsafeMutableBufferPointer { gxb in gxhat.withUnsafeMutableBufferPointer { gh in
+            guard let x0 = xb.baseAddress, let gx0 = gxb.baseAddress, let gh0 = gh.baseAddress else { return } // empty tensor
             for r in 0..<l.rows {
                 let base = r * l.d
                 for k in 0..<l.d {
@@ -157,9 +158,9 @@ struct LayerNormalizationOperator: Operator {
                     gScale[k] += g * (xb[base + k] - mean[r]) * inv[r]
                     gBias[k] += g
                 }
-                Kernels.normalizeRowBackward(x: xb.baseAddress! + base, gxhat: UnsafePointer(gh.baseAddress!), d: l.d,
+                Kernels.normalizeRowBackward(x: x0 + base, gxhat: UnsafePointer(gh0), d: l.d,
                                              mean: mean[r], invStd: inv[r], gradMean: gMean?[r] ?? 0,
-                                             gradInvStd: gInv?[r] ?? 0, into: gxb.baseAddress! + base)
+                                             gradInvStd: gInv?[r] ?? 0, into: gx0 + base)
             }
         } } }
         if ctx.wantInput[0] { grads[0] = try Tensor(shape: x.shape, floats: gx) }
@@ -195,7 +196,7 @@ struct InstanceNormalizationOperator: Operator {
     }
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
-        let x = try requiredInput(inputs, 0, label), scale = try requiredInput(inputs, 1, label), bias = try requiredInput(inputs, 2, label)
+        let x = try kernelInput(inputs, 0, label), scale = try kernelInput(inputs, 1, label), bias = try kernelInput(inputs, 2, label)
         let l = try layout(x, scale, bias)
         let s = try scale.floats(label), b = try bias.floats(label)
         let r = normalizeRows(x: try x.floats(label), rows: l.rows, d: l.d, epsilon: epsilon,
@@ -216,6 +217,7 @@ struct InstanceNormalizationOperator: Operator {
         var gScale = [Float](repeating: 0, count: l.c), gBias = gScale
         var gxhat = [Float](repeating: 0, count: l.d)
         X.withUnsafeBufferPointer { xb in gx.withUnsafeMutableBufferPointer { gxb in gxhat.withUnsafeMutableBufferPointer { gh in
+            guard let x0 = xb.baseAddress, let gx0 = gxb.baseAddress, let gh0 = gh.baseAddress else { return } // empty tensor
             for r in 0..<l.rows {
                 let base = r * l.d, ch = r % l.c
                 for k in 0..<l.d {
@@ -224,9 +226,9 @@ struct InstanceNormalizationOperator: Operator {
                     gScale[ch] += g * (xb[base + k] - mean[r]) * inv[r]
                     gBias[ch] += g
                 }
-                Kernels.normalizeRowBackward(x: xb.baseAddress! + base, gxhat: UnsafePointer(gh.baseAddress!), d: l.d,
+                Kernels.normalizeRowBackward(x: x0 + base, gxhat: UnsafePointer(gh0), d: l.d,
                                              mean: mean[r], invStd: inv[r], gradMean: 0, gradInvStd: 0,
-                                             into: gxb.baseAddress! + base)
+                                             into: gx0 + base)
             }
         } } }
         if ctx.wantInput[0] { grads[0] = try Tensor(shape: x.shape, floats: gx) }

@@ -31,23 +31,23 @@ struct PoolOperator: Operator {
         guard x.rank == 3 || x.rank == 4 else {
             throw GraphError.invalid("\(label): expected a rank-3 or rank-4 input, got shape \(x.shape)")
         }
-        return (try liftTo2D(x, label), try window.geometry(spatial: Array(x.shape.dropFirst(2))))
+        return (try kernelLiftTo2D(x, label), try window.geometry(spatial: Array(x.shape.dropFirst(2))))
     }
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
-        let x = try requiredInput(inputs, 0, label)
+        let x = try kernelInput(inputs, 0, label)
         let (x4, g) = try prepare(x)
         let y = kind == .max
             ? try Kernels.maxPool2d(x4, geometry: g, ceilMode: ceilMode)
             : try Kernels.averagePool2d(x4, geometry: g, ceilMode: ceilMode, countIncludePad: countIncludePad)
-        return [try lowerFrom2D(y, rank: x.rank)]
+        return [try kernelLowerFrom2D(y, rank: x.rank)]
     }
 
     var backwardNeeds: BackwardNeeds { kind == .max ? BackwardNeeds(inputs: [0]) : .nothing }
 
     func vjp(_ ctx: VJPContext) throws -> [Tensor?] {
         guard ctx.wantInput.first == true, let gy = ctx.gradOutputs.first ?? nil else { return [nil] }
-        let gy4 = try liftTo2D(gy, label)
+        let gy4 = try kernelLiftTo2D(gy, label)
         switch kind {
         case .max:
             let x = try ctx.input(0, label)
@@ -87,7 +87,7 @@ struct GlobalPoolOperator: Operator {
     }
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
-        let x = try requiredInput(inputs, 0, label)
+        let x = try kernelInput(inputs, 0, label)
         let p = try planes(x.shape)
         let X = try x.floats(label)
         var Y = [Float](repeating: 0, count: p.count)

@@ -63,7 +63,9 @@ struct ResizeOperator: Operator {
     /// Per-axis plans for the last two axes and the output shape, from the run-time inputs.
     private func plans(_ shape: [Int], _ inputs: [Tensor?]) throws -> (ResizeAxisPlan, ResizeAxisPlan, [Int]) {
         let r = shape.count
-        guard r >= 2 else { throw GraphError.invalid("\(label): input must have rank >= 2, got \(shape)") }
+        guard r >= 2, shape[r - 2] > 0, shape[r - 1] > 0 else {
+            throw GraphError.invalid("\(label): input must have rank >= 2 and non-empty last two axes, got \(shape)")
+        }
         var scales: [Float]? = attributeScales
         var sizes: [Int]? = nil
         if let i = sizesInput, i < inputs.count, let t = inputs[i], t.count > 0 {
@@ -99,7 +101,7 @@ struct ResizeOperator: Operator {
     }
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
-        let x = try requiredInput(inputs, 0, label)
+        let x = try kernelInput(inputs, 0, label)
         let (ph, pw, out) = try plans(x.shape, inputs)
         let outer = x.shape.dropLast(2).reduce(1, *)
         return [try Tensor(shape: out, floats: Kernels.resize2d(try x.floats(label), outer: outer, planH: ph, planW: pw))]

@@ -25,7 +25,7 @@ struct SoftmaxOperator: Operator {
     }
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
-        let x = try requiredInput(inputs, 0, label)
+        let x = try kernelInput(inputs, 0, label)
         let l = try layout(x.shape)
         let X = try x.floats(label)
         var Y = [Float](repeating: 0, count: X.count)

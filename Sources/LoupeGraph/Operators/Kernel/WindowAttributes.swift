@@ -1,7 +1,7 @@
 import LoupeTensor
 
 /// Fetches a required input or throws naming the node.
-func requiredInput(_ inputs: [Tensor?], _ i: Int, _ label: String) throws -> Tensor {
+func kernelInput(_ inputs: [Tensor?], _ i: Int, _ label: String) throws -> Tensor {
     guard i < inputs.count, let t = inputs[i] else {
         throw GraphError.arity(node: label, expected: "input \(i) to be present", got: inputs.compactMap { $0 }.count)
     }
@@ -91,7 +91,7 @@ struct WindowAttributes: Sendable {
 }
 
 /// Views a rank-3 (N, C, L) tensor as (N, C, 1, L); rank-4 tensors pass through.
-func liftTo2D(_ t: Tensor, _ label: String) throws -> Tensor {
+func kernelLiftTo2D(_ t: Tensor, _ label: String) throws -> Tensor {
     switch t.rank {
     case 4: return t
     case 3: return try t.reshaped([t.shape[0], t.shape[1], 1, t.shape[2]])
@@ -100,7 +100,7 @@ func liftTo2D(_ t: Tensor, _ label: String) throws -> Tensor {
     }
 }
 
-/// Undoes ``liftTo2D(_:_:)`` for a result when the original was rank 3.
-func lowerFrom2D(_ t: Tensor, rank: Int) throws -> Tensor {
+/// Undoes ``kernelLiftTo2D(_:_:)`` for a result when the original was rank 3.
+func kernelLowerFrom2D(_ t: Tensor, rank: Int) throws -> Tensor {
     rank == 3 ? try t.reshaped([t.shape[0], t.shape[1], t.shape[3]]) : t
 }
