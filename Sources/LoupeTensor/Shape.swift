@@ -43,9 +43,10 @@ public enum Shape {
 }
 
 extension Shape {
-    /// Largest element count Loupe will allocate for one tensor (2^34 floats = 64 GiB), so a
-    /// corrupt dimension fails with an error instead of an overflow trap or an OOM kill.
-    public static let maxElements = 1 << 34
+    /// Largest element count Loupe will allocate for one tensor (2^31 floats = 8 GiB), so a
+    /// corrupt dimension fails with an error instead of an overflow trap or an allocation
+    /// failure (which Swift cannot catch).
+    public static let maxElements = 1 << 31
 
     /// Product of `dims`, or an error naming `op` if a dimension is negative or the product
     /// overflows or exceeds ``maxElements``. Use for every shape that comes from user data.

@@ -28,6 +28,13 @@ public struct ConvGeometry: Sendable, Equatable {
         guard padTop >= 0, padLeft >= 0, padBottom >= 0, padRight >= 0 else {
             throw TensorError.invalidArgument(op: op, message: "pads must be non-negative (\(self))")
         }
+        // Attributes come from model files; bounding them keeps every size computation below
+        // from overflowing (no real window, stride or padding comes near 2^20).
+        let limit = 1 << 20
+        guard [kernelH, kernelW, strideH, strideW, dilationH, dilationW, padTop, padLeft, padBottom, padRight, groups]
+            .allSatisfy({ $0 <= limit }) else {
+            throw TensorError.invalidArgument(op: op, message: "kernel, strides, dilations, pads and group must be at most \(limit) (\(self))")
+        }
     }
 
     /// Output size along one axis. `ceilMode` rounds up as ONNX pooling does, dropping a last
@@ -51,6 +58,7 @@ public struct ConvGeometry: Sendable, Equatable {
         guard oh > 0, ow > 0 else {
             throw TensorError.invalidArgument(op: op, message: "window \(kernelH)x\(kernelW) (dilation \(dilationH)x\(dilationW)) does not fit the padded input \(height)x\(width)")
         }
+        _ = try Shape.checkedCount([oh, ow], op: op)
         return (oh, ow)
     }
 

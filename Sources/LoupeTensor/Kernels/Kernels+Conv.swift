@@ -26,6 +26,7 @@ extension Kernels {
             throw TensorError.shapeMismatch(op: op, expected: "weight (M, C/group = \(c / max(p.groups, 1)), \(p.kernelH), \(p.kernelW)) with M and C divisible by group \(p.groups)", got: [input, weight])
         }
         let (oh, ow) = try p.outputSize(height: input[2], width: input[3], op: op)
+        _ = try Shape.checkedCount([input[0], m, oh, ow], op: op)
         return ConvShapes(n: input[0], c: c, h: input[2], w: input[3], m: m, oh: oh, ow: ow, g: p.groups,
                           kk: p.kernelH * p.kernelW)
     }

@@ -89,6 +89,11 @@ struct ConvTransposeOperator: Operator {
         var g = try attrs.geometry(spatial: spatial, kernel: kernel, groups: groups)
         let outPad = outputPadding ?? [Int](repeating: 0, count: r)
         guard outPad.count == r else { throw GraphError.invalid("\(label): output_padding needs \(r) values") }
+        try g.validate(op: label)
+        let limit = 1 << 20
+        guard outPad.allSatisfy({ $0 >= 0 && $0 <= limit }), (outputShape ?? []).allSatisfy({ $0 >= 0 && $0 <= limit }) else {
+            throw GraphError.invalid("\(label): output_padding and output_shape must lie in 0...\(limit)")
+        }
         let ks = r == 1 ? [g.kernelW] : [g.kernelH, g.kernelW]
         let st = r == 1 ? [g.strideW] : [g.strideH, g.strideW]
         let dl = r == 1 ? [g.dilationW] : [g.dilationH, g.dilationW]
