@@ -110,6 +110,12 @@ final class ElementwiseOperatorTests: XCTestCase {
         XCTAssertEqual(try y.floats(), [-0.5, 3])
         // Slope must broadcast to X, not the other way round.
         XCTAssertThrowsError(try op.forward([Tensor(zeros: [3]), Tensor(zeros: [2, 3])]))
+        // Opset 6: a 1-D slope of length C is per channel.
+        let legacy = try makeOperator("PRelu", inputs: 2, opset: 6)
+        let c3 = try Tensor(shape: [3], floats: [0.1, 0.25, -0.5])
+        try checkVJP(legacy, [x, c3], wrt: [0, 1])
+        let yl = try legacy.forward([try Tensor(shape: [1, 3, 1, 1], floats: [-2, -2, -2]), c3])[0]
+        XCTAssertEqual(try yl.floats(), [-0.2, -0.5, 1])
     }
 
     func testWhere() throws {

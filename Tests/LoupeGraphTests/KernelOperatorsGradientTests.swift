@@ -27,6 +27,18 @@ final class KernelOperatorsGradientTests: XCTestCase {
         let x = rng.tensor([1, 2, 4]), w = rng.tensor([2, 3, 3])
         XCTAssertEqual(try same.forward([x, w])[0].shape, [1, 3, 8])
         try checkVJP(same, [x, w], wrt: [0, 1])
+        // output_shape beyond what the kernel reaches: zero rows/columns appended at the end.
+        let wide = try makeOperator("ConvTranspose", inputs: 2, attributes: ["strides": .ints([3, 2]), "output_shape": .ints([10, 8])])
+        let x2 = rng.tensor([1, 1, 3, 3]), w2 = rng.tensor([1, 2, 3, 3])
+        let y2 = try wide.forward([x2, w2])[0]
+        XCTAssertEqual(y2.shape, [1, 2, 10, 8])
+        let v = try y2.floats()
+        XCTAssertEqual((0..<8).map { v[9 * 8 + $0] }, [Float](repeating: 0, count: 8))
+        try checkVJP(wide, [x2, w2], wrt: [0, 1])
+        // Three spatial dimensions are reported as unsupported, not as a failure.
+        XCTAssertThrowsError(try wide.forward([rng.tensor([1, 1, 2, 2, 2]), rng.tensor([1, 1, 2, 2, 2])])) { e in
+            guard case GraphError.unsupportedOperators = e else { return XCTFail("\(e)") }
+        }
     }
 
     func testPoolVJP() throws {
@@ -35,6 +47,10 @@ final class KernelOperatorsGradientTests: XCTestCase {
         let x = try Tensor(shape: [2, 2, 5, 6], floats: vals)
         let attrs: [String: Attribute] = ["kernel_shape": .ints([3, 2]), "strides": .ints([2, 2]), "pads": .ints([1, 0, 1, 1]), "ceil_mode": .int(1)]
         try checkVJP(try makeOperator("MaxPool", inputs: 1, attributes: attrs), [x], wrt: [0], eps: 1e-3)
+        // Integer images (uint8 widened to int64) pool exactly.
+        let ints = try Tensor(shape: [1, 1, 2, 3], ints: [3, 250, 7, 9, 0, 255])
+        let pooled = try makeOperator("MaxPool", inputs: 1, attributes: ["kernel_shape": .ints([2, 2])]).forward([ints])[0]
+        XCTAssertEqual(try pooled.ints(), [250, 255])
         var avg = attrs; avg["count_include_pad"] = .int(1)
         try checkVJP(try makeOperator("AveragePool", inputs: 1, attributes: avg), [rng.tensor([2, 2, 5, 6])], wrt: [0])
         try checkVJP(try makeOperator("AveragePool", inputs: 1, attributes: ["kernel_shape": .ints([3]), "strides": .ints([2])]),

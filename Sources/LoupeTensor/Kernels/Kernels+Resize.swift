@@ -38,7 +38,11 @@ public struct ResizeAxisPlan: Sendable, Equatable {
             switch coordinates {
             case .halfPixel: src = (x + 0.5) / scale - 0.5
             case .pytorchHalfPixel: src = output > 1 ? (x + 0.5) / scale - 0.5 : 0
-            case .alignCorners: src = output > 1 ? x * Float(input - 1) / Float(output - 1) : 0
+            case .alignCorners:
+                // The resized length is input × scale before flooring (ONNX reference and
+                // onnxruntime), which differs from `output` when the scale is not exact.
+                let resized = Float(input) * scale
+                src = resized > 1 ? x * Float(input - 1) / (resized - 1) : 0
             case .asymmetric: src = x / scale
             }
             if linear {

@@ -19,6 +19,7 @@ struct ConvOperator: Operator {
     /// Input, weight and geometry in 2-D form.
     private func prepare(_ x: Tensor, _ w: Tensor) throws -> (Tensor, Tensor, ConvGeometry) {
         guard x.rank == w.rank, x.rank == 3 || x.rank == 4 else {
+            if x.rank == 5 && w.rank == 5 { throw window.volumetric }
             throw GraphError.invalid("\(label): X \(x.shape) and W \(w.shape) must both be rank 3 or both rank 4")
         }
         let g = try window.geometry(spatial: Array(x.shape.dropFirst(2)), kernel: Array(w.shape.dropFirst(2)), groups: groups)
@@ -77,8 +78,9 @@ struct ConvTransposeOperator: Operator {
     }
 
     /// Geometry of the convolution this one transposes, plus the output spatial size.
-    private func prepare(_ x: Tensor, _ w: Tensor) throws -> (Tensor, Tensor, ConvGeometry, (Int, Int)) {
+    private func prepare(_ x: Tensor, _ w: Tensor) throws -> (Tensor, Tensor, ConvGeometry, (Int, Int), extra: (Int, Int)) {
         guard x.rank == w.rank, x.rank == 3 || x.rank == 4 else {
+            if x.rank == 5 && w.rank == 5 { throw window.volumetric }
             throw GraphError.invalid("\(label): X \(x.shape) and W \(w.shape) must both be rank 3 or both rank 4")
         }
         let r = x.rank - 2
@@ -100,13 +102,21 @@ struct ConvTransposeOperator: Operator {
         var begin = r == 1 ? [g.padLeft] : [g.padTop, g.padLeft]
         var end = r == 1 ? [g.padRight] : [g.padBottom, g.padRight]
         var out = [Int](repeating: 0, count: r)
+        // An output_shape larger than the kernel can produce: the reference and onnxruntime
+        // append zero rows/columns at the end (negative end padding).
+        var extra = [Int](repeating: 0, count: r)
         let wanted: [Int]? = outputShape.map { Array($0.suffix(r)) }
         if let os = outputShape, os.count < r { throw GraphError.invalid("\(label): output_shape needs \(r) spatial values") }
         for i in 0..<r {
             let full = st[i] * (spatial[i] - 1) + outPad[i] + (ks[i] - 1) * dl[i] + 1
             if wanted != nil || window.autoPad == .sameUpper || window.autoPad == .sameLower {
                 out[i] = wanted?[i] ?? spatial[i] * st[i]
-                let total = full - out[i]
+                var total = full - out[i]
+                if total < 0 && wanted != nil {
+                    extra[i] = -total
+                    out[i] = full
+                    total = 0
+                }
                 guard total >= 0 else {
                     throw GraphError.invalid("\(label): output size \(out[i]) exceeds the \(full) the kernel can produce")
                 }
@@ -122,14 +132,16 @@ struct ConvTransposeOperator: Operator {
             g.padTop = begin[0]; g.padLeft = begin[1]; g.padBottom = end[0]; g.padRight = end[1]
         }
         let w4 = w.rank == 3 ? try w.reshaped([w.shape[0], w.shape[1], 1, w.shape[2]]) : w
-        return (try kernelLiftTo2D(x, label), w4, g, r == 1 ? (1, out[0]) : (out[0], out[1]))
+        return (try kernelLiftTo2D(x, label), w4, g, r == 1 ? (1, out[0]) : (out[0], out[1]),
+                r == 1 ? (0, extra[0]) : (extra[0], extra[1]))
     }
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
         let x = try kernelInput(inputs, 0, label), w = try kernelInput(inputs, 1, label)
         let b = inputs.count > 2 ? inputs[2] : nil
-        let (x4, w4, g, size) = try prepare(x, w)
-        let y = try Kernels.convTranspose2d(x4, weight: w4, bias: b, geometry: g, outputSize: size)
+        let (x4, w4, g, size, extra) = try prepare(x, w)
+        var y = try Kernels.convTranspose2d(x4, weight: w4, bias: b, geometry: g, outputSize: size)
+        if extra != (0, 0) { y = try ConvTransposeOperator.resizePlanes(y, to: (size.0 + extra.0, size.1 + extra.1)) }
         return [try kernelLowerFrom2D(y, rank: x.rank)]
     }
 
@@ -139,8 +151,9 @@ struct ConvTransposeOperator: Operator {
         let x = try ctx.input(0, label), w = try ctx.input(1, label)
         var grads: [Tensor?] = Array(repeating: nil, count: ctx.inputs.count)
         guard let gy = ctx.gradOutputs.first ?? nil else { return grads }
-        let (x4, w4, g, _) = try prepare(x, w)
-        let gy4 = try kernelLiftTo2D(gy, label)
+        let (x4, w4, g, size, extra) = try prepare(x, w)
+        var gy4 = try kernelLiftTo2D(gy, label)
+        if extra != (0, 0) { gy4 = try ConvTransposeOperator.resizePlanes(gy4, to: size) }
         if ctx.wantInput[0] {
             grads[0] = try Kernels.convTranspose2dBackwardInput(gy4, weight: w4, geometry: g).reshaped(x.shape)
         }
@@ -151,5 +164,20 @@ struct ConvTransposeOperator: Operator {
             grads[2] = try Kernels.channelSum(gy4)
         }
         return grads
+    }
+
+    /// Copies each (H, W) plane of an NCHW tensor into a zero plane of `size`, keeping the
+    /// top-left corner: extends with zeros (forward) or crops (its adjoint).
+    static func resizePlanes(_ t: Tensor, to size: (Int, Int)) throws -> Tensor {
+        let (h, w) = (t.shape[2], t.shape[3])
+        let planes = t.shape[0] * t.shape[1]
+        let src = try t.floats()
+        return Tensor.makeFloats(shape: [t.shape[0], t.shape[1], size.0, size.1]) { dst in
+            for p in 0..<planes {
+                for i in 0..<min(h, size.0) {
+                    for j in 0..<min(w, size.1) { dst[(p * size.0 + i) * size.1 + j] = src[(p * h + i) * w + j] }
+                }
+            }
+        }
     }
 }

@@ -28,14 +28,20 @@ struct PoolOperator: Operator {
     }
 
     private func prepare(_ x: Tensor) throws -> (Tensor, ConvGeometry) {
+        if x.rank == 5 { throw window.volumetric }
         guard x.rank == 3 || x.rank == 4 else {
             throw GraphError.invalid("\(label): expected a rank-3 or rank-4 input, got shape \(x.shape)")
         }
-        return (try kernelLiftTo2D(x, label), try window.geometry(spatial: Array(x.shape.dropFirst(2))))
+        return (try kernelLiftTo2D(x, label, volumetric: window.volumetric), try window.geometry(spatial: Array(x.shape.dropFirst(2))))
     }
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
         let x = try kernelInput(inputs, 0, label)
+        if kind == .max && x.dtype == .int64 {
+            // Integer max pooling (uint8 images): exact through float32 for |v| < 2^24, which
+            // covers every 8- and 16-bit type ONNX allows here.
+            return [try forward([try x.cast(to: .float32, op: label)])[0].cast(to: .int64, op: label)]
+        }
         let (x4, g) = try prepare(x)
         let y = kind == .max
             ? try Kernels.maxPool2d(x4, geometry: g, ceilMode: ceilMode)

@@ -19,9 +19,13 @@ struct WindowAttributes: Sendable {
     var pads: [Int]?
     var autoPad: AutoPad
     var label: String
+    /// Reported when the input has more than two spatial dimensions (3-D windows are not
+    /// implemented): an unsupported-operator error, so callers can tell scope from failure.
+    var volumetric: GraphError
 
     init(_ ctx: OperatorContext, requireKernel: Bool, allowDilations: Bool = true) throws {
         label = ctx.label
+        volumetric = ctx.unsupported("inputs with 3 spatial dimensions (volumetric windows) are not implemented")
         kernel = ctx.has("kernel_shape") ? try ctx.ints("kernel_shape") : nil
         if requireKernel && kernel == nil { throw ctx.bad("kernel_shape", "is required") }
         strides = ctx.has("strides") ? try ctx.ints("strides") : nil
@@ -91,7 +95,8 @@ struct WindowAttributes: Sendable {
 }
 
 /// Views a rank-3 (N, C, L) tensor as (N, C, 1, L); rank-4 tensors pass through.
-func kernelLiftTo2D(_ t: Tensor, _ label: String) throws -> Tensor {
+func kernelLiftTo2D(_ t: Tensor, _ label: String, volumetric: GraphError? = nil) throws -> Tensor {
+    if t.rank == 5, let volumetric { throw volumetric }
     switch t.rank {
     case 4: return t
     case 3: return try t.reshaped([t.shape[0], t.shape[1], 1, t.shape[2]])
