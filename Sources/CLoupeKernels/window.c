@@ -1,6 +1,7 @@
 // Sliding-window helpers for convolution and pooling, one channel plane at a time. Callers
 // parallelise over (batch, channel) planes. For each output column the valid input taps form a
 // contiguous range, computed once per kernel column, so the inner loops carry no bounds checks.
+#include <stdlib.h>
 #include "CLoupeKernels.h"
 #include <math.h>
 #include <string.h>
@@ -116,7 +117,38 @@ void loupe_depthwise_plane_grad_weight(const float *gy, const float *x, const lo
         }
 }
 
+/// NaN-propagating max (PyTorch semantics): a NaN operand wins and stays. Written as a compare
+/// and select so the row loop below vectorises.
+static inline float max_nan(float a, float b) { return (b > a || b != b) ? b : a; }
+
+/// Forward-only max pooling, separable: the column maximum over the window's rows into one
+/// scratch row (contiguous, vectorised), then the maximum across each window of that row.
+static void maxpool_plane_values(const float *x, const loupe_window2d *g, float *y) {
+    float stackRow[1024];
+    float *row = g->inW <= 1024 ? stackRow : (float *)malloc((size_t)g->inW * sizeof(float));
+    if (!row) return;
+    for (ptrdiff_t oh = 0; oh < g->outH; oh++) {
+        for (ptrdiff_t iw = 0; iw < g->inW; iw++) row[iw] = -INFINITY;
+        for (ptrdiff_t kh = 0; kh < g->kH; kh++) {
+            ptrdiff_t ih = oh * g->strideH - g->padTop + kh * g->dilH;
+            if (ih < 0 || ih >= g->inH) continue;
+            const float *src = x + ih * g->inW;
+            for (ptrdiff_t iw = 0; iw < g->inW; iw++) row[iw] = max_nan(row[iw], src[iw]);
+        }
+        for (ptrdiff_t ow = 0; ow < g->outW; ow++) {
+            float best = -INFINITY;
+            for (ptrdiff_t kw = 0; kw < g->kW; kw++) {
+                ptrdiff_t iw = ow * g->strideW - g->padLeft + kw * g->dilW;
+                if (iw >= 0 && iw < g->inW) best = max_nan(best, row[iw]);
+            }
+            y[oh * g->outW + ow] = best;
+        }
+    }
+    if (row != stackRow) free(row);
+}
+
 void loupe_maxpool_plane(const float *x, const loupe_window2d *g, float *y, ptrdiff_t *argmax) {
+    if (!argmax) { maxpool_plane_values(x, g, y); return; }
     for (ptrdiff_t oh = 0; oh < g->outH; oh++)
         for (ptrdiff_t ow = 0; ow < g->outW; ow++) {
             float best = -INFINITY;

@@ -133,6 +133,21 @@ final class KernelConvTests: XCTestCase {
         }
     }
 
+    /// The forward-only (separable) max pool propagates NaN and handles -∞ and wide rows
+    /// (beyond its 1024-float stack scratch) like the reference.
+    func testMaxPoolNaNInfinityAndWideRows() throws {
+        let g = ConvGeometry(kernel: (2, 2), strides: (2, 2))
+        let x = try Tensor(shape: [1, 1, 2, 4], floats: [1, .nan, -.infinity, -.infinity, 3, 2, -.infinity, -.infinity])
+        let y = try Kernels.maxPool2d(x, geometry: g).floats()
+        XCTAssertTrue(y[0].isNaN)
+        XCTAssertEqual(y[1], -.infinity)
+        var rng = KernelRNG(seed: 15)
+        let wide = try rng.tensor([1, 2, 3, 1500])
+        let g3 = ConvGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1))
+        try assertKernelClose(try Kernels.maxPool2d(wide, geometry: g3),
+                              try ReferenceKernels.pool2d(wide, geometry: g3, ceilMode: false, average: false, countIncludePad: false))
+    }
+
     func testCeilModeOutputSizeAndBadGeometry() throws {
         let g = ConvGeometry(kernel: (3, 3), strides: (2, 2))
         let (h, w) = try g.outputSize(height: 8, width: 7, ceilMode: true, op: "t")
