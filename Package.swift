@@ -25,7 +25,8 @@ let package = Package(
         .systemLibrary(name: "CJPEG", providers: [.apt(["libjpeg62-turbo-dev"]), .brew(["jpeg-turbo"])]),
         .target(name: "CImageShims", dependencies: ["CPNG", "CJPEG"], linkerSettings: [.linkedLibrary("jpeg")]),
         .target(name: "LoupeImage", dependencies: ["LoupeTensor", "CImageShims"]),
-        .target(name: "Loupe", dependencies: ["LoupeTensor", "LoupeGraph", "LoupeONNX", "LoupeImage"]),
+        .target(name: "LoupeExplain", dependencies: ["LoupeTensor", "LoupeGraph"]),
+        .target(name: "Loupe", dependencies: ["LoupeExplain", "LoupeTensor", "LoupeGraph", "LoupeONNX", "LoupeImage"]),
         .executableTarget(
             name: "LoupeCLI",
             dependencies: ["Loupe", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -34,6 +35,7 @@ let package = Package(
         .executableTarget(name: "LoupeBench", dependencies: ["Loupe"], path: "Benchmarks/LoupeBench"),
         .testTarget(name: "LoupeTensorTests", dependencies: ["LoupeTensor"]),
         .testTarget(name: "LoupeGraphTests", dependencies: ["LoupeGraph", "LoupeONNX"]),
+        .testTarget(name: "LoupeExplainTests", dependencies: ["LoupeExplain", "LoupeONNX"]),
         .testTarget(name: "LoupeONNXTests", dependencies: ["LoupeONNX"]),
         .testTarget(name: "LoupeCLITests", dependencies: ["LoupeCLI", "Loupe"]),
         .testTarget(name: "LoupeImageTests", dependencies: ["LoupeImage"]),

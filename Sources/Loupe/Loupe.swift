@@ -2,4 +2,5 @@
 @_exported import LoupeTensor
 @_exported import LoupeGraph
 @_exported import LoupeONNX
+@_exported import LoupeExplain
 @_exported import LoupeImage

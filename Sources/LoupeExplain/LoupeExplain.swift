@@ -1,0 +1,3 @@
+// Explainers: attribution methods on top of LoupeGraph's forward/backward (ARCHITECTURE.md).
+import LoupeGraph
+import LoupeTensor
