@@ -15,7 +15,12 @@ struct ModelAgreement {
             FileHandle.standardError.write(Data("no models in \(directory): run tools/models/export_models.py first\n".utf8))
             return 2
         }
-        print("model".padding(toLength: 26, withPad: " ", startingAt: 0) + "  logits rel.Δ   grad rel.Δ  grad rel.L2    fwd ms   result")
+        print("""
+            Loupe vs PyTorch float32 (logits, input gradient: max |Δ| / max |ref| and relative L2), and both
+            float32 gradients vs PyTorch float64 (relative L2): the exact reference when ReLU kinks flip.
+            """)
+        print("model".padding(toLength: 26, withPad: " ", startingAt: 0)
+              + "  logits rel.Δ   grad rel.Δ  grad rel.L2   loupe/f64   torch/f64    fwd ms   result")
         var passed = 0, failed = 0
         for meta in metas {
             let line = check("\(directory)/\(meta)")
@@ -50,8 +55,9 @@ struct ModelAgreement {
             guard let logits = pass.outputs[outName] else { return ("\(label)  no output \(outName)", false) }
             let want = try Tensor.readNPY(path: "\(directory)/\(outFile)")
             let logitErr = relativeError(logits, want)
-            var gradText = "         -            -"
+            var gradText = "         -            -           -           -"
             var ok = logitErr <= tolerance
+            var kinkNote = false
             if let g = meta["input_grad"] as? [String: Any], let gfile = g["file"] as? String, let wrt = g["wrt"] as? String,
                feeds[wrt] != nil, let target = meta["target"] as? Int {
                 let seed = try objectiveSeed(shape: logits.shape, target: target)
@@ -68,10 +74,27 @@ struct ModelAgreement {
                         try v.writeNPY(path: "\(dump)/\(name).\(k == wrt ? "loupe_grad" : safe).npy")
                     }
                 }
-                gradText = String(format: "%10.2e   %10.2e", gErr, relativeL2(got, wantGrad))
-                ok = ok && gErr <= tolerance
+                let l2 = relativeL2(got, wantGrad)
+                var vs64 = "          -", torch64 = "          -"
+                var kinkExplained = false
+                if let check = meta["float64_check"] as? [String: Any], let f = check["grad_file"] as? String,
+                   let torchErr = check["grad_rel_l2"] as? Double {
+                    let exact = try Tensor.readNPY(path: "\(directory)/\(f)")
+                    let loupeErr = relativeL2(got, exact)
+                    vs64 = String(format: "%11.2e", loupeErr)
+                    torch64 = String(format: "%11.2e", torchErr)
+                    // ReLU/MaxPool decisions at pre-activations within float32 rounding of zero
+                    // flip between any two float32 implementations (PyTorch flips against its
+                    // own float64 on vgg11_bn, mobilenet_v2, densenet121). Such a flip moves a
+                    // few receptive fields, not the whole map. Accepted as flips when Loupe's
+                    // error against the exact gradient is below 1e-2 or within 3× PyTorch's own.
+                    kinkExplained = loupeErr <= max(1e-2, 3 * torchErr)
+                }
+                gradText = String(format: "%10.2e   %10.2e", gErr, l2) + " " + vs64 + " " + torch64
+                if gErr > tolerance && ok && kinkExplained { kinkNote = true }
+                ok = ok && (gErr <= tolerance || kinkExplained)
             }
-            return (label + String(format: "  %12.2e  ", logitErr) + gradText + String(format: "  %8.1f   ", ms) + (ok ? "ok" : "FAIL"), ok)
+            return (label + String(format: "  %12.2e  ", logitErr) + gradText + String(format: "  %8.1f   ", ms) + (ok ? (kinkNote ? "ok (kinks)" : "ok") : "FAIL"), ok)
         } catch {
             return ("\(label)  error: \(error)", false)
         }

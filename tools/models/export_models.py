@@ -130,6 +130,11 @@ SPECS: list[Spec] = [
     Spec("efficientnet_b0", "image", _tv("efficientnet_b0"),
          "torchvision efficientnet_b0 (SiLU as Sigmoid*Mul, squeeze-excite, depthwise)"),
     Spec("densenet121", "image", _tv("densenet121"), "torchvision densenet121 (Concat-heavy)"),
+    Spec("vgg11_bn", "image", _tv("vgg11_bn"), "torchvision vgg11_bn (adaptive average pool, large Gemm head)"),
+    Spec("mobilenet_v2", "image", _tv("mobilenet_v2"), "torchvision mobilenet_v2 (ReLU6 as Clip, inverted residuals)"),
+    Spec("squeezenet1_1", "image", _tv("squeezenet1_1"), "torchvision squeezenet1_1 (fire modules, ceil-mode MaxPool)"),
+    Spec("convnext_tiny", "image", _tv("convnext_tiny"),
+         "torchvision convnext_tiny (7x7 depthwise, channels-last LayerNorm via Permute, GELU, layer scale)"),
     Spec("vit_tiny", "image", _vit_tiny,
          "torchvision VisionTransformer 224/16, 4 layers, 3 heads, width 192, MLP 768"),
     Spec("vit_tiny_dynamo", "image", _vit_tiny, "vit_tiny via the dynamo exporter",
@@ -392,7 +397,8 @@ def objective_of(spec: Spec, logits):
         "sum over batch of logits[:, target], target = argmax(logits[0])"
 
 
-def float64_agreement(model, float_input, rest: list, grad32, logits32, entry: str) -> dict:
+def float64_agreement(model, float_input, rest: list, grad32, logits32, entry: str,
+                      save: "Path | None" = None) -> dict:
     """How well-conditioned the float32 references are: the same forward/backward in float64.
 
     ReLU/MaxPool decisions near ties can flip between precisions, so some models' float32
@@ -411,10 +417,15 @@ def float64_agreement(model, float_input, rest: list, grad32, logits32, entry: s
     target = int(out[0, -1].argmax()) if out.dim() == 3 else int(out[0].argmax())
     objective = out[:, -1, target].sum() if out.dim() == 3 else out[:, target].sum()
     (g64,) = torch.autograd.grad(objective, x)
+    if save is not None:
+        # The exact-as-float64 gradient, so another implementation's float32 gradient can be
+        # judged against the truth rather than against PyTorch's own float32 rounding.
+        np.save(save, np.ascontiguousarray(g64.numpy()))
     g64, g32 = g64.numpy().ravel(), grad32.numpy().ravel().astype(np.float64)
     l64 = out.detach().numpy()
     return {
         "note": "float32 references vs the same model run in float64",
+        **({"grad_file": save.name} if save is not None else {}),
         "logits_max_abs_diff": float(np.abs(l64 - logits32).max()),
         "grad_rel_l2": float(np.linalg.norm(g32 - g64) / max(np.linalg.norm(g64), 1e-30)),
         "grad_cosine": float(g32 @ g64 / max(np.linalg.norm(g32) * np.linalg.norm(g64), 1e-30)),
@@ -488,7 +499,8 @@ def process(spec: Spec, out: Path, threads: int) -> dict:
                      "input_grad": {"file": f"{spec.name}.input_grad.npy", "wrt": "input",
                                     "shape": list(grad.shape)},
                      "float64_check": float64_agreement(model, inputs["input"], [], grad,
-                                                        logits.numpy(), "forward")})
+                                                        logits.numpy(), "forward",
+                                                        out / f"{spec.name}.input_grad_f64.npy")})
         cam = cam_reference(spec, model, inputs["input"], out, onnx_path, feeds, threads)
         if cam is not None:
             meta["cam_layer"] = cam
@@ -506,7 +518,7 @@ def process(spec: Spec, out: Path, threads: int) -> dict:
         base = spec.name.removesuffix("_dynamo")
         np.save(out / f"{spec.name}.input_grad.npy", np.ascontiguousarray(grad.numpy()))
         meta["float64_check"] = float64_agreement(model, embeds, rest, grad, out_t.detach().numpy(),
-                                                  "embeds")
+                                                  "embeds", out / f"{spec.name}.input_grad_f64.npy")
         emb_name = embedding_tensor_name(onnx_path, word.num_embeddings)
         if emb_name is not None:
             ort_emb = ort_intermediate(onnx_path, feeds, emb_name, threads)
