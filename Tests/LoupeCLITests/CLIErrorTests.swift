@@ -69,6 +69,18 @@ final class CLIErrorTests: XCTestCase {
         assertOneLineError(try loupe(["run", cut, "--input", "x.npy"]), code: 3, contains: ["truncated.onnx"])
     }
 
+    func testMissingAndEscapingExternalData() throws {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/onnx").path
+        assertOneLineError(try loupe(["inspect", "\(fixtures)/external_missing.onnx"]), code: 3,
+                           contains: ["external_missing.onnx", "external data"])
+        assertOneLineError(try loupe(["inspect", "\(fixtures)/external_escape.onnx"]), code: 3,
+                           contains: ["external_escape.onnx"])
+        // The good one loads, with its weights read from external.bin beside it.
+        let r = try loupe(["inspect", "\(fixtures)/external.onnx"])
+        XCTAssertEqual(r.0, 0, r.2)
+    }
+
     func testUnknownOperatorIsNamed() throws {
         let m = try reluModel(op: "FancyNewOp")
         let x = path("x.npy")
