@@ -149,3 +149,19 @@ final class CAMFixtureTests: XCTestCase {
         }
     }
 }
+
+/// FullGrad against pytorch-grad-cam 1.5.7's final output (all Conv/BN biases of each net).
+final class CAMFullGradTests: XCTestCase {
+    func testFullGradMatchesLibrary() throws {
+        for (name, layers) in [("plain_cnn", 4), ("residual_dw", 3), ("tiny_vit", 1)] {
+            let dir = CAMFixtureTests.dir
+            let model = try Model(graph: try ONNXModel.load(path: "\(dir)/\(name).onnx"))
+            XCTAssertEqual(CAM.FullGrad.biasLayers(of: model).count, layers, name)
+            let x = try Tensor.readNPY(path: "\(dir)/\(name).input.npy")
+            let got = try CAM.FullGrad.explain(model: model, input: x, classes: [1, 3])
+            let e = CAMFixtureTests.relativeError(got, try Tensor.readNPY(path: "\(dir)/\(name).FullGrad.out.npy"))
+            print(String(format: "CAM agreement: \(name) FullGrad: scaled %.2e", e))
+            XCTAssertLessThanOrEqual(e, 1e-4, name)
+        }
+    }
+}
