@@ -207,3 +207,16 @@ struct SplitMix64: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+/// Hooks are per call: after perturbation CAMs (which replace the layer) the model computes
+/// exactly what it computed before.
+final class CAMScopeTests: XCTestCase {
+    func testNothingLeftBehindAfterPerturbationCAMs() throws {
+        let model = try Model(graph: try ONNXModel.load(path: "\(CAMFixtureTests.dir)/residual_dw.onnx"))
+        let x = try Tensor.readNPY(path: "\(CAMFixtureTests.dir)/residual_dw.input.npy")
+        let before = try model.run(["input": x])["logits"]
+        _ = try CAM.explain(model: model, input: x, layer: "/out_relu/Relu_output_0", classes: [0, 1], method: .ablationCAM(batchSize: 3))
+        _ = try CAM.explain(model: model, input: x, layer: "/out_relu/Relu_output_0", classes: [0, 1], method: .scoreCAM(batchSize: 3))
+        XCTAssertEqual(try model.run(["input": x])["logits"], before)
+    }
+}

@@ -100,47 +100,57 @@ enum SymmetricEigen {
 
     static func topEigenpair(_ input: [Double], size n: Int) -> (vector: [Double], value: Double) {
         guard n > 0 else { return ([], 0) }
-        var a = input
-        var v = [Double](repeating: 0, count: n * n)
-        for i in 0..<n { v[i * n + i] = 1 }
+        // Rows padded by one element: with a power-of-two n the column sweeps would otherwise hit
+        // the same cache sets on every access (10x slower at n = 256).
+        let ld = n + 1
+        var a = [Double](repeating: 0, count: n * ld)
+        var v = [Double](repeating: 0, count: n * ld)
         var scale = 0.0
-        for x in a { scale = max(scale, abs(x)) }
+        for i in 0..<n {
+            v[i * ld + i] = 1
+            for j in 0..<n { a[i * ld + j] = input[i * n + j]; scale = max(scale, abs(input[i * n + j])) }
+        }
         if scale == 0 {
             var e = [Double](repeating: 0, count: n); e[0] = 1
             return (e, 0)
         }
-        for _ in 0..<60 {
-            var off = 0.0
-            for i in 0..<n { for j in (i + 1)..<max(n, i + 1) { off += a[i * n + j] * a[i * n + j] } }
-            if off.squareRoot() <= 1e-15 * scale * Double(n) { break }
-            for p in 0..<(n - 1) {
-                for q in (p + 1)..<n {
-                    let apq = a[p * n + q]
-                    if abs(apq) <= 1e-300 { continue }
-                    let theta = (a[q * n + q] - a[p * n + p]) / (2 * apq)
-                    let t = (theta >= 0 ? 1.0 : -1.0) / (abs(theta) + (theta * theta + 1).squareRoot())
-                    let cs = 1 / (t * t + 1).squareRoot(), sn = t * cs
-                    // A ← Jᵀ A J on rows/columns p and q.
-                    for k in 0..<n {
-                        let akp = a[k * n + p], akq = a[k * n + q]
-                        a[k * n + p] = cs * akp - sn * akq
-                        a[k * n + q] = sn * akp + cs * akq
-                    }
-                    for k in 0..<n {
-                        let apk = a[p * n + k], aqk = a[q * n + k]
-                        a[p * n + k] = cs * apk - sn * aqk
-                        a[q * n + k] = sn * apk + cs * aqk
-                    }
-                    for k in 0..<n {
-                        let vkp = v[k * n + p], vkq = v[k * n + q]
-                        v[k * n + p] = cs * vkp - sn * vkq
-                        v[k * n + q] = sn * vkp + cs * vkq
+        a.withUnsafeMutableBufferPointer { a in
+            v.withUnsafeMutableBufferPointer { v in
+                for _ in 0..<60 {
+                    var off = 0.0
+                    for i in 0..<n { for j in (i + 1)..<max(n, i + 1) { off += a[i * ld + j] * a[i * ld + j] } }
+                    // Converged to double precision (rounding keeps `off` from reaching exactly zero).
+                    if off.squareRoot() <= 1e-14 * scale * Double(n) { break }
+                    for p in 0..<(n - 1) {
+                        for q in (p + 1)..<n {
+                            let apq = a[p * ld + q]
+                            if abs(apq) <= 1e-18 * scale { continue }
+                            let theta = (a[q * ld + q] - a[p * ld + p]) / (2 * apq)
+                            let t = (theta >= 0 ? 1.0 : -1.0) / (abs(theta) + (theta * theta + 1).squareRoot())
+                            let cs = 1 / (t * t + 1).squareRoot(), sn = t * cs
+                            // A <- J^T A J on rows/columns p and q; V <- V J.
+                            for k in 0..<n {
+                                let akp = a[k * ld + p], akq = a[k * ld + q]
+                                a[k * ld + p] = cs * akp - sn * akq
+                                a[k * ld + q] = sn * akp + cs * akq
+                            }
+                            for k in 0..<n {
+                                let apk = a[p * ld + k], aqk = a[q * ld + k]
+                                a[p * ld + k] = cs * apk - sn * aqk
+                                a[q * ld + k] = sn * apk + cs * aqk
+                            }
+                            for k in 0..<n {
+                                let vkp = v[k * ld + p], vkq = v[k * ld + q]
+                                v[k * ld + p] = cs * vkp - sn * vkq
+                                v[k * ld + q] = sn * vkp + cs * vkq
+                            }
+                        }
                     }
                 }
             }
         }
         var best = 0
-        for i in 1..<max(n, 1) where a[i * n + i] > a[best * n + best] { best = i }
-        return ((0..<n).map { v[$0 * n + best] }, a[best * n + best])
+        for i in 1..<max(n, 1) where a[i * ld + i] > a[best * ld + best] { best = i }
+        return ((0..<n).map { v[$0 * ld + best] }, a[best * ld + best])
     }
 }
