@@ -144,3 +144,11 @@ public struct CAMResult: Sendable {
     public let gradients: Tensor?
     public let layout: CAM.Layout
 }
+
+extension CAMResult {
+    /// The image pytorch-grad-cam 1.5.7 returns for this map: see
+    /// ``CAM/scaledLikePytorchGradCAM(_:height:width:)``.
+    public func scaled(height: Int, width: Int) throws -> Tensor {
+        try CAM.scaledLikePytorchGradCAM(raw, height: height, width: width)
+    }
+}
