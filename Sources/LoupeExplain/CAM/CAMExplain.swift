@@ -1,0 +1,154 @@
+import LoupeGraph
+import LoupeTensor
+
+extension CAM {
+    /// Which CAM variant ``CAM/explain(model:input:layer:classes:method:inputName:outputName:)``
+    /// runs. Gradient-based and gradient-free variants are ``CAMWeighting`` values; Score-CAM and
+    /// Ablation-CAM weigh channels by extra batched forward passes.
+    public enum Method: Sendable {
+        /// CAM with the (classes, C) weight matrix of the linear layer after global average pooling.
+        case cam(classifierWeight: Tensor)
+        case gradCAM, gradCAMPlusPlus, xGradCAM, hiResCAM, layerCAM, eigenCAM, eigenGradCAM
+        /// Score-CAM; `batchSize` masked inputs per forward (pytorch-grad-cam default 16).
+        case scoreCAM(batchSize: Int = 16)
+        /// Ablation-CAM; `batchSize` ablated copies per forward (pytorch-grad-cam default 32).
+        case ablationCAM(batchSize: Int = 32, ablation: AblationValue = .pytorchGradCAM)
+        /// Any other weighting.
+        case custom(any CAMWeighting)
+
+        /// The weighting value, nil for the forward-pass methods.
+        public var weighting: (any CAMWeighting)? {
+            switch self {
+            case let .cam(w): return ClassifierWeights(weight: w)
+            case .gradCAM: return GradCAM()
+            case .gradCAMPlusPlus: return GradCAMPlusPlus()
+            case .xGradCAM: return XGradCAM()
+            case .hiResCAM: return HiResCAM()
+            case .layerCAM: return LayerCAM()
+            case .eigenCAM: return EigenCAM()
+            case .eigenGradCAM: return EigenGradCAM()
+            case let .custom(w): return w
+            case .scoreCAM, .ablationCAM: return nil
+            }
+        }
+
+        var usesGradients: Bool { weighting?.usesGradients ?? false }
+    }
+
+    /// Runs one CAM on a batch.
+    ///
+    /// One forward pass captures the layer; for gradient methods the seed is the one-hot of
+    /// `classes[b]` on sample b's logits and backward stops at the layer (only the nodes after it
+    /// are visited). The weighting then reads activations and gradients, reshaped to
+    /// (B, C, h, w) — token layers (B, 1 + h·w, C) of vision transformers are rearranged
+    /// automatically with the class token dropped.
+    ///
+    /// ```swift
+    /// let r = try CAM.explain(model: model, input: x, layer: "/layer4/relu_1/Relu_output_0",
+    ///                         classes: [243], method: .gradCAM)
+    /// let heat = try CAM.scaledLikePytorchGradCAM(r.raw, height: 224, width: 224)
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - input: the model input, (B, ...) — for Score-CAM an image batch (B, channels, H, W).
+    ///   - layer: value name of the layer (see ``Model/hookableValues``).
+    ///   - classes: target class per sample (a logit index of `outputName`, shape (B, classes)).
+    ///   - inputName / outputName: default to the model's only input and its first output.
+    /// - Throws: ``CAMError/noSpatialLayer(layer:shape:spatialLayers:)`` naming the layer and the
+    ///   spatial layers before it; `GraphError.unknownValue` with close names for a typo.
+    public static func explain(model: Model, input: Tensor, layer: String, classes: [Int], method: Method,
+                               inputName: String? = nil, outputName: String? = nil) throws -> CAMResult {
+        let hook = try model.hook(layer)
+        guard let inName = inputName ?? (model.inputs.count == 1 ? model.inputs[0].name : nil) else {
+            throw CAMError.invalidArgument("the model has \(model.inputs.count) inputs; name the image input with inputName")
+        }
+        guard let outName = outputName ?? model.outputs.first?.name else {
+            throw CAMError.invalidArgument("the model declares no output")
+        }
+        var hooks = Hooks()
+        hooks.capture(hook)
+        let pass = try model.forward([inName: input], hooks: hooks, recording: method.usesGradients ? .gradient : nil)
+        guard let logits = pass.outputs[outName] else {
+            throw CAMError.invalidArgument("output '\(outName)' not found; outputs: \(model.outputs.map(\.name))")
+        }
+        guard let value = pass.captured[layer] else { throw CAMError.invalidArgument("layer '\(layer)' was not captured") }
+        let layout = try Layout.of(shape: value.shape, layer: layer, spatialLayers: spatialLayers(before: layer, in: pass))
+        try checkTargets(classes, logits: logits, batch: value.shape[0])
+        let acts = try grid(value, layout: layout)
+
+        var grads: Tensor?
+        var readout: CAMReadout
+        if let weighting = method.weighting {
+            if weighting.usesGradients {
+                let k = logits.shape[1]
+                var seed = [Float](repeating: 0, count: logits.count)
+                for (b, c) in classes.enumerated() { seed[b * k + c] = 1 }
+                let g = try pass.backward(seeds: [outName: try Tensor(shape: logits.shape, floats: seed)], wrt: [layer])
+                guard let gl = g[layer] else { throw CAMError.invalidArgument("no gradient at layer '\(layer)'") }
+                grads = try grid(gl, layout: layout)
+            }
+            readout = try weighting.readout(activations: acts, gradients: grads, classes: classes)
+        } else if case let .scoreCAM(batchSize) = method {
+            readout = .channelWeights(try ScoreCAM.weights(model: model, input: input, inputName: inName, outputName: outName,
+                                                          activations: acts, classes: classes, batchSize: batchSize))
+        } else if case let .ablationCAM(batchSize, ablation) = method {
+            readout = .channelWeights(try AblationCAM.weights(model: model, input: input, inputName: inName, outputName: outName,
+                                                             layer: hook, layerValue: value, layout: layout, logits: logits,
+                                                             classes: classes, batchSize: batchSize, ablation: ablation))
+        } else {
+            throw CAMError.invalidArgument("unhandled CAM method")
+        }
+        let raw = try rawMap(readout, activations: acts)
+        var weights: Tensor?
+        if case let .channelWeights(w) = readout { weights = w }
+        return CAMResult(raw: raw, cam: relu(raw), weights: weights, activations: acts, gradients: grads, layout: layout)
+    }
+
+    static func checkTargets(_ classes: [Int], logits: Tensor, batch: Int) throws {
+        guard logits.rank == 2 else {
+            throw CAMError.shapeMismatch(what: "model output for class targets", expected: "(batch, classes)", got: logits.shape)
+        }
+        guard classes.count == logits.shape[0], classes.count == batch else {
+            throw CAMError.badTarget("\(classes.count) target classes for a batch of \(logits.shape[0])")
+        }
+        for c in classes where c < 0 || c >= logits.shape[1] {
+            throw CAMError.badTarget("class \(c) outside 0..<\(logits.shape[1])")
+        }
+    }
+
+    /// Up to three spatial layers computed before `layer`, nearest first.
+    static func spatialLayers(before layer: String, in pass: ForwardPass) -> [String] {
+        let names = pass.model.hookableValues
+        let end = names.firstIndex(of: layer) ?? names.count
+        var found: [String] = []
+        for name in names[..<end].reversed() {
+            if let s = try? pass.shape(of: name), Layout.isSpatial(s) { found.append(name) }
+            if found.count == 3 { break }
+        }
+        return found
+    }
+}
+
+/// The outcome of one CAM call.
+public struct CAMResult: Sendable {
+    /// `Σ_c w·A` (or the variant's map) before ReLU, (B, h, w) at the layer's resolution:
+    /// pytorch-grad-cam's `get_cam_image`.
+    public let raw: Tensor
+    /// `ReLU(raw)`: the class activation map, unnormalized (Captum's `relu_attributions=True`).
+    public let cam: Tensor
+    /// Channel weights (B, C) for the channel-weighting variants, nil for pixel-wise ones.
+    public let weights: Tensor?
+    /// Layer activations as (B, C, h, w) (token layers rearranged).
+    public let activations: Tensor
+    /// Gradients at the layer as (B, C, h, w), for gradient variants.
+    public let gradients: Tensor?
+    public let layout: CAM.Layout
+}
+
+extension CAMResult {
+    /// The image pytorch-grad-cam 1.5.7 returns for this map: see
+    /// ``CAM/scaledLikePytorchGradCAM(_:height:width:)``.
+    public func scaled(height: Int, width: Int) throws -> Tensor {
+        try CAM.scaledLikePytorchGradCAM(raw, height: height, width: width)
+    }
+}
