@@ -1,0 +1,113 @@
+import LoupeGraph
+import LoupeTensor
+
+/// The modified-backward engine (ARCHITECTURE.md, seam 2): a ``RuleMap`` (plain gradients,
+/// guided backprop, DeconvNet, ...) applied to rows an input sampler built, read out at the
+/// input or at a layer. Every gradient method is this engine plus a sampler (identity, a path,
+/// noise) and a reduction (sum over path steps, mean / mean of squares / variance over noise,
+/// × (x − baseline)).
+///
+/// Rows run `batchSize` at a time, one forward and one backward per chunk, so a 50-step path on
+/// a batch of 8 never holds 400 rows of activations at once.
+public struct ModifiedBackward: Sendable {
+    /// Backward rule per node; ``RuleMap/gradient`` for exact gradients.
+    public var rules: RuleMap
+
+    public init(rules: RuleMap = .gradient) { self.rules = rules }
+
+    /// What one engine run returns, row-aligned with the rows it was given.
+    struct Result {
+        /// `∂ target / ∂ (input or layer)` per row, `[rows, ...]`.
+        var gradients: Tensor
+        /// The layer's value per row when a layer was read out.
+        var activations: Tensor?
+        /// The explained scalar per row (`⟨seed, value⟩`).
+        var scores: [Float]
+    }
+
+    /// Runs `rows` (row r belongs to sample `rowSample[r]`) through forward + this engine's
+    /// backward and returns the gradient at the input (or at `layer`).
+    func run(_ model: Model, setup: ExplainSetup, rows: Tensor, rowSample: [Int], target: ResolvedTarget,
+             layer: String?, batchSize: Int?, method: String) throws -> Result {
+        let total = try rows.rowCount(method)
+        let chunk = max(1, batchSize ?? total)
+        let wrt = layer ?? setup.inputName
+        var hooks = Hooks()
+        if let layer { hooks.capture(try model.hook(layer)) }
+        if let v = target.valueName, !model.outputs.contains(where: { $0.name == v }) { hooks.capture(try model.hook(v)) }
+
+        var grads: [Float] = []
+        var acts: [Float] = []
+        var gradShape: [Int]? = nil
+        var scores: [Float] = []
+        scores.reserveCapacity(total)
+        var lo = 0
+        while lo < total {
+            let hi = min(total, lo + chunk)
+            let samples = Array(rowSample[lo..<hi])
+            var feeds = try otherFeeds(setup, samples: samples)
+            feeds[setup.inputName] = try rows.rows(lo..<hi)
+            let pass = try model.forward(feeds, hooks: hooks, recording: rules)
+            let (seeds, s) = try target.forRows(samples).seeds(in: pass, method: method)
+            scores += s
+            let g = try pass.backward(seeds: seeds, wrt: [wrt])
+            guard let gw = g[wrt] else {
+                throw ExplainError.unsupported(method: method, reason: "no gradient at '\(wrt)'")
+            }
+            if gradShape == nil {
+                gradShape = gw.shape
+                grads.reserveCapacity(gw.rowSize * total)
+            }
+            guard gw.rank >= 1, gw.shape[0] == hi - lo else {
+                throw ExplainError.unsupported(method: method, reason: "'\(wrt)' of shape \(gw.shape) has no batch axis of \(hi - lo) rows")
+            }
+            grads += try gw.floats(method)
+            if let layer { acts += try pass.value(layer).floats(method) }
+            lo = hi
+        }
+        var shape = gradShape ?? rows.shape
+        shape[0] = total
+        return Result(gradients: try Tensor(shape: shape, floats: grads),
+                      activations: layer == nil ? nil : try Tensor(shape: shape, floats: acts),
+                      scores: scores)
+    }
+
+    /// The explained scalar for `rows` by plain forwards (no backward), `batchSize` rows at a time.
+    static func scores(_ model: Model, setup: ExplainSetup, rows: Tensor, rowSample: [Int], target: ResolvedTarget,
+                       batchSize: Int?, method: String) throws -> [Float] {
+        let total = try rows.rowCount(method)
+        let chunk = max(1, batchSize ?? total)
+        var hooks = Hooks()
+        if let v = target.valueName, !model.outputs.contains(where: { $0.name == v }) { hooks.capture(try model.hook(v)) }
+        var out: [Float] = []
+        var lo = 0
+        while lo < total {
+            let hi = min(total, lo + chunk)
+            let samples = Array(rowSample[lo..<hi])
+            var feeds = try otherFeeds(setup, samples: samples)
+            feeds[setup.inputName] = try rows.rows(lo..<hi)
+            let pass = try model.forward(feeds, hooks: hooks)
+            out += try target.forRows(samples).seeds(in: pass, method: method).scores
+            lo = hi
+        }
+        return out
+    }
+
+    /// Feeds other than the explained input, with per-sample ones (leading axis = batch)
+    /// gathered to follow the rows.
+    static func otherFeeds(_ setup: ExplainSetup, samples: [Int]) throws -> [String: Tensor] {
+        var feeds: [String: Tensor] = [:]
+        for (k, v) in setup.others {
+            if v.rank >= 1 && v.shape[0] == setup.batch && setup.batch > 0 {
+                feeds[k] = try v.gatheringRows(samples)
+            } else {
+                feeds[k] = v
+            }
+        }
+        return feeds
+    }
+
+    func otherFeeds(_ setup: ExplainSetup, samples: [Int]) throws -> [String: Tensor] {
+        try Self.otherFeeds(setup, samples: samples)
+    }
+}
