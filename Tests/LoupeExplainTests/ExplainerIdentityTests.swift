@@ -1,0 +1,154 @@
+import Foundation
+import XCTest
+import LoupeTensor
+import LoupeGraph
+@testable import LoupeExplain
+
+/// Identities every gradient method must satisfy, independent of Captum: IG completeness,
+/// Input × Gradient = gradient ⊙ input, Saliency = |gradient|, batch-size invariance, and the
+/// target and layer plumbing (top class, neurons, custom seeds, layer readout).
+final class ExplainerIdentityTests: XCTestCase {
+    let conv1 = "/conv1/Conv_output_0"
+
+    /// The plain input gradient of `output[:, targets]` straight from the engine's ForwardPass.
+    func gradient(_ c: ExplainFixtures.Case, _ x: Tensor, seedAt value: String = "output", index: [Int], wrt: String = "input") throws -> Tensor {
+        var hooks = Hooks()
+        if value != "output" { hooks.capture(try c.model.hook(value)) }
+        let pass = try c.model.forward(["input": x], hooks: hooks, recording: .gradient)
+        let v = try pass.value(value)
+        let n = v.rowSize
+        var seed = [Float](repeating: 0, count: v.count)
+        for (r, k) in index.enumerated() { seed[r * n + k] = 1 }
+        return try XCTUnwrap(pass.backward(seeds: [value: try Tensor(shape: v.shape, floats: seed)], wrt: [wrt])[wrt])
+    }
+
+    func testSaliencyIsAbsoluteGradientAndInputXGradientIsProduct() throws {
+        let c = try ExplainFixtures.load("resnet_dw")
+        let x = try c.array("input"), t = c.meta.targets
+        let g = try gradient(c, x, index: t)
+        let sal = try Saliency().explain(c.model, input: x, target: .indices(t))
+        XCTAssertEqual(sal.attribution, try Elementwise.map(g, "t") { abs($0) })
+        XCTAssertEqual(sal.targets, t)
+        let ixg = try InputXGradient().explain(c.model, input: x, target: .indices(t))
+        XCTAssertEqual(ixg.attribution, try Elementwise.combine(g, x, "t") { $0 * $1 })
+    }
+
+    func testIntegratedGradientsCompleteness() throws {
+        let c = try ExplainFixtures.load("cnn_bn")
+        let x = try c.array("input"), b = try c.array("baseline")
+        let y = try c.model.run(["input": x])["output"]!.floats(), yb = try c.model.run(["input": b])["output"]!.floats()
+        let t = c.meta.targets
+        var residuals: [[Double]] = []
+        for steps in [4, 256] {
+            let e = try IntegratedGradients(baseline: .tensor(b), steps: steps).explain(c.model, input: x, target: .indices(t))
+            let a = e.attribution.doubles, n = a.count / 2
+            let delta = try XCTUnwrap(e.convergenceDelta)
+            var errors: [Double] = []
+            for s in 0..<2 {
+                let sum = a[(s * n)..<((s + 1) * n)].reduce(0, +)
+                let diff = Double(y[s * 5 + t[s]] - yb[s * 5 + t[s]])
+                // The reported delta is exactly the completeness residual.
+                XCTAssertEqual(sum - diff, Double(delta[s]), accuracy: 1e-5 * max(1, abs(diff)))
+                errors.append(abs(sum - diff) / max(abs(diff), 1e-6))
+            }
+            residuals.append(errors)
+        }
+        print("IG completeness residual |Σa − Δf| / |Δf| at 4 and 256 steps:", residuals)
+        // Relu kinks make the integrand piecewise smooth, so convergence is algebraic, not
+        // spectral; still, 256 points must leave well under 1 %.
+        for s in 0..<2 { XCTAssertLessThan(residuals[1][s], 0.005, "relative completeness residual with 256 steps, sample \(s)") }
+    }
+
+    func testBatchSizeIsHonouredAndDoesNotChangeResults() throws {
+        final class Box: @unchecked Sendable { var rows: [Int] = []; let lock = NSLock() }
+        let c = try ExplainFixtures.load("cnn_bn")
+        let x = try c.array("input"), t = c.meta.targets
+        let box = Box()
+        // A custom target (output[:, 0] for every row) that records how many rows each forward saw.
+        let custom = Target.custom { outputs in
+            guard let y = outputs["output"] else { throw ExplainError.invalidArgument(method: "test", message: "no output") }
+            box.lock.lock(); box.rows.append(y.shape[0]); box.lock.unlock()
+            var seed = [Float](repeating: 0, count: y.count)
+            for r in 0..<y.shape[0] { seed[r * 5] = 1 }
+            return ["output": try Tensor(shape: y.shape, floats: seed)]
+        }
+        _ = try IntegratedGradients(steps: 5).explain(c.model, input: x, target: custom, options: ExplainOptions(batchSize: 3))
+        // 10 rows for the path in chunks of ≤ 3, then 4 rows (inputs and baselines) for the delta.
+        XCTAssertEqual(box.rows, [3, 3, 3, 1, 3, 1])
+
+        let whole = try IntegratedGradients(steps: 6, rule: .riemannTrapezoid).explain(c.model, input: x, target: .indices(t))
+        let chunked = try IntegratedGradients(steps: 6, rule: .riemannTrapezoid).explain(c.model, input: x, target: .indices(t), options: ExplainOptions(batchSize: 1))
+        assertClose(chunked.attribution, whole.attribution, 1e-6, "IG with batchSize 1 vs all rows at once")
+        let sg = NoiseTunnel(Saliency(), samples: 4, stdev: 0.2, seed: 7)
+        assertClose(try sg.explain(c.model, input: x, target: .indices(t), options: ExplainOptions(batchSize: 3)).attribution,
+                    try sg.explain(c.model, input: x, target: .indices(t)).attribution, 1e-6, "SmoothGrad chunked")
+    }
+
+    func testTopTargetIsArgmaxOfTheUnexpandedInput() throws {
+        let c = try ExplainFixtures.load("vit_tiny")
+        let x = try c.array("input")
+        let y = try c.model.run(["input": x])["output"]!.floats()
+        let top = (0..<2).map { s in (0..<3).max { y[s * 3 + $0] < y[s * 3 + $1] }! }
+        let e = try IntegratedGradients(steps: 3).explain(c.model, input: x, target: .top)
+        XCTAssertEqual(e.targets, top)
+        XCTAssertEqual(e.attribution, try IntegratedGradients(steps: 3).explain(c.model, input: x, target: .indices(top)).attribution)
+    }
+
+    func testNeuronTargetAndLayerReadout() throws {
+        let c = try ExplainFixtures.load("cnn_bn")
+        let x = try c.array("input")
+        // A neuron inside the first conv's output.
+        let neuron = try Saliency(absolute: false).explain(c.model, input: x, target: .neuron(conv1, index: 37))
+        XCTAssertEqual(neuron.attribution, try gradient(c, x, seedAt: conv1, index: [37, 37]))
+        // Layer attribution: gradient and activation × gradient at conv1.
+        let layerGrad = try gradient(c, x, index: c.meta.targets, wrt: conv1)
+        let sal = try Saliency(absolute: false).explain(c.model, input: x, target: .indices(c.meta.targets), options: ExplainOptions(layer: conv1))
+        XCTAssertEqual(sal.layer, conv1)
+        XCTAssertEqual(sal.attribution, layerGrad)
+        var hooks = Hooks()
+        hooks.capture(try c.model.hook(conv1))
+        let act = try XCTUnwrap(c.model.forward(["input": x], hooks: hooks).captured[conv1])
+        let gxa = try InputXGradient().explain(c.model, input: x, target: .indices(c.meta.targets), options: ExplainOptions(layer: conv1, batchSize: 1))
+        XCTAssertEqual(gxa.attribution, try Elementwise.combine(layerGrad, act, "t") { $0 * $1 })
+    }
+
+    func testGuidedRulesDoNotLeakIntoLaterCalls() throws {
+        let c = try ExplainFixtures.load("cnn_bn")
+        let x = try c.array("input"), t = Target.indices(c.meta.targets)
+        let before = try Saliency(absolute: false).explain(c.model, input: x, target: t).attribution
+        let guided = try GuidedBackprop().explain(c.model, input: x, target: t).attribution
+        XCTAssertGreaterThan(relativeError(guided, before), 0.1, "guided backprop must differ from the gradient on a Relu net")
+        XCTAssertEqual(try Saliency(absolute: false).explain(c.model, input: x, target: t).attribution, before)
+    }
+
+    func testIntegrationRulePointsMatchCaptum() throws {
+        // numpy.polynomial.legendre.leggauss(3): nodes ±√(3/5), 0; weights 5/9, 8/9, 5/9.
+        let (a, w) = try IntegrationRule.gaussLegendre.points(3)
+        let r = (3.0 / 5).squareRoot()
+        for (got, want) in zip(a, [0.5 * (1 - r), 0.5, 0.5 * (1 + r)]) { XCTAssertEqual(got, want, accuracy: 1e-15) }
+        for (got, want) in zip(w, [5.0 / 18, 8.0 / 18, 5.0 / 18]) { XCTAssertEqual(got, want, accuracy: 1e-15) }
+        // 20 points integrate t^39 exactly.
+        let (a20, w20) = try IntegrationRule.gaussLegendre.points(20)
+        XCTAssertEqual(zip(a20, w20).reduce(0) { $0 + $1.1 * pow($1.0, 39) }, 1.0 / 40, accuracy: 1e-14)
+        XCTAssertEqual(try IntegrationRule.riemannTrapezoid.points(5).alphas, [0, 0.25, 0.5, 0.75, 1])
+        XCTAssertEqual(try IntegrationRule.riemannTrapezoid.points(5).weights, [0.1, 0.2, 0.2, 0.2, 0.1])
+        XCTAssertEqual(try IntegrationRule.riemannLeft.points(4).alphas, [0, 0.25, 0.5, 0.75])
+        XCTAssertEqual(try IntegrationRule.riemannMiddle.points(2).alphas, [0.25, 0.75])
+        XCTAssertEqual(try IntegrationRule.riemannRight.points(4).alphas, [0.25, 0.5, 0.75, 1])
+        XCTAssertThrowsError(try IntegrationRule.riemannLeft.points(1))
+    }
+
+    func testErrorsNameTheProblem() throws {
+        let c = try ExplainFixtures.load("cnn_bn")
+        let x = try c.array("input")
+        func message(_ body: () throws -> Any) -> String {
+            do { _ = try body(); return "" } catch { return "\(error)" }
+        }
+        XCTAssertTrue(message { try Saliency().explain(c.model, input: x, target: .index(9)) }.contains("target index 9"))
+        XCTAssertTrue(message { try Saliency().explain(c.model, input: x, target: .indices([1])) }.contains("1 target indices for a batch of 2"))
+        XCTAssertTrue(message { try Saliency().explain(c.model, input: x, target: .index(0), options: ExplainOptions(batchSize: 0)) }.contains("batchSize"))
+        XCTAssertTrue(message { try NoiseTunnel(Saliency(), samples: 2, noise: x).explain(c.model, input: x, target: .index(0)) }.contains("noise of shape"))
+        XCTAssertTrue(message { try IntegratedGradients(baseline: .tensor(Tensor(zeros: [3, 3])), steps: 2).explain(c.model, input: x, target: .index(0)) }.contains("baseline of shape"))
+        XCTAssertTrue(message { try Saliency().explain(c.model, input: x, target: .neuron("/conv9/Conv_output_0", index: 0)) }.contains("conv9"))
+    }
+}
