@@ -81,3 +81,35 @@ final class CaptumAgreementTests: XCTestCase {
         }
     }
 }
+
+/// DeepLIFT (Rescale) against Captum on the two Relu nets (the ViT's nonlinearities are
+/// functional in PyTorch, which Captum's DeepLift does not hook). Captum 0.9.0 drops its max-pool
+/// rule after a ReLU module (see `DeepLift.MaxPoolRule`), so the comparison uses `.gradient`;
+/// the default `.deepLift` rule is checked by summation-to-delta instead.
+final class DeepLiftAgreementTests: XCTestCase {
+    func testDeepLiftMatchesCaptum() throws {
+        for name in ["cnn_bn", "resnet_dw"] {
+            let c = try ExplainFixtures.load(name)
+            let x = try c.array("input"), b = try c.array("baseline")
+            let want = try XCTUnwrap(c.meta.deltas["deeplift"])
+            for batchSize in [nil, 2] as [Int?] {
+                let e = try DeepLift(baseline: .tensor(b), maxPool: .gradient).explain(c.model, input: x, target: .indices(c.meta.targets), options: ExplainOptions(batchSize: batchSize))
+                assertClose(e.attribution, try c.array("deeplift"), 1e-4, "\(name) DeepLift, batchSize \(String(describing: batchSize))")
+                let got = try XCTUnwrap(e.convergenceDelta)
+                for s in 0..<2 { XCTAssertEqual(got[s], want[s], accuracy: 1e-5, "\(name) DeepLift delta \(s)") }
+            }
+            // The full rule set: Σ attribution = f(x) − f(x') to float32 rounding.
+            let full = try DeepLift(baseline: .tensor(b)).explain(c.model, input: x, target: .indices(c.meta.targets))
+            for d in try XCTUnwrap(full.convergenceDelta) { XCTAssertLessThan(abs(d), 1e-5, "\(name) DeepLift summation-to-delta") }
+            // DeepLIFT differs from a two-point IG on a Relu net (the fixture discriminates).
+            let ig = try IntegratedGradients(baseline: .tensor(b), steps: 2, rule: .riemannRight).explain(c.model, input: x, target: .indices(c.meta.targets))
+            XCTAssertGreaterThan(relativeError(ig.attribution, try c.array("deeplift")), 1e-2)
+        }
+        // On the CNN the two MaxPool treatments differ, and Captum's delta shows its rule was lost.
+        let c = try ExplainFixtures.load("cnn_bn")
+        let x = try c.array("input"), b = try c.array("baseline")
+        let full = try DeepLift(baseline: .tensor(b)).explain(c.model, input: x, target: .indices(c.meta.targets))
+        XCTAssertGreaterThan(relativeError(full.attribution, try c.array("deeplift")), 0.1)
+        XCTAssertGreaterThan(abs(try XCTUnwrap(c.meta.deltas["deeplift"])[0]), 1e-3)
+    }
+}
