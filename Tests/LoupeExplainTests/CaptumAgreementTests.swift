@@ -47,6 +47,24 @@ final class CaptumAgreementTests: XCTestCase {
         }
     }
 
+    /// Layer attribution at one hook per model (a conv output, a Relu output, a LayerNorm output
+    /// of the ViT): Captum LayerGradientXActivation (with and without the activation factor) and
+    /// LayerIntegratedGradients.
+    func testLayerAttribution() throws {
+        try each { c, x, t, name in
+            let layer = ExplainOptions(layer: c.meta.layer, batchSize: 4)
+            assertClose(try Saliency(absolute: false).explain(c.model, input: x, target: t, options: layer).attribution,
+                        try c.array("layer_gradient"), 1e-4, "\(name) layer gradient")
+            assertClose(try InputXGradient().explain(c.model, input: x, target: t, options: layer).attribution,
+                        try c.array("layer_gradient_x_activation"), 1e-4, "\(name) layer gradient x activation")
+            let e = try IntegratedGradients(baseline: .tensor(try c.array("baseline")), steps: c.meta.ig_steps).explain(c.model, input: x, target: t, options: layer)
+            assertClose(e.attribution, try c.array("layer_ig"), 1e-4, "\(name) layer IG")
+            let want = try XCTUnwrap(c.meta.deltas["layer_ig"]), got = try XCTUnwrap(e.convergenceDelta)
+            let scale = e.attribution.doubles.reduce(0) { $0 + abs($1) }
+            for s in 0..<2 { XCTAssertEqual(Double(got[s]), Double(want[s]), accuracy: 1e-4 * scale + 1e-5, "\(name) layer IG delta \(s)") }
+        }
+    }
+
     func testGuidedBackpropAndDeconvolution() throws {
         try each { c, x, t, name in
             assertClose(try GuidedBackprop().explain(c.model, input: x, target: t).attribution, try c.array("guided_backprop"), 1e-4, "\(name) guided backprop")

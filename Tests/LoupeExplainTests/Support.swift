@@ -16,6 +16,7 @@ enum ExplainFixtures {
         var nt_samples: Int
         var stdev: Float
         var deltas: [String: [Float]]
+        var layer: String
     }
 
     /// A fixture model with its inputs and Captum's attributions.

@@ -10,6 +10,11 @@ import LoupeTensor
 /// ``Explanation/convergenceDelta`` (Captum's `return_convergence_delta`), which costs one more
 /// plain forward of the inputs and baselines.
 ///
+/// With ``ExplainOptions/layer``: layer Integrated Gradients (Captum `LayerIntegratedGradients`,
+/// layer output): the path runs from the layer's value at the baseline to its value at the input,
+/// each step replacing the layer's value in a forward of the input; attribution has the layer's
+/// shape.
+///
 /// Rows: `steps × batch`, step-major like Captum; they run ``ExplainOptions/batchSize`` at a time.
 public struct IntegratedGradients: Explainer {
     public var baseline: Baseline
@@ -42,12 +47,17 @@ public struct IntegratedGradients: Explainer {
 
     public func explain(_ model: Model, inputs: [String: Tensor], target: Target, options: ExplainOptions) throws -> Explanation {
         let method = methodName
-        if options.layer != nil {
-            throw ExplainError.unsupported(method: method, reason: "layer attribution is not implemented for Integrated Gradients yet; attribute to the input")
-        }
         let setup = try ExplainSetup(model: model, inputs: inputs, options: options, method: method)
         let t = try target.resolve(model: model, feeds: inputs, batch: setup.batch, method: method)
-        let x = setup.x, b = try baseline.resolve(like: x, method: method)
+        let inputX = setup.x, inputB = try baseline.resolve(like: inputX, method: method)
+        // Layer IG (Captum's LayerIntegratedGradients): the path runs between the layer's values
+        // at the baseline and at the input; each step replaces the layer's value.
+        var x = inputX, b = inputB
+        if let layer = options.layer {
+            let ids = Array(0..<setup.batch)
+            x = try ModifiedBackward.layerValues(model, setup: setup, rows: inputX, rowSample: ids, layer: layer, batchSize: options.batchSize, method: method)
+            b = try ModifiedBackward.layerValues(model, setup: setup, rows: inputB, rowSample: ids, layer: layer, batchSize: options.batchSize, method: method)
+        }
         let (alphas, weights) = try rule.points(steps)
         let B = setup.batch, n = x.rowSize
         let xs = try x.floats(method), bs = try b.floats(method)
@@ -64,7 +74,8 @@ public struct IntegratedGradients: Explainer {
         }
         let rowSample = (0..<steps).flatMap { _ in Array(0..<B) }
         let r = try ModifiedBackward(rules: rules).run(model, setup: setup, rows: rows, rowSample: rowSample, target: t,
-                                                       layer: nil, batchSize: options.batchSize, method: method)
+                                                       layer: options.layer, batchSize: options.batchSize, method: method,
+                                                       rowsReplaceLayer: options.layer != nil)
         let g = try r.gradients.floats(method)
         var total = [Float](repeating: 0, count: B * n)
         for k in 0..<steps {
@@ -76,7 +87,7 @@ public struct IntegratedGradients: Explainer {
 
         var delta: [Float]? = nil
         if computesDelta {
-            let both = try Tensor.concatenated([x, b], axis: 0)
+            let both = try Tensor.concatenated([inputX, inputB], axis: 0)
             let f = try ModifiedBackward.scores(model, setup: setup, rows: both, rowSample: Array(0..<B) + Array(0..<B),
                                                 target: t, batchSize: options.batchSize, method: method)
             delta = (0..<B).map { s in
@@ -87,6 +98,6 @@ public struct IntegratedGradients: Explainer {
         }
         return Explanation(attribution: attribution, method: method,
                            parameters: ["steps": "\(steps)", "rule": rule.rawValue, "multipliesByInputs": "\(multipliesByInputs)"],
-                           input: setup.inputName, targets: t.perSample, convergenceDelta: delta)
+                           input: setup.inputName, layer: options.layer, targets: t.perSample, convergenceDelta: delta)
     }
 }

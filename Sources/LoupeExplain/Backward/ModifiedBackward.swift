@@ -27,14 +27,22 @@ public struct ModifiedBackward: Sendable {
 
     /// Runs `rows` (row r belongs to sample `rowSample[r]`) through forward + this engine's
     /// backward and returns the gradient at the input (or at `layer`).
+    ///
+    /// With `rowsReplaceLayer`, `rows` are values of `layer` instead: each forward runs the
+    /// rows' samples of the input with the layer's value replaced by the rows (layer path
+    /// methods such as layer Integrated Gradients), and the gradient is taken at the layer.
     func run(_ model: Model, setup: ExplainSetup, rows: Tensor, rowSample: [Int], target: ResolvedTarget,
-             layer: String?, batchSize: Int?, method: String) throws -> Result {
+             layer: String?, batchSize: Int?, method: String, rowsReplaceLayer: Bool = false) throws -> Result {
         let total = try rows.rowCount(method)
         let chunk = max(1, batchSize ?? total)
         let wrt = layer ?? setup.inputName
         var hooks = Hooks()
-        if let layer { hooks.capture(try model.hook(layer)) }
+        let layerHook = try layer.map { try model.hook($0) }
+        if let layerHook, !rowsReplaceLayer { hooks.capture(layerHook) }
         if let v = target.valueName, !model.outputs.contains(where: { $0.name == v }) { hooks.capture(try model.hook(v)) }
+        if rowsReplaceLayer && layerHook == nil {
+            throw ExplainError.invalidArgument(method: method, message: "layer rows given without a layer")
+        }
 
         var grads: [Float] = []
         var acts: [Float] = []
@@ -46,8 +54,14 @@ public struct ModifiedBackward: Sendable {
             let hi = min(total, lo + chunk)
             let samples = Array(rowSample[lo..<hi])
             var feeds = try otherFeeds(setup, samples: samples)
-            feeds[setup.inputName] = try rows.rows(lo..<hi)
-            let pass = try model.forward(feeds, hooks: hooks, recording: rules)
+            var chunkHooks = hooks
+            if rowsReplaceLayer, let layerHook {
+                feeds[setup.inputName] = try setup.x.gatheringRows(samples)
+                chunkHooks.replace(layerHook, with: try rows.rows(lo..<hi))
+            } else {
+                feeds[setup.inputName] = try rows.rows(lo..<hi)
+            }
+            let pass = try model.forward(feeds, hooks: chunkHooks, recording: rules)
             let (seeds, s) = try target.forRows(samples).seeds(in: pass, method: method)
             scores += s
             let g = try pass.backward(seeds: seeds, wrt: [wrt])
@@ -62,13 +76,13 @@ public struct ModifiedBackward: Sendable {
                 throw ExplainError.unsupported(method: method, reason: "'\(wrt)' of shape \(gw.shape) has no batch axis of \(hi - lo) rows")
             }
             grads += try gw.floats(method)
-            if let layer { acts += try pass.value(layer).floats(method) }
+            if let layer, !rowsReplaceLayer { acts += try pass.value(layer).floats(method) }
             lo = hi
         }
         var shape = gradShape ?? rows.shape
         shape[0] = total
         return Result(gradients: try Tensor(shape: shape, floats: grads),
-                      activations: layer == nil ? nil : try Tensor(shape: shape, floats: acts),
+                      activations: layer == nil || rowsReplaceLayer ? nil : try Tensor(shape: shape, floats: acts),
                       scores: scores)
     }
 
@@ -91,6 +105,32 @@ public struct ModifiedBackward: Sendable {
             lo = hi
         }
         return out
+    }
+
+    /// The value of `layer` for `rows` of the explained input (plain forwards, `batchSize` rows
+    /// at a time).
+    static func layerValues(_ model: Model, setup: ExplainSetup, rows: Tensor, rowSample: [Int], layer: String,
+                            batchSize: Int?, method: String) throws -> Tensor {
+        let total = try rows.rowCount(method)
+        let chunk = max(1, batchSize ?? total)
+        var hooks = Hooks()
+        hooks.capture(try model.hook(layer))
+        var parts: [Tensor] = []
+        var lo = 0
+        while lo < total {
+            let hi = min(total, lo + chunk)
+            var feeds = try otherFeeds(setup, samples: Array(rowSample[lo..<hi]))
+            feeds[setup.inputName] = try rows.rows(lo..<hi)
+            guard let v = try model.forward(feeds, hooks: hooks).captured[layer] else {
+                throw ExplainError.unsupported(method: method, reason: "layer '\(layer)' was not computed")
+            }
+            guard v.rank >= 1, v.shape[0] == hi - lo, v.dtype == .float32 else {
+                throw ExplainError.unsupported(method: method, reason: "layer '\(layer)' of shape \(v.shape) (\(v.dtype)) has no float batch axis of \(hi - lo) rows")
+            }
+            parts.append(v)
+            lo = hi
+        }
+        return try Tensor.concatenated(parts, axis: 0)
     }
 
     /// Feeds other than the explained input, with per-sample ones (leading axis = batch)
