@@ -152,3 +152,21 @@ final class ExplainerIdentityTests: XCTestCase {
         XCTAssertTrue(message { try Saliency().explain(c.model, input: x, target: .neuron("/conv9/Conv_output_0", index: 0)) }.contains("conv9"))
     }
 }
+
+/// A method that cannot run says which node stops it.
+final class ExplainerFailureTests: XCTestCase {
+    func testGradientThroughIntegerCastNamesTheNode() throws {
+        let graph = Graph(
+            nodes: [Node(name: "to_int", opType: "Cast", inputs: ["x"], outputs: ["i"], attributes: ["to": .int(7)]),
+                    Node(name: "to_float", opType: "Cast", inputs: ["i"], outputs: ["y"], attributes: ["to": .int(1)])],
+            inputs: [ValueInfo(name: "x", shape: [.symbolic("N"), .fixed(3)])],
+            outputs: [ValueInfo(name: "y", shape: [.symbolic("N"), .fixed(3)])])
+        let model = try Model(graph: graph)
+        let x = try Tensor(shape: [2, 3], floats: [0.5, 1.5, 2.5, -1, 0, 1])
+        for explainer in [Saliency() as any Explainer, IntegratedGradients(steps: 2), NoiseTunnel(Saliency(), samples: 2, stdev: 0.1)] {
+            XCTAssertThrowsError(try explainer.explain(model, input: x, target: .index(1))) { error in
+                XCTAssertTrue("\(error)".contains("to_int"), "\(explainer.methodName): \(error)")
+            }
+        }
+    }
+}

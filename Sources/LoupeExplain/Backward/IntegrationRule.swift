@@ -61,19 +61,17 @@ public enum IntegrationRule: String, Sendable, CaseIterable {
             var z = cos(Double.pi * (Double(i) + 0.75) / (Double(n) + 0.5))
             var dp = 0.0
             for _ in 0..<100 {
+                // Recurrence k P_k = (2k − 1) z P_{k−1} − (k − 1) P_{k−2}; ends with
+                // p1 = P_n(z), p0 = P_{n−1}(z).
                 var p0 = 1.0, p1 = z
-                if n == 1 { p1 = z; p0 = 1 }
-                var pn = n == 0 ? 1.0 : z
                 if n >= 2 {
                     for k in 2...n {
                         let pk = ((2 * Double(k) - 1) * z * p1 - (Double(k) - 1) * p0) / Double(k)
                         p0 = p1
                         p1 = pk
                     }
-                    pn = p1
-                } else {
-                    p0 = 1
                 }
+                let pn = p1
                 // P_n'(z) = n (z P_n − P_{n−1}) / (z² − 1)
                 dp = Double(n) * (z * pn - p0) / (z * z - 1)
                 let dz = pn / dp

@@ -147,7 +147,9 @@ extension Target {
             _ = try model.hook(name)
             return ResolvedTarget(kind: .element(value: name, perSample: try check(list)))
         case .top:
-            let y = try model.run(feeds)[first].map { $0 } ?? Tensor(zeros: [])
+            guard let y = try model.run(feeds)[first] else {
+                throw ExplainError.unsupported(method: method, reason: "the forward pass did not produce output '\(first)'")
+            }
             let rows = try y.rowCount(method)
             guard rows == batch, y.rowSize > 0 else {
                 throw ExplainError.unsupported(method: method, reason: "output '\(first)' of shape \(y.shape) has no per-sample scores for a batch of \(batch)")
