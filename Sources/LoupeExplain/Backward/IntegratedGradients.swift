@@ -64,23 +64,33 @@ public struct IntegratedGradients: Explainer {
         let diff = Tensor.makeFloats(shape: x.shape) { o in for i in 0..<o.count { o[i] = xs[i] - bs[i] } }
         let ds = try diff.floats(method)
 
-        // Step-major rows: row k·B + s = x'_s + α_k (x_s − x'_s).
-        let rows = Tensor.makeFloats(shape: [steps * B] + x.shape.dropFirst()) { o in
-            for k in 0..<steps {
-                let a = Float(alphas[k])
-                let base = k * B * n
-                for i in 0..<(B * n) { o[base + i] = bs[i] + a * ds[i] }
-            }
-        }
+        // Step-major rows: row k·B + s = x'_s + α_k (x_s − x'_s), built per chunk; each chunk's
+        // gradients are folded into the weighted sum at once, so memory holds one chunk.
+        let alphasF = alphas.map { Float($0) }, weightsF = weights.map { Float($0) }
+        let rowShape = Array(x.shape.dropFirst())
         let rowSample = (0..<steps).flatMap { _ in Array(0..<B) }
-        let r = try ModifiedBackward(rules: rules).run(model, setup: setup, rows: rows, rowSample: rowSample, target: t,
-                                                       layer: options.layer, batchSize: options.batchSize, method: method,
-                                                       rowsReplaceLayer: options.layer != nil)
-        let g = try r.gradients.floats(method)
         var total = [Float](repeating: 0, count: B * n)
-        for k in 0..<steps {
-            let w = Float(weights[k]), base = k * B * n
-            for i in 0..<(B * n) { total[i] += w * g[base + i] }
+        try ModifiedBackward(rules: rules).forEachChunk(
+            model, setup: setup, rowSample: rowSample,
+            rows: { range in
+                Tensor.makeFloats(shape: [range.count] + rowShape) { o in
+                    for (j, r) in range.enumerated() {
+                        let a = alphasF[r / B], src = (r % B) * n, dst = j * n
+                        for i in 0..<n { o[dst + i] = bs[src + i] + a * ds[src + i] }
+                    }
+                }
+            },
+            target: t, layer: options.layer, batchSize: options.batchSize, method: method,
+            rowsReplaceLayer: options.layer != nil
+        ) { range, grads, _, _ in
+            try grads.withFloats(method) { g in
+                total.withUnsafeMutableBufferPointer { acc in
+                    for (j, r) in range.enumerated() {
+                        let w = weightsF[r / B], dst = (r % B) * n, src = j * n
+                        for i in 0..<n { acc[dst + i] += w * g[src + i] }
+                    }
+                }
+            }
         }
         if multipliesByInputs { for i in 0..<total.count { total[i] *= ds[i] } }
         let attribution = try Tensor(shape: x.shape, floats: total)

@@ -26,7 +26,7 @@ public struct ModifiedBackward: Sendable {
     }
 
     /// Runs `rows` (row r belongs to sample `rowSample[r]`) through forward + this engine's
-    /// backward and returns the gradient at the input (or at `layer`).
+    /// backward and returns the gradient at the input (or at `layer`) for every row.
     ///
     /// With `rowsReplaceLayer`, `rows` are values of `layer` instead: each forward runs the
     /// rows' samples of the input with the layer's value replaced by the rows (layer path
@@ -34,6 +34,33 @@ public struct ModifiedBackward: Sendable {
     func run(_ model: Model, setup: ExplainSetup, rows: Tensor, rowSample: [Int], target: ResolvedTarget,
              layer: String?, batchSize: Int?, method: String, rowsReplaceLayer: Bool = false) throws -> Result {
         let total = try rows.rowCount(method)
+        var grads: [Float] = [], acts: [Float] = [], scores: [Float] = []
+        var gradShape: [Int]? = nil
+        try forEachChunk(model, setup: setup, rowSample: rowSample, rows: { try rows.rows($0) }, target: target,
+                         layer: layer, batchSize: batchSize, method: method, rowsReplaceLayer: rowsReplaceLayer) { _, g, a, s in
+            if gradShape == nil {
+                gradShape = g.shape
+                grads.reserveCapacity(g.rowSize * total)
+            }
+            grads += try g.floats(method)
+            if let a { acts += try a.floats(method) }
+            scores += s
+        }
+        var shape = gradShape ?? rows.shape
+        shape[0] = total
+        return Result(gradients: try Tensor(shape: shape, floats: grads),
+                      activations: layer == nil || rowsReplaceLayer ? nil : try Tensor(shape: shape, floats: acts),
+                      scores: scores)
+    }
+
+    /// The streaming form of ``run``: rows are built per chunk by `rows(range)` and each chunk's
+    /// gradients (and layer values, and scores) go to `body` and are dropped, so memory holds
+    /// one chunk of rows — path methods reduce as they go instead of keeping `steps × batch`
+    /// gradients.
+    func forEachChunk(_ model: Model, setup: ExplainSetup, rowSample: [Int], rows: (Range<Int>) throws -> Tensor,
+                      target: ResolvedTarget, layer: String?, batchSize: Int?, method: String, rowsReplaceLayer: Bool = false,
+                      body: (Range<Int>, _ gradients: Tensor, _ activations: Tensor?, _ scores: [Float]) throws -> Void) throws {
+        let total = rowSample.count
         let chunk = max(1, batchSize ?? total)
         let wrt = layer ?? setup.inputName
         var hooks = Hooks()
@@ -43,47 +70,35 @@ public struct ModifiedBackward: Sendable {
         if rowsReplaceLayer && layerHook == nil {
             throw ExplainError.invalidArgument(method: method, message: "layer rows given without a layer")
         }
-
-        var grads: [Float] = []
-        var acts: [Float] = []
-        var gradShape: [Int]? = nil
-        var scores: [Float] = []
-        scores.reserveCapacity(total)
         var lo = 0
         while lo < total {
             let hi = min(total, lo + chunk)
             let samples = Array(rowSample[lo..<hi])
             var feeds = try otherFeeds(setup, samples: samples)
             var chunkHooks = hooks
+            let chunkRows = try rows(lo..<hi)
+            guard chunkRows.rank >= 1, chunkRows.shape[0] == hi - lo else {
+                throw ExplainError.invalidArgument(method: method, message: "sampler built \(chunkRows.shape) for \(hi - lo) rows")
+            }
             if rowsReplaceLayer, let layerHook {
                 feeds[setup.inputName] = try setup.x.gatheringRows(samples)
-                chunkHooks.replace(layerHook, with: try rows.rows(lo..<hi))
+                chunkHooks.replace(layerHook, with: chunkRows)
             } else {
-                feeds[setup.inputName] = try rows.rows(lo..<hi)
+                feeds[setup.inputName] = chunkRows
             }
             let pass = try model.forward(feeds, hooks: chunkHooks, recording: rules)
             let (seeds, s) = try target.forRows(samples).seeds(in: pass, method: method)
-            scores += s
             let g = try pass.backward(seeds: seeds, wrt: [wrt])
             guard let gw = g[wrt] else {
                 throw ExplainError.unsupported(method: method, reason: "no gradient at '\(wrt)'")
             }
-            if gradShape == nil {
-                gradShape = gw.shape
-                grads.reserveCapacity(gw.rowSize * total)
-            }
             guard gw.rank >= 1, gw.shape[0] == hi - lo else {
                 throw ExplainError.unsupported(method: method, reason: "'\(wrt)' of shape \(gw.shape) has no batch axis of \(hi - lo) rows")
             }
-            grads += try gw.floats(method)
-            if let layer, !rowsReplaceLayer { acts += try pass.value(layer).floats(method) }
+            let act = layer != nil && !rowsReplaceLayer ? try pass.value(wrt) : nil
+            try body(lo..<hi, gw, act, s)
             lo = hi
         }
-        var shape = gradShape ?? rows.shape
-        shape[0] = total
-        return Result(gradients: try Tensor(shape: shape, floats: grads),
-                      activations: layer == nil || rowsReplaceLayer ? nil : try Tensor(shape: shape, floats: acts),
-                      scores: scores)
     }
 
     /// The explained scalar for `rows` by plain forwards (no backward), `batchSize` rows at a time.
