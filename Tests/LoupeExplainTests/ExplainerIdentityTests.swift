@@ -170,3 +170,34 @@ final class ExplainerFailureTests: XCTestCase {
         }
     }
 }
+
+/// The target spellings agree: an index list, a named output, a per-sample element list and a
+/// custom seed function all explain the same logits.
+final class TargetTests: XCTestCase {
+    func testTargetSpellingsAgree() throws {
+        let c = try ExplainFixtures.load("resnet_dw")
+        let x = try c.array("input"), t = c.meta.targets
+        let ig = IntegratedGradients(steps: 3, rule: .riemannMiddle)
+        let reference = try ig.explain(c.model, input: x, target: .indices(t))
+        let custom = Target.custom { outputs in
+            guard let y = outputs["output"] else { throw ExplainError.invalidArgument(method: "test", message: "no output") }
+            // IG rows are step-major: row r is sample r % 2.
+            var seed = [Float](repeating: 0, count: y.count)
+            for r in 0..<y.shape[0] { seed[r * 4 + t[r % 2]] = 1 }
+            return ["output": try Tensor(shape: y.shape, floats: seed)]
+        }
+        for target in [Target.elements("output", indices: t), custom] {
+            let e = try ig.explain(c.model, input: x, target: target)
+            XCTAssertEqual(e.attribution, reference.attribution)
+            // The custom target's delta uses ⟨seed, output⟩, which is the logit for a one-hot seed.
+            let d = try XCTUnwrap(e.convergenceDelta), want = try XCTUnwrap(reference.convergenceDelta)
+            for s in 0..<2 { XCTAssertEqual(d[s], want[s], accuracy: 1e-6) }
+        }
+        let same = try Saliency().explain(c.model, input: x, target: .output("output", index: 1))
+        XCTAssertEqual(same.attribution, try Saliency().explain(c.model, input: x, target: .logit(1)).attribution)
+        XCTAssertEqual(same.targets, [1, 1])
+        XCTAssertThrowsError(try Saliency().explain(c.model, input: x, target: .output("logits", index: 1))) { error in
+            XCTAssertTrue("\(error)".contains("no output 'logits'"))
+        }
+    }
+}

@@ -27,8 +27,10 @@ extension Tensor {
     }
 }
 
-/// Float tensors with the same shape, element-wise combined in one pass.
+/// Float tensors with the same shape, element-wise combined in one pass. Always inlined, so the
+/// closure literal at each call site is inlined into the loop (no per-element call).
 enum Elementwise {
+    @inline(__always)
     static func combine(_ a: Tensor, _ b: Tensor, _ method: String, _ f: (Float, Float) -> Float) throws -> Tensor {
         guard a.shape == b.shape else {
             throw ExplainError.invalidArgument(method: method, message: "shapes \(a.shape) and \(b.shape) differ")
@@ -39,6 +41,7 @@ enum Elementwise {
         }
     }
 
+    @inline(__always)
     static func map(_ a: Tensor, _ method: String, _ f: (Float) -> Float) throws -> Tensor {
         let x = try a.floats(method)
         return Tensor.makeFloats(shape: a.shape) { o in
