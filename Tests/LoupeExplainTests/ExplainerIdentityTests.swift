@@ -201,3 +201,48 @@ final class TargetTests: XCTestCase {
         }
     }
 }
+
+final class ReadoutAndConcurrencyTests: XCTestCase {
+    func testLayerReadoutIsActivationAndLayerGradient() throws {
+        let c = try ExplainFixtures.load("vit_tiny")
+        let x = try c.array("input"), t = Target.indices(c.meta.targets)
+        let r = try ModifiedBackward().readout(c.model, inputs: ["input": x], target: t, layer: c.meta.layer, options: ExplainOptions(batchSize: 1))
+        assertClose(r.gradients, try c.array("layer_gradient"), 1e-4, "readout gradient")
+        let gxa = try Elementwise.combine(r.gradients, r.activations, "t") { $0 * $1 }
+        assertClose(gxa, try c.array("layer_gradient_x_activation"), 1e-4, "readout gradient x activation")
+        XCTAssertEqual(r.targets, c.meta.targets)
+        let y = try c.model.run(["input": x])["output"]!.floats()
+        for s in 0..<2 { XCTAssertEqual(r.scores[s], y[s * 3 + c.meta.targets[s]], accuracy: 1e-6) }
+    }
+
+    func testExpectedGradientsHasNoNoiseAndIsReproducible() throws {
+        let c = try ExplainFixtures.load("cnn_bn")
+        let x = try c.array("input"), refs = try c.array("gs_baselines")
+        let eg = GradientShap.expectedGradients(baselines: refs, samples: 4, seed: 3)
+        let a = try eg.explain(c.model, input: x, target: .top).attribution
+        // The same seed gives the same draws whatever the batch size.
+        assertClose(try eg.explain(c.model, input: x, target: .top, options: ExplainOptions(batchSize: 3)).attribution, a, 1e-6, "EG chunked")
+        XCTAssertEqual(eg.stdev, 0)
+        // Expected Gradients is GradientShap with zero noise.
+        var rng = ExplainRNG(seed: 3)
+        let idx = (0..<8).map { _ in rng.index(3) }, alphas = (0..<8).map { _ in Float(rng.uniform()) }
+        let explicit = GradientShap(baselines: refs, samples: 4, baselineIndices: idx, alphas: alphas, noise: Tensor(zeros: [8, 3, 12, 12]))
+        assertClose(try explicit.explain(c.model, input: x, target: .top).attribution, a, 1e-6, "EG = GradientShap with zero noise")
+    }
+
+    /// One model and one explainer value shared by several threads give the same answers.
+    func testConcurrentExplanationsOnOneModel() throws {
+        let c = try ExplainFixtures.load("resnet_dw")
+        let x = try c.array("input"), t = Target.indices(c.meta.targets)
+        let ig = IntegratedGradients(steps: 4)
+        let want = try ig.explain(c.model, input: x, target: t).attribution
+        final class Results: @unchecked Sendable { var items = [Tensor?](repeating: nil, count: 4); let lock = NSLock() }
+        let results = Results()
+        let model = c.model
+        DispatchQueue.concurrentPerform(iterations: 4) { i in
+            let a = try? (i % 2 == 0 ? ig : IntegratedGradients(steps: 4)).explain(model, input: x, target: t, options: ExplainOptions(batchSize: 1 + i)).attribution
+            results.lock.lock(); results.items[i] = a; results.lock.unlock()
+        }
+        for a in results.items { assertClose(try XCTUnwrap(a), want, 1e-6, "concurrent IG") }
+    }
+}
