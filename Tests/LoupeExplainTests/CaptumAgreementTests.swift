@@ -8,23 +8,23 @@ import LoupeGraph
 /// different target per sample: max |Δ| ≤ 1e-4 × max |Captum's attribution|. Noise and sampling
 /// draws are Captum's, saved by the generator.
 final class CaptumAgreementTests: XCTestCase {
-    func each(_ body: (ExplainFixtures.Case, Tensor, Target, String) throws -> Void) throws {
-        for name in ExplainFixtures.models {
-            let c = try ExplainFixtures.load(name)
+    func each(_ body: (GradientFixtures.Case, Tensor, Target, String) throws -> Void) throws {
+        for name in GradientFixtures.models {
+            let c = try GradientFixtures.load(name)
             try body(c, try c.array("input"), .indices(c.meta.targets), name)
         }
     }
 
     func testSaliency() throws {
         try each { c, x, t, name in
-            assertClose(try Saliency().explain(c.model, input: x, target: t).attribution, try c.array("saliency_abs"), 1e-4, "\(name) saliency abs")
-            assertClose(try Saliency(absolute: false).explain(c.model, input: x, target: t).attribution, try c.array("saliency_signed"), 1e-4, "\(name) saliency signed")
+            assertGradientClose(try Saliency().explain(c.model, input: x, target: t).attribution, try c.array("saliency_abs"), 1e-4, "\(name) saliency abs")
+            assertGradientClose(try Saliency(absolute: false).explain(c.model, input: x, target: t).attribution, try c.array("saliency_signed"), 1e-4, "\(name) saliency signed")
         }
     }
 
     func testInputXGradient() throws {
         try each { c, x, t, name in
-            assertClose(try InputXGradient().explain(c.model, input: x, target: t).attribution, try c.array("input_x_gradient"), 1e-4, "\(name) input x gradient")
+            assertGradientClose(try InputXGradient().explain(c.model, input: x, target: t).attribution, try c.array("input_x_gradient"), 1e-4, "\(name) input x gradient")
         }
     }
 
@@ -34,7 +34,7 @@ final class CaptumAgreementTests: XCTestCase {
             for rule in IntegrationRule.allCases {
                 let ig = IntegratedGradients(baseline: .tensor(b), steps: c.meta.ig_steps, rule: rule)
                 let e = try ig.explain(c.model, input: x, target: t, options: ExplainOptions(batchSize: 3))
-                assertClose(e.attribution, try c.array("ig_\(rule.rawValue)"), 1e-4, "\(name) IG \(rule)")
+                assertGradientClose(e.attribution, try c.array("ig_\(rule.rawValue)"), 1e-4, "\(name) IG \(rule)")
                 let want = try XCTUnwrap(c.meta.deltas["ig_\(rule.rawValue)"])
                 let got = try XCTUnwrap(e.convergenceDelta)
                 let scale = e.attribution.doubles.reduce(0) { $0 + abs($1) }
@@ -43,7 +43,7 @@ final class CaptumAgreementTests: XCTestCase {
                 }
             }
             let e = try IntegratedGradients(steps: c.meta.ig_steps).explain(c.model, input: x, target: t)
-            assertClose(e.attribution, try c.array("ig_zero_baseline"), 1e-4, "\(name) IG zero baseline")
+            assertGradientClose(e.attribution, try c.array("ig_zero_baseline"), 1e-4, "\(name) IG zero baseline")
         }
     }
 
@@ -53,12 +53,12 @@ final class CaptumAgreementTests: XCTestCase {
     func testLayerAttribution() throws {
         try each { c, x, t, name in
             let layer = ExplainOptions(layer: c.meta.layer, batchSize: 4)
-            assertClose(try Saliency(absolute: false).explain(c.model, input: x, target: t, options: layer).attribution,
+            assertGradientClose(try Saliency(absolute: false).explain(c.model, input: x, target: t, options: layer).attribution,
                         try c.array("layer_gradient"), 1e-4, "\(name) layer gradient")
-            assertClose(try InputXGradient().explain(c.model, input: x, target: t, options: layer).attribution,
+            assertGradientClose(try InputXGradient().explain(c.model, input: x, target: t, options: layer).attribution,
                         try c.array("layer_gradient_x_activation"), 1e-4, "\(name) layer gradient x activation")
             let e = try IntegratedGradients(baseline: .tensor(try c.array("baseline")), steps: c.meta.ig_steps).explain(c.model, input: x, target: t, options: layer)
-            assertClose(e.attribution, try c.array("layer_ig"), 1e-4, "\(name) layer IG")
+            assertGradientClose(e.attribution, try c.array("layer_ig"), 1e-4, "\(name) layer IG")
             let want = try XCTUnwrap(c.meta.deltas["layer_ig"]), got = try XCTUnwrap(e.convergenceDelta)
             let scale = e.attribution.doubles.reduce(0) { $0 + abs($1) }
             for s in 0..<2 { XCTAssertEqual(Double(got[s]), Double(want[s]), accuracy: 1e-4 * scale + 1e-5, "\(name) layer IG delta \(s)") }
@@ -67,8 +67,8 @@ final class CaptumAgreementTests: XCTestCase {
 
     func testGuidedBackpropAndDeconvolution() throws {
         try each { c, x, t, name in
-            assertClose(try GuidedBackprop().explain(c.model, input: x, target: t).attribution, try c.array("guided_backprop"), 1e-4, "\(name) guided backprop")
-            assertClose(try Deconvolution().explain(c.model, input: x, target: t).attribution, try c.array("deconvolution"), 1e-4, "\(name) deconvolution")
+            assertGradientClose(try GuidedBackprop().explain(c.model, input: x, target: t).attribution, try c.array("guided_backprop"), 1e-4, "\(name) guided backprop")
+            assertGradientClose(try Deconvolution().explain(c.model, input: x, target: t).attribution, try c.array("deconvolution"), 1e-4, "\(name) deconvolution")
         }
     }
 
@@ -78,14 +78,14 @@ final class CaptumAgreementTests: XCTestCase {
             let S = c.meta.nt_samples
             let options = ExplainOptions(batchSize: 4)
             let sg = NoiseTunnel(Saliency(absolute: false), kind: .smoothGrad, samples: S, noise: noise)
-            assertClose(try sg.explain(c.model, input: x, target: t, options: options).attribution, try c.array("nt_smoothgrad_signed"), 1e-4, "\(name) smoothgrad")
+            assertGradientClose(try sg.explain(c.model, input: x, target: t, options: options).attribution, try c.array("nt_smoothgrad_signed"), 1e-4, "\(name) smoothgrad")
             let sq = NoiseTunnel(Saliency(), kind: .smoothGradSquared, samples: S, noise: noise)
-            assertClose(try sq.explain(c.model, input: x, target: t, options: options).attribution, try c.array("nt_smoothgrad_sq"), 1e-4, "\(name) smoothgrad_sq")
+            assertGradientClose(try sq.explain(c.model, input: x, target: t, options: options).attribution, try c.array("nt_smoothgrad_sq"), 1e-4, "\(name) smoothgrad_sq")
             let vg = NoiseTunnel(Saliency(), kind: .varGrad, samples: S, noise: noise)
             // VarGrad is E[a²] − E[a]², a difference of float32 means: cancellation costs digits.
-            assertClose(try vg.explain(c.model, input: x, target: t, options: options).attribution, try c.array("nt_vargrad"), 1e-4, "\(name) vargrad")
+            assertGradientClose(try vg.explain(c.model, input: x, target: t, options: options).attribution, try c.array("nt_vargrad"), 1e-4, "\(name) vargrad")
             let ig = NoiseTunnel(IntegratedGradients(baseline: .tensor(try c.array("baseline")), steps: 4), kind: .smoothGrad, samples: S, noise: noise)
-            assertClose(try ig.explain(c.model, input: x, target: t, options: options).attribution, try c.array("nt_ig_smoothgrad"), 1e-4, "\(name) smoothgrad over IG")
+            assertGradientClose(try ig.explain(c.model, input: x, target: t, options: options).attribution, try c.array("nt_ig_smoothgrad"), 1e-4, "\(name) smoothgrad over IG")
         }
     }
 
@@ -94,7 +94,7 @@ final class CaptumAgreementTests: XCTestCase {
             let idx = try c.array("gs_baseline_index").ints().map { Int($0) }
             let gs = GradientShap(baselines: try c.array("gs_baselines"), samples: c.meta.nt_samples, baselineIndices: idx,
                                   alphas: try c.array("gs_alphas").floats(), noise: try c.array("nt_noise"))
-            assertClose(try gs.explain(c.model, input: x, target: t, options: ExplainOptions(batchSize: 5)).attribution,
+            assertGradientClose(try gs.explain(c.model, input: x, target: t, options: ExplainOptions(batchSize: 5)).attribution,
                         try c.array("gradient_shap"), 1e-4, "\(name) gradient shap")
         }
     }
@@ -107,12 +107,12 @@ final class CaptumAgreementTests: XCTestCase {
 final class DeepLiftAgreementTests: XCTestCase {
     func testDeepLiftMatchesCaptum() throws {
         for name in ["cnn_bn", "resnet_dw"] {
-            let c = try ExplainFixtures.load(name)
+            let c = try GradientFixtures.load(name)
             let x = try c.array("input"), b = try c.array("baseline")
             let want = try XCTUnwrap(c.meta.deltas["deeplift"])
             for batchSize in [nil, 2] as [Int?] {
                 let e = try DeepLift(baseline: .tensor(b), maxPool: .gradient).explain(c.model, input: x, target: .indices(c.meta.targets), options: ExplainOptions(batchSize: batchSize))
-                assertClose(e.attribution, try c.array("deeplift"), 1e-4, "\(name) DeepLift, batchSize \(String(describing: batchSize))")
+                assertGradientClose(e.attribution, try c.array("deeplift"), 1e-4, "\(name) DeepLift, batchSize \(String(describing: batchSize))")
                 let got = try XCTUnwrap(e.convergenceDelta)
                 for s in 0..<2 { XCTAssertEqual(got[s], want[s], accuracy: 1e-5, "\(name) DeepLift delta \(s)") }
             }
@@ -121,13 +121,13 @@ final class DeepLiftAgreementTests: XCTestCase {
             for d in try XCTUnwrap(full.convergenceDelta) { XCTAssertLessThan(abs(d), 1e-5, "\(name) DeepLift summation-to-delta") }
             // DeepLIFT differs from a two-point IG on a Relu net (the fixture discriminates).
             let ig = try IntegratedGradients(baseline: .tensor(b), steps: 2, rule: .riemannRight).explain(c.model, input: x, target: .indices(c.meta.targets))
-            XCTAssertGreaterThan(relativeError(ig.attribution, try c.array("deeplift")), 1e-2)
+            XCTAssertGreaterThan(gradientRelativeError(ig.attribution, try c.array("deeplift")), 1e-2)
         }
         // On the CNN the two MaxPool treatments differ, and Captum's delta shows its rule was lost.
-        let c = try ExplainFixtures.load("cnn_bn")
+        let c = try GradientFixtures.load("cnn_bn")
         let x = try c.array("input"), b = try c.array("baseline")
         let full = try DeepLift(baseline: .tensor(b)).explain(c.model, input: x, target: .indices(c.meta.targets))
-        XCTAssertGreaterThan(relativeError(full.attribution, try c.array("deeplift")), 0.1)
+        XCTAssertGreaterThan(gradientRelativeError(full.attribution, try c.array("deeplift")), 0.1)
         XCTAssertGreaterThan(abs(try XCTUnwrap(c.meta.deltas["deeplift"])[0]), 1e-3)
     }
 }

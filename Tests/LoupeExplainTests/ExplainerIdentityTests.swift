@@ -11,7 +11,7 @@ final class ExplainerIdentityTests: XCTestCase {
     let conv1 = "/conv1/Conv_output_0"
 
     /// The plain input gradient of `output[:, targets]` straight from the engine's ForwardPass.
-    func gradient(_ c: ExplainFixtures.Case, _ x: Tensor, seedAt value: String = "output", index: [Int], wrt: String = "input") throws -> Tensor {
+    func gradient(_ c: GradientFixtures.Case, _ x: Tensor, seedAt value: String = "output", index: [Int], wrt: String = "input") throws -> Tensor {
         var hooks = Hooks()
         if value != "output" { hooks.capture(try c.model.hook(value)) }
         let pass = try c.model.forward(["input": x], hooks: hooks, recording: .gradient)
@@ -23,7 +23,7 @@ final class ExplainerIdentityTests: XCTestCase {
     }
 
     func testSaliencyIsAbsoluteGradientAndInputXGradientIsProduct() throws {
-        let c = try ExplainFixtures.load("resnet_dw")
+        let c = try GradientFixtures.load("resnet_dw")
         let x = try c.array("input"), t = c.meta.targets
         let g = try gradient(c, x, index: t)
         let sal = try Saliency().explain(c.model, input: x, target: .indices(t))
@@ -34,7 +34,7 @@ final class ExplainerIdentityTests: XCTestCase {
     }
 
     func testIntegratedGradientsCompleteness() throws {
-        let c = try ExplainFixtures.load("cnn_bn")
+        let c = try GradientFixtures.load("cnn_bn")
         let x = try c.array("input"), b = try c.array("baseline")
         let y = try c.model.run(["input": x])["output"]!.floats(), yb = try c.model.run(["input": b])["output"]!.floats()
         let t = c.meta.targets
@@ -61,7 +61,7 @@ final class ExplainerIdentityTests: XCTestCase {
 
     func testBatchSizeIsHonouredAndDoesNotChangeResults() throws {
         final class Box: @unchecked Sendable { var rows: [Int] = []; let lock = NSLock() }
-        let c = try ExplainFixtures.load("cnn_bn")
+        let c = try GradientFixtures.load("cnn_bn")
         let x = try c.array("input"), t = c.meta.targets
         let box = Box()
         // A custom target (output[:, 0] for every row) that records how many rows each forward saw.
@@ -78,14 +78,14 @@ final class ExplainerIdentityTests: XCTestCase {
 
         let whole = try IntegratedGradients(steps: 6, rule: .riemannTrapezoid).explain(c.model, input: x, target: .indices(t))
         let chunked = try IntegratedGradients(steps: 6, rule: .riemannTrapezoid).explain(c.model, input: x, target: .indices(t), options: ExplainOptions(batchSize: 1))
-        assertClose(chunked.attribution, whole.attribution, 1e-6, "IG with batchSize 1 vs all rows at once")
+        assertGradientClose(chunked.attribution, whole.attribution, 1e-6, "IG with batchSize 1 vs all rows at once")
         let sg = NoiseTunnel(Saliency(), samples: 4, stdev: 0.2, seed: 7)
-        assertClose(try sg.explain(c.model, input: x, target: .indices(t), options: ExplainOptions(batchSize: 3)).attribution,
+        assertGradientClose(try sg.explain(c.model, input: x, target: .indices(t), options: ExplainOptions(batchSize: 3)).attribution,
                     try sg.explain(c.model, input: x, target: .indices(t)).attribution, 1e-6, "SmoothGrad chunked")
     }
 
     func testTopTargetIsArgmaxOfTheUnexpandedInput() throws {
-        let c = try ExplainFixtures.load("vit_tiny")
+        let c = try GradientFixtures.load("vit_tiny")
         let x = try c.array("input")
         let y = try c.model.run(["input": x])["output"]!.floats()
         let top = (0..<2).map { s in (0..<3).max { y[s * 3 + $0] < y[s * 3 + $1] }! }
@@ -95,7 +95,7 @@ final class ExplainerIdentityTests: XCTestCase {
     }
 
     func testNeuronTargetAndLayerReadout() throws {
-        let c = try ExplainFixtures.load("cnn_bn")
+        let c = try GradientFixtures.load("cnn_bn")
         let x = try c.array("input")
         // A neuron inside the first conv's output.
         let neuron = try Saliency(absolute: false).explain(c.model, input: x, target: .neuron(conv1, index: 37))
@@ -113,11 +113,11 @@ final class ExplainerIdentityTests: XCTestCase {
     }
 
     func testGuidedRulesDoNotLeakIntoLaterCalls() throws {
-        let c = try ExplainFixtures.load("cnn_bn")
+        let c = try GradientFixtures.load("cnn_bn")
         let x = try c.array("input"), t = Target.indices(c.meta.targets)
         let before = try Saliency(absolute: false).explain(c.model, input: x, target: t).attribution
         let guided = try GuidedBackprop().explain(c.model, input: x, target: t).attribution
-        XCTAssertGreaterThan(relativeError(guided, before), 0.1, "guided backprop must differ from the gradient on a Relu net")
+        XCTAssertGreaterThan(gradientRelativeError(guided, before), 0.1, "guided backprop must differ from the gradient on a Relu net")
         XCTAssertEqual(try Saliency(absolute: false).explain(c.model, input: x, target: t).attribution, before)
     }
 
@@ -139,7 +139,7 @@ final class ExplainerIdentityTests: XCTestCase {
     }
 
     func testErrorsNameTheProblem() throws {
-        let c = try ExplainFixtures.load("cnn_bn")
+        let c = try GradientFixtures.load("cnn_bn")
         let x = try c.array("input")
         func message(_ body: () throws -> Any) -> String {
             do { _ = try body(); return "" } catch { return "\(error)" }
@@ -175,7 +175,7 @@ final class ExplainerFailureTests: XCTestCase {
 /// custom seed function all explain the same logits.
 final class TargetTests: XCTestCase {
     func testTargetSpellingsAgree() throws {
-        let c = try ExplainFixtures.load("resnet_dw")
+        let c = try GradientFixtures.load("resnet_dw")
         let x = try c.array("input"), t = c.meta.targets
         let ig = IntegratedGradients(steps: 3, rule: .riemannMiddle)
         let reference = try ig.explain(c.model, input: x, target: .indices(t))
@@ -204,35 +204,35 @@ final class TargetTests: XCTestCase {
 
 final class ReadoutAndConcurrencyTests: XCTestCase {
     func testLayerReadoutIsActivationAndLayerGradient() throws {
-        let c = try ExplainFixtures.load("vit_tiny")
+        let c = try GradientFixtures.load("vit_tiny")
         let x = try c.array("input"), t = Target.indices(c.meta.targets)
         let r = try ModifiedBackward().readout(c.model, inputs: ["input": x], target: t, layer: c.meta.layer, options: ExplainOptions(batchSize: 1))
-        assertClose(r.gradients, try c.array("layer_gradient"), 1e-4, "readout gradient")
+        assertGradientClose(r.gradients, try c.array("layer_gradient"), 1e-4, "readout gradient")
         let gxa = try Elementwise.combine(r.gradients, r.activations, "t") { $0 * $1 }
-        assertClose(gxa, try c.array("layer_gradient_x_activation"), 1e-4, "readout gradient x activation")
+        assertGradientClose(gxa, try c.array("layer_gradient_x_activation"), 1e-4, "readout gradient x activation")
         XCTAssertEqual(r.targets, c.meta.targets)
         let y = try c.model.run(["input": x])["output"]!.floats()
         for s in 0..<2 { XCTAssertEqual(r.scores[s], y[s * 3 + c.meta.targets[s]], accuracy: 1e-6) }
     }
 
     func testExpectedGradientsHasNoNoiseAndIsReproducible() throws {
-        let c = try ExplainFixtures.load("cnn_bn")
+        let c = try GradientFixtures.load("cnn_bn")
         let x = try c.array("input"), refs = try c.array("gs_baselines")
         let eg = GradientShap.expectedGradients(baselines: refs, samples: 4, seed: 3)
         let a = try eg.explain(c.model, input: x, target: .top).attribution
         // The same seed gives the same draws whatever the batch size.
-        assertClose(try eg.explain(c.model, input: x, target: .top, options: ExplainOptions(batchSize: 3)).attribution, a, 1e-6, "EG chunked")
+        assertGradientClose(try eg.explain(c.model, input: x, target: .top, options: ExplainOptions(batchSize: 3)).attribution, a, 1e-6, "EG chunked")
         XCTAssertEqual(eg.stdev, 0)
         // Expected Gradients is GradientShap with zero noise.
         var rng = ExplainRNG(seed: 3)
         let idx = (0..<8).map { _ in rng.index(3) }, alphas = (0..<8).map { _ in Float(rng.uniform()) }
         let explicit = GradientShap(baselines: refs, samples: 4, baselineIndices: idx, alphas: alphas, noise: Tensor(zeros: [8, 3, 12, 12]))
-        assertClose(try explicit.explain(c.model, input: x, target: .top).attribution, a, 1e-6, "EG = GradientShap with zero noise")
+        assertGradientClose(try explicit.explain(c.model, input: x, target: .top).attribution, a, 1e-6, "EG = GradientShap with zero noise")
     }
 
     /// One model and one explainer value shared by several threads give the same answers.
     func testConcurrentExplanationsOnOneModel() throws {
-        let c = try ExplainFixtures.load("resnet_dw")
+        let c = try GradientFixtures.load("resnet_dw")
         let x = try c.array("input"), t = Target.indices(c.meta.targets)
         let ig = IntegratedGradients(steps: 4)
         let want = try ig.explain(c.model, input: x, target: t).attribution
@@ -243,6 +243,6 @@ final class ReadoutAndConcurrencyTests: XCTestCase {
             let a = try? (i % 2 == 0 ? ig : IntegratedGradients(steps: 4)).explain(model, input: x, target: t, options: ExplainOptions(batchSize: 1 + i)).attribution
             results.lock.lock(); results.items[i] = a; results.lock.unlock()
         }
-        for a in results.items { assertClose(try XCTUnwrap(a), want, 1e-6, "concurrent IG") }
+        for a in results.items { assertGradientClose(try XCTUnwrap(a), want, 1e-6, "concurrent IG") }
     }
 }

@@ -5,7 +5,7 @@ import LoupeGraph
 import LoupeONNX
 
 /// Locates Tests/Fixtures/explain (written by tools/fixtures/make_explain_fixtures.py).
-enum ExplainFixtures {
+enum GradientFixtures {
     static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Fixtures/explain").path
 
@@ -24,7 +24,7 @@ enum ExplainFixtures {
         var meta: Meta
         var model: Model
         func array(_ key: String) throws -> Tensor {
-            try Tensor.readNPY(path: "\(ExplainFixtures.dir)/\(meta.name).\(key).npy")
+            try Tensor.readNPY(path: "\(GradientFixtures.dir)/\(meta.name).\(key).npy")
         }
     }
 
@@ -46,7 +46,7 @@ enum ExplainFixtures {
 }
 
 /// max |a − b| / max |b|.
-func relativeError(_ a: Tensor, _ b: Tensor) -> Double {
+func gradientRelativeError(_ a: Tensor, _ b: Tensor) -> Double {
     guard a.shape == b.shape else { return .infinity }
     let x = a.doubles, y = b.doubles
     var d = 0.0, s = 0.0
@@ -54,8 +54,8 @@ func relativeError(_ a: Tensor, _ b: Tensor) -> Double {
     return d / max(s, 1e-30)
 }
 
-func assertClose(_ a: Tensor, _ b: Tensor, _ tol: Double = 1e-4, _ message: String, file: StaticString = #filePath, line: UInt = #line) {
+func assertGradientClose(_ a: Tensor, _ b: Tensor, _ tol: Double = 1e-4, _ message: String, file: StaticString = #filePath, line: UInt = #line) {
     XCTAssertEqual(a.shape, b.shape, message, file: file, line: line)
-    let e = relativeError(a, b)
+    let e = gradientRelativeError(a, b)
     XCTAssertLessThanOrEqual(e, ProcessInfo.processInfo.environment["EXPLAIN_TOL0"] != nil ? 0 : tol, "\(message): max|Δ| / max|ref| = \(e)", file: file, line: line)
 }
