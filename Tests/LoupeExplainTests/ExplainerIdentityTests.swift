@@ -27,10 +27,10 @@ final class ExplainerIdentityTests: XCTestCase {
         let x = try c.array("input"), t = c.meta.targets
         let g = try gradient(c, x, index: t)
         let sal = try Saliency().explain(c.model, input: x, target: .indices(t))
-        XCTAssertEqual(sal.attribution, try Elementwise.map(g, "t") { abs($0) })
+        XCTAssertEqual(sal.attribution, try ExplainElementwise.map(g, "t") { abs($0) })
         XCTAssertEqual(sal.targets, t)
         let ixg = try InputXGradient().explain(c.model, input: x, target: .indices(t))
-        XCTAssertEqual(ixg.attribution, try Elementwise.combine(g, x, "t") { $0 * $1 })
+        XCTAssertEqual(ixg.attribution, try ExplainElementwise.combine(g, x, "t") { $0 * $1 })
     }
 
     func testIntegratedGradientsCompleteness() throws {
@@ -109,7 +109,7 @@ final class ExplainerIdentityTests: XCTestCase {
         hooks.capture(try c.model.hook(conv1))
         let act = try XCTUnwrap(c.model.forward(["input": x], hooks: hooks).captured[conv1])
         let gxa = try InputXGradient().explain(c.model, input: x, target: .indices(c.meta.targets), options: ExplainOptions(layer: conv1, batchSize: 1))
-        XCTAssertEqual(gxa.attribution, try Elementwise.combine(layerGrad, act, "t") { $0 * $1 })
+        XCTAssertEqual(gxa.attribution, try ExplainElementwise.combine(layerGrad, act, "t") { $0 * $1 })
     }
 
     func testGuidedRulesDoNotLeakIntoLaterCalls() throws {
@@ -208,7 +208,7 @@ final class ReadoutAndConcurrencyTests: XCTestCase {
         let x = try c.array("input"), t = Target.indices(c.meta.targets)
         let r = try ModifiedBackward().readout(c.model, inputs: ["input": x], target: t, layer: c.meta.layer, options: ExplainOptions(batchSize: 1))
         assertGradientClose(r.gradients, try c.array("layer_gradient"), 1e-4, "readout gradient")
-        let gxa = try Elementwise.combine(r.gradients, r.activations, "t") { $0 * $1 }
+        let gxa = try ExplainElementwise.combine(r.gradients, r.activations, "t") { $0 * $1 }
         assertGradientClose(gxa, try c.array("layer_gradient_x_activation"), 1e-4, "readout gradient x activation")
         XCTAssertEqual(r.targets, c.meta.targets)
         let y = try c.model.run(["input": x])["output"]!.floats()

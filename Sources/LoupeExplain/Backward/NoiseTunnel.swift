@@ -50,7 +50,7 @@ public struct NoiseTunnel<Method: Explainer>: Explainer {
         guard eps.shape == [B * S] + setup.x.shape.dropFirst() else {
             throw ExplainError.invalidArgument(method: name, message: "noise of shape \(eps.shape); expected \([B * S] + setup.x.shape.dropFirst()) (batch × samples rows, sample-major)")
         }
-        let noisy = try Elementwise.combine(try setup.x.gatheringRows(rowSample), eps, name) { $0 + $1 }
+        let noisy = try ExplainElementwise.combine(try setup.x.gatheringRows(rowSample), eps, name) { $0 + $1 }
         var feeds = try ModifiedBackward.otherFeeds(setup, samples: rowSample)
         feeds[setup.inputName] = noisy
         var innerOptions = options

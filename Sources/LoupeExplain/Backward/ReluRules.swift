@@ -9,7 +9,7 @@ public struct GuidedReluRule: BackwardRule {
     public func backward(node: Node, op: any Operator, context: VJPContext) throws -> [Tensor?] {
         guard let g = context.gradOutputs.first ?? nil else { return [nil] }
         let y = try context.output(0, "GuidedRelu")
-        return [try Elementwise.combine(g, y, "GuidedRelu") { gv, yv in yv > 0 && gv > 0 ? gv : 0 }]
+        return [try ExplainElementwise.combine(g, y, "GuidedRelu") { gv, yv in yv > 0 && gv > 0 ? gv : 0 }]
     }
 }
 
@@ -19,6 +19,6 @@ public struct DeconvReluRule: BackwardRule {
     public init() {}
     public func backward(node: Node, op: any Operator, context: VJPContext) throws -> [Tensor?] {
         guard let g = context.gradOutputs.first ?? nil else { return [nil] }
-        return [try Elementwise.map(g, "DeconvRelu") { max($0, 0) }]
+        return [try ExplainElementwise.map(g, "DeconvRelu") { max($0, 0) }]
     }
 }

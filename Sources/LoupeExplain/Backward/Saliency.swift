@@ -21,7 +21,7 @@ public struct Saliency: Explainer {
 
     public func explain(_ model: Model, inputs: [String: Tensor], target: Target, options: ExplainOptions) throws -> Explanation {
         let (g, _, setup, t) = try GradientAtInput.run(model, inputs: inputs, target: target, options: options, rules: rules, method: methodName)
-        let a = absolute ? try Elementwise.map(g, methodName) { abs($0) } : g
+        let a = absolute ? try ExplainElementwise.map(g, methodName) { abs($0) } : g
         return Explanation(attribution: a, method: methodName, parameters: ["abs": "\(absolute)"],
                            input: setup.inputName, layer: options.layer, targets: t.perSample)
     }
@@ -36,7 +36,7 @@ public struct InputXGradient: Explainer {
 
     public func explain(_ model: Model, inputs: [String: Tensor], target: Target, options: ExplainOptions) throws -> Explanation {
         let (g, act, setup, t) = try GradientAtInput.run(model, inputs: inputs, target: target, options: options, rules: rules, method: methodName)
-        let a = try Elementwise.combine(g, act ?? setup.x, methodName) { $0 * $1 }
+        let a = try ExplainElementwise.combine(g, act ?? setup.x, methodName) { $0 * $1 }
         return Explanation(attribution: a, method: methodName, input: setup.inputName, layer: options.layer, targets: t.perSample)
     }
 }

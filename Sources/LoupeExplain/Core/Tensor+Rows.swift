@@ -29,7 +29,7 @@ extension Tensor {
 
 /// Float tensors with the same shape, element-wise combined in one pass. Always inlined, so the
 /// closure literal at each call site is inlined into the loop (no per-element call).
-enum Elementwise {
+enum ExplainElementwise {
     @inline(__always)
     static func combine(_ a: Tensor, _ b: Tensor, _ method: String, _ f: (Float, Float) -> Float) throws -> Tensor {
         guard a.shape == b.shape else {
