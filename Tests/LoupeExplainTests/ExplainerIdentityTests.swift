@@ -36,7 +36,7 @@ final class ExplainerIdentityTests: XCTestCase {
     func testIntegratedGradientsCompleteness() throws {
         let c = try GradientFixtures.load("cnn_bn")
         let x = try c.array("input"), b = try c.array("baseline")
-        let y = try c.model.run(["input": x])["output"]!.floats(), yb = try c.model.run(["input": b])["output"]!.floats()
+        let y = try XCTUnwrap(c.model.run(["input": x])["output"]).floats(), yb = try XCTUnwrap(c.model.run(["input": b])["output"]).floats()
         let t = c.meta.targets
         var residuals: [[Double]] = []
         for steps in [4, 256] {
@@ -87,7 +87,7 @@ final class ExplainerIdentityTests: XCTestCase {
     func testTopTargetIsArgmaxOfTheUnexpandedInput() throws {
         let c = try GradientFixtures.load("vit_tiny")
         let x = try c.array("input")
-        let y = try c.model.run(["input": x])["output"]!.floats()
+        let y = try XCTUnwrap(c.model.run(["input": x])["output"]).floats()
         let top = (0..<2).map { s in (0..<3).max { y[s * 3 + $0] < y[s * 3 + $1] }! }
         let e = try IntegratedGradients(steps: 3).explain(c.model, input: x, target: .top)
         XCTAssertEqual(e.targets, top)
@@ -211,7 +211,7 @@ final class ReadoutAndConcurrencyTests: XCTestCase {
         let gxa = try ExplainElementwise.combine(r.gradients, r.activations, "t") { $0 * $1 }
         assertGradientClose(gxa, try c.array("layer_gradient_x_activation"), 1e-4, "readout gradient x activation")
         XCTAssertEqual(r.targets, c.meta.targets)
-        let y = try c.model.run(["input": x])["output"]!.floats()
+        let y = try XCTUnwrap(c.model.run(["input": x])["output"]).floats()
         for s in 0..<2 { XCTAssertEqual(r.scores[s], y[s * 3 + c.meta.targets[s]], accuracy: 1e-6) }
     }
 
