@@ -44,6 +44,10 @@ final class CaptumAgreementTests: XCTestCase {
             }
             let e = try IntegratedGradients(steps: c.meta.ig_steps).explain(c.model, input: x, target: t)
             assertGradientClose(e.attribution, try c.array("ig_zero_baseline"), 1e-4, "\(name) IG zero baseline")
+            // Blurred-input baseline: the blur equals scipy's, and IG from it equals Captum's.
+            assertGradientClose(try Baseline.blurred(sigma: c.meta.blur_sigma).resolve(like: x, method: "test"), try c.array("blur_baseline"), 1e-6, "\(name) blurred baseline")
+            let blur = try IntegratedGradients(baseline: .blurred(sigma: c.meta.blur_sigma), steps: c.meta.ig_steps).explain(c.model, input: x, target: t)
+            assertGradientClose(blur.attribution, try c.array("ig_blur_baseline"), 1e-4, "\(name) IG blurred baseline")
         }
     }
 

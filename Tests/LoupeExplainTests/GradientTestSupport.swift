@@ -17,6 +17,7 @@ enum GradientFixtures {
         var stdev: Float
         var deltas: [String: [Float]]
         var layer: String
+        var blur_sigma: Double
     }
 
     /// A fixture model with its inputs and Captum's attributions.
