@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import LoupeTensor
 import LoupeGraph
+import LoupeONNX
 @testable import LoupeExplain
 
 /// Identities every gradient method must satisfy, independent of Captum: IG completeness,
@@ -244,5 +245,34 @@ final class ReadoutAndConcurrencyTests: XCTestCase {
             results.lock.lock(); results.items[i] = a; results.lock.unlock()
         }
         for a in results.items { assertGradientClose(try XCTUnwrap(a), want, 1e-6, "concurrent IG") }
+    }
+}
+
+/// Models exported without a dynamic batch axis (the torch.onnx.export default) declare batch 1:
+/// expanded methods then run one row per forward by themselves.
+final class FixedBatchTests: XCTestCase {
+    func testPathAndNoiseMethodsRunOnAFixedBatchOfOne() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/models").path
+        let model = try Model(graph: try ONNXModel.load(path: "\(dir)/tiny_cnn.onnx"))
+        let x = try Tensor.readNPY(path: "\(dir)/tiny_cnn.input.npy")
+        XCTAssertEqual(x.shape[0], 1)
+        // IG with the zero baseline by hand: Σ_k w_k ∇f(α_k x) ⊙ x from single-row gradients.
+        let rule = IntegrationRule.riemannTrapezoid
+        let (alphas, weights) = try rule.points(3)
+        var want = [Float](repeating: 0, count: x.count)
+        let xs = try x.floats()
+        for (a, w) in zip(alphas, weights) {
+            let scaled = try Tensor(shape: x.shape, floats: xs.map { Float(a) * $0 })
+            let g = try Saliency(absolute: false).explain(model, input: scaled, target: .index(2)).attribution.floats()
+            for i in 0..<want.count { want[i] += Float(w) * g[i] }
+        }
+        for i in 0..<want.count { want[i] *= xs[i] }
+        let ig = try IntegratedGradients(steps: 3, rule: rule).explain(model, input: x, target: .index(2))
+        assertGradientClose(ig.attribution, try Tensor(shape: x.shape, floats: want), 1e-5, "IG on a fixed-batch model")
+        XCTAssertNotNil(ig.convergenceDelta)
+        _ = try NoiseTunnel(Saliency(), samples: 3, stdev: 0.1).explain(model, input: x, target: .top, options: ExplainOptions(batchSize: 8))
+        XCTAssertThrowsError(try DeepLift().explain(model, input: x, target: .index(2))) { error in
+            XCTAssertTrue("\(error)".contains("fixed batch of 1"), "\(error)")
+        }
     }
 }

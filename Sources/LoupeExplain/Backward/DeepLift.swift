@@ -76,7 +76,10 @@ public struct DeepLift: Explainer {
         let t = try target.resolve(model: model, feeds: inputs, batch: setup.batch, method: method)
         let x = setup.x, b = try baseline.resolve(like: x, method: method)
         let B = setup.batch, n = x.rowSize
-        let per = max(1, (options.batchSize ?? 2 * B) / 2)
+        if let f = setup.fixedBatch, f % 2 != 0 || B % (f / 2) != 0 {
+            throw ExplainError.unsupported(method: method, reason: "DeepLift runs inputs and baselines together as [x; x'], but input '\(setup.inputName)' has a fixed batch of \(f) in the model; export it with a dynamic batch axis")
+        }
+        let per = setup.fixedBatch.map { $0 / 2 } ?? max(1, (options.batchSize ?? 2 * B) / 2)
         let engine = ModifiedBackward(rules: rules)
         var grads = [Float](), delta = [Float]()
         grads.reserveCapacity(B * n)

@@ -61,7 +61,7 @@ public struct ModifiedBackward: Sendable {
                       target: ResolvedTarget, layer: String?, batchSize: Int?, method: String, rowsReplaceLayer: Bool = false,
                       body: (Range<Int>, _ gradients: Tensor, _ activations: Tensor?, _ scores: [Float]) throws -> Void) throws {
         let total = rowSample.count
-        let chunk = max(1, batchSize ?? total)
+        let chunk = try setup.chunkSize(batchSize, total: total, method: method)
         let wrt = layer ?? setup.inputName
         var hooks = Hooks()
         let layerHook = try layer.map { try model.hook($0) }
@@ -105,7 +105,7 @@ public struct ModifiedBackward: Sendable {
     static func scores(_ model: Model, setup: ExplainSetup, rows: Tensor, rowSample: [Int], target: ResolvedTarget,
                        batchSize: Int?, method: String) throws -> [Float] {
         let total = try rows.rowCount(method)
-        let chunk = max(1, batchSize ?? total)
+        let chunk = try setup.chunkSize(batchSize, total: total, method: method)
         var hooks = Hooks()
         if let v = target.valueName, !model.outputs.contains(where: { $0.name == v }) { hooks.capture(try model.hook(v)) }
         var out: [Float] = []
@@ -127,7 +127,7 @@ public struct ModifiedBackward: Sendable {
     static func layerValues(_ model: Model, setup: ExplainSetup, rows: Tensor, rowSample: [Int], layer: String,
                             batchSize: Int?, method: String) throws -> Tensor {
         let total = try rows.rowCount(method)
-        let chunk = max(1, batchSize ?? total)
+        let chunk = try setup.chunkSize(batchSize, total: total, method: method)
         var hooks = Hooks()
         hooks.capture(try model.hook(layer))
         var parts: [Tensor] = []

@@ -61,6 +61,21 @@ struct ExplainSetup {
     var x: Tensor
     var batch: Int
     var others: [String: Tensor]
+    /// The batch size the model declares for the explained input, when fixed (an export without
+    /// a dynamic batch axis): expanded rows must then run that many at a time.
+    var fixedBatch: Int?
+
+    /// Rows per forward for `total` rows: the user's `batchSize`, capped by a fixed declared batch.
+    func chunkSize(_ batchSize: Int?, total: Int, method: String) throws -> Int {
+        var c = max(1, batchSize ?? total)
+        if let f = fixedBatch {
+            guard f == 1 || total % f == 0 else {
+                throw ExplainError.unsupported(method: method, reason: "input '\(inputName)' has a fixed batch of \(f) in the model; \(total) expanded rows cannot run in batches of \(f) (export with a dynamic batch axis, or a fixed batch of 1)")
+            }
+            c = f
+        }
+        return c
+    }
 
     init(model: Model, inputs: [String: Tensor], options: ExplainOptions, method: String) throws {
         let floatInputs = model.inputs.filter { $0.elementType == 1 || $0.elementType == 0 }
@@ -87,5 +102,6 @@ struct ExplainSetup {
         self.x = x
         batch = try x.rowCount(method)
         others = inputs.filter { $0.key != name }
+        fixedBatch = model.inputs.first { $0.name == name }?.shape?.first?.value
     }
 }
