@@ -77,6 +77,13 @@ final class ExplainerIdentityTests: XCTestCase {
         // 10 rows for the path in chunks of ≤ 3, then 4 rows (inputs and baselines) for the delta.
         XCTAssertEqual(box.rows, [3, 3, 3, 1, 3, 1])
 
+        // Progress: rows done after each chunk.
+        let progress = Box()
+        _ = try IntegratedGradients(steps: 5, computesDelta: false).explain(c.model, input: x, target: .indices(t), options: ExplainOptions(batchSize: 4, progress: { done, total in
+            progress.lock.lock(); progress.rows.append(done * 100 + total); progress.lock.unlock()
+        }))
+        XCTAssertEqual(progress.rows, [410, 810, 1010])
+
         let whole = try IntegratedGradients(steps: 6, rule: .riemannTrapezoid).explain(c.model, input: x, target: .indices(t))
         let chunked = try IntegratedGradients(steps: 6, rule: .riemannTrapezoid).explain(c.model, input: x, target: .indices(t), options: ExplainOptions(batchSize: 1))
         assertGradientClose(chunked.attribution, whole.attribution, 1e-6, "IG with batchSize 1 vs all rows at once")

@@ -81,6 +81,8 @@ public struct DeepLift: Explainer {
         }
         let per = setup.fixedBatch.map { $0 / 2 } ?? max(1, (options.batchSize ?? 2 * B) / 2)
         let engine = ModifiedBackward(rules: rules)
+        var quiet = setup
+        quiet.progress = nil
         var grads = [Float](), delta = [Float]()
         grads.reserveCapacity(B * n)
         var lo = 0
@@ -89,13 +91,14 @@ public struct DeepLift: Explainer {
             let samples = Array(lo..<hi)
             // One pass over [x_chunk; x'_chunk]: the rules pair row i with row i + count.
             let rows = try Tensor.concatenated([x.rows(lo..<hi), b.rows(lo..<hi)], axis: 0)
-            let r = try engine.run(model, setup: setup, rows: rows, rowSample: samples + samples, target: t,
+            let r = try engine.run(model, setup: quiet, rows: rows, rowSample: samples + samples, target: t,
                                    layer: nil, batchSize: nil, method: method)
             let g = try r.gradients.floats(method)
             grads += g[0..<(samples.count * n)]
             for i in 0..<samples.count where r.scores.count == 2 * samples.count {
                 delta.append(r.scores[i] - r.scores[samples.count + i])
             }
+            setup.progress?(2 * hi, 2 * B)
             lo = hi
         }
         let xs = try x.floats(method), bs = try b.floats(method)

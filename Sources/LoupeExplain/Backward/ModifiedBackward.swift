@@ -97,6 +97,7 @@ public struct ModifiedBackward: Sendable {
             }
             let act = layer != nil && !rowsReplaceLayer ? try pass.value(wrt) : nil
             try body(lo..<hi, gw, act, s)
+            setup.progress?(hi, total)
             lo = hi
         }
     }

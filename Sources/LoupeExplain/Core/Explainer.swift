@@ -13,11 +13,16 @@ public struct ExplainOptions: Sendable {
     /// samples into B × steps (or × samples) rows; they run them `batchSize` rows at a time, so
     /// memory is bounded by `batchSize`, never by the expansion. nil: the whole expansion at once.
     public var batchSize: Int?
+    /// Called after each forward/backward chunk with the rows done and the rows in total (of
+    /// the current expansion), e.g. to drive a progress bar. Called on the explaining thread.
+    public var progress: (@Sendable (_ done: Int, _ total: Int) -> Void)?
 
-    public init(input: String? = nil, layer: String? = nil, batchSize: Int? = nil) {
+    public init(input: String? = nil, layer: String? = nil, batchSize: Int? = nil,
+                progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil) {
         self.input = input
         self.layer = layer
         self.batchSize = batchSize
+        self.progress = progress
     }
 }
 
@@ -64,6 +69,8 @@ struct ExplainSetup {
     /// The batch size the model declares for the explained input, when fixed (an export without
     /// a dynamic batch axis): expanded rows must then run that many at a time.
     var fixedBatch: Int?
+    /// ``ExplainOptions/progress``.
+    var progress: (@Sendable (Int, Int) -> Void)?
 
     /// Rows per forward for `total` rows: the user's `batchSize`, capped by a fixed declared batch.
     func chunkSize(_ batchSize: Int?, total: Int, method: String) throws -> Int {
@@ -102,6 +109,7 @@ struct ExplainSetup {
         self.x = x
         batch = try x.rowCount(method)
         others = inputs.filter { $0.key != name }
+        progress = options.progress
         fixedBatch = model.inputs.first { $0.name == name }?.shape?.first?.value
     }
 }
