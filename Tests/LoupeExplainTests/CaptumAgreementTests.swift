@@ -89,7 +89,12 @@ final class CaptumAgreementTests: XCTestCase {
             // VarGrad is E[a²] − E[a]², a difference of float32 means: cancellation costs digits.
             assertGradientClose(try vg.explain(c.model, input: x, target: t, options: options).attribution, try c.array("nt_vargrad"), 1e-4, "\(name) vargrad")
             let ig = NoiseTunnel(IntegratedGradients(baseline: .tensor(try c.array("baseline")), steps: 4), kind: .smoothGrad, samples: S, noise: noise)
-            assertGradientClose(try ig.explain(c.model, input: x, target: t, options: options).attribution, try c.array("nt_ig_smoothgrad"), 1e-4, "\(name) smoothgrad over IG")
+            let nt = try ig.explain(c.model, input: x, target: t, options: options)
+            assertGradientClose(nt.attribution, try c.array("nt_ig_smoothgrad"), 1e-4, "\(name) smoothgrad over IG")
+            let want = try XCTUnwrap(c.meta.deltas["nt_ig_smoothgrad"]), got = try XCTUnwrap(nt.convergenceDelta)
+            XCTAssertEqual(got.count, want.count)
+            let scale = nt.attribution.doubles.reduce(0) { $0 + abs($1) }
+            for (g, w) in zip(got, want) { XCTAssertEqual(Double(g), Double(w), accuracy: 1e-4 * scale + 1e-5, "\(name) NoiseTunnel IG delta") }
         }
     }
 

@@ -82,7 +82,8 @@ public struct NoiseTunnel<Method: Explainer>: Explainer {
         params["stdev"] = noise == nil ? "\(stdev)" : "explicit noise"
         params["kind"] = kind.rawValue
         return Explanation(attribution: try Tensor(shape: [B] + inner.attribution.shape.dropFirst(), floats: out), method: name,
-                           parameters: params, input: setup.inputName, layer: inner.layer, targets: t.perSample)
+                           parameters: params, input: setup.inputName, layer: inner.layer, targets: t.perSample,
+                           convergenceDelta: inner.convergenceDelta)
     }
 
     static func draw(shape: [Int], stdev: Float, seed: UInt64) throws -> Tensor {

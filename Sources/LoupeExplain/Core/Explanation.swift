@@ -16,7 +16,8 @@ public struct Explanation: Sendable {
     /// The explained element per sample (flat index in the target value), nil for a custom target.
     public var targets: [Int]?
     /// Integrated Gradients' convergence delta per sample:
-    /// `Σ attribution − (f(x) − f(baseline))` (Captum's `return_convergence_delta`).
+    /// `Σ attribution − (f(x) − f(baseline))` (Captum's `return_convergence_delta`). Under
+    /// ``NoiseTunnel``: one per noisy copy, `batch × samples`, sample-major, as Captum returns it.
     public var convergenceDelta: [Float]?
 
     public init(attribution: Tensor, method: String, parameters: [String: String] = [:], input: String,
