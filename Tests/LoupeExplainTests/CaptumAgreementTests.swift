@@ -105,6 +105,8 @@ final class CaptumAgreementTests: XCTestCase {
                                   alphas: try c.array("gs_alphas").floats(), noise: try c.array("nt_noise"))
             assertGradientClose(try gs.explain(c.model, input: x, target: t, options: ExplainOptions(batchSize: 5)).attribution,
                         try c.array("gradient_shap"), 1e-4, "\(name) gradient shap")
+            assertGradientClose(try gs.explain(c.model, input: x, target: t, options: ExplainOptions(layer: c.meta.layer, batchSize: 5)).attribution,
+                        try c.array("layer_gradient_shap"), 1e-4, "\(name) layer gradient shap")
         }
     }
 }
@@ -125,6 +127,10 @@ final class DeepLiftAgreementTests: XCTestCase {
                 let got = try XCTUnwrap(e.convergenceDelta)
                 for s in 0..<2 { XCTAssertEqual(got[s], want[s], accuracy: 1e-5, "\(name) DeepLift delta \(s)") }
             }
+            let layer = try DeepLift(baseline: .tensor(b), maxPool: .gradient).explain(c.model, input: x, target: .indices(c.meta.targets), options: ExplainOptions(layer: c.meta.layer, batchSize: 2))
+            assertGradientClose(layer.attribution, try c.array("layer_deeplift"), 1e-4, "\(name) layer DeepLift")
+            let wantLayer = try XCTUnwrap(c.meta.deltas["layer_deeplift"]), gotLayer = try XCTUnwrap(layer.convergenceDelta)
+            for s in 0..<2 { XCTAssertEqual(gotLayer[s], wantLayer[s], accuracy: 1e-5, "\(name) layer DeepLift delta \(s)") }
             // The full rule set: Σ attribution = f(x) − f(x') to float32 rounding.
             let full = try DeepLift(baseline: .tensor(b)).explain(c.model, input: x, target: .indices(c.meta.targets))
             for d in try XCTUnwrap(full.convergenceDelta) { XCTAssertLessThan(abs(d), 1e-5, "\(name) DeepLift summation-to-delta") }

@@ -7,6 +7,9 @@ import LoupeTensor
 /// n_samples:, stdevs:)`, which is SmoothGrad over "input-baseline × gradient" at one random point
 /// per sample — including Captum's use of the noisy input in `x − x'`.
 ///
+/// With ``ExplainOptions/layer``: Captum `LayerGradientShap` — the gradient at the layer for the
+/// same input-space points, times `layer(x + ε) − layer(x')`.
+///
 /// The draws (baseline index and α per row, the noise) can be given explicitly, rows sample-major
 /// (`batch × samples`), making the result exact; otherwise they come from `seed`.
 public struct GradientShap: Explainer {
@@ -35,9 +38,6 @@ public struct GradientShap: Explainer {
 
     public func explain(_ model: Model, inputs: [String: Tensor], target: Target, options: ExplainOptions) throws -> Explanation {
         let name = methodName
-        if options.layer != nil {
-            throw ExplainError.unsupported(method: name, reason: "layer attribution is not implemented for GradientShap yet; attribute to the input")
-        }
         let setup = try ExplainSetup(model: model, inputs: inputs, options: options, method: name)
         let B = setup.batch, S = samples, R = B * S
         guard S >= 1 else { throw ExplainError.invalidArgument(method: name, message: "samples must be at least 1, got \(S)") }
@@ -84,10 +84,17 @@ struct InputBaselineXGradient: Explainer {
                 for i in (r * n)..<((r + 1) * n) { o[i] = a * xs[i] + (1 - a) * bs[i] }
             }
         }
-        let g = try ModifiedBackward().run(model, setup: setup, rows: rows, rowSample: Array(0..<setup.batch), target: t,
-                                           layer: nil, batchSize: options.batchSize, method: methodName).gradients
-        let gs = try g.floats(methodName)
-        let a = Tensor.makeFloats(shape: setup.x.shape) { o in for i in 0..<o.count { o[i] = (xs[i] - bs[i]) * gs[i] } }
-        return Explanation(attribution: a, method: methodName, input: setup.inputName, targets: t.perSample)
+        let ids = Array(0..<setup.batch)
+        let g = try ModifiedBackward().run(model, setup: setup, rows: rows, rowSample: ids, target: t,
+                                           layer: options.layer, batchSize: options.batchSize, method: methodName).gradients
+        // x − x' in the attributed space: the input, or the layer's values at x and at x'.
+        var diff = try ExplainElementwise.combine(setup.x, baselines, methodName) { $0 - $1 }
+        if let layer = options.layer {
+            let lx = try ModifiedBackward.layerValues(model, setup: setup, rows: setup.x, rowSample: ids, layer: layer, batchSize: options.batchSize, method: methodName)
+            let lb = try ModifiedBackward.layerValues(model, setup: setup, rows: baselines, rowSample: ids, layer: layer, batchSize: options.batchSize, method: methodName)
+            diff = try ExplainElementwise.combine(lx, lb, methodName) { $0 - $1 }
+        }
+        let a = try ExplainElementwise.combine(diff, g, methodName) { $0 * $1 }
+        return Explanation(attribution: a, method: methodName, input: setup.inputName, layer: options.layer, targets: t.perSample)
     }
 }
