@@ -5,9 +5,9 @@ import LoupeTensor
 public struct ExplainOptions: Sendable {
     /// The graph input to attribute to; nil: the model's only float input (or its first input).
     public var input: String?
-    /// A hook name whose value is attributed instead of the input (layer attribution), for the
-    /// methods that support it (gradient-only methods: Saliency, InputXGradient, GuidedBackprop,
-    /// Deconvolution). nil: the input.
+    /// A hook name whose value (a layer's output) is attributed instead of the input: Captum's
+    /// Layer* methods, for every method here. The value's first axis must be the batch.
+    /// nil: the input.
     public var layer: String?
     /// At most this many rows per forward/backward. Path and noise methods expand a batch of B
     /// samples into B × steps (or × samples) rows; they run them `batchSize` rows at a time, so
