@@ -1,0 +1,169 @@
+import LoupeGraph
+import LoupeTensor
+
+/// The modified-backward engine (ARCHITECTURE.md, seam 2): a ``RuleMap`` (plain gradients,
+/// guided backprop, DeconvNet, ...) applied to rows an input sampler built, read out at the
+/// input or at a layer. Every gradient method is this engine plus a sampler (identity, a path,
+/// noise) and a reduction (sum over path steps, mean / mean of squares / variance over noise,
+/// × (x − baseline)).
+///
+/// Rows run `batchSize` at a time, one forward and one backward per chunk, so a 50-step path on
+/// a batch of 8 never holds 400 rows of activations at once.
+public struct ModifiedBackward: Sendable {
+    /// Backward rule per node; ``RuleMap/gradient`` for exact gradients.
+    public var rules: RuleMap
+
+    public init(rules: RuleMap = .gradient) { self.rules = rules }
+
+    /// What one engine run returns, row-aligned with the rows it was given.
+    struct Result {
+        /// `∂ target / ∂ (input or layer)` per row, `[rows, ...]`.
+        var gradients: Tensor
+        /// The layer's value per row when a layer was read out.
+        var activations: Tensor?
+        /// The explained scalar per row (`⟨seed, value⟩`).
+        var scores: [Float]
+    }
+
+    /// Runs `rows` (row r belongs to sample `rowSample[r]`) through forward + this engine's
+    /// backward and returns the gradient at the input (or at `layer`) for every row.
+    ///
+    /// With `rowsReplaceLayer`, `rows` are values of `layer` instead: each forward runs the
+    /// rows' samples of the input with the layer's value replaced by the rows (layer path
+    /// methods such as layer Integrated Gradients), and the gradient is taken at the layer.
+    func run(_ model: Model, setup: ExplainSetup, rows: Tensor, rowSample: [Int], target: ResolvedTarget,
+             layer: String?, batchSize: Int?, method: String, rowsReplaceLayer: Bool = false) throws -> Result {
+        let total = try rows.rowCount(method)
+        var grads: [Float] = [], acts: [Float] = [], scores: [Float] = []
+        var gradShape: [Int]? = nil
+        try forEachChunk(model, setup: setup, rowSample: rowSample, rows: { try rows.rows($0) }, target: target,
+                         layer: layer, batchSize: batchSize, method: method, rowsReplaceLayer: rowsReplaceLayer) { _, g, a, s in
+            if gradShape == nil {
+                gradShape = g.shape
+                grads.reserveCapacity(g.rowSize * total)
+            }
+            grads += try g.floats(method)
+            if let a { acts += try a.floats(method) }
+            scores += s
+        }
+        var shape = gradShape ?? rows.shape
+        shape[0] = total
+        return Result(gradients: try Tensor(shape: shape, floats: grads),
+                      activations: layer == nil || rowsReplaceLayer ? nil : try Tensor(shape: shape, floats: acts),
+                      scores: scores)
+    }
+
+    /// The streaming form of ``run``: rows are built per chunk by `rows(range)` and each chunk's
+    /// gradients (and layer values, and scores) go to `body` and are dropped, so memory holds
+    /// one chunk of rows — path methods reduce as they go instead of keeping `steps × batch`
+    /// gradients.
+    func forEachChunk(_ model: Model, setup: ExplainSetup, rowSample: [Int], rows: (Range<Int>) throws -> Tensor,
+                      target: ResolvedTarget, layer: String?, batchSize: Int?, method: String, rowsReplaceLayer: Bool = false,
+                      body: (Range<Int>, _ gradients: Tensor, _ activations: Tensor?, _ scores: [Float]) throws -> Void) throws {
+        let total = rowSample.count
+        let chunk = try setup.chunkSize(batchSize, total: total, method: method)
+        let wrt = layer ?? setup.inputName
+        var hooks = Hooks()
+        let layerHook = try layer.map { try model.hook($0) }
+        if let layerHook, !rowsReplaceLayer { hooks.capture(layerHook) }
+        if let v = target.valueName, !model.outputs.contains(where: { $0.name == v }) { hooks.capture(try model.hook(v)) }
+        if rowsReplaceLayer && layerHook == nil {
+            throw ExplainError.invalidArgument(method: method, message: "layer rows given without a layer")
+        }
+        var lo = 0
+        while lo < total {
+            let hi = min(total, lo + chunk)
+            let samples = Array(rowSample[lo..<hi])
+            var feeds = try otherFeeds(setup, samples: samples)
+            var chunkHooks = hooks
+            let chunkRows = try rows(lo..<hi)
+            guard chunkRows.rank >= 1, chunkRows.shape[0] == hi - lo else {
+                throw ExplainError.invalidArgument(method: method, message: "sampler built \(chunkRows.shape) for \(hi - lo) rows")
+            }
+            if rowsReplaceLayer, let layerHook {
+                feeds[setup.inputName] = try setup.x.gatheringRows(samples)
+                chunkHooks.replace(layerHook, with: chunkRows)
+            } else {
+                feeds[setup.inputName] = chunkRows
+            }
+            let pass = try model.forward(feeds, hooks: chunkHooks, recording: rules)
+            let (seeds, s) = try target.forRows(samples).seeds(in: pass, method: method)
+            let g = try pass.backward(seeds: seeds, wrt: [wrt])
+            guard let gw = g[wrt] else {
+                throw ExplainError.unsupported(method: method, reason: "no gradient at '\(wrt)'")
+            }
+            guard gw.rank >= 1, gw.shape[0] == hi - lo else {
+                throw ExplainError.unsupported(method: method, reason: "'\(wrt)' of shape \(gw.shape) has no batch axis of \(hi - lo) rows")
+            }
+            let act = layer != nil && !rowsReplaceLayer ? try pass.value(wrt) : nil
+            try body(lo..<hi, gw, act, s)
+            setup.progress?(hi, total)
+            lo = hi
+        }
+    }
+
+    /// The explained scalar for `rows` by plain forwards (no backward), `batchSize` rows at a time.
+    static func scores(_ model: Model, setup: ExplainSetup, rows: Tensor, rowSample: [Int], target: ResolvedTarget,
+                       batchSize: Int?, method: String) throws -> [Float] {
+        let total = try rows.rowCount(method)
+        let chunk = try setup.chunkSize(batchSize, total: total, method: method)
+        var hooks = Hooks()
+        if let v = target.valueName, !model.outputs.contains(where: { $0.name == v }) { hooks.capture(try model.hook(v)) }
+        var out: [Float] = []
+        var lo = 0
+        while lo < total {
+            let hi = min(total, lo + chunk)
+            let samples = Array(rowSample[lo..<hi])
+            var feeds = try otherFeeds(setup, samples: samples)
+            feeds[setup.inputName] = try rows.rows(lo..<hi)
+            let pass = try model.forward(feeds, hooks: hooks)
+            out += try target.forRows(samples).seeds(in: pass, method: method).scores
+            lo = hi
+        }
+        return out
+    }
+
+    /// The value of `layer` for `rows` of the explained input (plain forwards, `batchSize` rows
+    /// at a time).
+    static func layerValues(_ model: Model, setup: ExplainSetup, rows: Tensor, rowSample: [Int], layer: String,
+                            batchSize: Int?, method: String) throws -> Tensor {
+        let total = try rows.rowCount(method)
+        let chunk = try setup.chunkSize(batchSize, total: total, method: method)
+        var hooks = Hooks()
+        hooks.capture(try model.hook(layer))
+        var parts: [Tensor] = []
+        var lo = 0
+        while lo < total {
+            let hi = min(total, lo + chunk)
+            var feeds = try otherFeeds(setup, samples: Array(rowSample[lo..<hi]))
+            feeds[setup.inputName] = try rows.rows(lo..<hi)
+            guard let v = try model.forward(feeds, hooks: hooks).captured[layer] else {
+                throw ExplainError.unsupported(method: method, reason: "layer '\(layer)' was not computed")
+            }
+            guard v.rank >= 1, v.shape[0] == hi - lo, v.dtype == .float32 else {
+                throw ExplainError.unsupported(method: method, reason: "layer '\(layer)' of shape \(v.shape) (\(v.dtype)) has no float batch axis of \(hi - lo) rows")
+            }
+            parts.append(v)
+            lo = hi
+        }
+        return try Tensor.concatenated(parts, axis: 0)
+    }
+
+    /// Feeds other than the explained input, with per-sample ones (leading axis = batch)
+    /// gathered to follow the rows.
+    static func otherFeeds(_ setup: ExplainSetup, samples: [Int]) throws -> [String: Tensor] {
+        var feeds: [String: Tensor] = [:]
+        for (k, v) in setup.others {
+            if v.rank >= 1 && v.shape[0] == setup.batch && setup.batch > 0 {
+                feeds[k] = try v.gatheringRows(samples)
+            } else {
+                feeds[k] = v
+            }
+        }
+        return feeds
+    }
+
+    func otherFeeds(_ setup: ExplainSetup, samples: [Int]) throws -> [String: Tensor] {
+        try Self.otherFeeds(setup, samples: samples)
+    }
+}

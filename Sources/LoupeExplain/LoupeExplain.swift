@@ -1,3 +1,0 @@
-// Explainers: attribution methods on top of LoupeGraph's forward/backward (ARCHITECTURE.md).
-import LoupeGraph
-import LoupeTensor
