@@ -37,6 +37,9 @@ struct ExplainRunner {
         let progress = Progress(total: loaded.count * methods.count,
                                 enabled: !options.quiet && isatty(STDERR_FILENO) == 1)
         var layerCache: [[Int]: (String, String)] = [:]
+        // Models exported with a fixed batch of 1 cannot take the batched masked copies of
+        // Score-CAM / Ablation-CAM: run them one copy per forward pass instead.
+        let fixedBatchOfOne = model.inputs[0].shape?.first?.value == 1
 
         for input in loaded {
             let outName = model.outputs.first?.name ?? ""
@@ -68,7 +71,7 @@ struct ExplainRunner {
             for method in methods {
                 progress.step("\(input.stem) \(method.name)")
                 let request = ExplainRequest(model: model, input: input.tensor, target: target.index, layer: layer,
-                                             batchSize: options.batchSize)
+                                             batchSize: fixedBatchOfOne ? 1 : options.batchSize)
                 let start = DispatchTime.now().uptimeNanoseconds
                 let outcome: ExplainOutcome
                 do { outcome = try method.explain(request) } catch let e as CAMError { throw CLIError("\(input.path): \(method.name): \(e)") }
@@ -170,8 +173,8 @@ struct ExplainRunner {
         var o: [String: JSONValue] = ["source": .string(source), "channels": .int(p.channels), "grayscale": .bool(p.grayscale)]
         if let r = p.resize { o["resize"] = .int(r) }
         if let c = p.crop { o["crop"] = .ints(c) }
-        if let m = p.mean { o["mean"] = .array(m.map { .double(Double($0)) }) }
-        if let s = p.std { o["std"] = .array(s.map { .double(Double($0)) }) }
+        if let m = p.mean { o["mean"] = .array(m.map { .double(Double("\($0)") ?? Double($0)) }) }
+        if let s = p.std { o["std"] = .array(s.map { .double(Double("\($0)") ?? Double($0)) }) }
         return .object(o)
     }
 

@@ -5,7 +5,7 @@ Data: Debian's `dataset-fashion-mnist` package (Zalando SE, MIT/Expat licence), 
     apt-get install -y dataset-fashion-mnist
 
 Writes into demo/ (repo root):
-    model.onnx              ONNX opset 17, legacy exporter, BatchNormalization kept
+    model.onnx              ONNX opset 17, legacy exporter, BatchNormalization kept, batch axis dynamic
     model.preprocess.json   Loupe preprocess sidecar (grayscale, 28x28, mean/std as trained)
     labels.txt              the 10 class names, one per line, in class-index order
     images/<class>.png      one TEST-split image per chosen class (see pick_examples)
@@ -140,7 +140,8 @@ def main():
     os.makedirs(f"{OUT}/images", exist_ok=True)
     dummy = torch.zeros(1, 1, 28, 28)
     torch.onnx.export(model, (dummy,), f"{OUT}/model.onnx", dynamo=False, opset_version=17,
-                      do_constant_folding=False, input_names=["input"], output_names=["logits"])
+                      do_constant_folding=False, input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
     with open(f"{OUT}/labels.txt", "w") as f:
         f.write("\n".join(LABELS) + "\n")
     sidecar = {"channels": 1, "grayscale": True, "resize": 28, "crop": [28],
@@ -175,7 +176,7 @@ def main():
         import onnxruntime as ort
         sess = ort.InferenceSession(f"{OUT}/model.onnx", providers=["CPUExecutionProvider"])
         ref = model(xte_t[:64]).detach().numpy()
-        got = np.concatenate([sess.run(None, {"input": xte_t[i:i + 1].numpy()})[0] for i in range(64)])
+        got = sess.run(None, {"input": xte_t[:64].numpy()})[0]
         print(f"onnxruntime vs torch: max |diff| {np.abs(ref - got).max():.2e}")
     except ImportError:
         pass
