@@ -123,6 +123,31 @@ final class ExplainCommandTests: XCTestCase {
         XCTAssertEqual(pre["mean"] as? [Double], [0.286])
     }
 
+    /// Every registered method runs; on this architecture (last feature map → global average
+    /// pooling → linear) the gradient at the CAM layer is the same at every position, so
+    /// Grad-CAM, XGrad-CAM and HiResCAM must give the same map.
+    func testEveryMethodAndTheirAgreementOnAGAPHead() throws {
+        let out = path("all")
+        let all = ["gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam", "scorecam", "ablationcam"]
+        let r = try loupe(["explain", model, demo + "/images/bag.png", "--method", all.joined(separator: ","),
+                           "--batch-size", "5", "--format", "npy,json", "--out", out])
+        XCTAssertEqual(r.0, 0, r.2)
+        var maps: [String: [Float]] = [:]
+        for m in all {
+            let t = try Tensor.readNPY(path: "\(out)/bag.\(m).npy")
+            XCTAssertEqual(t.shape, [1, 7, 7], m)
+            maps[m] = try t.floats()
+            XCTAssertGreaterThan(maps[m]?.max() ?? 0, 0, "\(m) map is not all zero")
+        }
+        for m in ["xgradcam", "hirescam"] {
+            for (a, b) in zip(maps[m] ?? [], maps["gradcam"] ?? []) { XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(b)), m) }
+        }
+        let methods = try XCTUnwrap(try json("\(out)/bag.json")["methods"] as? [[String: Any]])
+        XCTAssertEqual(methods.compactMap { $0["method"] as? String }, all)
+        XCTAssertEqual((methods[6]["parameters"] as? [String: Any])?["batchSize"] as? Int, 5)
+        XCTAssertEqual((methods[7]["parameters"] as? [String: Any])?["batchSize"] as? Int, 5)
+    }
+
     func testTargetByLabelAndIndexAndLayerOption() throws {
         let out = path("t")
         var r = try loupe(["explain", model, demo + "/images/dress.png", "--target", "trouser", "--format", "json", "--out", out])
