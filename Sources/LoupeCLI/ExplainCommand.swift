@@ -8,25 +8,24 @@ struct ExplainCommand: ParsableCommand {
         commandName: "explain",
         abstract: "Explain a classifier's decision on images or .npy tensors (Grad-CAM and friends).",
         discussion: """
-        loupe explain                                   demo model on its example images
-        loupe explain model.onnx photo.jpg              Grad-CAM of the top class
-        loupe explain model.onnx imgs/ --method gradcam,scorecam --target 3 --out maps/
-        loupe explain model.onnx x.npy --target "tabby cat" --layer /layer4/relu_1/Relu_output_0
+        Examples:
+          loupe explain                        (demo model, its example images)
+          loupe explain model.onnx photo.jpg   (Grad-CAM of the top class)
+          loupe explain model.onnx imgs/ --method gradcam,scorecam --target 3
+          loupe explain model.onnx x.npy --target "tabby cat" --layer NAME
 
-        MODEL is the first argument when it ends in .onnx; otherwise the demo model is used
-        (looked up in \(DemoFiles.lookupSummary)).
-        Inputs: PNG/JPEG images (prepared with MODEL.preprocess.json next to the model; without
-        one, from the model's input shape), .npy tensors (fed as they are), directories (their
-        .png/.jpg/.jpeg/.npy files) and glob patterns.
+        MODEL is the first argument when it ends in .onnx; otherwise the demo model is used (looked up in \(DemoFiles.lookupSummary)).
+
+        Inputs: PNG/JPEG images (prepared with MODEL.preprocess.json next to the model; without one, from the model's input shape), .npy tensors (fed as they are), directories (their .png/.jpg/.jpeg/.npy files) and glob patterns.
 
         Methods: \(ExplainMethods.all.map(\.name).joined(separator: ", ")) (--list-methods).
-        Default layer: the last rank-4 value with more than one spatial position, in execution
-        order — the last convolutional feature map before global pooling.
+
+        Default layer: the last rank-4 value with more than one spatial position, in execution order: the last convolutional feature map before global pooling. `loupe inspect MODEL` lists the value names.
 
         Output, per input (stem = file name without extension):
-          DIR/<stem>.<method>.npy   float32 map, (1, h, w) at the layer's resolution, after ReLU
-          DIR/<stem>.<method>.png   the map upsampled and coloured over the input picture
-          DIR/<stem>.json           top-k predictions, target, layer, each method's parameters and wall time
+          DIR/<stem>.<method>.npy  float32 (1, h, w) map at the layer, after ReLU
+          DIR/<stem>.<method>.png  the map upsampled and coloured over the input
+          DIR/<stem>.json          top-k, target, layer, parameters, wall time
         """
     )
 

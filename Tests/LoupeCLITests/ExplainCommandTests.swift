@@ -179,6 +179,29 @@ final class ExplainCommandTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/dress-tensor.gradcam.png"))
     }
 
+    /// A colour JPEG (converted to gray by the sidecar), and a model with no sidecar (prepared
+    /// from its input shape: 1 channel → grayscale, resize, crop, no normalization).
+    func testJPEGInputAndModelWithoutSidecar() throws {
+        let rgb = try Image(contentsOfFile: demo + "/images/dress.png").converted(toChannels: 3)
+        let jpeg = path("photo.jpg")
+        try rgb.write(toFile: jpeg, quality: 95)
+        var r = try loupe(["explain", model, jpeg, "--format", "npy,json", "--out", path("j")])
+        XCTAssertEqual(r.0, 0, r.2)
+        XCTAssertEqual(try Tensor.readNPY(path: path("j") + "/photo.gradcam.npy").shape, [1, 7, 7])
+        XCTAssertEqual(try json(path("j") + "/photo.json")["inputKind"] as? String, "image")
+
+        let bare = path("bare.onnx")
+        try FileManager.default.copyItem(atPath: model, toPath: bare)
+        r = try loupe(["explain", bare, demo + "/images/dress.png", "--format", "json", "--out", path("b")])
+        XCTAssertEqual(r.0, 0, r.2)
+        let j = try json(path("b") + "/dress.json")
+        XCTAssertEqual(j["inputShape"] as? [Int], [1, 1, 28, 28])
+        let pre = try XCTUnwrap(j["preprocess"] as? [String: Any])
+        XCTAssertTrue((pre["source"] as? String ?? "").hasPrefix("default"), "\(pre)")
+        XCTAssertNil(pre["mean"])
+        XCTAssertNil((j["predictions"] as? [[String: Any]])?.first?["label"] as? String, "no labels without a sidecar")
+    }
+
     func testNoModelRunsTheDemoFromTheRepositoryRoot() throws {
         let out = path("d")
         let r = try loupe(["explain", "--method", "eigencam", "--format", "json", "--out", out], in: Self.repo)
