@@ -26,6 +26,7 @@ struct ExplainCommand: ParsableCommand {
           DIR/<stem>.<method>.npy  float32 (1, h, w) map at the layer, after ReLU
           DIR/<stem>.<method>.png  the map upsampled and coloured over the input
           DIR/<stem>.json          top-k, target, layer, parameters, wall time
+          DIR/report.html          every input and map on one self-contained page
         """
     )
 
@@ -74,8 +75,8 @@ struct ExplainOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "Output directory (created if missing).")
     var out: String = "loupe-out"
 
-    @Option(help: "Files to write, comma-separated: png, npy, json.")
-    var format: String = "png,npy,json"
+    @Option(help: "Files to write, comma-separated: png, npy, json, html (DIR/report.html, one self-contained page).")
+    var format: String = "png,npy,json,html"
 
     @Option(help: "How many predictions to record and print.")
     var top: Int = 5

@@ -12,7 +12,7 @@ struct ExplainRunner {
     var inputs: [String]
     var isDemo: Bool
 
-    struct Formats { var png = false, npy = false, json = false }
+    struct Formats { var png = false, npy = false, json = false, html = false }
 
     func run() throws {
         let formats = try parseFormats(options.format)
@@ -39,6 +39,7 @@ struct ExplainRunner {
         var layerCache: [[Int]: (String, String)] = [:]
         // Models exported with a fixed batch of 1 cannot take the batched masked copies of
         // Score-CAM / Ablation-CAM: run them one copy per forward pass instead.
+        var report = ExplainReport(modelPath: modelPath, colormap: colormap, alpha: options.alpha)
         let fixedBatchOfOne = model.inputs[0].shape?.first?.value == 1
 
         for input in loaded {
@@ -67,6 +68,7 @@ struct ExplainRunner {
             }
 
             var methodRecords: [JSONValue] = []
+            var reportMethods: [ExplainReport.MethodEntry] = []
             var written: [String] = []
             for method in methods {
                 progress.step("\(input.stem) \(method.name)")
@@ -83,15 +85,20 @@ struct ExplainRunner {
                     files["npy"] = .string(base + ".npy")
                     written.append(base + ".npy")
                 }
-                if formats.png, let picture = input.picture {
+                var overlay: Image?
+                if formats.png || formats.html, let picture = input.picture {
                     let canvas = Overlay.enlarged(picture, minSide: 224)
-                    let image = try Heatmap.render(outcome.map, over: canvas, colormap: colormap, scaling: outcome.scaling,
-                                                   clipPercentile: 100, alpha: options.alpha)
-                    try image.write(toFile: base + ".png")
+                    overlay = try Heatmap.render(outcome.map, over: canvas, colormap: colormap, scaling: outcome.scaling,
+                                                 clipPercentile: 100, alpha: options.alpha)
+                }
+                if formats.png, let overlay {
+                    try overlay.write(toFile: base + ".png")
                     files["png"] = .string(base + ".png")
                     written.append(base + ".png")
                 }
                 let values = try outcome.map.floats()
+                reportMethods.append(.init(name: method.name, reference: method.reference, overlay: overlay,
+                                           min: values.min() ?? 0, max: values.max() ?? 0, shape: outcome.map.shape, seconds: seconds))
                 var params = outcome.parameters
                 params["target"] = .int(target.index)
                 methodRecords.append(.object([
@@ -130,12 +137,23 @@ struct ExplainRunner {
                 }
                 written.append(path)
             }
+            if formats.html {
+                report.entries.append(.init(path: input.path, picture: input.picture.map { Overlay.enlarged($0, minSide: 224) },
+                                            predictions: top,
+                                            target: labels.flatMap { target.index < $0.count ? $0[target.index] : nil } ?? "class \(target.index)",
+                                            layer: layer, methods: reportMethods))
+            }
             progress.clear()
             let best = top.first.map { "\($0.label ?? "class \($0.index)") \(String(format: "%.3f", $0.probability))" } ?? "-"
             let targetName = labels.flatMap { target.index < $0.count ? $0[target.index] : nil } ?? "class \(target.index)"
             print("\(input.path): top \(best); explained \(targetName) [\(target.index)]\(layer.isEmpty ? "" : " at \(layer)")")
         }
         progress.clear()
+        if formats.html {
+            let path = (options.out as NSString).appendingPathComponent("report.html")
+            try report.write(to: path)
+            print("report: \(path)")
+        }
         print("wrote \(loaded.count) input(s) × \(methods.count) method(s) to \(options.out)/")
     }
 
@@ -146,10 +164,11 @@ struct ExplainRunner {
             case "png": f.png = true
             case "npy": f.npy = true
             case "json": f.json = true
-            default: throw CLIError("unknown format '\(item)' in --format; valid: png, npy, json")
+            case "html": f.html = true
+            default: throw CLIError("unknown format '\(item)' in --format; valid: png, npy, json, html")
             }
         }
-        guard f.png || f.npy || f.json else { throw CLIError("--format names no output; valid: png, npy, json") }
+        guard f.png || f.npy || f.json || f.html else { throw CLIError("--format names no output; valid: png, npy, json, html") }
         return f
     }
 

@@ -148,6 +148,28 @@ final class ExplainCommandTests: XCTestCase {
         XCTAssertEqual((methods[7]["parameters"] as? [String: Any])?["batchSize"] as? Int, 5)
     }
 
+    func testHTMLReportIsSelfContained() throws {
+        let out = path("h")
+        let r = try loupe(["explain", model, demo + "/images/dress.png", demo + "/images/sandal.png",
+                           "--method", "gradcam,eigencam", "--format", "html", "--out", out])
+        XCTAssertEqual(r.0, 0, r.2)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out), ["report.html"], "--format html writes only the page")
+        let html = try String(contentsOfFile: out + "/report.html", encoding: .utf8)
+        // 1 colour scale + per input: the picture and one overlay per method.
+        XCTAssertEqual(html.components(separatedBy: "src=\"data:image/png;base64,").count - 1, 1 + 2 * 3)
+        for s in ["gradcam", "eigencam", "Dress", "Sandal", "colour scale", "/block4/block4.2/Relu_output_0"] {
+            XCTAssertTrue(html.contains(s), "report mentions \(s)")
+        }
+        XCTAssertFalse(html.contains("src=\"http"), "no external resources")
+        XCTAssertFalse(html.contains("<script"), "no scripts")
+        // The inlined overlay decodes to the same picture as the PNG file would.
+        let start = try XCTUnwrap(html.range(of: "alt=\"gradcam\" src=\"data:image/png;base64,"))
+        let b64 = html[start.upperBound...].prefix { $0 != "\"" }
+        let png = try XCTUnwrap(Data(base64Encoded: String(b64)))
+        let image = try Image(data: [UInt8](png))
+        XCTAssertEqual([image.width, image.height], [224, 224])
+    }
+
     func testTargetByLabelAndIndexAndLayerOption() throws {
         let out = path("t")
         var r = try loupe(["explain", model, demo + "/images/dress.png", "--target", "trouser", "--format", "json", "--out", out])
