@@ -277,6 +277,13 @@ final class ExplainCommandTests: XCTestCase {
         // A layer that is not spatial.
         assertOneLineError(try loupe(["explain", model, img, "--layer", "/Flatten_output_0", "--out", path("o")]), code: 5,
                            contains: ["/Flatten_output_0", "no spatial layer"])
+        // A tensor of the wrong shape, and a bad --format.
+        let wrong = path("wrong.npy")
+        try Tensor(shape: [1, 3], floats: [1, 2, 3]).writeNPY(path: wrong)
+        assertOneLineError(try loupe(["explain", model, wrong, "--out", path("o")]), code: 5, contains: ["'input'", "[1, 3]"])
+        assertOneLineError(try loupe(["explain", model, img, "--format", "png,svg", "--out", path("o")]), code: 5,
+                           contains: ["unknown format 'svg'", "png, npy, json, html"])
+        assertOneLineError(try loupe(["explain", model]), code: 5, contains: ["no input given"])
         // Nothing written for failed runs.
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("o") + "/garbage.json"))
     }
