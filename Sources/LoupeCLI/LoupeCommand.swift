@@ -7,7 +7,7 @@ struct LoupeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "loupe",
         abstract: "Look inside neural networks: run, differentiate and explain ONNX models.",
-        subcommands: [InspectCommand.self, RunCommand.self]
+        subcommands: [InspectCommand.self, RunCommand.self, ExplainCommand.self, DemoCommand.self]
     )
 }
 

@@ -1,0 +1,134 @@
+import Foundation
+import Loupe
+
+/// What one explanation method needs to run on one input.
+struct ExplainRequest {
+    var model: Model
+    /// The model input, (1, ...).
+    var input: Tensor
+    /// Target class (a logit index of the model's first output).
+    var target: Int
+    /// The CAM layer (value name); used by methods with `needsLayer`.
+    var layer: String
+    /// Batch size for the perturbation methods (nil: the method's own default).
+    var batchSize: Int?
+}
+
+/// One method's result: the raw map as written to `.npy`, how to colour it, and the
+/// parameters that went into it (recorded in the JSON).
+struct ExplainOutcome {
+    var map: Tensor
+    var scaling: HeatmapScaling
+    var parameters: [String: JSONValue]
+}
+
+/// An explanation method the CLI can run, found by name in ``ExplainMethods``. CAM-family
+/// methods work at a layer; input-space methods (saliency, integrated gradients, ...) plug in
+/// here later with `needsLayer == false` and a map shaped like the model input.
+protocol ExplainMethod: Sendable {
+    /// The name used on the command line and in output file names.
+    var name: String { get }
+    /// One line for `--help` and `loupe explain --list-methods`.
+    var summary: String { get }
+    /// The reference implementation the numbers follow.
+    var reference: String { get }
+    var needsLayer: Bool { get }
+    func explain(_ request: ExplainRequest) throws -> ExplainOutcome
+}
+
+/// A CAM-family method: runs ``CAM/explain(model:input:layer:classes:method:inputName:outputName:)``
+/// and returns `ReLU(raw)` at the layer's resolution, shape (1, h, w) — the
+/// `relu_attributions=True` map of Captum's LayerGradCam.
+struct CAMExplainMethod: ExplainMethod {
+    let name: String
+    let summary: String
+    let reference: String
+    /// Builds the CAM method for a batch size (ignored by the gradient weightings).
+    let make: @Sendable (_ batchSize: Int?) -> (CAM.Method, [String: JSONValue])
+    var needsLayer: Bool { true }
+
+    func explain(_ r: ExplainRequest) throws -> ExplainOutcome {
+        let (method, extra) = make(r.batchSize)
+        let result = try CAM.explain(model: r.model, input: r.input, layer: r.layer, classes: [r.target], method: method)
+        var params: [String: JSONValue] = ["layer": .string(r.layer), "relu": .bool(true),
+                                           "layerShape": .ints(result.activations.shape)]
+        params.merge(extra) { a, _ in a }
+        return ExplainOutcome(map: result.cam, scaling: .unsigned, parameters: params)
+    }
+}
+
+/// The methods `loupe explain --method` knows, by name.
+enum ExplainMethods {
+    static let all: [any ExplainMethod] = [
+        CAMExplainMethod(name: "gradcam", summary: "Grad-CAM: channels weighted by their mean gradient",
+                         reference: "pytorch-grad-cam GradCAM / Captum LayerGradCam") { _ in (.gradCAM, [:]) },
+        CAMExplainMethod(name: "gradcam++", summary: "Grad-CAM++: second-order weighting of positive gradients",
+                         reference: "pytorch-grad-cam GradCAMPlusPlus") { _ in (.gradCAMPlusPlus, [:]) },
+        CAMExplainMethod(name: "xgradcam", summary: "XGrad-CAM: gradients weighted by normalized activations",
+                         reference: "pytorch-grad-cam XGradCAM") { _ in (.xGradCAM, [:]) },
+        CAMExplainMethod(name: "hirescam", summary: "HiResCAM: element-wise gradient × activation, summed over channels",
+                         reference: "pytorch-grad-cam HiResCAM") { _ in (.hiResCAM, [:]) },
+        CAMExplainMethod(name: "layercam", summary: "LayerCAM: positive gradients × activations per position",
+                         reference: "pytorch-grad-cam LayerCAM") { _ in (.layerCAM, [:]) },
+        CAMExplainMethod(name: "eigencam", summary: "Eigen-CAM: first principal component of the activations (class-agnostic)",
+                         reference: "pytorch-grad-cam EigenCAM") { _ in (.eigenCAM, [:]) },
+        CAMExplainMethod(name: "scorecam", summary: "Score-CAM: channels weighted by the score of the input masked by them",
+                         reference: "pytorch-grad-cam ScoreCAM") { b in
+            let size = b ?? 16
+            return (.scoreCAM(batchSize: size), ["batchSize": .int(size)])
+        },
+        CAMExplainMethod(name: "ablationcam", summary: "Ablation-CAM: channels weighted by the score drop when zeroed",
+                         reference: "pytorch-grad-cam AblationCAM") { b in
+            let size = b ?? 32
+            return (.ablationCAM(batchSize: size), ["batchSize": .int(size)])
+        },
+    ]
+
+    static var names: [String] { all.map(\.name) }
+
+    /// The method called `name` (case-insensitive), or an error listing every valid name,
+    /// closest first.
+    static func named(_ name: String) throws -> any ExplainMethod {
+        let key = name.lowercased().trimmingCharacters(in: .whitespaces)
+        if let m = all.first(where: { $0.name == key }) { return m }
+        throw CLIError("unknown method '\(name)'; valid methods: \(byCloseness(to: key).joined(separator: ", "))")
+    }
+
+    /// Every method name, closest to `s` first (edit distance, then registry order).
+    static func byCloseness(to s: String) -> [String] {
+        let close = Suggest.closest(to: s, in: names, limit: names.count)
+        return close + names.filter { !close.contains($0) }
+    }
+
+    /// `gradcam,scorecam` → methods, in order, without duplicates.
+    static func parse(_ list: [String]) throws -> [any ExplainMethod] {
+        var out: [any ExplainMethod] = []
+        for item in list.flatMap({ $0.split(separator: ",") }).map(String.init) where !item.isEmpty {
+            let m = try named(item)
+            if !out.contains(where: { $0.name == m.name }) { out.append(m) }
+        }
+        guard !out.isEmpty else { throw CLIError("--method is empty; valid methods: \(names.joined(separator: ", "))") }
+        return out
+    }
+}
+
+/// A small JSON value for method parameters and the per-input report.
+enum JSONValue: Encodable, Equatable {
+    case string(String), int(Int), double(Double), bool(Bool), null
+    case array([JSONValue]), object([String: JSONValue])
+
+    static func ints(_ v: [Int]) -> JSONValue { .array(v.map { .int($0) }) }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case let .string(s): try c.encode(s)
+        case let .int(i): try c.encode(i)
+        case let .double(d): try d.isFinite ? c.encode(d) : c.encodeNil()
+        case let .bool(b): try c.encode(b)
+        case .null: try c.encodeNil()
+        case let .array(a): try c.encode(a)
+        case let .object(o): try c.encode(o)
+        }
+    }
+}

@@ -1,0 +1,302 @@
+import Foundation
+import Loupe
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs `loupe explain`: loads the model and inputs, picks the layer and target, runs each
+/// method and writes the output contract (see ``ExplainCommand``).
+struct ExplainRunner {
+    var options: ExplainOptions
+    var modelPath: String
+    var inputs: [String]
+    var isDemo: Bool
+
+    struct Formats { var png = false, npy = false, json = false, html = false }
+
+    func run() throws {
+        let formats = try parseFormats(options.format)
+        let methods = try ExplainMethods.parse(options.method)
+        guard options.top >= 0 else { throw CLIError("--top must be ≥ 0, got \(options.top)") }
+        guard (0...1).contains(options.alpha) else { throw CLIError("--alpha must be in 0...1, got \(options.alpha)") }
+        if let b = options.batchSize, b <= 0 { throw CLIError("--batch-size must be positive, got \(b)") }
+        guard let colormap = Colormap(rawValue: options.colormap.lowercased()) else {
+            throw CLIError("unknown colormap '\(options.colormap)'; valid: \(Colormap.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+
+        let model = try InFile.loadModel(modelPath)
+        guard model.inputs.count == 1 else {
+            throw CLIError("\(modelPath): explain needs a model with one input, this one has \(model.inputs.count) (\(model.inputs.map(\.name).joined(separator: ", ")))")
+        }
+        let (preprocess, preprocessSource, sidecar) = try loadPreprocess(model)
+        let labels = try loadLabels(preprocess: preprocess, sidecar: sidecar)
+        let files = try ExplainInputs.expand(inputs)
+        let loaded = try ExplainInputs.load(files, preprocess: preprocess)
+
+        try FileManager.default.createDirectory(atPath: options.out, withIntermediateDirectories: true)
+        let progress = Progress(total: loaded.count * methods.count,
+                                enabled: !options.quiet && isatty(STDERR_FILENO) == 1)
+        var layerCache: [[Int]: (String, String)] = [:]
+        // Models exported with a fixed batch of 1 cannot take the batched masked copies of
+        // Score-CAM / Ablation-CAM: run them one copy per forward pass instead.
+        var report = ExplainReport(modelPath: modelPath, colormap: colormap, alpha: options.alpha)
+        let fixedBatchOfOne = model.inputs[0].shape?.first?.value == 1
+
+        for input in loaded {
+            let outName = model.outputs.first?.name ?? ""
+            let forward = try model.forward([model.inputs[0].name: input.tensor])
+            guard let logits = forward.outputs[outName], logits.dtype == .float32, logits.rank == 2, logits.shape[0] == 1 else {
+                throw CLIError("\(modelPath): explain needs a classifier whose first output is (1, classes) float logits; '\(outName)' is \(forward.outputs[outName].map { "\($0.dtype) \($0.shape)" } ?? "missing")")
+            }
+            let scores = try logits.floats()
+            let target = try resolveTarget(options.target, scores: scores, labels: labels)
+
+            var layer = ""
+            var layerRule = "none"
+            if methods.contains(where: \.needsLayer) {
+                if let l = options.layer {
+                    _ = try model.hook(l)  // unknown names: error with close names
+                    layer = l
+                    layerRule = "--layer"
+                } else if let cached = layerCache[input.tensor.shape] {
+                    (layer, layerRule) = cached
+                } else {
+                    layer = try DefaultLayer.find(model: model, inputShape: input.tensor.shape)
+                    layerRule = DefaultLayer.rule
+                    layerCache[input.tensor.shape] = (layer, layerRule)
+                }
+            }
+
+            var methodRecords: [JSONValue] = []
+            var reportMethods: [ExplainReport.MethodEntry] = []
+            var written: [String] = []
+            for method in methods {
+                progress.step("\(input.stem) \(method.name)")
+                let request = ExplainRequest(model: model, input: input.tensor, target: target.index, layer: layer,
+                                             batchSize: fixedBatchOfOne ? 1 : options.batchSize)
+                let start = DispatchTime.now().uptimeNanoseconds
+                let outcome: ExplainOutcome
+                do { outcome = try method.explain(request) } catch let e as CAMError { throw CLIError("\(input.path): \(method.name): \(e)") }
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                var files: [String: JSONValue] = [:]
+                let base = (options.out as NSString).appendingPathComponent("\(input.stem).\(method.name)")
+                if formats.npy {
+                    try outcome.map.writeNPY(path: base + ".npy")
+                    files["npy"] = .string(base + ".npy")
+                    written.append(base + ".npy")
+                }
+                var overlay: Image?
+                if formats.png || formats.html, let picture = input.picture {
+                    let canvas = Overlay.enlarged(picture, minSide: 224)
+                    overlay = try Heatmap.render(outcome.map, over: canvas, colormap: colormap, scaling: outcome.scaling,
+                                                 clipPercentile: 100, alpha: options.alpha)
+                }
+                if formats.png, let overlay {
+                    try overlay.write(toFile: base + ".png")
+                    files["png"] = .string(base + ".png")
+                    written.append(base + ".png")
+                }
+                let values = try outcome.map.floats()
+                reportMethods.append(.init(name: method.name, reference: method.reference, overlay: overlay,
+                                           min: values.min() ?? 0, max: values.max() ?? 0, shape: outcome.map.shape, seconds: seconds))
+                var params = outcome.parameters
+                params["target"] = .int(target.index)
+                methodRecords.append(.object([
+                    "method": .string(method.name),
+                    "reference": .string(method.reference),
+                    "parameters": .object(params),
+                    "wallSeconds": .double((seconds * 1e6).rounded() / 1e6),
+                    "map": .object(["shape": .ints(outcome.map.shape), "dtype": .string("float32"),
+                                    "min": .double(Double(values.min() ?? 0)), "max": .double(Double(values.max() ?? 0)),
+                                    "scaling": .string(outcome.scaling.rawValue)]),
+                    "files": .object(files),
+                ]))
+            }
+
+            let top = TopPredictions.of(scores, k: options.top, labels: labels)
+            if formats.json {
+                let record: JSONValue = .object([
+                    "input": .string(input.path),
+                    "inputKind": .string(input.kind),
+                    "inputShape": .ints(input.tensor.shape),
+                    "model": .string(modelPath),
+                    "demo": .bool(isDemo),
+                    "preprocess": input.kind == "image" ? preprocessJSON(preprocess, source: preprocessSource) : .object(["preset": .string("none")]),
+                    "predictions": .array(top.map { p in .object(["index": .int(p.index), "label": p.label.map(JSONValue.string) ?? .null,
+                                                                   "probability": .double(p.probability), "logit": .double(Double(p.logit))]) }),
+                    "target": .object(["index": .int(target.index), "label": labels.flatMap { target.index < $0.count ? .string($0[target.index]) : nil } ?? .null,
+                                       "requested": .string(options.target)]),
+                    "layer": layer.isEmpty ? .null : .object(["name": .string(layer), "rule": .string(layerRule)]),
+                    "methods": .array(methodRecords),
+                ])
+                let path = (options.out as NSString).appendingPathComponent("\(input.stem).json")
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                do { try encoder.encode(record).write(to: URL(fileURLWithPath: path)) } catch {
+                    throw CLIError("\(path): cannot write: \(error.localizedDescription)")
+                }
+                written.append(path)
+            }
+            if formats.html {
+                report.entries.append(.init(path: input.path, picture: input.picture.map { Overlay.enlarged($0, minSide: 224) },
+                                            predictions: top,
+                                            target: labels.flatMap { target.index < $0.count ? $0[target.index] : nil } ?? "class \(target.index)",
+                                            layer: layer, methods: reportMethods))
+            }
+            progress.clear()
+            let best = top.first.map { "\($0.label ?? "class \($0.index)") \(String(format: "%.3f", $0.probability))" } ?? "-"
+            let targetName = labels.flatMap { target.index < $0.count ? $0[target.index] : nil } ?? "class \(target.index)"
+            print("\(input.path): top \(best); explained \(targetName) [\(target.index)]\(layer.isEmpty ? "" : " at \(layer)")")
+        }
+        progress.clear()
+        if formats.html {
+            let path = (options.out as NSString).appendingPathComponent("report.html")
+            try report.write(to: path)
+            print("report: \(path)")
+        }
+        print("wrote \(loaded.count) input(s) × \(methods.count) method(s) to \(options.out)/")
+    }
+
+    func parseFormats(_ s: String) throws -> Formats {
+        var f = Formats()
+        for item in s.lowercased().split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
+            switch item {
+            case "png": f.png = true
+            case "npy": f.npy = true
+            case "json": f.json = true
+            case "html": f.html = true
+            default: throw CLIError("unknown format '\(item)' in --format; valid: png, npy, json, html")
+            }
+        }
+        guard f.png || f.npy || f.json || f.html else { throw CLIError("--format names no output; valid: png, npy, json, html") }
+        return f
+    }
+
+    /// The model's sidecar when present, else ``DefaultPreprocess``.
+    func loadPreprocess(_ model: Model) throws -> (Preprocess?, String, String?) {
+        let sidecar = Preprocess.sidecarPath(forModel: modelPath)
+        if FileManager.default.fileExists(atPath: sidecar) {
+            do { return (try Preprocess(contentsOfFile: sidecar), sidecar, sidecar) } catch { throw CLIError("\(error)") }
+        }
+        return (DefaultPreprocess.forModel(model), "default from the model's input shape (no \(sidecar))", nil)
+    }
+
+    func loadLabels(preprocess: Preprocess?, sidecar: String?) throws -> [String]? {
+        let path = options.labels ?? sidecar.flatMap { preprocess?.labelsPath(relativeToSidecar: $0) }
+        guard let path else { return nil }
+        do { return try Preprocess.readLabels(path: path) } catch { throw CLIError("\(error)") }
+    }
+
+    func preprocessJSON(_ p: Preprocess?, source: String) -> JSONValue {
+        guard let p else { return .null }
+        var o: [String: JSONValue] = ["source": .string(source), "channels": .int(p.channels), "grayscale": .bool(p.grayscale)]
+        if let r = p.resize { o["resize"] = .int(r) }
+        if let c = p.crop { o["crop"] = .ints(c) }
+        if let m = p.mean { o["mean"] = .array(m.map { .double(Double("\($0)") ?? Double($0)) }) }
+        if let s = p.std { o["std"] = .array(s.map { .double(Double("\($0)") ?? Double($0)) }) }
+        return .object(o)
+    }
+
+    /// `top` → the arg-max; an integer → that index; otherwise a label (exact, then
+    /// case-insensitive). Out-of-range indices and unknown labels are one-line errors.
+    func resolveTarget(_ spec: String, scores: [Float], labels: [String]?) throws -> (index: Int, rule: String) {
+        let n = scores.count
+        if spec.lowercased() == "top" {
+            let i = scores.indices.max { scores[$0] < scores[$1] } ?? 0
+            return (i, "top")
+        }
+        if let i = Int(spec) {
+            guard i >= 0, i < n else { throw CLIError("--target \(i) is out of range: the model has \(n) classes (0...\(n - 1))") }
+            return (i, "index")
+        }
+        guard let labels else {
+            throw CLIError("--target '\(spec)' is not 'top' or a class index, and the model has no labels file to look it up in (use --labels FILE)")
+        }
+        if let i = labels.firstIndex(of: spec) ?? labels.firstIndex(where: { $0.lowercased() == spec.lowercased() }) {
+            guard i < n else { throw CLIError("--target '\(spec)' is label \(i) but the model has only \(n) classes") }
+            return (i, "label")
+        }
+        let close = Suggest.closest(to: spec, in: labels)
+        throw CLIError("--target '\(spec)' is not a label of this model" + (close.isEmpty ? "" : "; did you mean \(close.map { "'\($0)'" }.joined(separator: ", "))?"))
+    }
+}
+
+/// The default CAM layer.
+enum DefaultLayer {
+    static let rule = "default: last rank-4 value with more than one spatial position, in execution order"
+
+    /// The last value, in execution order, of rank 4 with h·w > 1 — for a CNN classifier the
+    /// feature map right before global pooling (GlobalAveragePool outputs (N, C, 1, 1) and is
+    /// skipped). Shapes come from one forward pass at the input's shape.
+    static func find(model: Model, inputShape: [Int]) throws -> String {
+        let shapes = try model.inferShapes(inputShapes: [model.inputs[0].name: inputShape])
+        for name in model.hookableValues.reversed() {
+            if let s = shapes[name], s.count == 4, s[2] * s[3] > 1 { return name }
+        }
+        throw CLIError("the model has no spatial layer (rank-4 value with more than one position) for a CAM; name a layer with --layer")
+    }
+}
+
+/// Top-k by softmax probability.
+enum TopPredictions {
+    struct Entry { var index: Int; var label: String?; var probability: Double; var logit: Float }
+
+    static func of(_ row: [Float], k: Int, labels: [String]?) -> [Entry] {
+        let mx = row.max() ?? 0
+        let e = row.map { Foundation.exp(Double($0 - mx)) }
+        let z = e.reduce(0, +)
+        let order = row.indices.sorted { row[$0] > row[$1] || (row[$0] == row[$1] && $0 < $1) }.prefix(min(k, row.count))
+        return order.map { j in
+            Entry(index: j, label: labels.flatMap { j < $0.count && !$0[j].isEmpty ? $0[j] : nil },
+                  probability: (e[j] / z * 1e6).rounded() / 1e6, logit: row[j])
+        }
+    }
+}
+
+enum Overlay {
+    /// Small inputs (e.g. 28×28) enlarged by a whole factor, nearest neighbour, so the shorter
+    /// side is at least `minSide`: the overlay shows the model's pixels as blocks and the map
+    /// smoothly (it is upsampled to the enlarged size).
+    static func enlarged(_ image: Image, minSide: Int) -> Image {
+        let side = min(image.width, image.height)
+        guard side > 0, side < minSide else { return image }
+        let f = (minSide + side - 1) / side
+        let w = image.width * f, h = image.height * f, c = image.channels
+        var out = [UInt8](repeating: 0, count: w * h * c)
+        image.pixels.withUnsafeBufferPointer { src in
+            for y in 0..<h {
+                let sy = y / f
+                for x in 0..<w {
+                    let s = (sy * image.width + x / f) * c, d = (y * w + x) * c
+                    for k in 0..<c { out[d + k] = src[s + k] }
+                }
+            }
+        }
+        return (try? Image(width: w, height: h, channels: c, pixels: out)) ?? image
+    }
+}
+
+/// A one-line progress counter on stderr, only when stderr is a terminal and not --quiet.
+final class Progress {
+    let total: Int
+    let enabled: Bool
+    var done = 0
+
+    init(total: Int, enabled: Bool) {
+        self.total = total
+        self.enabled = enabled
+    }
+
+    func step(_ what: String) {
+        done += 1
+        guard enabled else { return }
+        let width = 24, filled = total > 0 ? width * done / total : width
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        FileHandle.standardError.write(Data("\r\u{1B}[K[\(bar)] \(done)/\(total) \(what)".utf8))
+    }
+
+    func clear() {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    }
+}
