@@ -87,8 +87,23 @@ struct ExplainOptions: ParsableArguments {
     @Option(help: "Forward passes per batch for scorecam/ablationcam (defaults 16 and 32, as pytorch-grad-cam).")
     var batchSize: Int?
 
-    @Option(help: "Colormap for overlays: \(Colormap.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var colormap: String = "jet"
+    @Option(help: "Integration steps for ig.")
+    var steps: Int = 50
+
+    @Option(help: "Noisy copies per input for smoothgrad, smoothgrad-sq and vargrad.")
+    var samples: Int = 25
+
+    @Option(help: "Noise standard deviation for the noise methods, as a fraction of the input's value range.")
+    var noiseLevel: Float = 0.15
+
+    @Option(help: "Random seed for noise and random baselines.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Baseline for ig and deeplift: zeros, blur or uniform.")
+    var baseline: String = "zeros"
+
+    @Option(help: "Colormap for overlays: \(Colormap.allCases.map(\.rawValue).joined(separator: ", ")) (default: jet for unsigned maps, bwr for signed ones).")
+    var colormap: String?
 
     @Option(help: "Overlay opacity of the heatmap, 0...1.")
     var alpha: Float = 0.5

@@ -12,6 +12,16 @@ struct ExplainRequest {
     var layer: String
     /// Batch size for the perturbation methods (nil: the method's own default).
     var batchSize: Int?
+    /// Path methods (ig): integration steps.
+    var steps: Int = 50
+    /// Noise methods (smoothgrad, smoothgrad-sq, vargrad): samples per input and the noise
+    /// standard deviation as a fraction of the input's value range (SmoothGrad, Smilkov et al.
+    /// 2017, recommend 10–20 %).
+    var samples: Int = 25
+    var noiseLevel: Float = 0.15
+    var seed: UInt64 = 0
+    /// Reference input for ig/deeplift: zeros, blur, or uniform noise.
+    var baseline: String = "zeros"
 }
 
 /// One method's result: the raw map as written to `.npy`, how to colour it, and the
@@ -20,6 +30,9 @@ struct ExplainOutcome {
     var map: Tensor
     var scaling: HeatmapScaling
     var parameters: [String: JSONValue]
+    /// What the overlay shows when `map` is not a single plane: input-space attributions
+    /// (1, C, H, W) are summed over channels (as Captum's visualisation does).
+    var display: Tensor? = nil
 }
 
 /// An explanation method the CLI can run, found by name in ``ExplainMethods``. CAM-family
@@ -57,9 +70,81 @@ struct CAMExplainMethod: ExplainMethod {
     }
 }
 
+/// An input-space method of the gradient family (``LoupeExplain``): the attribution has the
+/// model input's shape (1, C, H, W) and is written raw; the overlay shows its channel sum.
+struct GradientExplainMethod: ExplainMethod {
+    let name: String
+    let summary: String
+    let reference: String
+    let scaling: HeatmapScaling
+    let make: @Sendable (ExplainRequest) throws -> (any Explainer, [String: JSONValue])
+    var needsLayer: Bool { false }
+
+    func explain(_ r: ExplainRequest) throws -> ExplainOutcome {
+        let (method, params) = try make(r)
+        let e = try method.explain(r.model, input: r.input, target: .index(r.target),
+                                   options: LoupeExplain.ExplainOptions(batchSize: r.batchSize))
+        var parameters = params
+        if let delta = e.convergenceDelta { parameters["convergenceDelta"] = .array(delta.map { .double(Double($0)) }) }
+        let a = e.attribution
+        let display = a.rank == 4 ? try a.reduce(.sum, axes: [1], keepDims: false) : a
+        return ExplainOutcome(map: a, scaling: scaling, parameters: parameters, display: display)
+    }
+
+    /// The baseline named on the command line.
+    static func baseline(_ r: ExplainRequest) throws -> Baseline {
+        switch r.baseline {
+        case "zeros", "black": return .zeros
+        case "blur": return .blurred(sigma: 10)
+        case "uniform": return .uniform(low: -1, high: 1, seed: r.seed)
+        default: throw CLIError("unknown --baseline '\(r.baseline)'; use zeros, blur or uniform")
+        }
+    }
+
+    /// Noise standard deviation: `noiseLevel` × the input's value range.
+    static func stdev(_ r: ExplainRequest) throws -> Float {
+        let v = try r.input.floats()
+        return r.noiseLevel * ((v.max() ?? 0) - (v.min() ?? 0))
+    }
+
+    static func noise(_ name: String, _ kind: NoiseTunnel<Saliency>.Kind, summary: String) -> GradientExplainMethod {
+        GradientExplainMethod(name: name, summary: summary, reference: "Captum NoiseTunnel(Saliency, \(kind.rawValue))",
+                              scaling: .unsigned) { r in
+            let sd = try stdev(r)
+            return (NoiseTunnel(Saliency(), kind: kind, samples: r.samples, stdev: sd, seed: r.seed),
+                    ["samples": .int(r.samples), "stdev": .double(Double(sd)), "seed": .int(Int(r.seed))])
+        }
+    }
+}
+
 /// The methods `loupe explain --method` knows, by name.
 enum ExplainMethods {
-    static let all: [any ExplainMethod] = [
+    static let all: [any ExplainMethod] = cams + gradients
+
+    static let gradients: [any ExplainMethod] = [
+        GradientExplainMethod(name: "saliency", summary: "|∂ target / ∂ input| (Simonyan et al. 2014)",
+                              reference: "Captum Saliency (abs=True)", scaling: .unsigned) { _ in (Saliency(), ["abs": .bool(true)]) },
+        GradientExplainMethod(name: "inputxgradient", summary: "input × gradient",
+                              reference: "Captum InputXGradient", scaling: .signed) { _ in (InputXGradient(), [:]) },
+        GradientExplainMethod(name: "ig", summary: "Integrated Gradients (Sundararajan et al. 2017), Gauss-Legendre path",
+                              reference: "Captum IntegratedGradients", scaling: .signed) { r in
+            (IntegratedGradients(baseline: try GradientExplainMethod.baseline(r), steps: r.steps),
+             ["steps": .int(r.steps), "baseline": .string(r.baseline), "rule": .string("gausslegendre")])
+        },
+        GradientExplainMethod.noise("smoothgrad", .smoothGrad, summary: "SmoothGrad: saliency averaged over noisy copies"),
+        GradientExplainMethod.noise("smoothgrad-sq", .smoothGradSquared, summary: "SmoothGrad²: mean of squared noisy saliency"),
+        GradientExplainMethod.noise("vargrad", .varGrad, summary: "VarGrad: variance of noisy saliency"),
+        GradientExplainMethod(name: "guidedbackprop", summary: "Guided backpropagation (Springenberg et al. 2015)",
+                              reference: "Captum GuidedBackprop", scaling: .signed) { _ in (GuidedBackprop(), [:]) },
+        GradientExplainMethod(name: "deconvolution", summary: "DeconvNet (Zeiler & Fergus 2014)",
+                              reference: "Captum Deconvolution", scaling: .signed) { _ in (Deconvolution(), [:]) },
+        GradientExplainMethod(name: "deeplift", summary: "DeepLIFT rescale rule (Shrikumar et al. 2017)",
+                              reference: "Captum DeepLift", scaling: .signed) { r in
+            (DeepLift(baseline: try GradientExplainMethod.baseline(r)), ["baseline": .string(r.baseline)])
+        },
+    ]
+
+    static let cams: [any ExplainMethod] = [
         CAMExplainMethod(name: "gradcam", summary: "Grad-CAM: channels weighted by their mean gradient",
                          reference: "pytorch-grad-cam GradCAM / Captum LayerGradCam") { _ in (.gradCAM, [:]) },
         CAMExplainMethod(name: "gradcam++", summary: "Grad-CAM++: second-order weighting of positive gradients",

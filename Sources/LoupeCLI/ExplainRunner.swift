@@ -20,9 +20,16 @@ struct ExplainRunner {
         guard options.top >= 0 else { throw CLIError("--top must be ≥ 0, got \(options.top)") }
         guard (0...1).contains(options.alpha) else { throw CLIError("--alpha must be in 0...1, got \(options.alpha)") }
         if let b = options.batchSize, b <= 0 { throw CLIError("--batch-size must be positive, got \(b)") }
-        guard let colormap = Colormap(rawValue: options.colormap.lowercased()) else {
-            throw CLIError("unknown colormap '\(options.colormap)'; valid: \(Colormap.allCases.map(\.rawValue).joined(separator: ", "))")
+        var chosenMap: Colormap?
+        if let name = options.colormap {
+            guard let c = Colormap(rawValue: name.lowercased()) else {
+                throw CLIError("unknown colormap '\(name)'; valid: \(Colormap.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            chosenMap = c
         }
+        // Unsigned maps (CAMs, |gradient|) on jet; signed relevance on a diverging map centred at 0.
+        let colormap = chosenMap ?? .jet
+        func colormapFor(_ scaling: HeatmapScaling) -> Colormap { chosenMap ?? (scaling == .signed ? .bwr : .jet) }
 
         let model = try InFile.loadModel(modelPath)
         guard model.inputs.count == 1 else {
@@ -40,6 +47,7 @@ struct ExplainRunner {
         // Models exported with a fixed batch of 1 cannot take the batched masked copies of
         // Score-CAM / Ablation-CAM: run them one copy per forward pass instead.
         var report = ExplainReport(modelPath: modelPath, colormap: colormap, alpha: options.alpha)
+        report.signedColormap = colormapFor(.signed)
         let fixedBatchOfOne = model.inputs[0].shape?.first?.value == 1
 
         for input in loaded {
@@ -73,7 +81,9 @@ struct ExplainRunner {
             for method in methods {
                 progress.step("\(input.stem) \(method.name)")
                 let request = ExplainRequest(model: model, input: input.tensor, target: target.index, layer: layer,
-                                             batchSize: fixedBatchOfOne ? 1 : options.batchSize)
+                                             batchSize: fixedBatchOfOne ? 1 : options.batchSize, steps: options.steps,
+                                             samples: options.samples, noiseLevel: options.noiseLevel, seed: options.seed,
+                                             baseline: options.baseline)
                 let start = DispatchTime.now().uptimeNanoseconds
                 let outcome: ExplainOutcome
                 do { outcome = try method.explain(request) } catch let e as CAMError { throw CLIError("\(input.path): \(method.name): \(e)") }
@@ -88,7 +98,7 @@ struct ExplainRunner {
                 var overlay: Image?
                 if formats.png || formats.html, let picture = input.picture {
                     let canvas = Overlay.enlarged(picture, minSide: 224)
-                    overlay = try Heatmap.render(outcome.map, over: canvas, colormap: colormap, scaling: outcome.scaling,
+                    overlay = try Heatmap.render(outcome.display ?? outcome.map, over: canvas, colormap: colormapFor(outcome.scaling), scaling: outcome.scaling,
                                                  clipPercentile: 100, alpha: options.alpha)
                 }
                 if formats.png, let overlay {
@@ -96,7 +106,7 @@ struct ExplainRunner {
                     files["png"] = .string(base + ".png")
                     written.append(base + ".png")
                 }
-                let values = try outcome.map.floats()
+                let values = try (outcome.display ?? outcome.map).floats()
                 reportMethods.append(.init(name: method.name, reference: method.reference, overlay: overlay,
                                            min: values.min() ?? 0, max: values.max() ?? 0, shape: outcome.map.shape, seconds: seconds))
                 var params = outcome.parameters

@@ -148,6 +148,33 @@ final class ExplainCommandTests: XCTestCase {
         XCTAssertEqual((methods[7]["parameters"] as? [String: Any])?["batchSize"] as? Int, 5)
     }
 
+    /// Input-space methods: raw maps shaped like the model input; IG's attributions add up to
+    /// f(x) − f(baseline) up to the reported convergence delta (completeness); Saliency is
+    /// |gradient| and InputXGradient = input × gradient, so their ratio is ±input where the
+    /// gradient is not zero.
+    func testGradientMethodsWriteInputShapedMaps() throws {
+        let out = path("grad")
+        let all = ["saliency", "inputxgradient", "ig", "smoothgrad", "smoothgrad-sq", "vargrad",
+                   "guidedbackprop", "deconvolution", "deeplift"]
+        let r = try loupe(["explain", model, demo + "/images/trouser.png", "--method", all.joined(separator: ","),
+                           "--steps", "64", "--samples", "4", "--batch-size", "16", "--format", "npy,json,png", "--out", out])
+        XCTAssertEqual(r.0, 0, r.2)
+        for m in all {
+            XCTAssertEqual(try Tensor.readNPY(path: "\(out)/trouser.\(m).npy").shape, [1, 1, 28, 28], m)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/trouser.\(m).png"), m)
+        }
+        let sal = try Tensor.readNPY(path: "\(out)/trouser.saliency.npy").floats()
+        let ixg = try Tensor.readNPY(path: "\(out)/trouser.inputxgradient.npy").floats()
+        XCTAssertTrue(sal.allSatisfy { $0 >= 0 })
+        XCTAssertTrue(zip(sal, ixg).allSatisfy { abs($1) <= $0 * 10 + 1e-6 }, "|x·g| ≤ |g|·max|x| with |x| ≤ 10 after normalize")
+        let methods = try XCTUnwrap(try json("\(out)/trouser.json")["methods"] as? [[String: Any]])
+        let ig = try XCTUnwrap(methods.first { $0["method"] as? String == "ig" }?["parameters"] as? [String: Any])
+        XCTAssertEqual(ig["steps"] as? Int, 64)
+        let delta = try XCTUnwrap((ig["convergenceDelta"] as? [Double])?.first)
+        let total = try Tensor.readNPY(path: "\(out)/trouser.ig.npy").floats().reduce(0, +)
+        XCTAssertLessThan(abs(delta), 0.05 * max(1, abs(Double(total))), "64-step IG is nearly complete")
+    }
+
     func testHTMLReportIsSelfContained() throws {
         let out = path("h")
         let r = try loupe(["explain", model, demo + "/images/dress.png", demo + "/images/sandal.png",
