@@ -64,7 +64,7 @@ struct ExplainCommand: ParsableCommand {
 /// Options shared by `loupe explain` and `loupe demo`.
 struct ExplainOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "Method(s), comma-separated or repeated: \(ExplainMethods.names.joined(separator: ", ")).")
-    var method: [String] = ["gradcam"]
+    var method: [String] = ["gradcam,ig,saliency"]
 
     @Option(help: "Class to explain: 'top' (the predicted class), a class index, or a label from the labels file.")
     var target: String = "top"

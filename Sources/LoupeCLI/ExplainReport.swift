@@ -27,7 +27,7 @@ struct ExplainReport {
     var modelPath: String
     var colormap: Colormap
     /// Colormap of signed maps (input-space relevance): the diverging one unless the user chose one for all.
-    var signedColormap: Colormap = .bwr
+    var signedColormap: Colormap? = nil
     var alpha: Float
     var entries: [InputEntry] = []
 
@@ -56,7 +56,7 @@ struct ExplainReport {
         let bar = try colormap.colorBar(width: 256, height: 1)
         h += "<div class=\"scale\">colour scale (\(esc(colormap.rawValue)), each map scaled to its own range: <span>low (min)</span>"
             + "<img alt=\"colour scale\" src=\"\(try dataURI(bar))\"><span>high (max)</span></div>\n"
-        if signedColormap != colormap {
+        if let signedColormap, signedColormap != colormap {
             let signedBar = try signedColormap.colorBar(width: 256, height: 1)
             h += "<div class=\"scale\">signed maps (\(esc(signedColormap.rawValue))), scaled by their largest |value|: <span>negative</span>"
                 + "<img alt=\"signed colour scale\" src=\"\(try dataURI(signedBar))\"><span>positive</span> (white = 0)</div>\n"

@@ -47,7 +47,6 @@ struct ExplainRunner {
         // Models exported with a fixed batch of 1 cannot take the batched masked copies of
         // Score-CAM / Ablation-CAM: run them one copy per forward pass instead.
         var report = ExplainReport(modelPath: modelPath, colormap: colormap, alpha: options.alpha)
-        report.signedColormap = colormapFor(.signed)
         let fixedBatchOfOne = model.inputs[0].shape?.first?.value == 1
 
         for input in loaded {
@@ -95,6 +94,7 @@ struct ExplainRunner {
                     files["npy"] = .string(base + ".npy")
                     written.append(base + ".npy")
                 }
+                if outcome.scaling == .signed { report.signedColormap = colormapFor(.signed) }
                 var overlay: Image?
                 if formats.png || formats.html, let picture = input.picture {
                     let canvas = Overlay.enlarged(picture, minSide: 224)

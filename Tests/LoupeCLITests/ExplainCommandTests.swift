@@ -266,7 +266,8 @@ final class ExplainCommandTests: XCTestCase {
         // `loupe demo` from elsewhere finds demo/ through the executable's location.
         let r2 = try loupe(["demo", "--format", "npy", "--out", path("d2")])
         XCTAssertEqual(r2.0, 0, r2.2)
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: path("d2")).count, 8)
+        // Default methods: gradcam, ig, saliency — one map per image and method.
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: path("d2")).count, 8 * 3)
         // A glob pattern the shell did not expand.
         let r3 = try loupe(["explain", model, demo + "/images/s*.png", "--format", "json", "--out", path("d3")])
         XCTAssertEqual(r3.0, 0, r3.2)
