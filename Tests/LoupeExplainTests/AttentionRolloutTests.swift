@@ -126,6 +126,29 @@ final class AttentionRolloutTests: XCTestCase {
         for (g, w) in zip(mx, [1.5 / 2.3, 0.8 / 2.3, 0.9 / 2.3, 1.4 / 2.3]) { XCTAssertEqual(g, w, accuracy: 1e-7) }
     }
 
+    /// The finder also reads a hand-written attention (tools/models/small_transformers.py's
+    /// SelfAttention in the explain fixtures' one-block ViT, 2 heads, 5 tokens): with one layer
+    /// the rollout is the augmented attention itself, and the flow into the class token equals
+    /// its row (a single edge per input token).
+    func testOtherViTExport() throws {
+        let c = try GradientFixtures.load("vit_tiny")
+        let x = try c.array("input")
+        let (names, maps) = try AttentionMaps.capture(c.model, inputs: ["input": x])
+        XCTAssertEqual(names, ["/attention/Softmax_output_0"])
+        XCTAssertEqual(maps[0].shape, [2, 2, 5, 5])
+        let r = try AttentionRollout().explain(c.model, input: x)
+        let f = try AttentionFlow().explain(c.model, input: x)
+        XCTAssertEqual(r.map.shape, [2, 2, 2])
+        let a = maps[0].doubles
+        for n in 0..<2 {
+            for j in 1..<5 {
+                let fused = (a[((n * 2) * 5 + 0) * 5 + j] + a[((n * 2 + 1) * 5 + 0) * 5 + j]) / 2
+                XCTAssertEqual(r.tokens.doubles[n * 4 + j - 1], fused / 2, accuracy: 1e-6)
+                XCTAssertEqual(f.tokens.doubles[n * 4 + j - 1], fused / 2, accuracy: 1e-6)
+            }
+        }
+    }
+
     func testErrorsNameTheProblem() throws {
         let c = try GradientFixtures.load("cnn_bn")
         let x = try c.array("input")
