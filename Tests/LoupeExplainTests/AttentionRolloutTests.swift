@@ -59,15 +59,17 @@ final class AttentionRolloutTests: XCTestCase {
         XCTAssertEqual(e.map.shape, [2, 4, 4])
         let ref = try npy("rollout_mean").doubles
         let got = e.map.doubles
-        for n in 0..<2 { for p in 0..<16 { XCTAssertEqual(got[n * 16 + p], ref[n * 289 + 1 + p], accuracy: 1e-5 * 1) } }
+        for n in 0..<2 { for p in 0..<16 { XCTAssertEqual(got[n * 16 + p], ref[n * 289 + 1 + p], accuracy: 1e-5) } }
         assertGradientClose(e.full, try npy("rollout_mean"), 1e-5, "explain rollout matrix")
     }
 
     func testFlowAgreesWithNetworkx() throws {
         let (model, _, x) = try load()
-        let e = try AttentionFlow().explain(model, input: x)
         let ref = try npy("flow_mean")
-        assertGradientClose(e.full, ref, 1e-5, "attention flow vs networkx")
+        let ek = try AttentionFlow(algorithm: .edmondsKarp).explain(model, input: x)
+        assertGradientClose(ek.full, ref, 1e-5, "attention flow (Edmonds–Karp) vs networkx")
+        let e = try AttentionFlow().explain(model, input: x)
+        assertGradientClose(e.full, ref, 1e-5, "attention flow (Dinic) vs networkx")
         XCTAssertEqual(e.map.shape, [2, 4, 4])
         let r = ref.doubles
         for (i, v) in e.tokens.doubles.enumerated() { XCTAssertEqual(v, r[(i / 16) * 17 + 1 + i % 16], accuracy: 1e-5) }
@@ -147,6 +149,20 @@ final class AttentionRolloutTests: XCTestCase {
                 XCTAssertEqual(f.tokens.doubles[n * 4 + j - 1], fused / 2, accuracy: 1e-6)
             }
         }
+    }
+
+    /// Both max-flow algorithms on the textbook network of Cormen et al. (CLRS 3rd ed., fig. 26.1),
+    /// a graph with a cycle, where backward residual edges matter; values from networkx 3.6.1.
+    func testMaxFlowOnTextbookNetwork() {
+        var net = FlowNetwork(nodes: 6)
+        for (u, v, c) in [(0, 1, 16.0), (0, 2, 13), (2, 1, 4), (1, 3, 12), (3, 2, 9), (2, 4, 14), (4, 3, 7), (3, 5, 20), (4, 5, 4)] {
+            net.addEdge(from: u, to: v, capacity: c)
+        }
+        for (s, t, want) in [(0, 5, 23.0), (2, 5, 15), (1, 4, 9)] {
+            XCTAssertEqual(net.maxFlow(from: s, to: t), want, accuracy: 1e-12, "Dinic \(s)→\(t)")
+            XCTAssertEqual(net.maxFlowEdmondsKarp(from: s, to: t), want, accuracy: 1e-12, "Edmonds–Karp \(s)→\(t)")
+        }
+        XCTAssertEqual(net.maxFlow(from: 5, to: 0), 0)
     }
 
     func testErrorsNameTheProblem() throws {
