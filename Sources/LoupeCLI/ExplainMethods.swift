@@ -77,8 +77,9 @@ struct GradientExplainMethod: ExplainMethod {
     let summary: String
     let reference: String
     let scaling: HeatmapScaling
+    /// Guided Grad-CAM also reads a layer; the others work on the input alone.
+    var needsLayer: Bool = false
     let make: @Sendable (ExplainRequest) throws -> (any Explainer, [String: JSONValue])
-    var needsLayer: Bool { false }
 
     func explain(_ r: ExplainRequest) throws -> ExplainOutcome {
         let (method, params) = try make(r)
@@ -142,6 +143,16 @@ enum ExplainMethods {
                               reference: "Captum DeepLift", scaling: .signed) { r in
             (DeepLift(baseline: try GradientExplainMethod.baseline(r)), ["baseline": .string(r.baseline)])
         },
+        GradientExplainMethod(name: "gradientshap", summary: "GradientSHAP / expected gradients against the baseline (Lundberg & Lee 2017)",
+                              reference: "Captum GradientShap", scaling: .signed) { r in
+            let b = try Baseline.tensor(for: GradientExplainMethod.baseline(r), like: r.input)
+            return (GradientShap(baselines: b, samples: r.samples, seed: r.seed),
+                    ["baseline": .string(r.baseline), "samples": .int(r.samples), "seed": .int(Int(r.seed))])
+        },
+        GradientExplainMethod(name: "guidedgradcam", summary: "Guided Grad-CAM: guided backprop × upsampled Grad-CAM (Selvaraju et al. 2017)",
+                              reference: "Captum GuidedGradCam", scaling: .signed, needsLayer: true) { r in
+            (GuidedGradCAM(layer: r.layer), ["layer": .string(r.layer), "interpolation": .string("nearest")])
+        },
     ]
 
     static let cams: [any ExplainMethod] = [
@@ -155,6 +166,8 @@ enum ExplainMethods {
                          reference: "pytorch-grad-cam HiResCAM") { _ in (.hiResCAM, [:]) },
         CAMExplainMethod(name: "layercam", summary: "LayerCAM: positive gradients × activations per position",
                          reference: "pytorch-grad-cam LayerCAM") { _ in (.layerCAM, [:]) },
+        CAMExplainMethod(name: "eigengradcam", summary: "EigenGrad-CAM: first principal component of activations × gradients",
+                         reference: "pytorch-grad-cam EigenGradCAM") { _ in (.eigenGradCAM, [:]) },
         CAMExplainMethod(name: "eigencam", summary: "Eigen-CAM: first principal component of the activations (class-agnostic)",
                          reference: "pytorch-grad-cam EigenCAM") { _ in (.eigenCAM, [:]) },
         CAMExplainMethod(name: "scorecam", summary: "Score-CAM: channels weighted by the score of the input masked by them",

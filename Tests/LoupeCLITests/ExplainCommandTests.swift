@@ -128,7 +128,7 @@ final class ExplainCommandTests: XCTestCase {
     /// Grad-CAM, XGrad-CAM and HiResCAM must give the same map.
     func testEveryMethodAndTheirAgreementOnAGAPHead() throws {
         let out = path("all")
-        let all = ["gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam", "scorecam", "ablationcam"]
+        let all = ["gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam", "scorecam", "ablationcam", "eigengradcam"]
         let r = try loupe(["explain", model, demo + "/images/bag.png", "--method", all.joined(separator: ","),
                            "--batch-size", "5", "--format", "npy,json", "--out", out])
         XCTAssertEqual(r.0, 0, r.2)
@@ -155,7 +155,7 @@ final class ExplainCommandTests: XCTestCase {
     func testGradientMethodsWriteInputShapedMaps() throws {
         let out = path("grad")
         let all = ["saliency", "inputxgradient", "ig", "smoothgrad", "smoothgrad-sq", "vargrad",
-                   "guidedbackprop", "deconvolution", "deeplift"]
+                   "guidedbackprop", "deconvolution", "deeplift", "gradientshap", "guidedgradcam"]
         let r = try loupe(["explain", model, demo + "/images/trouser.png", "--method", all.joined(separator: ","),
                            "--steps", "64", "--samples", "4", "--batch-size", "16", "--format", "npy,json,png", "--out", out])
         XCTAssertEqual(r.0, 0, r.2)

@@ -17,6 +17,12 @@ public enum Baseline: Sendable {
     /// Uniform noise in `[low, high)`, drawn from `seed` (SplitMix64).
     case uniform(low: Float, high: Float, seed: UInt64)
 
+    /// The baseline `b` as a tensor of `x`'s shape (for methods that take explicit baseline
+    /// tensors, such as ``GradientShap``).
+    public static func tensor(for b: Baseline, like x: Tensor) throws -> Tensor {
+        try b.resolve(like: x, method: "Baseline")
+    }
+
     /// The baseline as a tensor of `x`'s shape.
     func resolve(like x: Tensor, method: String) throws -> Tensor {
         switch self {
