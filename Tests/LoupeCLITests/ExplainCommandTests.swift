@@ -128,7 +128,7 @@ final class ExplainCommandTests: XCTestCase {
     /// Grad-CAM, XGrad-CAM and HiResCAM must give the same map.
     func testEveryMethodAndTheirAgreementOnAGAPHead() throws {
         let out = path("all")
-        let all = ["gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam", "scorecam", "ablationcam", "eigengradcam"]
+        let all = ["gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam", "scorecam", "ablationcam", "eigengradcam", "cam"]
         let r = try loupe(["explain", model, demo + "/images/bag.png", "--method", all.joined(separator: ","),
                            "--batch-size", "5", "--format", "npy,json", "--out", out])
         XCTAssertEqual(r.0, 0, r.2)
@@ -142,6 +142,8 @@ final class ExplainCommandTests: XCTestCase {
         for m in ["xgradcam", "hirescam"] {
             for (a, b) in zip(maps[m] ?? [], maps["gradcam"] ?? []) { XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(b)), m) }
         }
+        // CAM from the classifier weights equals Grad-CAM × h·w on a GAP + linear head.
+        for (a, b) in zip(maps["cam"] ?? [], maps["gradcam"] ?? []) { XCTAssertEqual(a / 49, b, accuracy: 1e-5 * max(1, abs(b)), "cam") }
         let methods = try XCTUnwrap(try json("\(out)/bag.json")["methods"] as? [[String: Any]])
         XCTAssertEqual(methods.compactMap { $0["method"] as? String }, all)
         XCTAssertEqual((methods[6]["parameters"] as? [String: Any])?["batchSize"] as? Int, 5)
