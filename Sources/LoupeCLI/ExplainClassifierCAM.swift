@@ -44,3 +44,18 @@ struct ClassifierCAMMethod: ExplainMethod {
         throw CLIError("cam: no linear layer maps the layer's \(channels) channels to \(classes) classes; CAM needs a global-average-pooled head (use gradcam, which equals CAM up to 1/(h·w) on such heads)")
     }
 }
+
+/// `--method fullgrad`: FullGrad (Srinivas & Fleuret 2019) — input gradient × input plus every
+/// bias gradient × bias, each made positive, resized to the input and summed; returned at input
+/// resolution (1, H, W) and min–max scaled per sample, as pytorch-grad-cam returns it.
+struct FullGradMethod: ExplainMethod {
+    let name = "fullgrad"
+    let summary = "FullGrad: input-gradient and bias-gradient maps of every layer, summed"
+    let reference = "pytorch-grad-cam FullGrad"
+    var needsLayer: Bool { false }
+
+    func explain(_ r: ExplainRequest) throws -> ExplainOutcome {
+        let map = try CAM.FullGrad.explain(model: r.model, input: r.input, classes: [r.target])
+        return ExplainOutcome(map: map, scaling: .unsigned, parameters: ["scaled": .bool(true)])
+    }
+}

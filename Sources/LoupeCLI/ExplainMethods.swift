@@ -157,6 +157,7 @@ enum ExplainMethods {
 
     static let cams: [any ExplainMethod] = [
         ClassifierCAMMethod(),
+        FullGradMethod(),
         CAMExplainMethod(name: "gradcam", summary: "Grad-CAM: channels weighted by their mean gradient",
                          reference: "pytorch-grad-cam GradCAM / Captum LayerGradCam") { _ in (.gradCAM, [:]) },
         CAMExplainMethod(name: "gradcam++", summary: "Grad-CAM++: second-order weighting of positive gradients",

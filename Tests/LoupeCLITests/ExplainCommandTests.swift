@@ -157,12 +157,12 @@ final class ExplainCommandTests: XCTestCase {
     func testGradientMethodsWriteInputShapedMaps() throws {
         let out = path("grad")
         let all = ["saliency", "inputxgradient", "ig", "smoothgrad", "smoothgrad-sq", "vargrad",
-                   "guidedbackprop", "deconvolution", "deeplift", "gradientshap", "guidedgradcam"]
+                   "guidedbackprop", "deconvolution", "deeplift", "gradientshap", "guidedgradcam", "fullgrad"]
         let r = try loupe(["explain", model, demo + "/images/trouser.png", "--method", all.joined(separator: ","),
                            "--steps", "64", "--samples", "4", "--batch-size", "16", "--format", "npy,json,png", "--out", out])
         XCTAssertEqual(r.0, 0, r.2)
         for m in all {
-            XCTAssertEqual(try Tensor.readNPY(path: "\(out)/trouser.\(m).npy").shape, [1, 1, 28, 28], m)
+            XCTAssertEqual(try Tensor.readNPY(path: "\(out)/trouser.\(m).npy").shape, m == "fullgrad" ? [1, 28, 28] : [1, 1, 28, 28], m)
             XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/trouser.\(m).png"), m)
         }
         let sal = try Tensor.readNPY(path: "\(out)/trouser.saliency.npy").floats()
