@@ -75,8 +75,8 @@ struct ExplainOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "Output directory (created if missing).")
     var out: String = "loupe-out"
 
-    @Option(help: "Files to write, comma-separated: png, npy, json, html (DIR/report.html, one self-contained page).")
-    var format: String = "png,npy,json,html"
+    @Option(help: "Files to write, comma-separated: png, npy, json, html (DIR/report.html, one self-contained page), svg (DIR/<input>.montage.svg, a labelled montage of every method).")
+    var format: String = "png,npy,json,html,svg"
 
     @Option(help: "How many predictions to record and print.")
     var top: Int = 5

@@ -12,7 +12,7 @@ struct ExplainRunner {
     var inputs: [String]
     var isDemo: Bool
 
-    struct Formats { var png = false, npy = false, json = false, html = false }
+    struct Formats { var png = false, npy = false, json = false, html = false, svg = false }
 
     func run() throws {
         let formats = try parseFormats(options.format)
@@ -96,7 +96,7 @@ struct ExplainRunner {
                 }
                 if outcome.scaling == .signed { report.signedColormap = colormapFor(.signed) }
                 var overlay: Image?
-                if formats.png || formats.html, let picture = input.picture {
+                if formats.png || formats.html || formats.svg, let picture = input.picture {
                     let canvas = Overlay.enlarged(picture, minSide: 224)
                     overlay = try Heatmap.render(outcome.display ?? outcome.map, over: canvas, colormap: colormapFor(outcome.scaling), scaling: outcome.scaling,
                                                  clipPercentile: 100, alpha: options.alpha)
@@ -147,11 +147,18 @@ struct ExplainRunner {
                 }
                 written.append(path)
             }
-            if formats.html {
-                report.entries.append(.init(path: input.path, picture: input.picture.map { Overlay.enlarged($0, minSide: 224) },
-                                            predictions: top,
-                                            target: labels.flatMap { target.index < $0.count ? $0[target.index] : nil } ?? "class \(target.index)",
-                                            layer: layer, methods: reportMethods))
+            let entry = ExplainReport.InputEntry(path: input.path, picture: input.picture.map { Overlay.enlarged($0, minSide: 224) },
+                                                 predictions: top,
+                                                 target: labels.flatMap { target.index < $0.count ? $0[target.index] : nil } ?? "class \(target.index)",
+                                                 layer: layer, methods: reportMethods)
+            if formats.html { report.entries.append(entry) }
+            if formats.svg {
+                let path = (options.out as NSString).appendingPathComponent("\(input.stem).montage.svg")
+                let text = try ExplainMontage.svg(entry, colormap: colormap, signedColormap: report.signedColormap)
+                do { try Data(text.utf8).write(to: URL(fileURLWithPath: path)) } catch {
+                    throw CLIError("\(path): cannot write: \(error.localizedDescription)")
+                }
+                written.append(path)
             }
             progress.clear()
             let best = top.first.map { "\($0.label ?? "class \($0.index)") \(String(format: "%.3f", $0.probability))" } ?? "-"
@@ -175,10 +182,11 @@ struct ExplainRunner {
             case "npy": f.npy = true
             case "json": f.json = true
             case "html": f.html = true
-            default: throw CLIError("unknown format '\(item)' in --format; valid: png, npy, json, html")
+            case "svg": f.svg = true
+            default: throw CLIError("unknown format '\(item)' in --format; valid: png, npy, json, html, svg")
             }
         }
-        guard f.png || f.npy || f.json || f.html else { throw CLIError("--format names no output; valid: png, npy, json, html") }
+        guard f.png || f.npy || f.json || f.html || f.svg else { throw CLIError("--format names no output; valid: png, npy, json, html, svg") }
         return f
     }
 

@@ -177,6 +177,21 @@ final class ExplainCommandTests: XCTestCase {
         XCTAssertLessThan(abs(delta), 0.05 * max(1, abs(Double(total))), "64-step IG is nearly complete")
     }
 
+    /// `--format svg`: one labelled montage per input, pictures embedded, text as SVG text.
+    func testSVGMontage() throws {
+        let out = path("svg")
+        let r = try loupe(["explain", model, demo + "/images/sandal.png", "--method", "gradcam,ig", "--format", "svg", "--out", out])
+        XCTAssertEqual(r.0, 0, r.2)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out), ["sandal.montage.svg"])
+        let svg = try String(contentsOfFile: out + "/sandal.montage.svg", encoding: .utf8)
+        XCTAssertTrue(svg.hasPrefix("<svg"))
+        XCTAssertEqual(svg.components(separatedBy: "<image ").count - 1, 3, "input + two methods")
+        for s in [">gradcam<", ">ig<", ">input<", "Sandal", "Captum IntegratedGradients", "signed maps: bwr"] {
+            XCTAssertTrue(svg.contains(s), "montage mentions \(s)")
+        }
+        XCTAssertFalse(svg.contains("href=\"http"), "no external resources")
+    }
+
     func testHTMLReportIsSelfContained() throws {
         let out = path("h")
         let r = try loupe(["explain", model, demo + "/images/dress.png", demo + "/images/sandal.png",
@@ -311,8 +326,8 @@ final class ExplainCommandTests: XCTestCase {
         let wrong = path("wrong.npy")
         try Tensor(shape: [1, 3], floats: [1, 2, 3]).writeNPY(path: wrong)
         assertOneLineError(try loupe(["explain", model, wrong, "--out", path("o")]), code: 5, contains: ["'input'", "[1, 3]"])
-        assertOneLineError(try loupe(["explain", model, img, "--format", "png,svg", "--out", path("o")]), code: 5,
-                           contains: ["unknown format 'svg'", "png, npy, json, html"])
+        assertOneLineError(try loupe(["explain", model, img, "--format", "png,pdf", "--out", path("o")]), code: 5,
+                           contains: ["unknown format 'pdf'", "png, npy, json, html, svg"])
         assertOneLineError(try loupe(["explain", model]), code: 5, contains: ["no input given"])
         // Nothing written for failed runs.
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("o") + "/garbage.json"))
