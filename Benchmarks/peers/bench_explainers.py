@@ -44,6 +44,7 @@ from loupe_venv import ensure_venv  # noqa: E402
 ensure_venv()
 
 import argparse  # noqa: E402
+import importlib.metadata  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
@@ -157,7 +158,6 @@ def main() -> int:
     import torchvision
     import captum
     from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
-    import pytorch_grad_cam
     from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, ScoreCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
     from bench_resnet18 import export_resnet18
@@ -327,7 +327,7 @@ def main() -> int:
         "results": results, "ratios": ratios, "targets": verdicts, "checks_max_rel_diff": checks,
         "load_avg": {"before": load_before, "after": load_after},
         "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
-                     "captum": captum.__version__, "grad_cam": getattr(pytorch_grad_cam, "__version__", "1.5.7?"),
+                     "captum": captum.__version__, "grad_cam": importlib.metadata.version("grad-cam"),
                      "onnxruntime": ort.__version__, "numpy": np.__version__, "python": platform.python_version()},
         "machine": {"platform": platform.platform(), "processor": cpu_model(), "cpu_count": os.cpu_count()},
     }
