@@ -28,7 +28,8 @@ reach the layer and then also backpropagates into layers below it).
 
 After timing, the outputs of the last runs are compared (max |Loupe - peer| / max |peer|) for
 saliency, ig, gradcam, gradcampp (raw map and final image) and eigencam (up to sign), so the
-timings compare equal work. A table goes to stdout, JSON to --json PATH.
+timings compare equal work. A target counts as met when both the ratio of medians and the ratio of minima are within it.
+A table goes to stdout, JSON to --json PATH.
 
     .venv/bin/python Benchmarks/peers/bench_explainers.py --runs 5 --json /tmp/explain.json
 """
@@ -288,13 +289,19 @@ def main() -> int:
             if "min_ms" in lo:
                 ratios[m + "_min"] = lo["min_ms"] / e["peer"]["min_ms"]
             if m in TARGETS:
-                verdicts[m] = {"target": f"<= {TARGETS[m]}", "ratio": ratios[m], "met": ratios[m] <= TARGETS[m]}
+                # Met only when the ratio of medians and the ratio of minima both are within.
+                worst = max(ratios[m], ratios.get(m + "_min", ratios[m]))
+                verdicts[m] = {"target": f"<= {TARGETS[m]}", "ratio": ratios[m],
+                               "ratio_min": ratios.get(m + "_min"), "met": worst <= TARGETS[m]}
     fwd = results.get("forward", {}).get("loupe", {})
     eig = results.get("eigencam", {}).get("loupe", {})
     if "median_ms" in fwd and "median_ms" in eig:
         r = eig["median_ms"] / fwd["median_ms"]
+        r_min = eig["min_ms"] / fwd["min_ms"]
         ratios["eigencam_over_loupe_forward"] = r
-        verdicts["eigencam"] = {"target": "<= 1.0 x Loupe forward", "ratio": r, "met": r <= 1.0}
+        ratios["eigencam_over_loupe_forward_min"] = r_min
+        verdicts["eigencam"] = {"target": "<= 1.0 x Loupe forward", "ratio": r, "ratio_min": r_min,
+                                "met": max(r, r_min) <= 1.0}
 
     print(f"resnet18 224x224 batch 1, class {cls}, {args.threads} threads, median (min) of {args.rounds} x {args.runs} "
           f"runs ({args.warmup} warm-up per round); load avg {load_before[0]:.2f} -> {load_after[0]:.2f}")
@@ -314,6 +321,7 @@ def main() -> int:
         print(f"{m:<11} {p['what']:<52} {ps:>17} {ls:>17} {ratio:>5} {rmin:>6} {tgt:>7} {met:>6} {cs:>8}")
     if "eigencam_over_loupe_forward" in ratios:
         print(f"eigencam / Loupe forward: {ratios['eigencam_over_loupe_forward']:.2f} "
+              f"(minima {ratios['eigencam_over_loupe_forward_min']:.2f}) "
               f"({'met' if verdicts['eigencam']['met'] else 'MISSED'}: target <= 1.0)")
     for m, c in checks.items():
         print(f"check {m}: " + ", ".join(f"{k} {v:.2e}" for k, v in c.items()))
