@@ -56,11 +56,14 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
-# With the default (spinning) OpenMP wait policy, torch at 2 threads slows down 20-30x as soon
-# as another process holds one of the 2 cores (each parallel region waits for a descheduled
-# spinner: resnet18's forward went from ~30 ms to ~940 ms here). PASSIVE avoids that; it is the
-# peer-favourable setting on a shared machine. Set OMP_WAIT_POLICY yourself to override.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenMP wait policy: torch's default (spinning) is the fastest on a quiet machine (resnet18's
+# forward at 2 threads: ~15 ms, against ~24 ms with PASSIVE), but it slows down 20-30x as soon as
+# another process holds one of the 2 cores (~940 ms: each parallel region waits for a
+# descheduled spinner). The default is left alone; on a busy shared machine pass --omp-passive
+# (or set OMP_WAIT_POLICY yourself) and say so next to the numbers.
+if "--omp-passive" in sys.argv:
+    sys.argv.remove("--omp-passive")
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 # Score-CAM's tqdm bar costs the peer a little per batch; switch it off (peer-favourable).
 os.environ.setdefault("TQDM_DISABLE", "1")
 
@@ -98,6 +101,8 @@ def parse_args() -> argparse.Namespace:
                    help="command printing 'median_ms=<float>'; {model} {method} {layer} {cls} {input} {runs} "
                         "{warmup} {threads} {extra} {dump} are substituted")
     p.add_argument("--no-loupe", action="store_true", help="time the peers only")
+    p.add_argument("--omp-passive", action="store_true",
+                   help="OMP_WAIT_POLICY=PASSIVE for torch (handled before argparse; for a busy shared machine)")
     p.add_argument("--json", default=None, metavar="PATH", help="write JSON here")
     return p.parse_args()
 
