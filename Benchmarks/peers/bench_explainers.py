@@ -6,9 +6,10 @@ the input torch.randn with generator seed 1, the target class the model's argmax
 runs the ONNX export of the same weights (.models/bench_resnet18.onnx, written by
 bench_resnet18.py's exporter when missing); the script checks that the ONNX logits equal torch's.
 
-Per method, the peer is timed in this process and then Loupe through an external command
+Per method, the peer is timed in this process and Loupe through an external command
 (--loupe-cmd) that prints `median_ms=<float> min_ms=<float>`, right after each other so both see
-the same machine load:
+the same machine load; over --rounds rounds the order alternates (peer first, then Loupe first)
+and medians / minima are taken over all rounds' runs:
 
   forward     torch forward (no_grad)              loupe-explain-bench --method forward
   saliency    captum Saliency (abs=True)            Saliency()
@@ -27,11 +28,14 @@ parameters keep requires_grad=True (how users load a model; pytorch-grad-cam nee
 reach the layer and then also backpropagates into layers below it).
 
 After timing, the outputs of the last runs are compared (max |Loupe - peer| / max |peer|) for
-saliency, ig, gradcam, gradcampp (raw map and final image) and eigencam (up to sign), so the
-timings compare equal work. A target counts as met when both the ratio of medians and the ratio of minima are within it.
-A table goes to stdout, JSON to --json PATH.
+saliency, ig, gradcam, gradcampp (raw map and final image), scorecam (image) and eigencam (raw
+map, up to sign), so the timings compare equal work. A target of issue 4 counts as met when both
+the ratio of medians and the ratio of minima are within it. A table goes to stdout, JSON to
+--json PATH. torch keeps its default OpenMP wait policy unless --omp-passive is given (see the
+comment below and docs/benchmarks-explainers.md).
 
-    .venv/bin/python Benchmarks/peers/bench_explainers.py --runs 5 --json /tmp/explain.json
+    swift build -c release --product loupe-explain-bench
+    .venv/bin/python Benchmarks/peers/bench_explainers.py --runs 5 --rounds 2 --json /tmp/explain.json
 """
 from __future__ import annotations
 
