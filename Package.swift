@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "loupe", targets: ["LoupeCLI"]),
         .executable(name: "loupe-conformance", targets: ["LoupeConformance"]),
         .executable(name: "loupe-bench", targets: ["LoupeBench"]),
+        .executable(name: "loupe-explain-bench", targets: ["ExplainBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -33,6 +34,7 @@ let package = Package(
         ),
         .executableTarget(name: "LoupeConformance", dependencies: ["Loupe"]),
         .executableTarget(name: "LoupeBench", dependencies: ["Loupe"], path: "Benchmarks/LoupeBench"),
+        .executableTarget(name: "ExplainBench", dependencies: ["Loupe"], path: "Benchmarks/ExplainBench"),
         .testTarget(name: "LoupeTensorTests", dependencies: ["LoupeTensor"]),
         .testTarget(name: "LoupeGraphTests", dependencies: ["LoupeGraph", "LoupeONNX"]),
         .testTarget(name: "LoupeExplainTests", dependencies: ["LoupeExplain", "LoupeONNX"]),

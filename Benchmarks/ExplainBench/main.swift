@@ -1,0 +1,152 @@
+import Foundation
+import Loupe
+
+// loupe-explain-bench: times one Loupe explainer on an image model so
+// Benchmarks/peers/bench_explainers.py can print ratios against Captum and pytorch-grad-cam
+// measured in the same script run. Build release:
+//
+//   swift build -c release --product loupe-explain-bench
+//   .build/release/loupe-explain-bench MODEL.onnx --method gradcam --layer NAME --class 7 \
+//       [--input x.f32] [--runs 5] [--warmup 1] [--batch-size 32] [--steps 50] [--samples 25] \
+//       [--threads 2] [--dump out.f32]
+//
+// Methods: forward, saliency, ig, smoothgrad, gradcam, gradcampp, scorecam, eigencam.
+// Every timed call produces what the peer's call returns: gradient methods the attribution at
+// the input (IG with its convergence delta, as Captum is asked for), CAM methods
+// pytorch-grad-cam's final image (ReLU, min-max, resize to the input, min-max).
+//
+// --input reads raw little-endian float32 of shape (1, 3, H, W) (H = W = 224 unless --size);
+// without it a fixed pseudo-random image is used. --dump writes the last result as raw float32
+// (the attribution, or for CAMs the layer-resolution map before ReLU, pytorch-grad-cam's
+// get_cam_image, and the final image to <file>.image) so the script can compare numbers with
+// the peer.
+//
+// Prints `median_ms=<float> min_ms=... max_ms=...` — the line the peer scripts parse.
+
+func fail(_ message: String, code: Int32 = 2) -> Never {
+    FileHandle.standardError.write(Data("loupe-explain-bench: \(message)\n".utf8))
+    exit(code)
+}
+
+var args = Array(CommandLine.arguments.dropFirst())
+guard let path = args.first, !path.hasPrefix("-") else {
+    fail("usage: loupe-explain-bench MODEL.onnx --method M --layer NAME --class C [--input F] [--runs R] [--warmup W] [--batch-size N] [--steps S] [--samples S] [--stdev F] [--threads T] [--size S] [--dump F]")
+}
+args.removeFirst()
+var method = "", layer = "", inputPath: String?, dumpPath: String?
+var cls = 0, runs = 5, warmup = 1, steps = 50, samples = 25, size = 224
+var batchSize: Int?, threads: Int?
+var stdev: Float = 1
+while !args.isEmpty {
+    let a = args.removeFirst()
+    func value() -> String {
+        guard !args.isEmpty else { fail("\(a) needs a value") }
+        return args.removeFirst()
+    }
+    func int() -> Int {
+        let v = value()
+        guard let n = Int(v) else { fail("\(a) expects an integer, got '\(v)'") }
+        return n
+    }
+    switch a {
+    case "--method": method = value()
+    case "--layer": layer = value()
+    case "--class": cls = int()
+    case "--input": inputPath = value()
+    case "--dump": dumpPath = value()
+    case "--runs": runs = max(1, int())
+    case "--warmup": warmup = max(1, int())
+    case "--batch-size": batchSize = int()
+    case "--steps": steps = int()
+    case "--samples": samples = int()
+    case "--stdev":
+        let v = value()
+        guard let f = Float(v) else { fail("--stdev expects a number, got '\(v)'") }
+        stdev = f
+    case "--threads": threads = int()
+    case "--size": size = int()
+    default: fail("unknown option \(a)")
+    }
+}
+if let threads { Kernels.threads = threads }
+
+func loadInput(_ inputPath: String?, size: Int) throws -> Tensor {
+    let shape = [1, 3, size, size], n = shape.reduce(1, *)
+    guard let inputPath else {
+        var state: UInt64 = 12345
+        return try Tensor(shape: shape, floats: (0..<n).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(state >> 40) - (1 << 23)) / Float(1 << 23)
+        })
+    }
+    let data = try Data(contentsOf: URL(fileURLWithPath: inputPath))
+    guard data.count == n * 4 else { fail("\(inputPath) has \(data.count) bytes; expected \(n * 4) (float32 \(shape))") }
+    var floats = [Float](repeating: 0, count: n)
+    _ = floats.withUnsafeMutableBytes { data.copyBytes(to: $0) }
+    return try Tensor(shape: shape, floats: floats)
+}
+
+func dump(_ t: Tensor, to file: String) throws {
+    let f = try t.floats()
+    try f.withUnsafeBytes { Data($0) }.write(to: URL(fileURLWithPath: file))
+}
+
+do {
+    let model = try Model(graph: try ONNXModel.load(path: path))
+    let x = try loadInput(inputPath, size: size)
+    let input = model.inputs[0].name
+    let camMethods: [String: CAM.Method] = [
+        "gradcam": .gradCAM, "gradcampp": .gradCAMPlusPlus, "eigencam": .eigenCAM,
+        "scorecam": .scoreCAM(batchSize: batchSize ?? 32),
+    ]
+    let target = Target.index(cls)
+    let once: () throws -> Tensor
+    var image: Tensor?   // a CAM's final image, what pytorch-grad-cam returns
+    switch method {
+    case "forward":
+        once = {
+            guard let y = try model.run([input: x])[model.outputs[0].name] else { fail("no output", code: 1) }
+            return y
+        }
+    case "saliency":
+        once = { try Saliency().explain(model, input: x, target: target).attribution }
+    case "ig":
+        let ig = IntegratedGradients(baseline: .zeros, steps: steps, rule: .gaussLegendre)
+        let options = ExplainOptions(batchSize: batchSize ?? steps)
+        once = { try ig.explain(model, input: x, target: target, options: options).attribution }
+    case "smoothgrad":
+        let sg = NoiseTunnel(Saliency(), kind: .smoothGrad, samples: samples, stdev: stdev, seed: 0)
+        let options = ExplainOptions(batchSize: batchSize ?? samples)
+        once = { try sg.explain(model, input: x, target: target, options: options).attribution }
+    default:
+        guard let m = camMethods[method] else {
+            fail("unknown method '\(method)' (forward, saliency, ig, smoothgrad, \(camMethods.keys.sorted().joined(separator: ", ")))")
+        }
+        guard !layer.isEmpty else { fail("--layer is required for CAM methods") }
+        once = {
+            let r = try CAM.explain(model: model, input: x, layer: layer, classes: [cls], method: m)
+            image = try CAM.scaledLikePytorchGradCAM(r.raw, height: size, width: size)
+            return r.raw
+        }
+    }
+    // At least one untimed call: it loads lazily initialised kernels and the thread pool.
+    var last = try once()
+    for _ in 1..<max(1, warmup) { last = try once() }
+    var times: [Double] = []
+    for _ in 0..<runs {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        last = try once()
+        times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+    }
+    if let dumpPath {
+        try dump(last, to: dumpPath)
+        if let image { try dump(image, to: dumpPath + ".image") }
+    }
+    let sorted = times.sorted()
+    let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    print(String(format: "median_ms=%.3f min_ms=%.3f max_ms=%.3f runs=%d method=%@ threads=%d", median, sorted[0], sorted[sorted.count - 1],
+                 runs, method, Kernels.threads))
+    print("times_ms=" + times.map { String(format: "%.3f", $0) }.joined(separator: ","))
+} catch {
+    fail("error: \(error)", code: 1)
+}
