@@ -68,7 +68,7 @@ struct ExplainRunner {
                 } else if let cached = layerCache[input.tensor.shape] {
                     (layer, layerRule) = cached
                 } else {
-                    layer = try DefaultLayer.find(model: model, inputShape: input.tensor.shape)
+                    layer = try DefaultLayer.find(model: model, input: input.tensor)
                     layerRule = DefaultLayer.rule
                     layerCache[input.tensor.shape] = (layer, layerRule)
                 }
@@ -241,17 +241,80 @@ struct ExplainRunner {
 
 /// The default CAM layer.
 enum DefaultLayer {
-    static let rule = "default: last rank-4 value with more than one spatial position, in execution order"
+    static let rule = "default: the last spatial value (a (N, C, h, w) feature map, or (N, 1+h·w, C) vision-transformer tokens) that the target's gradient reaches, in execution order"
 
-    /// The last value, in execution order, of rank 4 with h·w > 1 — for a CNN classifier the
-    /// feature map right before global pooling (GlobalAveragePool outputs (N, C, 1, 1) and is
-    /// skipped). Shapes come from one forward pass at the input's shape.
-    static func find(model: Model, inputShape: [Int]) throws -> String {
-        let shapes = try model.inferShapes(inputShapes: [model.inputs[0].name: inputShape])
-        for name in model.hookableValues.reversed() {
-            if let s = shapes[name], s.count == 4, s[2] * s[3] > 1 { return name }
+    static let mapMakers: Set<String> = ["Conv", "ConvTranspose", "MaxPool", "AveragePool", "Resize", "Upsample"]
+    static let mapKeepers: Set<String> = ["Relu", "Clip", "LeakyRelu", "PRelu", "Elu", "Selu", "Celu", "Sigmoid", "HardSigmoid",
+                                          "HardSwish", "Tanh", "Mish", "Softplus", "Gelu", "Erf", "Mul", "Add", "Sub", "Div",
+                                          "BatchNormalization", "InstanceNormalization", "Identity", "Dropout", "Concat", "Pad"]
+    /// Token tensors considered: the residual stream (Add) and its normalisations, i.e. block
+    /// boundaries a user would name, not values inside attention.
+    static let tokenOps: Set<String> = ["LayerNormalization", "Add"]
+
+    /// The last spatial value the explained logit depends on. Candidates are, in execution
+    /// order, rank-4 values with h·w > 1 that are not attention tensors (for a CNN classifier
+    /// the feature map right before global pooling) and token tensors (N, 1+h·w, C) (a ViT's
+    /// blocks). One forward and one backward from the top logit find the last candidate whose
+    /// gradient is not zero on the spatial positions: a ViT's final LayerNorm feeds only the
+    /// class token to the head, so its patch tokens get no gradient and the last block's
+    /// attention input is chosen instead (pytorch-grad-cam's advice for ViTs).
+    static func find(model: Model, input: Tensor) throws -> String {
+        let inputName = model.inputs[0].name
+        let shapes = try model.inferShapes(inputShapes: [inputName: input.shape])
+        let producer = Dictionary(model.nodes.flatMap { n in n.outputs.map { ($0, n.opType) } }, uniquingKeysWith: { a, _ in a })
+        let batch = input.shape.first ?? 1
+        // Feature maps: rank-4 values made by a convolution or pooling, or by an element-wise,
+        // normalisation or concatenation op from a feature map of the same spatial size.
+        // Attention tensors (N, heads, T, T) come from MatMul/Reshape/Transpose and never qualify.
+        var feature = Set<String>()
+        for node in model.nodes {
+            for o in node.outputs where !o.isEmpty {
+                guard let s = shapes[o], s.count == 4 else { continue }
+                if mapMakers.contains(node.opType) {
+                    feature.insert(o)
+                } else if mapKeepers.contains(node.opType),
+                          node.inputs.contains(where: { feature.contains($0) && shapes[$0].map { Array($0.suffix(2)) } == Array(s.suffix(2)) }) {
+                    feature.insert(o)
+                }
+            }
         }
-        throw CLIError("the model has no spatial layer (rank-4 value with more than one position) for a CAM; name a layer with --layer")
+        var candidates: [String] = []
+        for name in model.hookableValues {
+            guard let s = shapes[name], s.first == batch else { continue }
+            if s.count == 4, s[2] * s[3] > 1, feature.contains(name) {
+                candidates.append(name)
+            } else if s.count == 3, CAM.Layout.isSpatial(s), tokenOps.contains(producer[name] ?? "") {
+                candidates.append(name)
+            }
+        }
+        guard !candidates.isEmpty else {
+            throw CLIError("the model has no spatial layer ((N, C, h, w) feature map or (N, 1+h·w, C) tokens) for a CAM; name a layer with --layer")
+        }
+        let recent = Array(candidates.suffix(48))
+        guard let outName = model.outputs.first?.name else { return recent[recent.count - 1] }
+        let pass = try model.forward([inputName: input], recording: .gradient)
+        guard let logits = pass.outputs[outName], logits.rank == 2, logits.count > 0 else { return recent[recent.count - 1] }
+        let k = logits.shape[1]
+        let v = try logits.floats()
+        var seed = [Float](repeating: 0, count: logits.count)
+        for b in 0..<logits.shape[0] {
+            let row = v[(b * k)..<((b + 1) * k)]
+            if let best = row.indices.max(by: { row[$0] < row[$1] }) { seed[best] = 1 }
+        }
+        let grads = try pass.backward(seeds: [outName: try Tensor(shape: logits.shape, floats: seed)], wrt: recent)
+        for name in recent.reversed() {
+            guard let g = grads[name], let s = shapes[name], let values = try? g.floats() else { continue }
+            // Tokens: skip the class token (index 0 of each sample).
+            let reaches: Bool
+            if s.count == 3 {
+                let (t, c) = (s[1], s[2])
+                reaches = (0..<s[0]).contains { b in values[(b * t + 1) * c ..< (b + 1) * t * c].contains { $0 != 0 } }
+            } else {
+                reaches = values.contains { $0 != 0 }
+            }
+            if reaches { return name }
+        }
+        return recent[recent.count - 1]
     }
 }
 

@@ -28,7 +28,7 @@ extension CAM {
         }
 
         /// True when `shape` could be read as a CAM layer (used to suggest alternatives).
-        static func isSpatial(_ shape: [Int]) -> Bool {
+        public static func isSpatial(_ shape: [Int]) -> Bool {
             if shape.count == 4 { return true }
             guard shape.count == 3, shape[1] >= 2 else { return false }
             let n = shape[1] - 1
