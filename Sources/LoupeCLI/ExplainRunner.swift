@@ -261,7 +261,7 @@ enum DefaultLayer {
     static func find(model: Model, input: Tensor) throws -> String {
         let inputName = model.inputs[0].name
         let shapes = try model.inferShapes(inputShapes: [inputName: input.shape])
-        let producer = Dictionary(model.nodes.flatMap { n in n.outputs.map { ($0, n.opType) } }, uniquingKeysWith: { a, _ in a })
+        let producerNode = Dictionary(model.nodes.flatMap { n in n.outputs.map { ($0, n) } }, uniquingKeysWith: { a, _ in a })
         let batch = input.shape.first ?? 1
         // Feature maps: rank-4 values made by a convolution or pooling, or by an element-wise,
         // normalisation or concatenation op from a feature map of the same spatial size.
@@ -283,7 +283,10 @@ enum DefaultLayer {
             guard let s = shapes[name], s.first == batch else { continue }
             if s.count == 4, s[2] * s[3] > 1, feature.contains(name) {
                 candidates.append(name)
-            } else if s.count == 3, CAM.Layout.isSpatial(s), tokenOps.contains(producer[name] ?? "") {
+            } else if s.count == 3, CAM.Layout.isSpatial(s), let node = producerNode[name], tokenOps.contains(node.opType),
+                      node.opType != "Add" || node.inputs.allSatisfy({ shapes[$0] == s }) {
+                // An Add counts only as a residual add (x + f(x), operands of the output's
+                // shape), not a Linear layer's bias add.
                 candidates.append(name)
             }
         }

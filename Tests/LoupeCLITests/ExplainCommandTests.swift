@@ -177,6 +177,25 @@ final class ExplainCommandTests: XCTestCase {
         XCTAssertLessThan(abs(delta), 0.05 * max(1, abs(Double(total))), "64-step IG is nearly complete")
     }
 
+    /// The default layer on a vision transformer is the last block's norm1 (tokens reshaped to
+    /// the patch grid) — not an attention tensor, not a bias add, and not the final LayerNorm,
+    /// whose patch tokens get no gradient from a class-token head.
+    func testDefaultLayerOnAViT() throws {
+        let fixtures = Self.repo.appendingPathComponent("Tests/Fixtures/cam").path
+        let batch = try Tensor.readNPY(path: fixtures + "/tiny_vit.input.npy")     // (2, 3, 16, 16)
+        let one = try Tensor(shape: [1] + Array(batch.shape.dropFirst()), floats: Array(try batch.floats().prefix(3 * 16 * 16)))
+        let x = path("vit.npy")
+        try one.writeNPY(path: x)
+        let out = path("vit")
+        let r = try loupe(["explain", fixtures + "/tiny_vit.onnx", x, "--method", "gradcam", "--format", "npy,json", "--out", out])
+        XCTAssertEqual(r.0, 0, r.2)
+        let layer = try XCTUnwrap(try json(out + "/vit.json")["layer"] as? [String: Any])
+        XCTAssertEqual(layer["name"] as? String, "/blocks.1/norm1/LayerNormalization_output_0")
+        let map = try Tensor.readNPY(path: out + "/vit.gradcam.npy")
+        XCTAssertEqual(map.shape, [1, 4, 4])
+        XCTAssertGreaterThan(try map.floats().max() ?? 0, 0)
+    }
+
     /// `--format svg`: one labelled montage per input, pictures embedded, text as SVG text.
     func testSVGMontage() throws {
         let out = path("svg")
