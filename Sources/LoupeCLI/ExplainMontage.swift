@@ -29,7 +29,7 @@ enum ExplainMontage {
         for (i, (image, lines)) in pictures.enumerated() {
             let x = gap + (i % columns) * (tile + gap)
             let y = header + (i / columns) * (tile + caption + gap)
-            let uri = "data:image/png;base64," + Data(try image.pngData()).base64EncodedString()
+            let uri = try Markup.dataURI(image)
             s += "<image x=\"\(x)\" y=\"\(y)\" width=\"\(tile)\" height=\"\(tile)\" preserveAspectRatio=\"xMidYMid meet\" image-rendering=\"pixelated\" href=\"\(uri)\"/>\n"
             for (k, line) in lines.enumerated() {
                 let size = k == 0 ? 14 : 11
@@ -43,10 +43,6 @@ enum ExplainMontage {
         return s
     }
 
-    private static func fmt(_ v: Float) -> String { String(format: abs(v) >= 100 || (abs(v) < 0.01 && v != 0) ? "%.3g" : "%.3f", v) }
-
-    private static func esc(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
-    }
+    private static func fmt(_ v: Float) -> String { Markup.number(v) }
+    private static func esc(_ s: String) -> String { Markup.escape(s) }
 }

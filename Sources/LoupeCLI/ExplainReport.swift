@@ -91,23 +91,7 @@ struct ExplainReport {
         }
     }
 
-    private func dataURI(_ image: Image) throws -> String {
-        "data:image/png;base64," + Data(try image.pngData()).base64EncodedString()
-    }
-
-    private func fmt(_ v: Float) -> String { String(format: abs(v) >= 100 || (abs(v) < 0.01 && v != 0) ? "%.3g" : "%.3f", v) }
-
-    private func esc(_ s: String) -> String {
-        var o = ""
-        for c in s {
-            switch c {
-            case "&": o += "&amp;"
-            case "<": o += "&lt;"
-            case ">": o += "&gt;"
-            case "\"": o += "&quot;"
-            default: o.append(c)
-            }
-        }
-        return o
-    }
+    private func dataURI(_ image: Image) throws -> String { try Markup.dataURI(image) }
+    private func fmt(_ v: Float) -> String { Markup.number(v) }
+    private func esc(_ s: String) -> String { Markup.escape(s) }
 }

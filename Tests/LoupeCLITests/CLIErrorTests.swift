@@ -15,24 +15,7 @@ final class CLIErrorTests: XCTestCase {
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
 
     /// (exit status, stdout, stderr)
-    func loupe(_ args: [String]) throws -> (Int32, String, String) {
-        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        var bin = exe.appendingPathComponent("loupe")
-        if !FileManager.default.fileExists(atPath: bin.path) {
-            // xctest bundles sit one level below the products directory on some platforms.
-            bin = exe.deletingLastPathComponent().appendingPathComponent("loupe")
-        }
-        let p = Process()
-        p.executableURL = bin
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-    }
+    func loupe(_ args: [String]) throws -> (Int32, String, String) { try CLIRunner.run(args, in: tmp) }
 
     func path(_ name: String) -> String { tmp.appendingPathComponent(name).path }
 
@@ -47,11 +30,7 @@ final class CLIErrorTests: XCTestCase {
     }
 
     func assertOneLineError(_ r: (Int32, String, String), code: Int32, contains: [String], file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(r.0, code, "exit status; stderr: \(r.2)", file: file, line: line)
-        let lines = r.2.split(separator: "\n")
-        XCTAssertEqual(lines.count, 1, "one line on stderr, got: \(r.2)", file: file, line: line)
-        XCTAssertTrue(r.2.hasPrefix("loupe: error: "), r.2, file: file, line: line)
-        for c in contains { XCTAssertTrue(r.2.contains(c), "stderr should mention \(c): \(r.2)", file: file, line: line) }
+        CLIRunner.assertOneLineError(r, code: code, contains: contains, file: file, line: line)
     }
 
     func testMissingFile() throws {

@@ -22,33 +22,11 @@ final class ExplainCommandTests: XCTestCase {
     /// (exit status, stdout, stderr), run in `directory` (default: the temporary folder, so
     /// the demo is found through the executable's location, not the current directory).
     func loupe(_ args: [String], in directory: URL? = nil, environment: [String: String]? = nil) throws -> (Int32, String, String) {
-        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        var bin = exe.appendingPathComponent("loupe")
-        if !FileManager.default.fileExists(atPath: bin.path) {
-            bin = exe.deletingLastPathComponent().appendingPathComponent("loupe")
-        }
-        let p = Process()
-        p.executableURL = bin
-        p.arguments = args
-        p.currentDirectoryURL = directory ?? tmp
-        if let environment {
-            p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, b in b }
-        }
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        try CLIRunner.run(args, in: directory ?? tmp, environment: environment)
     }
 
     func assertOneLineError(_ r: (Int32, String, String), code: Int32, contains: [String], file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(r.0, code, "exit status; stderr: \(r.2)", file: file, line: line)
-        let lines = r.2.split(separator: "\n")
-        XCTAssertEqual(lines.count, 1, "one line on stderr, got: \(r.2)", file: file, line: line)
-        XCTAssertTrue(r.2.hasPrefix("loupe: error: "), r.2, file: file, line: line)
-        for c in contains { XCTAssertTrue(r.2.contains(c), "stderr should mention \(c): \(r.2)", file: file, line: line) }
+        CLIRunner.assertOneLineError(r, code: code, contains: contains, file: file, line: line)
     }
 
     func json(_ p: String) throws -> [String: Any] {
