@@ -3,21 +3,10 @@
 // contiguous range, computed once per kernel column, so the inner loops carry no bounds checks.
 #include <stdlib.h>
 #include "CLoupeKernels.h"
+#include "window_range.h"
 #include <math.h>
 #include <string.h>
 
-/// Output columns [lo, hi) whose tap at input offset `off` (= k*dil - pad) lands inside [0, in).
-static inline void valid_range(ptrdiff_t off, ptrdiff_t stride, ptrdiff_t in, ptrdiff_t out,
-                               ptrdiff_t *lo, ptrdiff_t *hi) {
-    // o*stride + off >= 0  <=>  o >= ceil(-off / stride)
-    ptrdiff_t l = off >= 0 ? 0 : (-off + stride - 1) / stride;
-    // o*stride + off <= in - 1  <=>  o <= floor((in - 1 - off) / stride)
-    ptrdiff_t h = in - 1 - off < 0 ? 0 : (in - 1 - off) / stride + 1;
-    if (h > out) h = out;
-    if (l > h) l = h;
-    *lo = l;
-    *hi = h;
-}
 
 void loupe_im2col(const float *x, ptrdiff_t channels, const loupe_window2d *g, ptrdiff_t oh0, ptrdiff_t oh1,
                   float *col) {
@@ -62,59 +51,6 @@ void loupe_col2im(const float *col, ptrdiff_t channels, const loupe_window2d *g,
                 }
             }
     }
-}
-
-void loupe_depthwise_plane(const float *x, const float *w, float bias, const loupe_window2d *g, float *y) {
-    for (ptrdiff_t oh = 0; oh < g->outH; oh++) {
-        float *yr = y + oh * g->outW;
-        for (ptrdiff_t ow = 0; ow < g->outW; ow++) yr[ow] = bias;
-        for (ptrdiff_t kh = 0; kh < g->kH; kh++) {
-            ptrdiff_t ih = oh * g->strideH - g->padTop + kh * g->dilH;
-            if (ih < 0 || ih >= g->inH) continue;
-            for (ptrdiff_t kw = 0; kw < g->kW; kw++) {
-                ptrdiff_t offW = kw * g->dilW - g->padLeft, lo, hi;
-                valid_range(offW, g->strideW, g->inW, g->outW, &lo, &hi);
-                const float wv = w[kh * g->kW + kw];
-                const float *s = x + ih * g->inW + offW;
-                if (g->strideW == 1) for (ptrdiff_t ow = lo; ow < hi; ow++) yr[ow] += wv * s[ow];
-                else for (ptrdiff_t ow = lo; ow < hi; ow++) yr[ow] += wv * s[ow * g->strideW];
-            }
-        }
-    }
-}
-
-void loupe_depthwise_plane_grad_input(const float *gy, const float *w, const loupe_window2d *g, float *gx) {
-    for (ptrdiff_t oh = 0; oh < g->outH; oh++) {
-        const float *gr = gy + oh * g->outW;
-        for (ptrdiff_t kh = 0; kh < g->kH; kh++) {
-            ptrdiff_t ih = oh * g->strideH - g->padTop + kh * g->dilH;
-            if (ih < 0 || ih >= g->inH) continue;
-            for (ptrdiff_t kw = 0; kw < g->kW; kw++) {
-                ptrdiff_t offW = kw * g->dilW - g->padLeft, lo, hi;
-                valid_range(offW, g->strideW, g->inW, g->outW, &lo, &hi);
-                const float wv = w[kh * g->kW + kw];
-                float *d = gx + ih * g->inW + offW;
-                for (ptrdiff_t ow = lo; ow < hi; ow++) d[ow * g->strideW] += wv * gr[ow];
-            }
-        }
-    }
-}
-
-void loupe_depthwise_plane_grad_weight(const float *gy, const float *x, const loupe_window2d *g, float *gw) {
-    for (ptrdiff_t kh = 0; kh < g->kH; kh++)
-        for (ptrdiff_t kw = 0; kw < g->kW; kw++) {
-            ptrdiff_t offW = kw * g->dilW - g->padLeft, lo, hi;
-            valid_range(offW, g->strideW, g->inW, g->outW, &lo, &hi);
-            float acc = 0.0f;
-            for (ptrdiff_t oh = 0; oh < g->outH; oh++) {
-                ptrdiff_t ih = oh * g->strideH - g->padTop + kh * g->dilH;
-                if (ih < 0 || ih >= g->inH) continue;
-                const float *gr = gy + oh * g->outW;
-                const float *s = x + ih * g->inW + offW;
-                for (ptrdiff_t ow = lo; ow < hi; ow++) acc += gr[ow] * s[ow * g->strideW];
-            }
-            gw[kh * g->kW + kw] += acc;
-        }
 }
 
 /// NaN-propagating max (PyTorch semantics): a NaN operand wins and stays. Written as a compare

@@ -98,12 +98,7 @@ extension Kernels {
         X.withUnsafeBufferPointer { xb in W.withUnsafeBufferPointer { wb in Y.withUnsafeMutableBufferPointer { yb in
             guard let x0 = xb.baseAddress, let w0 = wb.baseAddress, let y0 = yb.baseAddress else { return }
             if s.depthwise {
-                parallelFor(s.n * s.m) { t in
-                    let img = t / s.m, m = t % s.m, c = m / s.mg
-                    var wv = win
-                    loupe_depthwise_plane(x0 + (img * s.c + c) * s.h * s.w, w0 + m * s.kk, Bv?[m] ?? 0, &wv,
-                                          y0 + t * s.plane)
-                }
+                depthwiseForward(x0, w0, Bv, s, win, y0)
                 return
             }
             if let Bv {
@@ -162,14 +157,7 @@ extension Kernels {
         GY.withUnsafeBufferPointer { gyb in W.withUnsafeBufferPointer { wb in GX.withUnsafeMutableBufferPointer { gxb in
             guard let gy0 = gyb.baseAddress, let w0 = wb.baseAddress, let gx0 = gxb.baseAddress else { return }
             if s.depthwise {
-                parallelFor(s.n * s.c) { t in
-                    let img = t / s.c, c = t % s.c
-                    var wv = win
-                    for m in (c * s.mg)..<((c + 1) * s.mg) {
-                        loupe_depthwise_plane_grad_input(gy0 + (img * s.m + m) * s.plane, w0 + m * s.kk, &wv,
-                                                         gx0 + t * s.h * s.w)
-                    }
-                }
+                depthwiseBackwardInput(gy0, w0, s, win, gx0)
                 return
             }
             let rows = s.cg * s.kk
@@ -218,14 +206,7 @@ extension Kernels {
         GY.withUnsafeBufferPointer { gyb in X.withUnsafeBufferPointer { xb in GW.withUnsafeMutableBufferPointer { gwb in
             guard let gy0 = gyb.baseAddress, let x0 = xb.baseAddress, let gw0 = gwb.baseAddress else { return }
             if s.depthwise {
-                parallelFor(s.m) { m in
-                    let c = m / s.mg
-                    var wv = win
-                    for img in 0..<s.n {
-                        loupe_depthwise_plane_grad_weight(gy0 + (img * s.m + m) * s.plane, x0 + (img * s.c + c) * s.h * s.w,
-                                                          &wv, gw0 + m * s.kk)
-                    }
-                }
+                depthwiseBackwardWeight(gy0, x0, s, win, gw0)
                 return
             }
             let rows = s.cg * s.kk

@@ -1,0 +1,42 @@
+import CLoupeKernels
+
+/// Depthwise convolution (group == C, one input channel per group): a direct sliding-window
+/// kernel per plane instead of im2col + GEMM, whose K = kH·kW is far too small to pay for packing.
+extension Kernels {
+    /// y (N, M, outH, outW) from x (N, C, H, W), weight (M, 1, kH, kW), optional bias (M).
+    static func depthwiseForward(_ x0: UnsafePointer<Float>, _ w0: UnsafePointer<Float>, _ bias: [Float]?,
+                                 _ s: ConvShapes, _ win: loupe_window2d, _ y0: UnsafeMutablePointer<Float>) {
+        parallelFor(s.n * s.m) { t in
+            let img = t / s.m, m = t % s.m, c = m / s.mg
+            var wv = win
+            loupe_depthwise_plane(x0 + (img * s.c + c) * s.h * s.w, w0 + m * s.kk, bias?[m] ?? 0, &wv,
+                                  y0 + t * s.plane)
+        }
+    }
+
+    /// Input gradient gx (N, C, H, W), zero-initialised by the caller, from gy (N, M, outH, outW).
+    static func depthwiseBackwardInput(_ gy0: UnsafePointer<Float>, _ w0: UnsafePointer<Float>, _ s: ConvShapes,
+                                       _ win: loupe_window2d, _ gx0: UnsafeMutablePointer<Float>) {
+        parallelFor(s.n * s.c) { t in
+            let img = t / s.c, c = t % s.c
+            var wv = win
+            for m in (c * s.mg)..<((c + 1) * s.mg) {
+                loupe_depthwise_plane_grad_input(gy0 + (img * s.m + m) * s.plane, w0 + m * s.kk, &wv,
+                                                 gx0 + t * s.h * s.w)
+            }
+        }
+    }
+
+    /// Weight gradient gw (M, 1, kH, kW), zero-initialised by the caller, summed over images.
+    static func depthwiseBackwardWeight(_ gy0: UnsafePointer<Float>, _ x0: UnsafePointer<Float>, _ s: ConvShapes,
+                                        _ win: loupe_window2d, _ gw0: UnsafeMutablePointer<Float>) {
+        parallelFor(s.m) { m in
+            let c = m / s.mg
+            var wv = win
+            for img in 0..<s.n {
+                loupe_depthwise_plane_grad_weight(gy0 + (img * s.m + m) * s.plane, x0 + (img * s.c + c) * s.h * s.w,
+                                                  &wv, gw0 + m * s.kk)
+            }
+        }
+    }
+}
