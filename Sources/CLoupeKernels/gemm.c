@@ -10,18 +10,10 @@
 // built here never executes AVX instructions on a CPU that lacks them: they are reached only
 // through the dispatch table after the CPUID check.
 #include "CLoupeKernels.h"
+#include "gemm_internal.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#define KC 256
-
-typedef void (*micro_kernel)(ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
-                             float alpha, float beta);
-
-typedef struct {
-    int mr, nr, mc, nc;
-    micro_kernel kernel;
-} gemm_path;
 
 // MARK: - Micro-kernels
 
@@ -390,7 +382,7 @@ static void kernel_portable_6x8(ptrdiff_t kc, const float *restrict a, const flo
         }
 }
 
-static const gemm_path paths[3] = {
+const gemm_path loupe_gemm_paths[3] = {
     {6, 8, 6 * 24, 8 * 64, kernel_portable_6x8},
 #if defined(__x86_64__)
     {6, 16, 6 * 24, 16 * 32, kernel_avx2_6x16_asm},
@@ -415,7 +407,7 @@ int loupe_gemm_level(void) {
 // MARK: - Packing
 
 /// Packs op(A)[i0..<i0+mc, p0..<p0+kc] into MR-row panels, k-major inside a panel, zero padded.
-static void pack_a(const float *A, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t mc, ptrdiff_t kc, int mr, float *dst) {
+void loupe_pack_a_panels(const float *A, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t mc, ptrdiff_t kc, int mr, float *dst) {
     for (ptrdiff_t ip = 0; ip < mc; ip += mr) {
         ptrdiff_t rows = mc - ip < mr ? mc - ip : mr;
         const float *src = A + ip * rs;
@@ -480,7 +472,7 @@ static void free_buffer(void *p) {
 
 static void make_key(void) { pthread_key_create(&buffer_key, free_buffer); }
 
-static float *thread_buffer(size_t floats) {
+float *loupe_thread_buffer(size_t floats) {
     pthread_once(&buffer_once, make_key);
     pack_buffer *b = pthread_getspecific(buffer_key);
     if (!b) {
@@ -522,7 +514,7 @@ static void gemm_blocked(const gemm_problem *p, const gemm_path *path) {
     ptrdiff_t mcMax = p->M < path->mc ? (p->M + mr - 1) / mr * mr : path->mc;
     ptrdiff_t ncMax = p->N < path->nc ? (p->N + nr - 1) / nr * nr : path->nc;
     ptrdiff_t kcMax = p->K < KC ? p->K : KC;
-    float *buf = thread_buffer((size_t)(mcMax + ncMax) * (size_t)kcMax + 16);
+    float *buf = loupe_thread_buffer((size_t)(mcMax + ncMax) * (size_t)kcMax + 16);
     if (!buf) { // out of memory for packing: the portable triple loop needs none
         for (ptrdiff_t i = 0; i < p->M; i++)
             for (ptrdiff_t j = 0; j < p->N; j++) {
@@ -545,7 +537,7 @@ static void gemm_blocked(const gemm_problem *p, const gemm_path *path) {
             pack_b(p->B + pc * p->rsB + jc * p->csB, p->rsB, p->csB, kc, nc, nr, pb);
             for (ptrdiff_t ic = 0; ic < p->M; ic += path->mc) {
                 ptrdiff_t mc = p->M - ic < path->mc ? p->M - ic : path->mc;
-                pack_a(p->A + ic * p->rsA + pc * p->csA, p->rsA, p->csA, mc, kc, mr, pa);
+                loupe_pack_a_panels(p->A + ic * p->rsA + pc * p->csA, p->rsA, p->csA, mc, kc, mr, pa);
                 for (ptrdiff_t jr = 0; jr < nc; jr += nr) {
                     ptrdiff_t nv = nc - jr < nr ? nc - jr : nr;
                     const float *bp = pb + jr * kc;
@@ -585,7 +577,7 @@ void loupe_sgemm_serial(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptrdif
                         const float *A, ptrdiff_t lda, const float *B, ptrdiff_t ldb, float beta,
                         float *C, ptrdiff_t ldc) {
     gemm_problem p = make_problem(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    gemm_blocked(&p, &paths[loupe_gemm_level()]);
+    gemm_blocked(&p, &loupe_gemm_paths[loupe_gemm_level()]);
 }
 
 typedef struct {
@@ -617,7 +609,7 @@ void loupe_sgemm(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, 
                  const float *A, ptrdiff_t lda, const float *B, ptrdiff_t ldb, float beta,
                  float *C, ptrdiff_t ldc) {
     gemm_problem p = make_problem(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    const gemm_path *path = &paths[loupe_gemm_level()];
+    const gemm_path *path = &loupe_gemm_paths[loupe_gemm_level()];
     int threads = loupe_threads();
     double flops = 2.0 * (double)M * (double)N * (double)K;
     // Below ~64^3 multiply-adds the wake-up of a second thread costs more than it saves.

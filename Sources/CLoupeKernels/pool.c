@@ -6,6 +6,7 @@
 // that finds the pool busy (another thread's job, or a nested call from inside a task) runs its
 // tasks serially instead of waiting, which rules out deadlock.
 #include "CLoupeKernels.h"
+#include <stdlib.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <unistd.h>
@@ -47,6 +48,13 @@ int loupe_threads(void) {
     int t = atomic_load(&thread_setting);
     if (t == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
+        // LOUPE_THREADS overrides the CPU count (like OMP_NUM_THREADS for the peers).
+        const char *env = getenv("LOUPE_THREADS");
+        if (env && *env) {
+            char *end = NULL;
+            long v = strtol(env, &end, 10);
+            if (end && *end == '\0' && v >= 1) n = v;
+        }
         t = n < 1 ? 1 : (n > LOUPE_MAX_THREADS ? LOUPE_MAX_THREADS : (int)n);
         atomic_store(&thread_setting, t);
     }

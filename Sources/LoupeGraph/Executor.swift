@@ -45,17 +45,46 @@ extension Model {
         var isFloat = [Bool](repeating: false, count: values.count)
         for s in values.indices { if let v = values[s] { shapes[s] = v.shape; isFloat[s] = v.dtype == .float32 } }
 
+        // Relu fused into its producer (Conv), when nothing needs the value in between: no rule,
+        // hook or capture reads it (keep) and no hook edits it.
+        var fuseWith = [Int](repeating: -1, count: steps.count)
+        var fusedAway = [Bool](repeating: false, count: steps.count)
+        for (i, j) in reluPartner.enumerated() where j >= 0 {
+            let mid = steps[i].outputs[0]
+            if keep[mid] || hooks.edits[mid] != nil { continue }
+            fuseWith[i] = j
+            fusedAway[j] = true
+        }
+
         var args: [Tensor?] = []
         for (i, st) in steps.enumerated() {
+            if fusedAway[i] { continue }
             args.removeAll(keepingCapacity: true)
             for s in st.inputs { args.append(s >= 0 ? values[s] : nil) }
             let outs: [Tensor]
+            let fused = fuseWith[i] >= 0 ? st.op as? ReluFusable : nil
             do {
-                outs = try st.op.forward(args)
+                outs = try fused?.forwardFusingRelu(args) ?? st.op.forward(args)
             } catch let e as GraphError {
                 throw e
             } catch {
                 throw GraphError.nodeFailed(node: st.node.displayName, opType: st.node.opType, underlying: "\(error)")
+            }
+            if fused != nil, let y = outs.first {
+                // The pre-Relu value is never materialised; its shape is still known to backward.
+                let mid = st.outputs[0], out = steps[fuseWith[i]].outputs[0]
+                shapes[mid] = y.shape
+                isFloat[mid] = true
+                for s in st.inputs where s >= 0 && lastUse[s] == i && !keep[s] && constants[s] == nil { values[s] = nil }
+                guard out >= 0 else { continue }
+                values[out] = y
+                shapes[out] = y.shape
+                isFloat[out] = y.dtype == .float32
+                if !hooks.isEmpty {
+                    try applyHooks(hooks, slot: out, values: &values, cut: &cut, preHook: &preHook, keepOriginal: rules != nil && keep[out])
+                }
+                if lastUse[out] < 0 && !keep[out] { values[out] = nil }
+                continue
             }
             for (k, s) in st.outputs.enumerated() where s >= 0 {
                 guard k < outs.count else {

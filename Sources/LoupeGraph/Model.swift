@@ -30,6 +30,9 @@ public final class Model: Sendable {
     let lastUse: [Int]
     /// Names of nodes removed by constant folding.
     public let foldedNodes: [String]
+    /// For a step whose output is read only by a following Relu step (and is not a graph
+    /// output), that Relu's step index; else -1. See ``ReluFusable``.
+    let reluPartner: [Int]
 
     struct Step: Sendable {
         let node: Node
@@ -65,6 +68,23 @@ public final class Model: Sendable {
         self.producer = parts.producer
         self.lastUse = parts.lastUse
         self.foldedNodes = parts.folded
+        self.reluPartner = Model.reluPartners(parts)
+    }
+
+    /// Pairs (producer, Relu) where the producer can fuse the Relu and is its value's only reader.
+    static func reluPartners(_ p: Parts) -> [Int] {
+        var readers = [Int](repeating: 0, count: p.names.count)
+        for st in p.steps { for s in Set(st.inputs) where s >= 0 { readers[s] += 1 } }
+        let outputs = Set(p.outputSlots)
+        var partner = [Int](repeating: -1, count: p.steps.count)
+        for (j, st) in p.steps.enumerated() where (st.op as? UnaryOperator)?.op == .relu {
+            guard let s = st.inputs.first, s >= 0, readers[s] == 1, !outputs.contains(s) else { continue }
+            let i = p.producer[s]
+            guard i >= 0, i < j, p.steps[i].op is ReluFusable, p.steps[i].outputs.first == s,
+                  p.steps[i].outputs.count == 1 else { continue }
+            partner[i] = j
+        }
+        return partner
     }
 
     /// Operators whose output depends only on their input's shape.

@@ -50,7 +50,7 @@ final class KernelConvTests: XCTestCase {
     }
 
     /// The column matrix built a band of output rows at a time (one row, a few rows) gives the
-    /// same results as the reference, forward and both adjoints.
+    /// same results as the reference in both adjoints.
     func testBandedIm2colMatchesReference() throws {
         var rng = KernelRNG(seed: 15)
         for cs in Self.cases where cs.g.groups < cs.x[1] {
@@ -61,11 +61,35 @@ final class KernelConvTests: XCTestCase {
             let gy = try rng.tensor(ref.shape)
             let refGrad = try ReferenceKernels.conv2dBackward(gy, input: x, weight: w, geometry: cs.g)
             for chunk in [1, 40] {
-                try assertKernelClose(try Kernels.conv2d(x, weight: w, bias: b, geometry: cs.g, chunkFloats: chunk), ref, "\(cs.name) chunk \(chunk)")
                 try assertKernelClose(try Kernels.conv2dBackwardInput(gy, weight: w, inputShape: x.shape, geometry: cs.g, chunkFloats: chunk),
                                 refGrad.input, "\(cs.name) dx chunk \(chunk)")
                 try assertKernelClose(try Kernels.conv2dBackwardWeight(gy, input: x, weightShape: w.shape, geometry: cs.g, chunkFloats: chunk),
                                 refGrad.weight, "\(cs.name) dw chunk \(chunk)")
+            }
+        }
+    }
+
+    /// Weights packed once and reused give the reference result, with the ReLU fused or not, on
+    /// every GEMM path; panels packed for one path are not used on another (they are re-packed).
+    func testPrepackedAndFusedReluMatchReference() throws {
+        var rng = KernelRNG(seed: 16)
+        defer { Kernels.forceGEMMLevel(nil) }
+        for cs in Self.cases {
+            let x = try rng.tensor(cs.x)
+            let w = try rng.tensor([cs.m, cs.x[1] / cs.g.groups, cs.g.kernelH, cs.g.kernelW])
+            let b = try rng.tensor([cs.m])
+            let ref = try ReferenceKernels.conv2d(x, weight: w, bias: b, geometry: cs.g)
+            let refRelu = try Tensor(shape: ref.shape, floats: try ref.floats().map { max($0, 0) })
+            Kernels.forceGEMMLevel(nil)
+            let packed = try PackedConvWeights(weight: w, groups: cs.g.groups)
+            XCTAssertTrue(packed.matches(w, groups: cs.g.groups))
+            XCTAssertFalse(packed.matches(try rng.tensor(w.shape), groups: cs.g.groups), "another tensor of the same shape")
+            for level in [2, 1, 0] {
+                Kernels.forceGEMMLevel(level)
+                for relu in [false, true] {
+                    let y = try Kernels.conv2d(x, weight: w, bias: b, geometry: cs.g, packed: packed, relu: relu)
+                    try assertKernelClose(y, relu ? refRelu : ref, "\(cs.name) level \(level) relu \(relu)")
+                }
             }
         }
     }
@@ -77,6 +101,24 @@ final class KernelConvTests: XCTestCase {
         let x = try rng.tensor([1, 8, 19, 23]), w = try rng.tensor([37, 8, 3, 3])
         try assertKernelClose(try Kernels.conv2d(x, weight: w, bias: nil, geometry: g),
                         try ReferenceKernels.conv2d(x, weight: w, bias: nil, geometry: g), atol: 3e-4)
+        // Several k blocks (K = 64·9 > 256), split over columns (many output pixels) and over rows
+        // (7×7 output, few column panels), with bias and the fused ReLU, stride 1 and 2.
+        let shapes: [(x: [Int], m: Int, g: ConvGeometry)] = [
+            ([1, 64, 17, 15], 40, ConvGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))),
+            ([1, 64, 13, 13], 100, ConvGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1))),
+            ([2, 64, 7, 7], 30, ConvGeometry(kernel: (1, 1))),
+            // wide rows: panels of 32 output pixels inside one row and across rows, both packers' strides
+            ([1, 3, 9, 45], 20, ConvGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1))),
+            ([1, 3, 20, 37], 16, ConvGeometry(kernel: (7, 7), strides: (2, 2), pads: (3, 3, 3, 3))),
+            ([1, 2, 6, 40], 16, ConvGeometry(kernel: (3, 3), dilations: (2, 2), pads: (2, 2, 2, 2))),
+            ([1, 2, 5, 50], 17, ConvGeometry(kernel: (1, 4), strides: (1, 2), pads: (0, 0, 0, 3))),
+        ]
+        for sh in shapes {
+            let x = try rng.tensor(sh.x), w = try rng.tensor([sh.m, sh.x[1], sh.g.kernelH, sh.g.kernelW]), b = try rng.tensor([sh.m])
+            let ref = try ReferenceKernels.conv2d(x, weight: w, bias: b, geometry: sh.g)
+            let refRelu = try Tensor(shape: ref.shape, floats: try ref.floats().map { max($0, 0) })
+            try assertKernelClose(try Kernels.conv2d(x, weight: w, bias: b, geometry: sh.g, relu: true), refRelu, atol: 1e-3, "\(sh.x)")
+        }
     }
 
     func testConvTransposeMatchesReference() throws {

@@ -8,7 +8,7 @@ int loupe_cpu_level(void);
 // MARK: - Thread pool
 
 /// Number of threads (including the caller) parallel kernels use. Defaults to the number of
-/// online CPUs, at most 64.
+/// online CPUs (or the LOUPE_THREADS environment variable), at most 64.
 int loupe_threads(void);
 /// Sets the thread count (clamped to 1...64). Takes effect on the next parallel call.
 void loupe_set_threads(int n);
@@ -85,5 +85,30 @@ void loupe_avgpool_plane(const float *x, const loupe_window2d *g, ptrdiff_t padB
 /// Adjoint of loupe_avgpool_plane, accumulating into gx.
 void loupe_avgpool_plane_grad(const float *gy, const loupe_window2d *g, ptrdiff_t padBottom, ptrdiff_t padRight,
                               int countIncludePad, float *gx);
+
+// MARK: - Pre-packed A operand (constant weights)
+
+/// An M x K matrix packed once into the GEMM micro-kernel's row panels, for operands that do not
+/// change between calls (convolution and linear weights). Opaque; owned by the caller.
+typedef struct loupe_packed_a loupe_packed_a;
+
+/// Packs op(A) (M x K; A stored M x K with row stride lda, or K x M when transA). Returns NULL
+/// for an empty matrix or when out of memory.
+loupe_packed_a *loupe_packed_a_create(int transA, ptrdiff_t M, ptrdiff_t K, const float *A, ptrdiff_t lda);
+void loupe_packed_a_destroy(loupe_packed_a *p);
+/// Whether the panels fit the GEMM path in force now (a forced level changes the tile shape).
+int loupe_packed_a_matches(const loupe_packed_a *p);
+
+/// C (M x N, row stride ldc) = A * op(B) + beta * C, then + bias[i] on row i (bias may be NULL),
+/// then ReLU when relu != 0. op(B) is K x N (B stored K x N with row stride ldb, or N x K when
+/// transB). `threaded` = 0 keeps the call on this thread.
+void loupe_sgemm_packed(const loupe_packed_a *a, int transB, ptrdiff_t N, const float *B, ptrdiff_t ldb,
+                        float beta, const float *bias, int relu, float *C, ptrdiff_t ldc, int threaded);
+
+/// Convolution of one image and one group without an im2col buffer: y (M, outH*outW) =
+/// W (M, C*kH*kW) * im2col(x), x being (C, inH, inW) with geometry g, then + bias[m] (bias may
+/// be NULL) and ReLU when relu != 0. W must have been packed with K = C*kH*kW.
+void loupe_conv2d_packed(const loupe_packed_a *w, const float *x, const loupe_window2d *g,
+                         const float *bias, int relu, float *y, int threaded);
 
 #endif

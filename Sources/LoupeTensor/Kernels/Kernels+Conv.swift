@@ -82,59 +82,68 @@ extension Kernels {
 
     /// Convolution: `x` (N, C, H, W), `weight` (M, C/group, kH, kW), optional `bias` (M) →
     /// (N, M, outH, outW), cross-correlation as in ONNX Conv and `torch.nn.functional.conv2d`.
-    public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry p: ConvGeometry) throws -> Tensor {
-        try conv2d(x, weight: weight, bias: bias, geometry: p, chunkFloats: defaultColumnChunk)
-    }
-
-    static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry p: ConvGeometry, chunkFloats: Int) throws -> Tensor {
+    ///
+    /// - Parameters:
+    ///   - packed: the weight pre-packed (``PackedConvWeights``); used when it ``PackedConvWeights/matches(_:groups:)``
+    ///     `weight`, otherwise the weight is packed for this call.
+    ///   - relu: apply max(·, 0) to the result (the fused Conv+Relu of inference), NaN kept.
+    public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry p: ConvGeometry,
+                              packed: PackedConvWeights? = nil, relu: Bool = false) throws -> Tensor {
         let s = try convShapes(input: x.shape, weight: weight.shape, geometry: p, op: "Conv")
         if let bias, bias.count != s.m {
             throw TensorError.shapeMismatch(op: "Conv", expected: "bias of \(s.m) elements", got: [bias.shape])
         }
-        let X = try x.floats("Conv"), W = try weight.floats("Conv")
+        let X = try x.floats("Conv")
         let Bv = try bias?.floats("Conv")
-        var Y = [Float](repeating: 0, count: s.n * s.m * s.plane)
         let win = p.window(inH: s.h, inW: s.w, outH: s.oh, outW: s.ow)
-        X.withUnsafeBufferPointer { xb in W.withUnsafeBufferPointer { wb in Y.withUnsafeMutableBufferPointer { yb in
-            guard let x0 = xb.baseAddress, let w0 = wb.baseAddress, let y0 = yb.baseAddress else { return }
-            if s.depthwise {
+        if s.depthwise {
+            let W = try weight.floats("Conv")
+            var Y = [Float](repeating: 0, count: s.n * s.m * s.plane)
+            X.withUnsafeBufferPointer { xb in W.withUnsafeBufferPointer { wb in Y.withUnsafeMutableBufferPointer { yb in
+                guard let x0 = xb.baseAddress, let w0 = wb.baseAddress, let y0 = yb.baseAddress else { return }
                 depthwiseForward(x0, w0, Bv, s, win, y0)
-                return
-            }
-            if let Bv {
-                for img in 0..<s.n {
-                    for m in 0..<s.m {
-                        let row = y0 + (img * s.m + m) * s.plane
-                        row.update(repeating: Bv[m], count: s.plane)
+            } } }
+            if relu { reluInPlace(&Y) }
+            return Tensor(uncheckedShape: [s.n, s.m, s.oh, s.ow], storage: .float32(Y))
+        }
+        if s.n * s.m * s.plane == 0 {
+            return Tensor(uncheckedShape: [s.n, s.m, s.oh, s.ow], storage: .float32([]))
+        }
+        let pk: PackedConvWeights
+        if let packed, packed.matches(weight, groups: s.g) { pk = packed } else { pk = try PackedConvWeights(weight: weight, groups: s.g) }
+        let count = s.n * s.m * s.plane
+        // Every element is written by the GEMM (beta = 0), so the buffer need not be zeroed first.
+        let Y = [Float](unsafeUninitializedCapacity: count) { yb, initialized in
+            X.withUnsafeBufferPointer { xb in
+                let bp = Bv?.withUnsafeBufferPointer { $0.baseAddress }
+                guard let x0 = xb.baseAddress, let y0 = yb.baseAddress else { return }
+                let tasks = s.n * s.g
+                let outer = parallelOverTasks(tasks)
+                let body: (Int) -> Void = { t in
+                    let img = t / s.g, grp = t % s.g
+                    let xg = x0 + (img * s.c + grp * s.cg) * s.h * s.w
+                    let yg = y0 + (img * s.m + grp * s.mg) * s.plane
+                    let bg = bp.map { $0 + grp * s.mg }
+                    if p.isPointwise {
+                        loupe_sgemm_packed(pk.handle(group: grp), 0, s.plane, xg, s.plane, 0, bg, relu ? 1 : 0, yg, s.plane,
+                                           outer ? 0 : 1)
+                    } else {
+                        var wv = win
+                        loupe_conv2d_packed(pk.handle(group: grp), xg, &wv, bg, relu ? 1 : 0, yg, outer ? 0 : 1)
                     }
                 }
+                if outer { parallelFor(tasks, body) } else { for t in 0..<tasks { body(t) } }
             }
-            let rows = s.cg * s.kk
-            let tasks = s.n * s.g
-            let outer = parallelOverTasks(tasks)
-            let band = bandRows(outH: s.oh, outW: s.ow, rows: rows, chunkFloats: chunkFloats)
-            let body: (Int) -> Void = { t in
-                let img = t / s.g, grp = t % s.g
-                let xg = x0 + (img * s.c + grp * s.cg) * s.h * s.w
-                let wg = w0 + grp * s.mg * rows, yg = y0 + (img * s.m + grp * s.mg) * s.plane
-                let beta: Float = Bv == nil ? 0 : 1
-                if p.isPointwise {
-                    gemm(m: s.mg, n: s.plane, k: rows, a: wg, lda: rows, b: xg, ldb: s.plane, beta: beta, c: yg,
-                         ldc: s.plane, parallel: !outer)
-                    return
-                }
-                let col = UnsafeMutablePointer<Float>.allocate(capacity: rows * band * s.ow)
-                defer { col.deallocate() }
-                for oh0 in stride(from: 0, to: s.oh, by: band) {
-                    let oh1 = min(s.oh, oh0 + band), width = (oh1 - oh0) * s.ow
-                    im2col(xg, channels: s.cg, win, rows: oh0, oh1, col, parallel: !outer)
-                    gemm(m: s.mg, n: width, k: rows, a: wg, lda: rows, b: col, ldb: width, beta: beta,
-                         c: yg + oh0 * s.ow, ldc: s.plane, parallel: !outer)
-                }
-            }
-            if outer { parallelFor(tasks, body) } else { for t in 0..<tasks { body(t) } }
-        } } }
+            initialized = count
+        }
         return Tensor(uncheckedShape: [s.n, s.m, s.oh, s.ow], storage: .float32(Y))
+    }
+
+    /// max(v, 0) in place, NaN kept (as torch.relu).
+    static func reluInPlace(_ a: inout [Float]) {
+        a.withUnsafeMutableBufferPointer { b in
+            for i in b.indices where b[i] < 0 { b[i] = 0 }
+        }
     }
 
     /// Adjoint of ``conv2d(_:weight:bias:geometry:)`` with respect to its input: the gradient

@@ -3,10 +3,13 @@ import LoupeTensor
 /// ONNX Conv (opsets 1–22), 1-D and 2-D: X (N, C, spatial), W (M, C/group, kernel), optional
 /// B (M). Cross-correlation with strides, dilations, begin/end pads or auto_pad, and groups
 /// (depthwise when group == C). VJP wrt X, W and B.
-struct ConvOperator: Operator {
+struct ConvOperator: ReluFusable {
     let window: WindowAttributes
     let groups: Int
     let label: String
+    /// The weight packed for the GEMM at load time when it is a constant (not for depthwise
+    /// convolutions, which do not use the GEMM).
+    let packed: PackedConvWeights?
 
     init(_ ctx: OperatorContext) throws {
         try ctx.expectInputs(2, 3)
@@ -14,6 +17,16 @@ struct ConvOperator: Operator {
         window = try WindowAttributes(ctx, requireKernel: false)
         groups = try ctx.int("group", default: 1)
         guard groups >= 1 else { throw ctx.bad("group", "must be >= 1") }
+        packed = ConvOperator.pack(ctx.constantInputs.count > 1 ? ctx.constantInputs[1] : nil, groups: groups)
+    }
+
+    /// Packs a constant float weight of rank 3 or 4; nil when there is none or it does not
+    /// qualify (a bad weight is reported by `forward` with the data in hand).
+    private static func pack(_ w: Tensor?, groups: Int) -> PackedConvWeights? {
+        guard let w, w.dtype == .float32, w.rank == 3 || w.rank == 4, w.count > 0 else { return nil }
+        guard let w4 = try? (w.rank == 3 ? w.reshaped([w.shape[0], w.shape[1], 1, w.shape[2]]) : w) else { return nil }
+        if groups > 1 && w4.shape[1] == 1 && w4.shape[0] == groups { return nil } // depthwise
+        return try? PackedConvWeights(weight: w4, groups: groups)
     }
 
     /// Input, weight and geometry in 2-D form.
@@ -27,11 +40,15 @@ struct ConvOperator: Operator {
         return (try kernelLiftTo2D(x, label), w4, g)
     }
 
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?]) throws -> [Tensor] { try run(inputs, relu: false) }
+
+    func forwardFusingRelu(_ inputs: [Tensor?]) throws -> [Tensor] { try run(inputs, relu: true) }
+
+    private func run(_ inputs: [Tensor?], relu: Bool) throws -> [Tensor] {
         let x = try kernelInput(inputs, 0, label), w = try kernelInput(inputs, 1, label)
         let b = inputs.count > 2 ? inputs[2] : nil
         let (x4, w4, g) = try prepare(x, w)
-        let y = try Kernels.conv2d(x4, weight: w4, bias: b, geometry: g)
+        let y = try Kernels.conv2d(x4, weight: w4, bias: b, geometry: g, packed: packed, relu: relu)
         return [try kernelLowerFrom2D(y, rank: x.rank)]
     }
 

@@ -1,0 +1,416 @@
+// GEMM with a pre-packed A operand, and convolution as such a GEMM with the im2col matrix
+// never materialised.
+//
+// A convolution's weights are constant for the life of a model, so they are packed into the
+// micro-kernel's row panels once, at load, instead of on every call (the plain GEMM re-packs A
+// per call and, when split over threads, once per thread). The B operand, the im2col matrix, is
+// packed straight from the input image into one kc x nr panel at a time, right before the
+// micro-kernel sweeps all of M over it, so the panel is still in L1 when it is read; there is no
+// separate im2col pass and no column buffer. Bias and ReLU are applied to each C tile after its
+// last k block, while the tile is in L1.
+#include "CLoupeKernels.h"
+#include "gemm_internal.h"
+#include <stdlib.h>
+#include <string.h>
+
+struct loupe_packed_a {
+    int level;        // GEMM path the panels were laid out for
+    ptrdiff_t M, K;
+    ptrdiff_t Mpad;   // M rounded up to the path's mr
+    float *data;      // k block at p0: data + p0*Mpad; its panel of rows i0: + i0*kc
+};
+
+loupe_packed_a *loupe_packed_a_create(int transA, ptrdiff_t M, ptrdiff_t K, const float *A, ptrdiff_t lda) {
+    if (M <= 0 || K <= 0) return NULL;
+    int level = loupe_gemm_level();
+    const gemm_path *path = &loupe_gemm_paths[level];
+    ptrdiff_t Mpad = (M + path->mr - 1) / path->mr * path->mr;
+    size_t bytes = ((size_t)Mpad * (size_t)K * sizeof(float) + 63) & ~(size_t)63;
+    loupe_packed_a *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->data = aligned_alloc(64, bytes);
+    if (!p->data) { free(p); return NULL; }
+    p->level = level;
+    p->M = M;
+    p->K = K;
+    p->Mpad = Mpad;
+    ptrdiff_t rs = transA ? 1 : lda, cs = transA ? lda : 1;
+    for (ptrdiff_t pc = 0; pc < K; pc += KC) {
+        ptrdiff_t kc = K - pc < KC ? K - pc : KC;
+        loupe_pack_a_panels(A + pc * cs, rs, cs, M, kc, path->mr, p->data + pc * Mpad);
+    }
+    return p;
+}
+
+void loupe_packed_a_destroy(loupe_packed_a *p) {
+    if (!p) return;
+    free(p->data);
+    free(p);
+}
+
+int loupe_packed_a_matches(const loupe_packed_a *p) { return p && p->level == loupe_gemm_level(); }
+
+// MARK: - B sources
+
+/// Where B's panels come from: a strided matrix, or the implicit im2col matrix of an image.
+typedef struct {
+    int conv;
+    // matrix: element (k, j) at B[k*rs + j*cs]
+    const float *B;
+    ptrdiff_t rs, cs;
+    // conv: rows k = (c, kh, kw), columns j = output pixel (oh, ow)
+    const float *x;
+    loupe_window2d g;
+} b_source;
+
+/// Packs rows [p0, p0+kc) and columns [j0, j0+nv) of B into one kc x nr panel (zero padded).
+static void pack_matrix_panel(const b_source *s, ptrdiff_t p0, ptrdiff_t kc, ptrdiff_t j0, ptrdiff_t nv, int nr,
+                              float *dst) {
+    const float *src = s->B + p0 * s->rs + j0 * s->cs;
+    if (s->cs == 1) {
+        for (ptrdiff_t k = 0; k < kc; k++) {
+            float *d = dst + k * nr;
+            memcpy(d, src + k * s->rs, (size_t)nv * sizeof(float));
+            for (ptrdiff_t j = nv; j < nr; j++) d[j] = 0.0f;
+        }
+    } else {
+        for (ptrdiff_t k = 0; k < kc; k++) {
+            float *d = dst + k * nr;
+            const float *r = src + k * s->rs;
+            for (ptrdiff_t j = 0; j < nv; j++) d[j] = r[j * s->cs];
+            for (ptrdiff_t j = nv; j < nr; j++) d[j] = 0.0f;
+        }
+    }
+}
+
+/// One run of a panel's columns that lies in a single output row: panel columns [jj, jj+len)
+/// are output pixels (oh, ow..ow+len).
+typedef struct { ptrdiff_t jj, oh, ow, len; } panel_segment;
+
+/// Splits panel columns [j0, j0+nv) at output-row boundaries (at most nv segments).
+static int panel_segments(const loupe_window2d *g, ptrdiff_t j0, ptrdiff_t nv, panel_segment *seg) {
+    int n = 0;
+    ptrdiff_t jj = 0, oh = j0 / g->outW, ow = j0 % g->outW;
+    while (jj < nv) {
+        ptrdiff_t len = nv - jj < g->outW - ow ? nv - jj : g->outW - ow;
+        seg[n].jj = jj; seg[n].oh = oh; seg[n].ow = ow; seg[n].len = len;
+        n++;
+        jj += len;
+        ow = 0;
+        oh++;
+    }
+    return n;
+}
+
+/// Input columns of one segment and tap: iw = (ow + t)*strideW + offW for t in [0, len); the
+/// range [lo, hi) of t for which iw lies inside the row.
+static inline void segment_valid(ptrdiff_t ow, ptrdiff_t len, ptrdiff_t sw, ptrdiff_t offW, ptrdiff_t inW,
+                                 ptrdiff_t *lo, ptrdiff_t *hi) {
+    ptrdiff_t first = ow * sw + offW; // iw at t = 0
+    ptrdiff_t l = first >= 0 ? 0 : (-first + sw - 1) / sw;
+    ptrdiff_t h = inW - 1 - first < 0 ? 0 : (inW - 1 - first) / sw + 1;
+    if (h > len) h = len;
+    if (l > h) l = h;
+    *lo = l;
+    *hi = h;
+}
+
+/// im2col straight into a panel, portable: the panel's columns split into output-row segments
+/// once; within a segment and a tap the input addresses advance by strideW, so each piece is a
+/// bounded copy plus zero padding.
+static void pack_conv_panel(const b_source *s, ptrdiff_t p0, ptrdiff_t kc, ptrdiff_t j0, ptrdiff_t nv, int nr,
+                            float *dst) {
+    const loupe_window2d *g = &s->g;
+    const ptrdiff_t kk = g->kH * g->kW, plane = g->inH * g->inW;
+    panel_segment seg[32];
+    const int nseg = panel_segments(g, j0, nv, seg);
+    ptrdiff_t c = p0 / kk, r = p0 % kk;
+    ptrdiff_t kh = r / g->kW, kw = r % g->kW;
+    for (ptrdiff_t k = 0; k < kc; k++) {
+        float *d = dst + k * nr;
+        const float *xc = s->x + c * plane;
+        const ptrdiff_t offH = kh * g->dilH - g->padTop, offW = kw * g->dilW - g->padLeft;
+        for (int q = 0; q < nseg; q++) {
+            float *ds = d + seg[q].jj;
+            ptrdiff_t ih = seg[q].oh * g->strideH + offH, len = seg[q].len, lo = 0, hi = 0;
+            if (ih >= 0 && ih < g->inH) segment_valid(seg[q].ow, len, g->strideW, offW, g->inW, &lo, &hi);
+            const float *src = xc + ih * g->inW + seg[q].ow * g->strideW + offW;
+            for (ptrdiff_t t = 0; t < lo; t++) ds[t] = 0.0f;
+            if (g->strideW == 1) for (ptrdiff_t t = lo; t < hi; t++) ds[t] = src[t];
+            else for (ptrdiff_t t = lo; t < hi; t++) ds[t] = src[t * g->strideW];
+            for (ptrdiff_t t = hi; t < len; t++) ds[t] = 0.0f;
+        }
+        for (ptrdiff_t j = nv; j < nr; j++) d[j] = 0.0f;
+        if (++kw == g->kW) {
+            kw = 0;
+            if (++kh == g->kH) { kh = 0; c++; }
+        }
+    }
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/// One 16-lane piece of a packed row for one tap: lanes [lane, lane+16) of the row get the
+/// input at channel base + src (+ 2t for stride 2), loading only the `valid` lanes and writing
+/// only the `store` lanes.
+typedef struct {
+    ptrdiff_t src;
+    int lane;
+    __mmask16 store, valid;     // stride 1: lane masks
+    __mmask16 vlo, vhi;         // stride 2: masks of the 32 inputs after src
+} tap_piece;
+
+/// The same with AVX-512 masked loads (a masked-off lane is never read, so the rows' ends and
+/// the padding need no branches). Taps outer, channels inner: which lanes of a row are valid
+/// and where they come from depends on the tap and the panel only, so it is worked out once
+/// per tap and replayed for every channel. strideW 2 loads twice the span and keeps the even
+/// lanes with one two-source permute; other strides take the portable loop.
+__attribute__((target("avx512f")))
+static void pack_conv_panel_avx512(const b_source *s, ptrdiff_t p0, ptrdiff_t kc, ptrdiff_t j0, ptrdiff_t nv, int nr,
+                                   float *dst) {
+    const loupe_window2d *g = &s->g;
+    if (g->strideW > 2 || nr != 32) { pack_conv_panel(s, p0, kc, j0, nv, nr, dst); return; }
+    const ptrdiff_t kk = g->kH * g->kW, plane = g->inH * g->inW, sw = g->strideW;
+    panel_segment seg[32];
+    const int nseg = panel_segments(g, j0, nv, seg);
+    const int fullRows = nseg == 1 && nv == 32;
+    const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    tap_piece piece[64];
+    for (ptrdiff_t t = 0; t < kk; t++) {
+        const ptrdiff_t kh = t / g->kW, kw = t % g->kW;
+        // rows k = c*kk + t inside [p0, p0 + kc)
+        ptrdiff_t cFirst = p0 <= t ? 0 : (p0 - t + kk - 1) / kk;
+        ptrdiff_t kFirst = cFirst * kk + t;
+        if (kFirst >= p0 + kc) continue;
+        const ptrdiff_t offH = kh * g->dilH - g->padTop, offW = kw * g->dilW - g->padLeft;
+        int np = 0;
+        for (int q = 0; q < nseg; q++) {
+            const ptrdiff_t len = seg[q].len, ih = seg[q].oh * g->strideH + offH;
+            ptrdiff_t lo = 0, hi = 0;
+            if (ih >= 0 && ih < g->inH) segment_valid(seg[q].ow, len, sw, offW, g->inW, &lo, &hi);
+            const ptrdiff_t src = ih * g->inW + seg[q].ow * sw + offW;
+            for (ptrdiff_t t0 = 0; t0 < len; t0 += 16) {
+                ptrdiff_t n = len - t0 < 16 ? len - t0 : 16;
+                ptrdiff_t a = lo - t0 < 0 ? 0 : lo - t0, b = hi - t0 > n ? n : hi - t0;
+                tap_piece *pc = &piece[np++];
+                pc->src = src + t0 * sw;
+                pc->lane = (int)(seg[q].jj + t0);
+                pc->store = (__mmask16)((1u << n) - 1u);
+                pc->valid = b > a ? (__mmask16)(((1u << b) - 1u) & ~((1u << a) - 1u)) : 0;
+                // stride 2: lane i reads input 2i; inputs [2a, 2b-1) (the odd ones in between are
+                // in bounds and dropped by the permute)
+                unsigned long long span = b > a ? ((1ull << (2 * b - 1)) - 1ull) & ~((1ull << (2 * a)) - 1ull) : 0;
+                pc->vlo = (__mmask16)(span & 0xFFFFu);
+                pc->vhi = (__mmask16)(span >> 16);
+            }
+        }
+        for (ptrdiff_t k = kFirst; k < p0 + kc; k += kk) {
+            float *d = dst + (k - p0) * nr;
+            const float *xc = s->x + (k / kk) * plane;
+            if (!fullRows) {
+                _mm512_storeu_ps(d, _mm512_setzero_ps());
+                _mm512_storeu_ps(d + 16, _mm512_setzero_ps());
+            }
+            for (int i = 0; i < np; i++) {
+                const tap_piece *pc = &piece[i];
+                __m512 v;
+                if (sw == 1) {
+                    v = _mm512_maskz_loadu_ps(pc->valid, xc + pc->src);
+                } else {
+                    __m512 l = _mm512_maskz_loadu_ps(pc->vlo, xc + pc->src);
+                    __m512 h = _mm512_maskz_loadu_ps(pc->vhi, xc + pc->src + 16);
+                    v = _mm512_permutex2var_ps(l, evens, h);
+                }
+                if (pc->store == 0xFFFF) _mm512_storeu_ps(d + pc->lane, v);
+                else _mm512_mask_storeu_ps(d + pc->lane, pc->store, v);
+            }
+        }
+    }
+}
+#endif
+
+// MARK: - Driver
+
+typedef struct {
+    const loupe_packed_a *a;
+    b_source src;
+    ptrdiff_t N;
+    float beta;
+    float *C;
+    ptrdiff_t ldc;
+    const float *bias;  // per row of C, or NULL
+    int relu;
+    // split
+    int splitRows;
+    ptrdiff_t chunk;
+    const float *bpacked; // all of B packed up front (row split), or NULL
+    ptrdiff_t Npad;       // N rounded up to nr, for bpacked
+} packed_job;
+
+/// Adds the row bias and applies ReLU (NaN kept, as torch.relu) to an mv x nv tile of C.
+static void epilogue(float *c, ptrdiff_t ldc, ptrdiff_t mv, ptrdiff_t nv, const float *bias, int relu) {
+    for (ptrdiff_t i = 0; i < mv; i++) {
+        float *row = c + i * ldc;
+        const float b = bias ? bias[i] : 0.0f;
+        if (relu) {
+            for (ptrdiff_t j = 0; j < nv; j++) { float v = row[j] + b; row[j] = v < 0.0f ? 0.0f : v; }
+        } else if (bias) {
+            for (ptrdiff_t j = 0; j < nv; j++) row[j] += b;
+        }
+    }
+}
+
+typedef void (*panel_packer)(const b_source *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, int, float *);
+
+static panel_packer packer_for(const packed_job *job) {
+#if defined(__x86_64__)
+    if (job->src.conv && job->a->level == 2) return pack_conv_panel_avx512;
+#endif
+    return job->src.conv ? pack_conv_panel : pack_matrix_panel;
+}
+
+/// Rows [m0, m1) and columns [j0, j1) of C. B panels come from job->bpacked when set (k block
+/// p0, panel of columns j: bpacked + p0*Npad + j*kc), else are packed here one at a time.
+static void run_block(const packed_job *job, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t j0, ptrdiff_t j1) {
+    const loupe_packed_a *a = job->a;
+    const gemm_path *path = &loupe_gemm_paths[a->level];
+    const int mr = path->mr, nr = path->nr;
+    const ptrdiff_t K = a->K, M = a->M;
+    float *pb = NULL;
+    if (!job->bpacked) {
+        pb = loupe_thread_buffer((size_t)KC * (size_t)nr + 16);
+        if (!pb) return;
+    }
+    float tile[14 * 32];
+    // Columns per block so that the C block (rows x nc) stays in L2 across the k blocks.
+    ptrdiff_t rows = m1 - m0;
+    ptrdiff_t NC = (65536 / (rows > 0 ? rows : 1)) / nr * nr;
+    if (NC < nr) NC = nr;
+    const panel_packer pack = packer_for(job);
+    const int fused = job->bias != NULL || job->relu;
+    for (ptrdiff_t jc = j0; jc < j1; jc += NC) {
+        ptrdiff_t jend = jc + NC < j1 ? jc + NC : j1;
+        for (ptrdiff_t pc = 0; pc < K; pc += KC) {
+            ptrdiff_t kc = K - pc < KC ? K - pc : KC;
+            const int last = pc + kc == K;
+            const float beta = pc == 0 ? job->beta : 1.0f;
+            const float *ablock = a->data + pc * a->Mpad;
+            for (ptrdiff_t jr = jc; jr < jend; jr += nr) {
+                ptrdiff_t nv = jend - jr < nr ? jend - jr : nr;
+                const float *bp;
+                if (job->bpacked) {
+                    bp = job->bpacked + pc * job->Npad + jr * kc;
+                } else {
+                    pack(&job->src, pc, kc, jr, nv, nr, pb);
+                    bp = pb;
+                }
+                for (ptrdiff_t ir = m0; ir < m1; ir += mr) {
+                    ptrdiff_t mv = M - ir < mr ? M - ir : mr;
+                    float *c = job->C + ir * job->ldc + jr;
+                    const float *ap = ablock + ir * kc;
+                    if (mv == mr && nv == nr) {
+                        path->kernel(kc, ap, bp, c, job->ldc, 1.0f, beta);
+                    } else {
+                        path->kernel(kc, ap, bp, tile, nr, 1.0f, 0.0f);
+                        for (ptrdiff_t i = 0; i < mv; i++)
+                            for (ptrdiff_t j = 0; j < nv; j++) {
+                                float *cij = c + i * job->ldc + j;
+                                float v = tile[i * nr + j];
+                                *cij = beta == 0.0f ? v : v + beta * *cij;
+                            }
+                    }
+                    if (last && fused) epilogue(c, job->ldc, mv, nv, job->bias ? job->bias + ir : NULL, job->relu);
+                }
+            }
+        }
+    }
+}
+
+static void packed_task(void *ctx, ptrdiff_t t) {
+    const packed_job *job = ctx;
+    ptrdiff_t lo = t * job->chunk;
+    if (job->splitRows) {
+        ptrdiff_t hi = lo + job->chunk < job->a->M ? lo + job->chunk : job->a->M;
+        run_block(job, lo, hi, 0, job->N);
+    } else {
+        ptrdiff_t hi = lo + job->chunk < job->N ? lo + job->chunk : job->N;
+        run_block(job, 0, job->a->M, lo, hi);
+    }
+}
+
+/// Packs B panel t (k block, column panel) into the shared buffer.
+static void pack_shared_task(void *ctx, ptrdiff_t t) {
+    const packed_job *job = ctx;
+    const int nr = loupe_gemm_paths[job->a->level].nr;
+    ptrdiff_t panels = job->Npad / nr, pc = (t / panels) * KC, jr = (t % panels) * nr;
+    ptrdiff_t kc = job->a->K - pc < KC ? job->a->K - pc : KC;
+    ptrdiff_t nv = job->N - jr < nr ? job->N - jr : nr;
+    packer_for(job)(&job->src, pc, kc, jr, nv, nr, (float *)job->bpacked + pc * job->Npad + jr * kc);
+}
+
+static void run_job(packed_job *job, int threaded) {
+    const loupe_packed_a *a = job->a;
+    if (job->N <= 0) return;
+    const gemm_path *path = &loupe_gemm_paths[a->level];
+    const int threads = loupe_threads();
+    double flops = 2.0 * (double)a->M * (double)job->N * (double)a->K;
+    if (!threaded || threads <= 1 || flops < 2.0 * 64 * 64 * 64) { run_block(job, 0, a->M, 0, job->N); return; }
+    ptrdiff_t colPanels = (job->N + path->nr - 1) / path->nr, rowPanels = (a->M + path->mr - 1) / path->mr;
+    // Split the columns when there are enough panels to balance the threads: nothing is packed
+    // twice. Otherwise (late layers: few output pixels, many channels) split the rows, with B
+    // packed once, up front, into a buffer every task reads.
+    job->splitRows = colPanels < 4 * threads && rowPanels > colPanels;
+    float *shared = NULL;
+    if (job->splitRows) {
+        job->Npad = colPanels * path->nr;
+        shared = malloc((size_t)job->Npad * (size_t)a->K * sizeof(float));
+        if (!shared) { run_block(job, 0, a->M, 0, job->N); return; }
+        job->bpacked = shared;
+        loupe_parallel_for(colPanels * ((a->K + KC - 1) / KC), pack_shared_task, job);
+    }
+    ptrdiff_t units = job->splitRows ? rowPanels : colPanels, unit = job->splitRows ? path->mr : path->nr;
+    ptrdiff_t tasks = units < 4 * (ptrdiff_t)threads ? units : 4 * (ptrdiff_t)threads;
+    if (tasks <= 1) {
+        run_block(job, 0, a->M, 0, job->N);
+    } else {
+        job->chunk = (units + tasks - 1) / tasks * unit;
+        tasks = ((job->splitRows ? a->M : job->N) + job->chunk - 1) / job->chunk;
+        loupe_parallel_for(tasks, packed_task, job);
+    }
+    free(shared);
+}
+
+void loupe_conv2d_packed(const loupe_packed_a *w, const float *x, const loupe_window2d *g,
+                         const float *bias, int relu, float *y, int threaded) {
+    packed_job job;
+    memset(&job, 0, sizeof job);
+    job.a = w;
+    job.src.conv = 1;
+    job.src.x = x;
+    job.src.g = *g;
+    job.N = g->outH * g->outW;
+    job.beta = 0.0f;
+    job.C = y;
+    job.ldc = job.N;
+    job.bias = bias;
+    job.relu = relu;
+    run_job(&job, threaded);
+}
+
+void loupe_sgemm_packed(const loupe_packed_a *a, int transB, ptrdiff_t N, const float *B, ptrdiff_t ldb,
+                        float beta, const float *bias, int relu, float *C, ptrdiff_t ldc, int threaded) {
+    packed_job job;
+    memset(&job, 0, sizeof job);
+    job.a = a;
+    job.src.B = B;
+    job.src.rs = transB ? 1 : ldb;
+    job.src.cs = transB ? ldb : 1;
+    job.N = N;
+    job.beta = beta;
+    job.C = C;
+    job.ldc = ldc;
+    job.bias = bias;
+    job.relu = relu;
+    run_job(&job, threaded);
+}

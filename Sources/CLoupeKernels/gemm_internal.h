@@ -1,0 +1,29 @@
+// Pieces of the GEMM shared with the convolution driver (conv_gemm.c); not part of the module.
+#ifndef CLOUPE_GEMM_INTERNAL_H
+#define CLOUPE_GEMM_INTERNAL_H
+#include <stddef.h>
+
+/// Depth of one packed block (the k extent a micro-kernel call covers).
+#define KC 256
+
+typedef void (*micro_kernel)(ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
+                             float alpha, float beta);
+
+/// One micro-kernel with its register tile (mr x nr) and cache block sizes (mc x nc).
+typedef struct {
+    int mr, nr, mc, nc;
+    micro_kernel kernel;
+} gemm_path;
+
+/// Paths by level: 0 portable, 1 AVX2+FMA, 2 AVX-512F.
+extern const gemm_path loupe_gemm_paths[3];
+
+/// Packs op(A)[0..<mc, 0..<kc] (row stride rs, column stride cs) into mr-row panels, k-major
+/// inside a panel, zero padded to a multiple of mr rows.
+void loupe_pack_a_panels(const float *A, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t mc, ptrdiff_t kc, int mr, float *dst);
+
+/// A 64-byte aligned scratch buffer of at least `floats` floats owned by the calling thread
+/// (reused across calls), or NULL when out of memory.
+float *loupe_thread_buffer(size_t floats);
+
+#endif

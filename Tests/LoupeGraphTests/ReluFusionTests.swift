@@ -1,0 +1,78 @@
+import XCTest
+import LoupeTensor
+@testable import LoupeGraph
+
+/// Conv → Relu runs as one fused Conv (ReLU in the GEMM epilogue) when nothing observes the
+/// value in between; results, gradients and hooks must be exactly those of the unfused graph.
+final class ReluFusionTests: XCTestCase {
+    /// x (1,2,6,5) → Conv(3 filters, 3x3, pad 1) → Relu → Conv(2, 1x1) = z → Relu → y, with z
+    /// also a graph output (so that second pair must not fuse).
+    func graph() throws -> Graph {
+        var rng = SplitMix(seed: 3)
+        func t(_ shape: [Int]) throws -> Tensor {
+            try Tensor(shape: shape, floats: (0..<shape.reduce(1, *)).map { _ in rng.uniform() })
+        }
+        var g = Graph(nodes: [
+            Node(name: "c1", opType: "Conv", inputs: ["x", "w1", "b1"], outputs: ["a"], attributes: ["pads": .ints([1, 1, 1, 1])]),
+            Node(name: "r1", opType: "Relu", inputs: ["a"], outputs: ["h"]),
+            Node(name: "c2", opType: "Conv", inputs: ["h", "w2"], outputs: ["z"]),
+            Node(name: "r2", opType: "Relu", inputs: ["z"], outputs: ["y"]),
+        ], inputs: [ValueInfo(name: "x", elementType: 1, shape: [.fixed(1), .fixed(2), .fixed(6), .fixed(5)])],
+           outputs: [ValueInfo(name: "y"), ValueInfo(name: "z")])
+        g.initializers = ["w1": try t([3, 2, 3, 3]), "b1": try t([3]), "w2": try t([2, 3, 1, 1])]
+        return g
+    }
+
+    func testPairsAreFoundOnlyWhereTheReluIsTheSoleReaderAndNotAnOutput() throws {
+        let model = try Model(graph: try graph())
+        let names = model.nodes.map(\.name)
+        // c1 fuses r1; c2's output z is a graph output, so r2 stays separate.
+        XCTAssertEqual(model.reluPartner[names.firstIndex(of: "c1")!], names.firstIndex(of: "r1")!)
+        XCTAssertEqual(model.reluPartner[names.firstIndex(of: "c2")!], -1)
+    }
+
+    func testFusedEqualsUnfusedForwardAndBackward() throws {
+        let model = try Model(graph: try graph())
+        var rng = SplitMix(seed: 9)
+        let x = try Tensor(shape: [1, 2, 6, 5], floats: (0..<60).map { _ in rng.uniform() })
+        // Capturing the pre-Relu value `a` forces the unfused path.
+        var observe = Hooks()
+        observe.capture(try model.hook("a"))
+        let fused = try model.run(["x": x]), plain = try model.run(["x": x], hooks: observe)
+        XCTAssertEqual(try fused["y"]?.floats(), try plain["y"]?.floats())
+        XCTAssertEqual(try fused["z"]?.floats(), try plain["z"]?.floats())
+
+        let seed = try Tensor(shape: [1, 2, 6, 5], floats: (0..<60).map { Float($0 % 7) - 3 })
+        let pf = try model.forward(["x": x], recording: .gradient)
+        let pp = try model.forward(["x": x], hooks: observe, recording: .gradient)
+        let gf = try pf.backward(seeds: ["y": seed], wrt: ["x", "a", "w1"])
+        let gp = try pp.backward(seeds: ["y": seed], wrt: ["x", "a", "w1"])
+        for k in ["x", "a", "w1"] {
+            XCTAssertEqual(try gf[k]?.floats(), try gp[k]?.floats(), k)
+        }
+        // The captured pre-Relu value really has negatives that the Relu removed.
+        XCTAssertTrue(try pp.captured["a"]!.floats().contains { $0 < 0 })
+    }
+
+    func testHookOnTheReluOutputStillApplies() throws {
+        let model = try Model(graph: try graph())
+        let x = Tensor(zeros: [1, 2, 6, 5])
+        var hooks = Hooks()
+        hooks.replace(try model.hook("h"), with: Tensor(zeros: [1, 3, 6, 5]))
+        XCTAssertEqual(try model.run(["x": x], hooks: hooks)["z"]?.floats(), [Float](repeating: 0, count: 60))
+    }
+}
+
+/// Deterministic uniform numbers in [-1, 1) for this file.
+private struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func uniform() -> Float {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return Float(z >> 40) / Float(1 << 23) - 1
+    }
+}
