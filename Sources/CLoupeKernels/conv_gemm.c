@@ -10,6 +10,7 @@
 // last k block, while the tile is in L1.
 #include "CLoupeKernels.h"
 #include "gemm_internal.h"
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,12 @@ struct loupe_packed_a {
     ptrdiff_t M, K;
     ptrdiff_t Mpad;   // M rounded up to the path's mr
     float *data;      // k block at p0: data + p0*Mpad; its panel of rows i0: + i0*kc
+    // The source (kept alive by the owner) and op(A)^T packed on first use, for adjoints.
+    const float *src;
+    ptrdiff_t lda;
+    int transA;
+    _Atomic(struct loupe_packed_a *) transposed;
+    _Atomic(struct loupe_packed_a *) adjoint; // conv weights flipped for the input gradient
 };
 
 loupe_packed_a *loupe_packed_a_create(int transA, ptrdiff_t M, ptrdiff_t K, const float *A, ptrdiff_t lda) {
@@ -34,6 +41,11 @@ loupe_packed_a *loupe_packed_a_create(int transA, ptrdiff_t M, ptrdiff_t K, cons
     p->M = M;
     p->K = K;
     p->Mpad = Mpad;
+    p->src = A;
+    p->lda = lda;
+    p->transA = transA;
+    atomic_init(&p->transposed, NULL);
+    atomic_init(&p->adjoint, NULL);
     ptrdiff_t rs = transA ? 1 : lda, cs = transA ? lda : 1;
     for (ptrdiff_t pc = 0; pc < K; pc += KC) {
         ptrdiff_t kc = K - pc < KC ? K - pc : KC;
@@ -44,11 +56,59 @@ loupe_packed_a *loupe_packed_a_create(int transA, ptrdiff_t M, ptrdiff_t K, cons
 
 void loupe_packed_a_destroy(loupe_packed_a *p) {
     if (!p) return;
+    loupe_packed_a_destroy(atomic_load(&p->transposed));
+    loupe_packed_a_destroy(atomic_load(&p->adjoint));
     free(p->data);
     free(p);
 }
 
+static const loupe_packed_a *publish(_Atomic(loupe_packed_a *) *slot, loupe_packed_a *made);
+
+const loupe_packed_a *loupe_packed_a_transpose(loupe_packed_a *p) {
+    if (!p || !p->src) return NULL;
+    loupe_packed_a *t = atomic_load_explicit(&p->transposed, memory_order_acquire);
+    if (t && t->level == loupe_gemm_level()) return t;
+    if (t) return NULL; // packed for another path; the caller packs for this call
+    loupe_packed_a *made = loupe_packed_a_create(!p->transA, p->K, p->M, p->src, p->lda);
+    if (!made) return NULL;
+    // Two threads may race to pack; the loser frees its copy and uses the winner's.
+    return publish(&p->transposed, made);
+}
+
 int loupe_packed_a_matches(const loupe_packed_a *p) { return p && p->level == loupe_gemm_level(); }
+
+/// Keeps `made` in `*slot` unless another thread got there first; returns what is kept if it
+/// suits the GEMM path in force, else NULL.
+static const loupe_packed_a *publish(_Atomic(loupe_packed_a *) *slot, loupe_packed_a *made) {
+    loupe_packed_a *expected = NULL;
+    if (!atomic_compare_exchange_strong_explicit(slot, &expected, made, memory_order_acq_rel, memory_order_acquire)) {
+        loupe_packed_a_destroy(made);
+        return expected->level == loupe_gemm_level() ? expected : NULL;
+    }
+    return made;
+}
+
+const loupe_packed_a *loupe_packed_a_conv_adjoint(loupe_packed_a *p, ptrdiff_t kk) {
+    if (!p || !p->src || p->transA || kk <= 0 || p->K % kk) return NULL;
+    loupe_packed_a *t = atomic_load_explicit(&p->adjoint, memory_order_acquire);
+    if (t) return t->level == loupe_gemm_level() ? t : NULL;
+    const ptrdiff_t M = p->M, C = p->K / kk;
+    float *flipped = malloc((size_t)C * (size_t)M * (size_t)kk * sizeof(float));
+    if (!flipped) return NULL;
+    // flipped[c][m*kk + t] = W[m][c][kk-1-t]: the input gradient of a stride-1 convolution is a
+    // convolution of the output gradient with the spatially flipped, channel-transposed kernel.
+    for (ptrdiff_t c = 0; c < C; c++)
+        for (ptrdiff_t m = 0; m < M; m++) {
+            const float *w = p->src + m * p->lda + c * kk;
+            float *d = flipped + c * M * kk + m * kk;
+            for (ptrdiff_t q = 0; q < kk; q++) d[q] = w[kk - 1 - q];
+        }
+    loupe_packed_a *made = loupe_packed_a_create(0, C, M * kk, flipped, M * kk);
+    free(flipped);
+    if (!made) return NULL;
+    made->src = NULL; // the temporary is gone: no transpose of this one
+    return publish(&p->adjoint, made);
+}
 
 // MARK: - B sources
 

@@ -52,6 +52,7 @@ public final class Model: Sendable {
     /// - Parameter customOperators: extra operators by op type (any domain), consulted before
     ///   the built-in table — how a user supplies a custom op without changing Loupe.
     public init(graph: Graph, customOperators: [String: OperatorFactory] = [:]) throws {
+        Kernels.tuneAllocator()
         var parts = try Model.build(graph, customOperators, pinned: [:])
         let staticInputs = parts.inputSlots.allSatisfy { $0.info.staticShape != nil }
         let foldable = staticInputs ? ShapeStaticity.foldableShapeOutputs(parts) : []

@@ -11,6 +11,7 @@ final class KernelConvTests: XCTestCase {
         ("depthwise", [3, 3, 7, 11], 3, ConvGeometry(kernel: (3, 5), strides: (2, 1), dilations: (1, 2), pads: (1, 2, 0, 3), groups: 3)),
         ("depthwise x2", [2, 3, 5, 5], 6, ConvGeometry(kernel: (3, 3), strides: (3, 3), pads: (1, 1, 1, 1), groups: 3)),
         ("pointwise", [3, 5, 3, 7], 4, ConvGeometry(kernel: (1, 1))),
+        ("stride1 dilated groups asym", [2, 4, 9, 8], 6, ConvGeometry(kernel: (3, 2), dilations: (2, 1), pads: (1, 0, 3, 1), groups: 2)),
         ("1-D as H=1", [3, 2, 1, 13], 3, ConvGeometry(kernel: (1, 3), strides: (1, 2), dilations: (1, 2), pads: (0, 1, 0, 2))),
     ]
 
@@ -84,11 +85,18 @@ final class KernelConvTests: XCTestCase {
             let packed = try PackedConvWeights(weight: w, groups: cs.g.groups)
             XCTAssertTrue(packed.matches(w, groups: cs.g.groups))
             XCTAssertFalse(packed.matches(try rng.tensor(w.shape), groups: cs.g.groups), "another tensor of the same shape")
+            let gy = try rng.tensor(ref.shape)
+            let refGrad = try ReferenceKernels.conv2dBackward(gy, input: x, weight: w, geometry: cs.g)
             for level in [2, 1, 0] {
                 Kernels.forceGEMMLevel(level)
                 for relu in [false, true] {
                     let y = try Kernels.conv2d(x, weight: w, bias: b, geometry: cs.g, packed: packed, relu: relu)
                     try assertKernelClose(y, relu ? refRelu : ref, "\(cs.name) level \(level) relu \(relu)")
+                }
+                // input gradient through the transposed panels (made on first use, for level 2)
+                for _ in 0..<2 {
+                    let gx = try Kernels.conv2dBackwardInput(gy, weight: w, inputShape: x.shape, geometry: cs.g, packed: packed)
+                    try assertKernelClose(gx, refGrad.input, "\(cs.name) level \(level) dx")
                 }
             }
         }

@@ -13,6 +13,11 @@ int loupe_threads(void);
 /// Sets the thread count (clamped to 1...64). Takes effect on the next parallel call.
 void loupe_set_threads(int n);
 
+/// Tunes the C allocator once per process for large short-lived buffers (glibc: freed blocks
+/// up to 256 MB are kept for reuse instead of being unmapped or trimmed). Set the environment
+/// variable LOUPE_KEEP_MALLOC to leave the allocator as it is.
+void loupe_tune_allocator(void);
+
 /// A unit of parallel work: `fn(ctx, i)` for one task index `i`.
 typedef void (*loupe_task_fn)(void *ctx, ptrdiff_t i);
 
@@ -98,6 +103,15 @@ loupe_packed_a *loupe_packed_a_create(int transA, ptrdiff_t M, ptrdiff_t K, cons
 void loupe_packed_a_destroy(loupe_packed_a *p);
 /// Whether the panels fit the GEMM path in force now (a forced level changes the tile shape).
 int loupe_packed_a_matches(const loupe_packed_a *p);
+/// op(A)^T (K x M) packed from the same source, made on first use and kept (thread-safe), for
+/// the adjoint GEMMs. The source must outlive `p`. NULL when out of memory or when the kept
+/// copy was packed for another GEMM path than the one in force.
+const loupe_packed_a *loupe_packed_a_transpose(loupe_packed_a *p);
+/// For packed convolution weights W (M x C*kk, kk = kH*kW taps): the matrix (C x M*kk) of the
+/// spatially flipped, channel-transposed kernel, made on first use and kept, with which the
+/// input gradient of a stride-1 convolution is itself a convolution (of the output gradient).
+/// NULL as for loupe_packed_a_transpose.
+const loupe_packed_a *loupe_packed_a_conv_adjoint(loupe_packed_a *p, ptrdiff_t kk);
 
 /// C (M x N, row stride ldc) = A * op(B) + beta * C, then + bias[i] on row i (bias may be NULL),
 /// then ReLU when relu != 0. op(B) is K x N (B stored K x N with row stride ldb, or N x K when

@@ -111,32 +111,69 @@ extension Kernels {
         }
         let pk: PackedConvWeights
         if let packed, packed.matches(weight, groups: s.g) { pk = packed } else { pk = try PackedConvWeights(weight: weight, groups: s.g) }
-        let count = s.n * s.m * s.plane
-        // Every element is written by the GEMM (beta = 0), so the buffer need not be zeroed first.
-        let Y = [Float](unsafeUninitializedCapacity: count) { yb, initialized in
-            X.withUnsafeBufferPointer { xb in
-                let bp = Bv?.withUnsafeBufferPointer { $0.baseAddress }
-                guard let x0 = xb.baseAddress, let y0 = yb.baseAddress else { return }
-                let tasks = s.n * s.g
-                let outer = parallelOverTasks(tasks)
-                let body: (Int) -> Void = { t in
-                    let img = t / s.g, grp = t % s.g
-                    let xg = x0 + (img * s.c + grp * s.cg) * s.h * s.w
-                    let yg = y0 + (img * s.m + grp * s.mg) * s.plane
-                    let bg = bp.map { $0 + grp * s.mg }
-                    if p.isPointwise {
-                        loupe_sgemm_packed(pk.handle(group: grp), 0, s.plane, xg, s.plane, 0, bg, relu ? 1 : 0, yg, s.plane,
-                                           outer ? 0 : 1)
-                    } else {
-                        var wv = win
-                        loupe_conv2d_packed(pk.handle(group: grp), xg, &wv, bg, relu ? 1 : 0, yg, outer ? 0 : 1)
-                    }
-                }
-                if outer { parallelFor(tasks, body) } else { for t in 0..<tasks { body(t) } }
+        let handles = (0..<s.g).map { pk.handle(group: $0) }
+        let Y = try X.withUnsafeBufferPointer { xb in
+            try withOptionalPointer(Bv) { bp in
+                try packedConv(xb, s, win, pointwise: p.isPointwise, handles: handles, bias: bp, relu: relu)
             }
-            initialized = count
         }
         return Tensor(uncheckedShape: [s.n, s.m, s.oh, s.ow], storage: .float32(Y))
+    }
+
+    /// `body` with the base address of `a`, or nil when there is no array.
+    static func withOptionalPointer<R>(_ a: [Float]?, _ body: (UnsafePointer<Float>?) throws -> R) rethrows -> R {
+        guard let a else { return try body(nil) }
+        return try a.withUnsafeBufferPointer { try body($0.baseAddress) }
+    }
+
+    /// The (image, group) GEMMs of a convolution over pre-packed weights (one matrix per group):
+    /// x (N, C, H, W) → (N, M, outH, outW), bias and ReLU in the GEMM epilogue.
+    static func packedConv(_ xb: UnsafeBufferPointer<Float>, _ s: ConvShapes, _ win: loupe_window2d, pointwise: Bool,
+                           handles: [OpaquePointer], bias bp: UnsafePointer<Float>?, relu: Bool) throws -> [Float] {
+        let count = s.n * s.m * s.plane
+        guard let x0 = xb.baseAddress, count > 0 else { return [Float](repeating: 0, count: count) }
+        // Every element is written by the GEMM (beta = 0), so the buffer need not be zeroed first.
+        return [Float](unsafeUninitializedCapacity: count) { yb, initialized in
+            guard let y0 = yb.baseAddress else { return }
+            let tasks = s.n * s.g
+            let outer = parallelOverTasks(tasks)
+            let body: (Int) -> Void = { t in
+                let img = t / s.g, grp = t % s.g
+                let xg = x0 + (img * s.c + grp * s.cg) * s.h * s.w
+                let yg = y0 + (img * s.m + grp * s.mg) * s.plane
+                let bg = bp.map { $0 + grp * s.mg }
+                if pointwise {
+                    loupe_sgemm_packed(handles[grp], 0, s.plane, xg, s.plane, 0, bg, relu ? 1 : 0, yg, s.plane, outer ? 0 : 1)
+                } else {
+                    var wv = win
+                    loupe_conv2d_packed(handles[grp], xg, &wv, bg, relu ? 1 : 0, yg, outer ? 0 : 1)
+                }
+            }
+            if outer { parallelFor(tasks, body) } else { for t in 0..<tasks { body(t) } }
+            initialized = count
+        }
+    }
+
+    /// Input gradient of a stride-1 convolution as a convolution of `gradOutput` with the flipped,
+    /// channel-transposed kernel (no column buffer, no col2im), over the adjoint panels kept by
+    /// `packed`; nil when the geometry does not allow it or the panels cannot be had.
+    static func conv2dBackwardInputAsConv(_ gy: [Float], _ s: ConvShapes, _ p: ConvGeometry, packed: PackedConvWeights) throws -> [Float]? {
+        guard p.strideH == 1, p.strideW == 1, !p.isPointwise else { return nil }
+        let spanH = p.dilationH * (p.kernelH - 1), spanW = p.dilationW * (p.kernelW - 1)
+        guard p.padTop <= spanH, p.padBottom <= spanH, p.padLeft <= spanW, p.padRight <= spanW else { return nil }
+        var handles: [OpaquePointer] = []
+        for g in 0..<s.g {
+            guard let h = packed.adjointHandle(group: g, taps: s.kk) else { return nil }
+            handles.append(h)
+        }
+        let q = ConvGeometry(kernel: (p.kernelH, p.kernelW), dilations: (p.dilationH, p.dilationW),
+                             pads: (spanH - p.padTop, spanW - p.padLeft, spanH - p.padBottom, spanW - p.padRight), groups: p.groups)
+        // The adjoint convolution: M input channels of oh × ow, C output channels of h × w.
+        let t = ConvShapes(n: s.n, c: s.m, h: s.oh, w: s.ow, m: s.c, oh: s.h, ow: s.w, g: s.g, kk: s.kk)
+        let win = q.window(inH: t.h, inW: t.w, outH: t.oh, outW: t.ow)
+        return try gy.withUnsafeBufferPointer { gb in
+            try packedConv(gb, t, win, pointwise: false, handles: handles, bias: nil, relu: false)
+        }
     }
 
     /// max(v, 0) in place, NaN kept (as torch.relu).
@@ -149,18 +186,26 @@ extension Kernels {
     /// Adjoint of ``conv2d(_:weight:bias:geometry:)`` with respect to its input: the gradient
     /// (N, C, H, W) given `gradOutput` (N, M, outH, outW). `inputShape` fixes H and W, which the
     /// output size alone does not determine when strides drop rows.
+    ///
+    /// - Parameter packed: the weight pre-packed; its transposed panels (made once, on first use)
+    ///   replace the per-call packing of Wᵀ.
     public static func conv2dBackwardInput(_ gradOutput: Tensor, weight: Tensor, inputShape: [Int],
-                                           geometry p: ConvGeometry) throws -> Tensor {
-        try conv2dBackwardInput(gradOutput, weight: weight, inputShape: inputShape, geometry: p, chunkFloats: defaultColumnChunk)
+                                           geometry p: ConvGeometry, packed: PackedConvWeights? = nil) throws -> Tensor {
+        try conv2dBackwardInput(gradOutput, weight: weight, inputShape: inputShape, geometry: p, chunkFloats: defaultColumnChunk,
+                                packed: packed)
     }
 
     static func conv2dBackwardInput(_ gradOutput: Tensor, weight: Tensor, inputShape: [Int], geometry p: ConvGeometry,
-                                    chunkFloats: Int) throws -> Tensor {
+                                    chunkFloats: Int, packed: PackedConvWeights? = nil) throws -> Tensor {
         let s = try convShapes(input: inputShape, weight: weight.shape, geometry: p, op: "Conv backward")
         guard gradOutput.shape == [s.n, s.m, s.oh, s.ow] else {
             throw TensorError.shapeMismatch(op: "Conv backward", expected: "output gradient \([s.n, s.m, s.oh, s.ow])", got: [gradOutput.shape])
         }
         let GY = try gradOutput.floats("Conv backward"), W = try weight.floats("Conv backward")
+        if !s.depthwise, let packed, packed.matches(weight, groups: s.g),
+           let gx = try conv2dBackwardInputAsConv(GY, s, p, packed: packed) {
+            return Tensor(uncheckedShape: inputShape, storage: .float32(gx))
+        }
         var GX = [Float](repeating: 0, count: s.n * s.c * s.h * s.w)
         let win = p.window(inH: s.h, inW: s.w, outH: s.oh, outW: s.ow)
         GY.withUnsafeBufferPointer { gyb in W.withUnsafeBufferPointer { wb in GX.withUnsafeMutableBufferPointer { gxb in
@@ -173,21 +218,31 @@ extension Kernels {
             let tasks = s.n * s.g
             let outer = parallelOverTasks(tasks)
             let band = bandRows(outH: s.oh, outW: s.ow, rows: rows, chunkFloats: chunkFloats)
+            // Wᵀ of each group, packed once per weight (not per call) when the weight is pre-packed.
+            let usable = packed?.matches(weight, groups: s.g) == true ? packed : nil
+            let wt = (0..<s.g).map { usable?.transposedHandle(group: $0) }
+            // dcol = Wᵀ · gy over columns [j0, j0 + width) of gy, into c (ldc).
+            func product(_ grp: Int, _ gyg: UnsafePointer<Float>, _ width: Int, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+                if let h = wt[grp] {
+                    loupe_sgemm_packed(h, 0, width, gyg, s.plane, 0, nil, 0, c, ldc, outer ? 0 : 1)
+                } else {
+                    gemm(transA: true, m: rows, n: width, k: s.mg, a: w0 + grp * s.mg * rows, lda: rows, b: gyg, ldb: s.plane,
+                         c: c, ldc: ldc, parallel: !outer)
+                }
+            }
             let body: (Int) -> Void = { t in
                 let img = t / s.g, grp = t % s.g
                 let gxg = gx0 + (img * s.c + grp * s.cg) * s.h * s.w
-                let a = w0 + grp * s.mg * rows, gyg = gy0 + (img * s.m + grp * s.mg) * s.plane
+                let gyg = gy0 + (img * s.m + grp * s.mg) * s.plane
                 if p.isPointwise {
-                    gemm(transA: true, m: rows, n: s.plane, k: s.mg, a: a, lda: rows, b: gyg, ldb: s.plane,
-                         c: gxg, ldc: s.plane, parallel: !outer)
+                    product(grp, gyg, s.plane, gxg, s.plane)
                     return
                 }
                 let col = UnsafeMutablePointer<Float>.allocate(capacity: rows * band * s.ow)
                 defer { col.deallocate() }
                 for oh0 in stride(from: 0, to: s.oh, by: band) {
                     let oh1 = min(s.oh, oh0 + band), width = (oh1 - oh0) * s.ow
-                    gemm(transA: true, m: rows, n: width, k: s.mg, a: a, lda: rows, b: gyg + oh0 * s.ow, ldb: s.plane,
-                         c: col, ldc: width, parallel: !outer)
+                    product(grp, gyg + oh0 * s.ow, width, col, width)
                     col2im(col, channels: s.cg, win, rows: oh0, oh1, gxg, parallel: !outer)
                 }
             }

@@ -23,6 +23,11 @@ public enum Kernels {
         set { loupe_set_threads(Int32(clamping: newValue)) }
     }
 
+    /// Keeps large freed buffers for reuse rather than returning them to the OS (glibc), so a
+    /// steady stream of forward passes does not fault in and zero fresh pages each time. Called
+    /// when a model is compiled; `LOUPE_KEEP_MALLOC=1` in the environment opts out.
+    public static func tuneAllocator() { loupe_tune_allocator() }
+
     /// Runs `body(i)` for every `i` in `0..<count` on the persistent thread pool; returns when all
     /// are done. `body` runs concurrently on several threads, so iterations must write disjoint
     /// memory. Nested calls (from inside `body`) run serially on the calling thread.

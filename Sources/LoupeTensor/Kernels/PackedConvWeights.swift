@@ -60,4 +60,12 @@ public final class PackedConvWeights: @unchecked Sendable {
 
     /// The packed matrix of one group.
     func handle(group g: Int) -> OpaquePointer { handles[g] }
+
+    /// The transposed matrix of one group ((C/group·kH·kW) × M/group), packed on first use, for
+    /// the input gradient; nil when it cannot be had for the GEMM path in force.
+    func transposedHandle(group g: Int) -> OpaquePointer? { loupe_packed_a_transpose(handles[g]) }
+
+    /// The flipped, channel-transposed kernel of one group (C/group × M/group·taps), packed on
+    /// first use: a stride-1 convolution's input gradient is a convolution with it.
+    func adjointHandle(group g: Int, taps: Int) -> OpaquePointer? { loupe_packed_a_conv_adjoint(handles[g], taps) }
 }

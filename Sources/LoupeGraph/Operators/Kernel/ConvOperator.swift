@@ -61,7 +61,8 @@ struct ConvOperator: ReluFusable {
         let (x4, w4, g) = try prepare(x, w)
         let gy4 = try kernelLiftTo2D(gy, label)
         if ctx.wantInput[0] {
-            grads[0] = try Kernels.conv2dBackwardInput(gy4, weight: w4, inputShape: x4.shape, geometry: g).reshaped(x.shape)
+            grads[0] = try Kernels.conv2dBackwardInput(gy4, weight: w4, inputShape: x4.shape, geometry: g, packed: packed)
+                .reshaped(x.shape)
         }
         if ctx.wantInput.count > 1 && ctx.wantInput[1] {
             grads[1] = try Kernels.conv2dBackwardWeight(gy4, input: x4, weightShape: w4.shape, geometry: g).reshaped(w.shape)
