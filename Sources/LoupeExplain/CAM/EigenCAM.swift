@@ -72,12 +72,14 @@ extension CAM {
             } else {
                 // Fewer positions than channels: top eigenvector u of M·Mᵀ (n × n), projection σ·u.
                 var gram = [Double](repeating: 0, count: n * n)
-                for p in 0..<n {
-                    for q in p..<n {
-                        var s = 0.0
-                        for i in 0..<c { s += m[p * c + i] * m[q * c + i] }
-                        gram[p * n + q] = s
-                        gram[q * n + p] = s
+                m.withUnsafeBufferPointer { mb in
+                    guard let base = mb.baseAddress else { return }
+                    for p in 0..<n {
+                        for q in p..<n {
+                            let s = dot(base + p * c, base + q * c, c)
+                            gram[p * n + q] = s
+                            gram[q * n + p] = s
+                        }
                     }
                 }
                 let (u, lambda) = SymmetricEigen.topEigenpair(gram, size: n)
@@ -90,67 +92,18 @@ extension CAM {
         }
         return try Tensor(shape: [d.b, d.h, d.w], floats: out)
     }
-}
 
-/// Eigen-decomposition of small symmetric matrices by cyclic Jacobi rotations (Golub & Van
-/// Loan, Matrix Computations, §8.5): slow for large sizes but accurate to the last bits and
-/// with no convergence trouble when the top eigenvalues are close, unlike power iteration.
-enum SymmetricEigen {
-    static func topEigenvector(_ a: [Double], size n: Int) -> [Double] { topEigenpair(a, size: n).vector }
-
-    static func topEigenpair(_ input: [Double], size n: Int) -> (vector: [Double], value: Double) {
-        guard n > 0 else { return ([], 0) }
-        // Rows padded by one element: with a power-of-two n the column sweeps would otherwise hit
-        // the same cache sets on every access (10x slower at n = 256).
-        let ld = n + 1
-        var a = [Double](repeating: 0, count: n * ld)
-        var v = [Double](repeating: 0, count: n * ld)
-        var scale = 0.0
-        for i in 0..<n {
-            v[i * ld + i] = 1
-            for j in 0..<n { a[i * ld + j] = input[i * n + j]; scale = max(scale, abs(input[i * n + j])) }
+    /// Σ a[i]·b[i] over n Doubles, four independent SIMD accumulators (the compiler may not
+    /// reassociate a scalar sum into vectors itself).
+    static func dot(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ n: Int) -> Double {
+        var acc = SIMD4<Double>(repeating: 0)
+        var i = 0
+        while i + 4 <= n {
+            acc += SIMD4(a[i], a[i + 1], a[i + 2], a[i + 3]) * SIMD4(b[i], b[i + 1], b[i + 2], b[i + 3])
+            i += 4
         }
-        if scale == 0 {
-            var e = [Double](repeating: 0, count: n); e[0] = 1
-            return (e, 0)
-        }
-        a.withUnsafeMutableBufferPointer { a in
-            v.withUnsafeMutableBufferPointer { v in
-                for _ in 0..<60 {
-                    var off = 0.0
-                    for i in 0..<n { for j in (i + 1)..<max(n, i + 1) { off += a[i * ld + j] * a[i * ld + j] } }
-                    // Converged to double precision (rounding keeps `off` from reaching exactly zero).
-                    if off.squareRoot() <= 1e-14 * scale * Double(n) { break }
-                    for p in 0..<(n - 1) {
-                        for q in (p + 1)..<n {
-                            let apq = a[p * ld + q]
-                            if abs(apq) <= 1e-18 * scale { continue }
-                            let theta = (a[q * ld + q] - a[p * ld + p]) / (2 * apq)
-                            let t = (theta >= 0 ? 1.0 : -1.0) / (abs(theta) + (theta * theta + 1).squareRoot())
-                            let cs = 1 / (t * t + 1).squareRoot(), sn = t * cs
-                            // A <- J^T A J on rows/columns p and q; V <- V J.
-                            for k in 0..<n {
-                                let akp = a[k * ld + p], akq = a[k * ld + q]
-                                a[k * ld + p] = cs * akp - sn * akq
-                                a[k * ld + q] = sn * akp + cs * akq
-                            }
-                            for k in 0..<n {
-                                let apk = a[p * ld + k], aqk = a[q * ld + k]
-                                a[p * ld + k] = cs * apk - sn * aqk
-                                a[q * ld + k] = sn * apk + cs * aqk
-                            }
-                            for k in 0..<n {
-                                let vkp = v[k * ld + p], vkq = v[k * ld + q]
-                                v[k * ld + p] = cs * vkp - sn * vkq
-                                v[k * ld + q] = sn * vkp + cs * vkq
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        var best = 0
-        for i in 1..<max(n, 1) where a[i * ld + i] > a[best * ld + best] { best = i }
-        return ((0..<n).map { v[$0 * ld + best] }, a[best * ld + best])
+        var s = acc.sum()
+        while i < n { s += a[i] * b[i]; i += 1 }
+        return s
     }
 }
