@@ -14,6 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/// Depth of the k blocks of an M x K operand: K split into equal blocks of at most KC, so a
+/// K of 576 runs as 3 x 192 rather than 256 + 256 + 64 (a short last block pays the C tile's
+/// load and store for little arithmetic).
+static ptrdiff_t k_step(ptrdiff_t K) {
+    ptrdiff_t blocks = (K + KC - 1) / KC;
+    return blocks <= 1 ? K : (K + blocks - 1) / blocks;
+}
+
 struct loupe_packed_a {
     int level;        // GEMM path the panels were laid out for
     ptrdiff_t M, K;
@@ -27,7 +35,25 @@ struct loupe_packed_a {
     _Atomic(struct loupe_packed_a *) adjoint; // conv weights flipped for the input gradient
 };
 
-loupe_packed_a *loupe_packed_a_create(int transA, ptrdiff_t M, ptrdiff_t K, const float *A, ptrdiff_t lda) {
+typedef struct {
+    loupe_packed_a *p;
+    const float *A;
+    ptrdiff_t rs, cs, step, panelsPerTask, panels;
+    int mr;
+} pack_a_job;
+
+/// Packs k block t / tasksPerBlock, panels [..] of it: tasks cover (k block, run of panels).
+static void pack_a_task(void *ctx, ptrdiff_t t) {
+    const pack_a_job *j = ctx;
+    ptrdiff_t tasksPerBlock = (j->panels + j->panelsPerTask - 1) / j->panelsPerTask;
+    ptrdiff_t pc = (t / tasksPerBlock) * j->step, first = (t % tasksPerBlock) * j->panelsPerTask;
+    ptrdiff_t kc = j->p->K - pc < j->step ? j->p->K - pc : j->step;
+    ptrdiff_t i0 = first * j->mr, rows = j->panelsPerTask * j->mr;
+    if (i0 + rows > j->p->M) rows = j->p->M - i0;
+    loupe_pack_a_panels(j->A + pc * j->cs + i0 * j->rs, j->rs, j->cs, rows, kc, j->mr, j->p->data + pc * j->p->Mpad + i0 * kc);
+}
+
+static loupe_packed_a *create_packed(int transA, ptrdiff_t M, ptrdiff_t K, const float *A, ptrdiff_t lda, int parallel) {
     if (M <= 0 || K <= 0) return NULL;
     int level = loupe_gemm_level();
     const gemm_path *path = &loupe_gemm_paths[level];
@@ -46,12 +72,20 @@ loupe_packed_a *loupe_packed_a_create(int transA, ptrdiff_t M, ptrdiff_t K, cons
     p->transA = transA;
     atomic_init(&p->transposed, NULL);
     atomic_init(&p->adjoint, NULL);
-    ptrdiff_t rs = transA ? 1 : lda, cs = transA ? lda : 1;
-    for (ptrdiff_t pc = 0; pc < K; pc += KC) {
-        ptrdiff_t kc = K - pc < KC ? K - pc : KC;
-        loupe_pack_a_panels(A + pc * cs, rs, cs, M, kc, path->mr, p->data + pc * Mpad);
-    }
+    pack_a_job j = {p, A, transA ? 1 : lda, transA ? lda : 1, k_step(K), 0, Mpad / path->mr, path->mr};
+    ptrdiff_t blocks = (K + j.step - 1) / j.step;
+    // Parallel: about four tasks per thread in all; serial: one task per k block.
+    ptrdiff_t perBlock = parallel ? (4 * loupe_threads() + blocks - 1) / blocks : 1;
+    if (perBlock < 1) perBlock = 1;
+    j.panelsPerTask = (j.panels + perBlock - 1) / perBlock;
+    ptrdiff_t tasks = blocks * ((j.panels + j.panelsPerTask - 1) / j.panelsPerTask);
+    if (parallel) loupe_parallel_for(tasks, pack_a_task, &j);
+    else for (ptrdiff_t t = 0; t < tasks; t++) pack_a_task(&j, t);
     return p;
+}
+
+loupe_packed_a *loupe_packed_a_create(int transA, ptrdiff_t M, ptrdiff_t K, const float *A, ptrdiff_t lda) {
+    return create_packed(transA, M, K, A, lda, 0);
 }
 
 void loupe_packed_a_destroy(loupe_packed_a *p) {
@@ -234,7 +268,6 @@ static void pack_conv_panel_avx512(const b_source *s, ptrdiff_t p0, ptrdiff_t kc
     const ptrdiff_t kk = g->kH * g->kW, plane = g->inH * g->inW, sw = g->strideW;
     panel_segment seg[32];
     const int nseg = panel_segments(g, j0, nv, seg);
-    const int fullRows = nseg == 1 && nv == 32;
     const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     tap_piece piece[64];
     for (ptrdiff_t t = 0; t < kk; t++) {
@@ -265,25 +298,42 @@ static void pack_conv_panel_avx512(const b_source *s, ptrdiff_t p0, ptrdiff_t kc
                 pc->vhi = (__mmask16)(span >> 16);
             }
         }
-        for (ptrdiff_t k = kFirst; k < p0 + kc; k += kk) {
-            float *d = dst + (k - p0) * nr;
-            const float *xc = s->x + (k / kk) * plane;
-            if (!fullRows) {
-                _mm512_storeu_ps(d, _mm512_setzero_ps());
-                _mm512_storeu_ps(d + 16, _mm512_setzero_ps());
+        if (nv < nr) { // lanes past the last column: a piece that writes zeros
+            for (ptrdiff_t t0 = nv; t0 < nr; t0 += 16) {
+                ptrdiff_t n = nr - t0 < 16 ? nr - t0 : 16;
+                tap_piece *pc = &piece[np++];
+                pc->src = 0;
+                pc->lane = (int)t0;
+                pc->store = (__mmask16)((1u << n) - 1u);
+                pc->valid = pc->vlo = pc->vhi = 0;
             }
-            for (int i = 0; i < np; i++) {
-                const tap_piece *pc = &piece[i];
-                __m512 v;
-                if (sw == 1) {
-                    v = _mm512_maskz_loadu_ps(pc->valid, xc + pc->src);
+        }
+        // Pieces outer, channels inner: a piece's masks and offsets stay in registers while the
+        // loop walks the channels (input + plane, panel row + kk).
+        const ptrdiff_t rows = (p0 + kc - kFirst + kk - 1) / kk;
+        const float *x0 = s->x + (kFirst / kk) * plane;
+        float *d0 = dst + (kFirst - p0) * nr;
+        const ptrdiff_t dstride = kk * nr;
+        for (int i = 0; i < np; i++) {
+            const tap_piece pc = piece[i];
+            const float *xs = x0 + pc.src;
+            float *d = d0 + pc.lane;
+            if (pc.valid == 0 && pc.vlo == 0 && pc.vhi == 0) {
+                for (ptrdiff_t r = 0; r < rows; r++, d += dstride) _mm512_mask_storeu_ps(d, pc.store, _mm512_setzero_ps());
+            } else if (sw == 1) {
+                if (pc.store == 0xFFFF) {
+                    for (ptrdiff_t r = 0; r < rows; r++, xs += plane, d += dstride)
+                        _mm512_storeu_ps(d, _mm512_maskz_loadu_ps(pc.valid, xs));
                 } else {
-                    __m512 l = _mm512_maskz_loadu_ps(pc->vlo, xc + pc->src);
-                    __m512 h = _mm512_maskz_loadu_ps(pc->vhi, xc + pc->src + 16);
-                    v = _mm512_permutex2var_ps(l, evens, h);
+                    for (ptrdiff_t r = 0; r < rows; r++, xs += plane, d += dstride)
+                        _mm512_mask_storeu_ps(d, pc.store, _mm512_maskz_loadu_ps(pc.valid, xs));
                 }
-                if (pc->store == 0xFFFF) _mm512_storeu_ps(d + pc->lane, v);
-                else _mm512_mask_storeu_ps(d + pc->lane, pc->store, v);
+            } else {
+                for (ptrdiff_t r = 0; r < rows; r++, xs += plane, d += dstride) {
+                    __m512 l = _mm512_maskz_loadu_ps(pc.vlo, xs);
+                    __m512 h = _mm512_maskz_loadu_ps(pc.vhi, xs + 16);
+                    _mm512_mask_storeu_ps(d, pc.store, _mm512_permutex2var_ps(l, evens, h));
+                }
             }
         }
     }
@@ -296,7 +346,7 @@ typedef struct {
     const loupe_packed_a *a;
     b_source src;
     ptrdiff_t N;
-    float beta;
+    float alpha, beta;
     float *C;
     ptrdiff_t ldc;
     const float *bias;  // per row of C, or NULL
@@ -336,7 +386,7 @@ static void run_block(const packed_job *job, ptrdiff_t m0, ptrdiff_t m1, ptrdiff
     const loupe_packed_a *a = job->a;
     const gemm_path *path = &loupe_gemm_paths[a->level];
     const int mr = path->mr, nr = path->nr;
-    const ptrdiff_t K = a->K, M = a->M;
+    const ptrdiff_t K = a->K, M = a->M, step = k_step(K);
     float *pb = NULL;
     if (!job->bpacked) {
         pb = loupe_thread_buffer((size_t)KC * (size_t)nr + 16);
@@ -351,8 +401,8 @@ static void run_block(const packed_job *job, ptrdiff_t m0, ptrdiff_t m1, ptrdiff
     const int fused = job->bias != NULL || job->relu;
     for (ptrdiff_t jc = j0; jc < j1; jc += NC) {
         ptrdiff_t jend = jc + NC < j1 ? jc + NC : j1;
-        for (ptrdiff_t pc = 0; pc < K; pc += KC) {
-            ptrdiff_t kc = K - pc < KC ? K - pc : KC;
+        for (ptrdiff_t pc = 0; pc < K; pc += step) {
+            ptrdiff_t kc = K - pc < step ? K - pc : step;
             const int last = pc + kc == K;
             const float beta = pc == 0 ? job->beta : 1.0f;
             const float *ablock = a->data + pc * a->Mpad;
@@ -370,9 +420,9 @@ static void run_block(const packed_job *job, ptrdiff_t m0, ptrdiff_t m1, ptrdiff
                     float *c = job->C + ir * job->ldc + jr;
                     const float *ap = ablock + ir * kc;
                     if (mv == mr && nv == nr) {
-                        path->kernel(kc, ap, bp, c, job->ldc, 1.0f, beta);
+                        path->kernel(kc, ap, bp, c, job->ldc, job->alpha, beta);
                     } else {
-                        path->kernel(kc, ap, bp, tile, nr, 1.0f, 0.0f);
+                        path->kernel(kc, ap, bp, tile, nr, job->alpha, 0.0f);
                         for (ptrdiff_t i = 0; i < mv; i++)
                             for (ptrdiff_t j = 0; j < nv; j++) {
                                 float *cij = c + i * job->ldc + j;
@@ -403,8 +453,9 @@ static void packed_task(void *ctx, ptrdiff_t t) {
 static void pack_shared_task(void *ctx, ptrdiff_t t) {
     const packed_job *job = ctx;
     const int nr = loupe_gemm_paths[job->a->level].nr;
-    ptrdiff_t panels = job->Npad / nr, pc = (t / panels) * KC, jr = (t % panels) * nr;
-    ptrdiff_t kc = job->a->K - pc < KC ? job->a->K - pc : KC;
+    const ptrdiff_t step = k_step(job->a->K);
+    ptrdiff_t panels = job->Npad / nr, pc = (t / panels) * step, jr = (t % panels) * nr;
+    ptrdiff_t kc = job->a->K - pc < step ? job->a->K - pc : step;
     ptrdiff_t nv = job->N - jr < nr ? job->N - jr : nr;
     packer_for(job)(&job->src, pc, kc, jr, nv, nr, (float *)job->bpacked + pc * job->Npad + jr * kc);
 }
@@ -427,7 +478,7 @@ static void run_job(packed_job *job, int threaded) {
         shared = malloc((size_t)job->Npad * (size_t)a->K * sizeof(float));
         if (!shared) { run_block(job, 0, a->M, 0, job->N); return; }
         job->bpacked = shared;
-        loupe_parallel_for(colPanels * ((a->K + KC - 1) / KC), pack_shared_task, job);
+        loupe_parallel_for(colPanels * ((a->K + k_step(a->K) - 1) / k_step(a->K)), pack_shared_task, job);
     }
     ptrdiff_t units = job->splitRows ? rowPanels : colPanels, unit = job->splitRows ? path->mr : path->nr;
     ptrdiff_t tasks = units < 4 * (ptrdiff_t)threads ? units : 4 * (ptrdiff_t)threads;
@@ -450,6 +501,7 @@ void loupe_conv2d_packed(const loupe_packed_a *w, const float *x, const loupe_wi
     job.src.x = x;
     job.src.g = *g;
     job.N = g->outH * g->outW;
+    job.alpha = 1.0f;
     job.beta = 0.0f;
     job.C = y;
     job.ldc = job.N;
@@ -467,10 +519,32 @@ void loupe_sgemm_packed(const loupe_packed_a *a, int transB, ptrdiff_t N, const 
     job.src.rs = transB ? 1 : ldb;
     job.src.cs = transB ? ldb : 1;
     job.N = N;
+    job.alpha = 1.0f;
     job.beta = beta;
     job.C = C;
     job.ldc = ldc;
     job.bias = bias;
     job.relu = relu;
     run_job(&job, threaded);
+}
+
+int loupe_sgemm_via_packed(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, float alpha,
+                           const float *A, ptrdiff_t lda, const float *B, ptrdiff_t ldb, float beta,
+                           float *C, ptrdiff_t ldc) {
+    loupe_packed_a *a = create_packed(transA, M, K, A, lda, 1);
+    if (!a) return 0;
+    packed_job job;
+    memset(&job, 0, sizeof job);
+    job.a = a;
+    job.src.B = B;
+    job.src.rs = transB ? 1 : ldb;
+    job.src.cs = transB ? ldb : 1;
+    job.N = N;
+    job.alpha = alpha;
+    job.beta = beta;
+    job.C = C;
+    job.ldc = ldc;
+    run_job(&job, 1);
+    loupe_packed_a_destroy(a);
+    return 1;
 }

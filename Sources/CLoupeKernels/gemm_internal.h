@@ -26,4 +26,11 @@ void loupe_pack_a_panels(const float *A, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t m
 /// (reused across calls), or NULL when out of memory.
 float *loupe_thread_buffer(size_t floats);
 
+/// Threaded GEMM through a packed A: A packed once over the pool, then the conv driver's split
+/// (columns, or rows with B packed once and shared), so no operand is packed twice. Returns 0
+/// when memory for the panels cannot be had (the caller then takes the plain path).
+int loupe_sgemm_via_packed(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, float alpha,
+                           const float *A, ptrdiff_t lda, const float *B, ptrdiff_t ldb, float beta,
+                           float *C, ptrdiff_t ldc);
+
 #endif

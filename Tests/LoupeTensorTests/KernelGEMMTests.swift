@@ -60,6 +60,38 @@ final class KernelGEMMTests: XCTestCase {
         }
     }
 
+    /// Problems past the size where the threaded GEMM packs each operand once (A over the pool,
+    /// then columns split, or rows split with B packed once and shared): both splits, transposed
+    /// operands, alpha and beta, against the serial GEMM.
+    func testLargeThreadedGEMMPacksOnceAndMatchesSerial() throws {
+        var rng = KernelRNG(seed: 3)
+        let saved = Kernels.threads
+        defer { Kernels.threads = saved }
+        Kernels.threads = 2
+        // wide (many column panels: column split) and tall with few columns (row split)
+        for (m, n, k) in [(260, 300, 290), (700, 40, 600)] {
+            for (tA, tB) in [(false, false), (true, true)] {
+                let a = rng.floats(m * k), b = rng.floats(k * n)
+                let c0 = rng.floats(m * n)
+                var ref = c0, c = c0
+                let lda = tA ? m : k, ldb = tB ? k : n
+                a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in
+                    ref.withUnsafeMutableBufferPointer { pc in
+                        Kernels.gemm(transA: tA, transB: tB, m: m, n: n, k: k, alpha: 0.5, a: pa.baseAddress!, lda: lda,
+                                     b: pb.baseAddress!, ldb: ldb, beta: 2, c: pc.baseAddress!, ldc: n, parallel: false)
+                    }
+                    c.withUnsafeMutableBufferPointer { pc in
+                        Kernels.gemm(transA: tA, transB: tB, m: m, n: n, k: k, alpha: 0.5, a: pa.baseAddress!, lda: lda,
+                                     b: pb.baseAddress!, ldb: ldb, beta: 2, c: pc.baseAddress!, ldc: n, parallel: true)
+                    }
+                } }
+                var worst: Float = 0
+                for i in 0..<c.count { worst = max(worst, abs(c[i] - ref[i])) }
+                XCTAssertLessThan(worst, 1e-3, "m\(m) n\(n) k\(k) tA\(tA) tB\(tB)")
+            }
+        }
+    }
+
     /// Many threads calling threaded GEMMs and nested parallel loops at once: one job holds the
     /// pool, the others run serially on their own threads; all results stay exact and nothing
     /// deadlocks.
