@@ -419,10 +419,12 @@ static void run_block(const packed_job *job, ptrdiff_t m0, ptrdiff_t m1, ptrdiff
                     ptrdiff_t mv = M - ir < mr ? M - ir : mr;
                     float *c = job->C + ir * job->ldc + jr;
                     const float *ap = ablock + ir * kc;
-                    if (mv == mr && nv == nr) {
-                        path->kernel(kc, ap, bp, c, job->ldc, job->alpha, beta);
+                    micro_kernel kern = mv <= path->short_rows ? path->short_kernel : path->kernel;
+                    const int rowsOut = mv <= path->short_rows ? path->short_rows : mr;
+                    if (mv == rowsOut && nv == nr) {
+                        kern(kc, ap, bp, c, job->ldc, job->alpha, beta);
                     } else {
-                        path->kernel(kc, ap, bp, tile, nr, job->alpha, 0.0f);
+                        kern(kc, ap, bp, tile, nr, job->alpha, 0.0f);
                         for (ptrdiff_t i = 0; i < mv; i++)
                             for (ptrdiff_t j = 0; j < nv; j++) {
                                 float *cij = c + i * job->ldc + j;

@@ -14,6 +14,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 // MARK: - Micro-kernels
 
@@ -393,6 +396,43 @@ static void kernel_avx2_6x16_asm(ptrdiff_t kc, const float *restrict a, const fl
 
 #endif
 
+#if defined(__x86_64__)
+/// AVX-512F 8 x 32 tile over a 14-row panel (the first 8 rows), for a last panel of at most 8
+/// rows: 16 zmm accumulators. Intrinsics (the loop is short-lived compared with the main kernel).
+__attribute__((target("avx512f,fma")))
+static void kernel_avx512_8x32_of14(ptrdiff_t kc, const float *restrict a, const float *restrict b,
+                                    float *restrict c, ptrdiff_t ldc, float alpha, float beta) {
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+    for (ptrdiff_t k = 0; k < kc; k++) {
+        const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+        __m512 x;
+        x = _mm512_set1_ps(a[0]); c00 = _mm512_fmadd_ps(x, b0, c00); c01 = _mm512_fmadd_ps(x, b1, c01);
+        x = _mm512_set1_ps(a[1]); c10 = _mm512_fmadd_ps(x, b0, c10); c11 = _mm512_fmadd_ps(x, b1, c11);
+        x = _mm512_set1_ps(a[2]); c20 = _mm512_fmadd_ps(x, b0, c20); c21 = _mm512_fmadd_ps(x, b1, c21);
+        x = _mm512_set1_ps(a[3]); c30 = _mm512_fmadd_ps(x, b0, c30); c31 = _mm512_fmadd_ps(x, b1, c31);
+        x = _mm512_set1_ps(a[4]); c40 = _mm512_fmadd_ps(x, b0, c40); c41 = _mm512_fmadd_ps(x, b1, c41);
+        x = _mm512_set1_ps(a[5]); c50 = _mm512_fmadd_ps(x, b0, c50); c51 = _mm512_fmadd_ps(x, b1, c51);
+        x = _mm512_set1_ps(a[6]); c60 = _mm512_fmadd_ps(x, b0, c60); c61 = _mm512_fmadd_ps(x, b1, c61);
+        x = _mm512_set1_ps(a[7]); c70 = _mm512_fmadd_ps(x, b0, c70); c71 = _mm512_fmadd_ps(x, b1, c71);
+        a += 14;
+        b += 32;
+    }
+    __m512 acc[16] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71};
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    for (int i = 0; i < 8; i++) {
+        float *row = c + i * ldc;
+        __m512 r0 = _mm512_mul_ps(acc[2 * i], va), r1 = _mm512_mul_ps(acc[2 * i + 1], va);
+        if (beta != 0.0f) {
+            r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(row), r0);
+            r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(row + 16), r1);
+        }
+        _mm512_storeu_ps(row, r0);
+        _mm512_storeu_ps(row + 16, r1);
+    }
+}
+#endif
+
 /// Portable 6 x 8 tile written with clang/GCC vector extensions: 12 four-wide accumulators fit
 /// the 16 registers of baseline x86-64 (SSE2) and of NEON, without any target attribute.
 typedef float v4f __attribute__((vector_size(16), aligned(4)));
@@ -431,7 +471,7 @@ const gemm_path loupe_gemm_paths[3] = {
     {6, 8, 6 * 24, 8 * 64, kernel_portable_6x8},
 #if defined(__x86_64__)
     {6, 16, 6 * 24, 16 * 32, kernel_avx2_6x16_asm},
-    {14, 32, 14 * 12, 32 * 16, kernel_avx512_14x32_asm},
+    {14, 32, 14 * 12, 32 * 16, kernel_avx512_14x32_asm, 8, kernel_avx512_8x32_of14},
 #else
     {6, 8, 6 * 24, 8 * 64, kernel_portable_6x8},
     {6, 8, 6 * 24, 8 * 64, kernel_portable_6x8},
@@ -452,7 +492,6 @@ int loupe_gemm_level(void) {
 // MARK: - Packing
 
 #if defined(__x86_64__)
-#include <immintrin.h>
 /// One full 14-row panel of a row-major A, 16 k at a time: 14 row loads, an in-register 16 x 16
 /// transpose (32-bit, 64-bit, then two 128-bit lane shuffles), 16 stores of 14 floats. About a
 /// third of the scalar copy's cost; a gather per k is no faster than scalar moves here.
@@ -648,10 +687,12 @@ static void gemm_blocked(const gemm_problem *p, const gemm_path *path) {
                         ptrdiff_t mv = mc - ir < mr ? mc - ir : mr;
                         const float *ap = pa + ir * kc;
                         float *c = p->C + (ic + ir) * p->ldc + jc + jr;
-                        if (mv == mr && nv == nr) {
-                            path->kernel(kc, ap, bp, c, p->ldc, p->alpha, beta);
+                        micro_kernel kern = mv <= path->short_rows ? path->short_kernel : path->kernel;
+                        int rowsOut = mv <= path->short_rows ? path->short_rows : mr;
+                        if (mv == rowsOut && nv == nr) {
+                            kern(kc, ap, bp, c, p->ldc, p->alpha, beta);
                         } else {
-                            path->kernel(kc, ap, bp, tile, nr, p->alpha, 0.0f);
+                            kern(kc, ap, bp, tile, nr, p->alpha, 0.0f);
                             for (ptrdiff_t i = 0; i < mv; i++)
                                 for (ptrdiff_t j = 0; j < nv; j++) {
                                     float *cij = c + i * p->ldc + j;
