@@ -109,6 +109,19 @@ extension Kernels {
         if s.n * s.m * s.plane == 0 {
             return Tensor(uncheckedShape: [s.n, s.m, s.oh, s.ow], storage: .float32([]))
         }
+        if p.isPointwise && s.plane == 1 && s.g == 1 && s.n > 1 {
+            // 1×1 maps (squeeze-excitation blocks): the whole batch is one small GEMM
+            // Y (N × M) = X (N × C) · Wᵀ rather than N matrix-vector products.
+            var Y = [Float](repeating: 0, count: s.n * s.m)
+            if let Bv { for img in 0..<s.n { for m in 0..<s.m { Y[img * s.m + m] = Bv[m] } } }
+            let W = try weight.floats("Conv")
+            X.withUnsafeBufferPointer { xb in W.withUnsafeBufferPointer { wb in Y.withUnsafeMutableBufferPointer { yb in
+                guard let x0 = xb.baseAddress, let w0 = wb.baseAddress, let y0 = yb.baseAddress else { return }
+                gemm(transB: true, m: s.n, n: s.m, k: s.c, a: x0, lda: s.c, b: w0, ldb: s.c, beta: Bv == nil ? 0 : 1, c: y0, ldc: s.m)
+            } } }
+            if relu { reluInPlace(&Y) }
+            return Tensor(uncheckedShape: [s.n, s.m, 1, 1], storage: .float32(Y))
+        }
         let pk: PackedConvWeights
         if let packed, packed.matches(weight, groups: s.g) { pk = packed } else { pk = try PackedConvWeights(weight: weight, groups: s.g) }
         let handles = (0..<s.g).map { pk.handle(group: $0) }
@@ -179,7 +192,16 @@ extension Kernels {
     /// max(v, 0) in place, NaN kept (as torch.relu).
     static func reluInPlace(_ a: inout [Float]) {
         a.withUnsafeMutableBufferPointer { b in
-            for i in b.indices where b[i] < 0 { b[i] = 0 }
+            guard let p = b.baseAddress else { return }
+            let n = b.count
+            var i = 0
+            // 16 lanes at a time; a compare-and-select keeps NaN (NaN < 0 is false).
+            while i + 16 <= n {
+                let v = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self)
+                UnsafeMutableRawPointer(p + i).storeBytes(of: v.replacing(with: 0, where: v .< 0), as: SIMD16<Float>.self)
+                i += 16
+            }
+            while i < n { if p[i] < 0 { p[i] = 0 }; i += 1 }
         }
     }
 
