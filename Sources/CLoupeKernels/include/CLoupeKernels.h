@@ -86,4 +86,7 @@ void loupe_avgpool_plane(const float *x, const loupe_window2d *g, ptrdiff_t padB
 void loupe_avgpool_plane_grad(const float *gy, const loupe_window2d *g, ptrdiff_t padBottom, ptrdiff_t padRight,
                               int countIncludePad, float *gx);
 
+// Whole-tensor depthwise and global-pooling kernels (umbrella: the module exports only what this header includes).
+#include "CLoupeWindow.h"
+
 #endif

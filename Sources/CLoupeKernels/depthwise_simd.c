@@ -1,0 +1,451 @@
+// Depthwise convolution and its adjoints over whole NCHW tensors, vectorised along output rows.
+//
+// Every plane is first copied into a zero-padded scratch plane, so the inner loops carry no
+// bounds checks at all (the padding costs one cheap copy, against kH*kW multiply-adds per
+// output). A horizontal stride s is handled by splitting each scratch row into s phases (the
+// columns j with j % s == p stored contiguously), so that every tap of a strided window reads a
+// contiguous run of its phase: one unit-stride correlation kernel then serves all strides and
+// dilations, described by a list of taps (scratch offset, weight).
+//
+// The input adjoint is the same correlation over the output gradient scattered into a
+// zero-inserted scratch plane, with the kernel flipped; the weight adjoint is one dot product
+// per tap between the output gradient and the shifted scratch plane.
+#include <stdlib.h>
+#include <string.h>
+#include "CLoupeWindow.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define DW_X86 1
+#endif
+
+static int forced_level = -1, detected_level = -1;
+
+void loupe_window_force_level(int level) { forced_level = level; }
+
+int loupe_window_level(void) {
+    if (detected_level < 0) detected_level = loupe_cpu_level();
+    if (forced_level >= 0 && forced_level <= detected_level) return forced_level;
+    return detected_level;
+}
+
+/// A correlation problem on a scratch plane: y[oh][ow] = init + sum_t wt[t] * S[oh*rowStep + off[t] + ow].
+typedef struct {
+    const float *S;
+    const ptrdiff_t *off;
+    const float *wt;
+    int taps;
+    ptrdiff_t rowStep, outH, outW;
+} dw_corr;
+
+// MARK: - Portable kernels
+
+static void corr_portable(const dw_corr *c, float init, int accumulate, float *y) {
+    for (ptrdiff_t oh = 0; oh < c->outH; oh++) {
+        float *yr = y + oh * c->outW;
+        if (!accumulate) for (ptrdiff_t ow = 0; ow < c->outW; ow++) yr[ow] = init;
+        const float *sr = c->S + oh * c->rowStep;
+        for (int t = 0; t < c->taps; t++) {
+            const float wv = c->wt[t];
+            const float *s = sr + c->off[t];
+            for (ptrdiff_t ow = 0; ow < c->outW; ow++) yr[ow] += wv * s[ow];
+        }
+    }
+}
+
+static void wgrad_portable(const dw_corr *c, const float *gy, float *gw) {
+    for (int t = 0; t < c->taps; t++) {
+        float acc = 0.0f;
+        for (ptrdiff_t oh = 0; oh < c->outH; oh++) {
+            const float *s = c->S + oh * c->rowStep + c->off[t], *g = gy + oh * c->outW;
+            for (ptrdiff_t ow = 0; ow < c->outW; ow++) acc += g[ow] * s[ow];
+        }
+        gw[t] += acc;
+    }
+}
+
+/// dst[k] = src[k * stride] for k < count.
+static void copy_strided_portable(float *dst, const float *src, ptrdiff_t count, ptrdiff_t stride) {
+    for (ptrdiff_t k = 0; k < count; k++) dst[k] = src[k * stride];
+}
+
+#ifdef DW_X86
+// MARK: - AVX-512F kernels
+
+#define DW_ROWS 8
+
+static inline __attribute__((target("avx512f"))) __mmask16 tail16(ptrdiff_t left) {
+    return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+}
+
+/// R output rows at once: R independent accumulator chains hide the FMA latency, and the tap
+/// weight is broadcast once for all of them.
+static inline __attribute__((target("avx512f,fma"), always_inline))
+void corr_rows_avx512(const dw_corr *c, ptrdiff_t oh, float init, int accumulate, float *y, const int R) {
+    const float *S = c->S + oh * c->rowStep;
+    float *yb = y + oh * c->outW;
+    for (ptrdiff_t ow = 0; ow < c->outW; ow += 16) {
+        const __mmask16 m = tail16(c->outW - ow);
+        __m512 acc[DW_ROWS];
+        for (int r = 0; r < R; r++)
+            acc[r] = accumulate ? _mm512_maskz_loadu_ps(m, yb + r * c->outW + ow) : _mm512_set1_ps(init);
+        for (int t = 0; t < c->taps; t++) {
+            const __m512 wv = _mm512_set1_ps(c->wt[t]);
+            const float *p = S + c->off[t] + ow;
+            for (int r = 0; r < R; r++)
+                acc[r] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, p + r * c->rowStep), acc[r]);
+        }
+        for (int r = 0; r < R; r++) _mm512_mask_storeu_ps(yb + r * c->outW + ow, m, acc[r]);
+    }
+}
+
+static __attribute__((target("avx512f,fma"))) void corr_avx512(const dw_corr *c, float init, int accumulate, float *y) {
+    ptrdiff_t oh = 0;
+    for (; oh + DW_ROWS <= c->outH; oh += DW_ROWS) corr_rows_avx512(c, oh, init, accumulate, y, 8);
+    switch (c->outH - oh) {
+    case 7: corr_rows_avx512(c, oh, init, accumulate, y, 7); break;
+    case 6: corr_rows_avx512(c, oh, init, accumulate, y, 6); break;
+    case 5: corr_rows_avx512(c, oh, init, accumulate, y, 5); break;
+    case 4: corr_rows_avx512(c, oh, init, accumulate, y, 4); break;
+    case 3: corr_rows_avx512(c, oh, init, accumulate, y, 3); break;
+    case 2: corr_rows_avx512(c, oh, init, accumulate, y, 2); break;
+    case 1: corr_rows_avx512(c, oh, init, accumulate, y, 1); break;
+    default: break;
+    }
+}
+
+/// B taps at once: the output-gradient vector is loaded once and feeds B accumulators.
+static inline __attribute__((target("avx512f,fma"), always_inline))
+void wgrad_taps_avx512(const dw_corr *c, int t0, const float *gy, float *gw, const int B) {
+    __m512 acc[8];
+    for (int b = 0; b < B; b++) acc[b] = _mm512_setzero_ps();
+    for (ptrdiff_t oh = 0; oh < c->outH; oh++) {
+        const float *s = c->S + oh * c->rowStep, *g = gy + oh * c->outW;
+        for (ptrdiff_t ow = 0; ow < c->outW; ow += 16) {
+            const __mmask16 m = tail16(c->outW - ow);
+            const __m512 gv = _mm512_maskz_loadu_ps(m, g + ow);
+            for (int b = 0; b < B; b++)
+                acc[b] = _mm512_fmadd_ps(gv, _mm512_maskz_loadu_ps(m, s + c->off[t0 + b] + ow), acc[b]);
+        }
+    }
+    for (int b = 0; b < B; b++) gw[t0 + b] += _mm512_reduce_add_ps(acc[b]);
+}
+
+static __attribute__((target("avx512f,fma"))) void wgrad_avx512(const dw_corr *c, const float *gy, float *gw) {
+    int t = 0;
+    for (; t + 8 <= c->taps; t += 8) wgrad_taps_avx512(c, t, gy, gw, 8);
+    for (; t + 4 <= c->taps; t += 4) wgrad_taps_avx512(c, t, gy, gw, 4);
+    for (; t < c->taps; t++) wgrad_taps_avx512(c, t, gy, gw, 1);
+}
+
+/// Stride-2 copy: two loads and one two-source permute per 16 results; the second load is
+/// masked to lane 14 so nothing past src[2*(count-1)] is touched.
+static __attribute__((target("avx512f"))) void copy_strided_avx512(float *dst, const float *src, ptrdiff_t count,
+                                                                     ptrdiff_t stride) {
+    ptrdiff_t k = 0;
+    if (stride == 2) {
+        const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        for (; k + 16 <= count; k += 16) {
+            __m512 a = _mm512_loadu_ps(src + 2 * k);
+            __m512 b = _mm512_maskz_loadu_ps((__mmask16)0x7FFF, src + 2 * k + 16);
+            _mm512_storeu_ps(dst + k, _mm512_permutex2var_ps(a, even, b));
+        }
+    }
+    for (; k < count; k++) dst[k] = src[k * stride];
+}
+
+// MARK: - AVX2+FMA kernels
+
+static const int mask_table8[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+
+static inline __attribute__((target("avx2,fma"))) __m256i tail8(ptrdiff_t left) {
+    return _mm256_loadu_si256((const __m256i *)(mask_table8 + 8 - (left >= 8 ? 8 : left)));
+}
+
+static inline __attribute__((target("avx2,fma"), always_inline))
+void corr_rows_avx2(const dw_corr *c, ptrdiff_t oh, float init, int accumulate, float *y, const int R) {
+    const float *S = c->S + oh * c->rowStep;
+    float *yb = y + oh * c->outW;
+    for (ptrdiff_t ow = 0; ow < c->outW; ow += 8) {
+        const __m256i m = tail8(c->outW - ow);
+        __m256 acc[DW_ROWS];
+        for (int r = 0; r < R; r++)
+            acc[r] = accumulate ? _mm256_maskload_ps(yb + r * c->outW + ow, m) : _mm256_set1_ps(init);
+        for (int t = 0; t < c->taps; t++) {
+            const __m256 wv = _mm256_set1_ps(c->wt[t]);
+            const float *p = S + c->off[t] + ow;
+            for (int r = 0; r < R; r++)
+                acc[r] = _mm256_fmadd_ps(wv, _mm256_maskload_ps(p + r * c->rowStep, m), acc[r]);
+        }
+        for (int r = 0; r < R; r++) _mm256_maskstore_ps(yb + r * c->outW + ow, m, acc[r]);
+    }
+}
+
+static __attribute__((target("avx2,fma"))) void corr_avx2(const dw_corr *c, float init, int accumulate, float *y) {
+    ptrdiff_t oh = 0;
+    for (; oh + 4 <= c->outH; oh += 4) corr_rows_avx2(c, oh, init, accumulate, y, 4);
+    switch (c->outH - oh) {
+    case 3: corr_rows_avx2(c, oh, init, accumulate, y, 3); break;
+    case 2: corr_rows_avx2(c, oh, init, accumulate, y, 2); break;
+    case 1: corr_rows_avx2(c, oh, init, accumulate, y, 1); break;
+    default: break;
+    }
+}
+
+static inline __attribute__((target("avx2,fma"))) float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+static inline __attribute__((target("avx2,fma"), always_inline))
+void wgrad_taps_avx2(const dw_corr *c, int t0, const float *gy, float *gw, const int B) {
+    __m256 acc[8];
+    for (int b = 0; b < B; b++) acc[b] = _mm256_setzero_ps();
+    for (ptrdiff_t oh = 0; oh < c->outH; oh++) {
+        const float *s = c->S + oh * c->rowStep, *g = gy + oh * c->outW;
+        for (ptrdiff_t ow = 0; ow < c->outW; ow += 8) {
+            const __m256i m = tail8(c->outW - ow);
+            const __m256 gv = _mm256_maskload_ps(g + ow, m);
+            for (int b = 0; b < B; b++)
+                acc[b] = _mm256_fmadd_ps(gv, _mm256_maskload_ps(s + c->off[t0 + b] + ow, m), acc[b]);
+        }
+    }
+    for (int b = 0; b < B; b++) gw[t0 + b] += hsum256(acc[b]);
+}
+
+static __attribute__((target("avx2,fma"))) void wgrad_avx2(const dw_corr *c, const float *gy, float *gw) {
+    int t = 0;
+    for (; t + 8 <= c->taps; t += 8) wgrad_taps_avx2(c, t, gy, gw, 8);
+    for (; t + 4 <= c->taps; t += 4) wgrad_taps_avx2(c, t, gy, gw, 4);
+    for (; t < c->taps; t++) wgrad_taps_avx2(c, t, gy, gw, 1);
+}
+#endif
+
+// MARK: - Dispatch
+
+static void corr(const dw_corr *c, float init, int accumulate, float *y, int level) {
+#ifdef DW_X86
+    if (level >= 2) { corr_avx512(c, init, accumulate, y); return; }
+    if (level == 1) { corr_avx2(c, init, accumulate, y); return; }
+#endif
+    (void)level;
+    corr_portable(c, init, accumulate, y);
+}
+
+static void wgrad(const dw_corr *c, const float *gy, float *gw, int level) {
+#ifdef DW_X86
+    if (level >= 2) { wgrad_avx512(c, gy, gw); return; }
+    if (level == 1) { wgrad_avx2(c, gy, gw); return; }
+#endif
+    (void)level;
+    wgrad_portable(c, gy, gw);
+}
+
+static void copy_strided(float *dst, const float *src, ptrdiff_t count, ptrdiff_t stride, int level) {
+    if (count <= 0) return;
+    if (stride == 1) { memcpy(dst, src, (size_t)count * sizeof(float)); return; }
+#ifdef DW_X86
+    if (level >= 2) { copy_strided_avx512(dst, src, count, stride); return; }
+#endif
+    (void)level;
+    copy_strided_portable(dst, src, count, stride);
+}
+
+// MARK: - Scratch planes
+
+/// The phase-split padded copy of one input plane, read by the forward pass and the weight adjoint.
+typedef struct {
+    ptrdiff_t rows, phaseW, rs;  // rows, columns per phase, row stride (= strideW * phaseW)
+} dw_layout;
+
+static dw_layout input_layout(const loupe_window2d *g) {
+    dw_layout L;
+    L.rows = (g->outH - 1) * g->strideH + (g->kH - 1) * g->dilH + 1;
+    ptrdiff_t width = (g->outW - 1) * g->strideW + (g->kW - 1) * g->dilW + 1;
+    L.phaseW = (width + g->strideW - 1) / g->strideW;
+    L.rs = L.phaseW * g->strideW;
+    return L;
+}
+
+/// Taps of the forward correlation on the input layout.
+static void input_taps(const loupe_window2d *g, const dw_layout *L, ptrdiff_t *off) {
+    for (ptrdiff_t kh = 0; kh < g->kH; kh++)
+        for (ptrdiff_t kw = 0; kw < g->kW; kw++) {
+            ptrdiff_t col = kw * g->dilW;
+            off[kh * g->kW + kw] = kh * g->dilH * L->rs + (col % g->strideW) * L->phaseW + col / g->strideW;
+        }
+}
+
+/// floor(a / b) for b > 0.
+static inline ptrdiff_t floor_div(ptrdiff_t a, ptrdiff_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+/// Scratch row i holds input row i - padTop; column j of phase p holds input column
+/// j*strideW + p - padLeft; everything outside the input is 0.
+static void fill_input(const float *x, const loupe_window2d *g, const dw_layout *L, float *S, int level) {
+    const ptrdiff_t sw = g->strideW;
+    for (ptrdiff_t i = 0; i < L->rows; i++) {
+        float *row = S + i * L->rs;
+        ptrdiff_t ih = i - g->padTop;
+        if (ih < 0 || ih >= g->inH) { memset(row, 0, (size_t)L->rs * sizeof(float)); continue; }
+        const float *src = x + ih * g->inW;
+        for (ptrdiff_t p = 0; p < sw; p++) {
+            float *d = row + p * L->phaseW;
+            // j*sw + p - padLeft in [0, inW)
+            ptrdiff_t lo = floor_div(g->padLeft - p + sw - 1, sw), hi = floor_div(g->inW - 1 + g->padLeft - p, sw) + 1;
+            if (lo < 0) lo = 0;
+            if (hi > L->phaseW) hi = L->phaseW;
+            if (hi < lo) hi = lo;
+            if (lo > L->phaseW) lo = hi = L->phaseW;
+            for (ptrdiff_t j = 0; j < lo; j++) d[j] = 0.0f;
+            copy_strided(d + lo, src + lo * sw + p - g->padLeft, hi - lo, sw, level);
+            for (ptrdiff_t j = hi; j < L->phaseW; j++) d[j] = 0.0f;
+        }
+    }
+}
+
+/// The zero-inserted output gradient read by the input adjoint: gy[oh][ow] sits at row
+/// A + oh*strideH, column B + ow*strideW with A = (kH-1)*dilH, B = (kW-1)*dilW, so that
+/// gx[ih][iw] = sum_taps w[kH-1-a][kW-1-b] * S[ih + padTop + a*dilH][iw + padLeft + b*dilW].
+typedef struct { ptrdiff_t rows, cols; } dw_grad_layout;
+
+static dw_grad_layout grad_layout(const loupe_window2d *g) {
+    dw_grad_layout L = { g->inH + g->padTop + (g->kH - 1) * g->dilH, g->inW + g->padLeft + (g->kW - 1) * g->dilW };
+    return L;
+}
+
+static void grad_taps(const loupe_window2d *g, const dw_grad_layout *L, const float *w, ptrdiff_t *off, float *wt) {
+    for (ptrdiff_t a = 0; a < g->kH; a++)
+        for (ptrdiff_t b = 0; b < g->kW; b++) {
+            ptrdiff_t t = a * g->kW + b;
+            off[t] = (g->padTop + a * g->dilH) * L->cols + g->padLeft + b * g->dilW;
+            wt[t] = w[(g->kH - 1 - a) * g->kW + (g->kW - 1 - b)];
+        }
+}
+
+static void fill_grad(const float *gy, const loupe_window2d *g, const dw_grad_layout *L, float *S) {
+    memset(S, 0, (size_t)(L->rows * L->cols) * sizeof(float));
+    const ptrdiff_t A = (g->kH - 1) * g->dilH, B = (g->kW - 1) * g->dilW;
+    // Outputs whose window starts beyond the input (only possible with large end pads) reach no input.
+    ptrdiff_t outW = g->outW;
+    if (B + (outW - 1) * g->strideW >= L->cols) outW = (L->cols - 1 - B) / g->strideW + 1;
+    for (ptrdiff_t oh = 0; oh < g->outH; oh++) {
+        ptrdiff_t q = A + oh * g->strideH;
+        if (q >= L->rows) break;
+        float *d = S + q * L->cols + B;
+        const float *s = gy + oh * g->outW;
+        if (g->strideW == 1) memcpy(d, s, (size_t)outW * sizeof(float));
+        else for (ptrdiff_t ow = 0; ow < outW; ow++) d[ow * g->strideW] = s[ow];
+    }
+}
+
+// MARK: - Parallel drivers
+
+/// Planes per task: enough work per task to amortise the hand-off, yet several tasks per thread.
+static ptrdiff_t planes_per_task(ptrdiff_t planes, ptrdiff_t workPerPlane) {
+    ptrdiff_t threads = loupe_threads();
+    ptrdiff_t chunk = (16384 + workPerPlane - 1) / (workPerPlane > 0 ? workPerPlane : 1);
+    ptrdiff_t cap = planes / (4 * threads);
+    if (chunk > cap) chunk = cap;
+    return chunk < 1 ? 1 : chunk;
+}
+
+typedef struct {
+    const float *x, *w, *bias, *gy;
+    float *y;
+    ptrdiff_t n, c, mult, chunk, planes;
+    loupe_window2d g;
+    int level;
+} dw_job;
+
+static void forward_task(void *ctx, ptrdiff_t task) {
+    const dw_job *j = ctx;
+    const loupe_window2d *g = &j->g;
+    const ptrdiff_t taps = g->kH * g->kW, m = j->c * j->mult;
+    dw_layout L = input_layout(g);
+    float *S = malloc((size_t)(L.rows * L.rs) * sizeof(float));
+    ptrdiff_t *off = malloc((size_t)taps * sizeof(ptrdiff_t));
+    if (!S || !off) { free(S); free(off); return; }
+    input_taps(g, &L, off);
+    dw_corr c = { S, off, NULL, (int)taps, g->strideH * L.rs, g->outH, g->outW };
+    ptrdiff_t filled = -1;
+    ptrdiff_t p1 = (task + 1) * j->chunk < j->planes ? (task + 1) * j->chunk : j->planes;
+    for (ptrdiff_t t = task * j->chunk; t < p1; t++) {
+        ptrdiff_t img = t / m, oc = t % m, xp = img * j->c + oc / j->mult;
+        if (xp != filled) { fill_input(j->x + xp * g->inH * g->inW, g, &L, S, j->level); filled = xp; }
+        c.wt = j->w + oc * taps;
+        corr(&c, j->bias ? j->bias[oc] : 0.0f, 0, j->y + t * g->outH * g->outW, j->level);
+    }
+    free(S);
+    free(off);
+}
+
+void loupe_depthwise_forward(const float *x, const float *w, const float *bias, ptrdiff_t n, ptrdiff_t c,
+                             ptrdiff_t mult, const loupe_window2d *g, float *y) {
+    dw_job j = { x, w, bias, NULL, y, n, c, mult, 1, n * c * mult, *g, loupe_window_level() };
+    if (j.planes <= 0 || g->outH <= 0 || g->outW <= 0) return;
+    j.chunk = planes_per_task(j.planes, g->outH * g->outW * g->kH * g->kW);
+    loupe_parallel_for((j.planes + j.chunk - 1) / j.chunk, forward_task, &j);
+}
+
+static void backward_input_task(void *ctx, ptrdiff_t task) {
+    const dw_job *j = ctx;
+    const loupe_window2d *g = &j->g;
+    const ptrdiff_t taps = g->kH * g->kW, m = j->c * j->mult;
+    dw_grad_layout L = grad_layout(g);
+    float *S = malloc((size_t)(L.rows * L.cols) * sizeof(float));
+    ptrdiff_t *off = malloc((size_t)taps * sizeof(ptrdiff_t));
+    float *wt = malloc((size_t)taps * sizeof(float));
+    if (!S || !off || !wt) { free(S); free(off); free(wt); return; }
+    dw_corr c = { S, off, wt, (int)taps, L.cols, g->inH, g->inW };
+    ptrdiff_t p1 = (task + 1) * j->chunk < j->planes ? (task + 1) * j->chunk : j->planes;
+    for (ptrdiff_t t = task * j->chunk; t < p1; t++) {  // t = img * c + channel
+        ptrdiff_t img = t / j->c, ch = t % j->c;
+        for (ptrdiff_t k = 0; k < j->mult; k++) {
+            ptrdiff_t oc = ch * j->mult + k;
+            fill_grad(j->gy + (img * m + oc) * g->outH * g->outW, g, &L, S);
+            grad_taps(g, &L, j->w + oc * taps, off, wt);
+            corr(&c, 0.0f, 1, j->y + t * g->inH * g->inW, j->level);
+        }
+    }
+    free(S);
+    free(off);
+    free(wt);
+}
+
+void loupe_depthwise_backward_input(const float *gy, const float *w, ptrdiff_t n, ptrdiff_t c, ptrdiff_t mult,
+                                    const loupe_window2d *g, float *gx) {
+    dw_job j = { NULL, w, NULL, gy, gx, n, c, mult, 1, n * c, *g, loupe_window_level() };
+    if (j.planes <= 0 || mult <= 0 || g->outH <= 0 || g->outW <= 0) return;
+    j.chunk = planes_per_task(j.planes, mult * g->inH * g->inW * g->kH * g->kW);
+    loupe_parallel_for((j.planes + j.chunk - 1) / j.chunk, backward_input_task, &j);
+}
+
+static void backward_weight_task(void *ctx, ptrdiff_t task) {
+    const dw_job *j = ctx;
+    const loupe_window2d *g = &j->g;
+    const ptrdiff_t taps = g->kH * g->kW, m = j->c * j->mult;
+    dw_layout L = input_layout(g);
+    float *S = malloc((size_t)(L.rows * L.rs) * sizeof(float));
+    ptrdiff_t *off = malloc((size_t)taps * sizeof(ptrdiff_t));
+    if (!S || !off) { free(S); free(off); return; }
+    input_taps(g, &L, off);
+    dw_corr c = { S, off, NULL, (int)taps, g->strideH * L.rs, g->outH, g->outW };
+    ptrdiff_t p1 = (task + 1) * j->chunk < j->planes ? (task + 1) * j->chunk : j->planes;
+    for (ptrdiff_t oc = task * j->chunk; oc < p1; oc++)
+        for (ptrdiff_t img = 0; img < j->n; img++) {
+            fill_input(j->x + (img * j->c + oc / j->mult) * g->inH * g->inW, g, &L, S, j->level);
+            wgrad(&c, j->gy + (img * m + oc) * g->outH * g->outW, j->y + oc * taps, j->level);
+        }
+    free(S);
+    free(off);
+}
+
+void loupe_depthwise_backward_weight(const float *gy, const float *x, ptrdiff_t n, ptrdiff_t c, ptrdiff_t mult,
+                                     const loupe_window2d *g, float *gw) {
+    dw_job j = { x, NULL, NULL, gy, gw, n, c, mult, 1, c * mult, *g, loupe_window_level() };
+    if (j.planes <= 0 || n <= 0 || g->outH <= 0 || g->outW <= 0) return;
+    j.chunk = planes_per_task(j.planes, n * g->outH * g->outW * g->kH * g->kW);
+    loupe_parallel_for((j.planes + j.chunk - 1) / j.chunk, backward_weight_task, &j);
+}

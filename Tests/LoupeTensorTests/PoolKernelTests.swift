@@ -1,0 +1,70 @@
+import XCTest
+@testable import LoupeTensor
+
+/// Global average pooling and the max-pooling adjoint against direct loops.
+final class PoolKernelTests: XCTestCase {
+    override func tearDown() { Kernels.forceWindowLevel(nil) }
+
+    func testGlobalAveragePoolMatchesDoubleMean() throws {
+        var rng = KernelRNG(seed: 50)
+        // Plane sizes below, at and above one and four vectors; an (N, C, L) 1-D input; and one
+        // large enough to run threaded.
+        for shape in [[2, 3, 1, 1], [1, 2, 3, 5], [2, 2, 4, 4], [1, 3, 7, 11], [1, 2, 65], [3, 40, 33, 17]] {
+            let x = try rng.tensor(shape)
+            let X = try x.floats(), size = shape.dropFirst(2).reduce(1, *), planes = shape[0] * shape[1]
+            let gy = try rng.tensor([shape[0], shape[1]] + [Int](repeating: 1, count: shape.count - 2))
+            let G = try gy.floats()
+            for level in 0...Kernels.cpuLevel {
+                Kernels.forceWindowLevel(level)
+                let y = try Kernels.globalAveragePool(x)
+                XCTAssertEqual(y.shape, [shape[0], shape[1]] + [Int](repeating: 1, count: shape.count - 2))
+                let Y = try y.floats()
+                for p in 0..<planes {
+                    let mean = X[(p * size)..<((p + 1) * size)].reduce(0.0) { $0 + Double($1) } / Double(size)
+                    XCTAssertEqual(Double(Y[p]), mean, accuracy: 1e-5, "\(shape) plane \(p) L\(level)")
+                }
+                let gx = try Kernels.globalAveragePoolBackward(gy, inputShape: shape)
+                XCTAssertEqual(gx.shape, shape)
+                let GX = try gx.floats()
+                for i in 0..<GX.count { XCTAssertEqual(GX[i], G[i / size] / Float(size), "\(shape) \(i) L\(level)") }
+            }
+        }
+    }
+
+    func testGlobalAveragePoolRejectsBadShapes() {
+        XCTAssertThrowsError(try Kernels.globalAveragePool(try Tensor(shape: [2, 3], floats: [Float](repeating: 0, count: 6))))
+        XCTAssertThrowsError(try Kernels.globalAveragePoolBackward(try Tensor(shape: [1, 2, 1, 1], floats: [1, 2]), inputShape: [1, 3, 2, 2]))
+    }
+
+    /// Each output cotangent lands on the first position of its window's maximum (ties and
+    /// overlapping windows included), checked against a direct scan.
+    func testMaxPoolBackwardRoutesToFirstMaximum() throws {
+        var rng = KernelRNG(seed: 51)
+        let geometries = [
+            ConvGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1)),
+            ConvGeometry(kernel: (2, 3), strides: (1, 2), dilations: (2, 1), pads: (0, 1, 1, 0)),
+        ]
+        for g in geometries {
+            let shape = [2, 2, 7, 9]
+            // Quantised values produce ties.
+            let X = rng.floats(shape.reduce(1, *)).map { ($0 * 3).rounded() }
+            let x = try Tensor(shape: shape, floats: X)
+            let y = try Kernels.maxPool2d(x, geometry: g)
+            let gy = try rng.tensor(y.shape)
+            let gx = try Kernels.maxPool2dBackward(gy, input: x, geometry: g).floats()
+            var expected = [Float](repeating: 0, count: X.count)
+            let G = try gy.floats(), oh = y.shape[2], ow = y.shape[3]
+            for p in 0..<4 { for i in 0..<oh { for j in 0..<ow {
+                var best = -Float.infinity, at = -1
+                for kh in 0..<g.kernelH { for kw in 0..<g.kernelW {
+                    let ih = i * g.strideH - g.padTop + kh * g.dilationH, iw = j * g.strideW - g.padLeft + kw * g.dilationW
+                    guard ih >= 0, ih < 7, iw >= 0, iw < 9 else { continue }
+                    let v = X[(p * 7 + ih) * 9 + iw]
+                    if at < 0 || v > best { best = v; at = (p * 7 + ih) * 9 + iw }
+                } }
+                expected[at] += G[(p * oh + i) * ow + j]
+            } } }
+            for i in 0..<X.count { XCTAssertEqual(gx[i], expected[i], accuracy: 1e-6, "\(g) \(i)") }
+        }
+    }
+}
