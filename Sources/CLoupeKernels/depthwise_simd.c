@@ -138,11 +138,21 @@ static __attribute__((target("avx512f,fma"))) void wgrad_avx512(const dw_corr *c
     for (; t < c->taps; t++) wgrad_taps_avx512(c, t, gy, gw, 1);
 }
 
-/// Stride-2 copy: two loads and one two-source permute per 16 results; the second load is
-/// masked to lane 14 so nothing past src[2*(count-1)] is touched.
+/// Strided copy dst[k] = src[k*stride]. Unit stride: masked loads and stores (rows here are
+/// short, a libc call per row costs more than the copy). Stride 2: two loads and one two-source
+/// permute per 16 results, the second load masked to lane 14 so nothing past src[2*(count-1)]
+/// is touched.
 static __attribute__((target("avx512f"))) void copy_strided_avx512(float *dst, const float *src, ptrdiff_t count,
                                                                      ptrdiff_t stride) {
     ptrdiff_t k = 0;
+    if (stride == 1) {
+        for (; k + 16 <= count; k += 16) _mm512_storeu_ps(dst + k, _mm512_loadu_ps(src + k));
+        for (; k < count; k += 16) {
+            const __mmask16 m = tail16(count - k);
+            _mm512_mask_storeu_ps(dst + k, m, _mm512_maskz_loadu_ps(m, src + k));
+        }
+        return;
+    }
     if (stride == 2) {
         const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
         for (; k + 16 <= count; k += 16) {
@@ -152,6 +162,27 @@ static __attribute__((target("avx512f"))) void copy_strided_avx512(float *dst, c
         }
     }
     for (; k < count; k++) dst[k] = src[k * stride];
+}
+
+/// dst[k] += src[k] for k < count.
+static __attribute__((target("avx512f"))) void add_row_avx512(float *dst, const float *src, ptrdiff_t count) {
+    for (ptrdiff_t k = 0; k < count; k += 16) {
+        const __mmask16 m = tail16(count - k);
+        _mm512_mask_storeu_ps(dst + k, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, dst + k), _mm512_maskz_loadu_ps(m, src + k)));
+    }
+}
+
+/// Interleaves two phase rows: out[2j] = a[j], out[2j+1] = b[j] for j < n.
+static __attribute__((target("avx512f"))) void interleave2_avx512(float *out, const float *a, const float *b, ptrdiff_t n) {
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    for (ptrdiff_t j = 0; j < n; j += 16) {
+        const ptrdiff_t left = n - j;
+        const __mmask16 m = tail16(left);
+        __m512 va = _mm512_maskz_loadu_ps(m, a + j), vb = _mm512_maskz_loadu_ps(m, b + j);
+        _mm512_mask_storeu_ps(out + 2 * j, tail16(2 * left), _mm512_permutex2var_ps(va, lo, vb));
+        if (left > 8) _mm512_mask_storeu_ps(out + 2 * j + 16, tail16(2 * left - 16), _mm512_permutex2var_ps(va, hi, vb));
+    }
 }
 
 // MARK: - AVX2+FMA kernels
@@ -245,10 +276,10 @@ static void wgrad(const dw_corr *c, const float *gy, float *gw, int level) {
 
 static void copy_strided(float *dst, const float *src, ptrdiff_t count, ptrdiff_t stride, int level) {
     if (count <= 0) return;
-    if (stride == 1) { memcpy(dst, src, (size_t)count * sizeof(float)); return; }
 #ifdef DW_X86
     if (level >= 2) { copy_strided_avx512(dst, src, count, stride); return; }
 #endif
+    if (stride == 1) { memcpy(dst, src, (size_t)count * sizeof(float)); return; }
     (void)level;
     copy_strided_portable(dst, src, count, stride);
 }
@@ -282,26 +313,21 @@ static void input_taps(const loupe_window2d *g, const dw_layout *L, ptrdiff_t *o
 static inline ptrdiff_t floor_div(ptrdiff_t a, ptrdiff_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 /// Scratch row i holds input row i - padTop; column j of phase p holds input column
-/// j*strideW + p - padLeft; everything outside the input is 0.
+/// j*strideW + p - padLeft; everything outside the input is 0. Only the input's footprint is
+/// written: the caller zeroes the scratch once, and the padding stays zero for every plane.
 static void fill_input(const float *x, const loupe_window2d *g, const dw_layout *L, float *S, int level) {
     const ptrdiff_t sw = g->strideW;
-    for (ptrdiff_t i = 0; i < L->rows; i++) {
-        float *row = S + i * L->rs;
-        ptrdiff_t ih = i - g->padTop;
-        if (ih < 0 || ih >= g->inH) { memset(row, 0, (size_t)L->rs * sizeof(float)); continue; }
-        const float *src = x + ih * g->inW;
-        for (ptrdiff_t p = 0; p < sw; p++) {
-            float *d = row + p * L->phaseW;
-            // j*sw + p - padLeft in [0, inW)
-            ptrdiff_t lo = floor_div(g->padLeft - p + sw - 1, sw), hi = floor_div(g->inW - 1 + g->padLeft - p, sw) + 1;
-            if (lo < 0) lo = 0;
-            if (hi > L->phaseW) hi = L->phaseW;
-            if (hi < lo) hi = lo;
-            if (lo > L->phaseW) lo = hi = L->phaseW;
-            for (ptrdiff_t j = 0; j < lo; j++) d[j] = 0.0f;
-            copy_strided(d + lo, src + lo * sw + p - g->padLeft, hi - lo, sw, level);
-            for (ptrdiff_t j = hi; j < L->phaseW; j++) d[j] = 0.0f;
-        }
+    ptrdiff_t i0 = g->padTop, i1 = g->padTop + g->inH;
+    if (i1 > L->rows) i1 = L->rows;
+    for (ptrdiff_t p = 0; p < sw; p++) {
+        // j*sw + p - padLeft in [0, inW)
+        ptrdiff_t lo = floor_div(g->padLeft - p + sw - 1, sw), hi = floor_div(g->inW - 1 + g->padLeft - p, sw) + 1;
+        if (lo < 0) lo = 0;
+        if (hi > L->phaseW) hi = L->phaseW;
+        if (hi <= lo) continue;
+        const float *src = x + lo * sw + p - g->padLeft + (i0 - g->padTop) * g->inW;
+        float *d = S + i0 * L->rs + p * L->phaseW + lo;
+        for (ptrdiff_t i = i0; i < i1; i++, src += g->inW, d += L->rs) copy_strided(d, src, hi - lo, sw, level);
     }
 }
 
@@ -324,8 +350,9 @@ static void grad_taps(const loupe_window2d *g, const dw_grad_layout *L, const fl
         }
 }
 
-static void fill_grad(const float *gy, const loupe_window2d *g, const dw_grad_layout *L, float *S) {
-    memset(S, 0, (size_t)(L->rows * L->cols) * sizeof(float));
+/// Writes only the gradient positions: the caller zeroes the scratch once per task, and the
+/// positions in between stay zero for every plane.
+static void fill_grad(const float *gy, const loupe_window2d *g, const dw_grad_layout *L, float *S, int level) {
     const ptrdiff_t A = (g->kH - 1) * g->dilH, B = (g->kW - 1) * g->dilW;
     // Outputs whose window starts beyond the input (only possible with large end pads) reach no input.
     ptrdiff_t outW = g->outW;
@@ -335,12 +362,34 @@ static void fill_grad(const float *gy, const loupe_window2d *g, const dw_grad_la
         if (q >= L->rows) break;
         float *d = S + q * L->cols + B;
         const float *s = gy + oh * g->outW;
-        if (g->strideW == 1) memcpy(d, s, (size_t)outW * sizeof(float));
+        if (g->strideW == 1) copy_strided(d, s, outW, 1, level);
         else for (ptrdiff_t ow = 0; ow < outW; ow++) d[ow * g->strideW] = s[ow];
     }
 }
 
 // MARK: - Parallel drivers
+
+/// Per-thread scratch that grows and is never freed: a malloc/free per task costs page faults
+/// whenever libc trims the heap between tasks. Bounded by the largest plane seen (a few hundred KB).
+static _Thread_local void *scratch_buf;
+static _Thread_local size_t scratch_cap;
+
+/// Scratch of at least `floats` floats plus `taps` offsets and `taps` weights (64-byte aligned).
+static float *thread_scratch(size_t floats, ptrdiff_t taps, ptrdiff_t **off, float **wt) {
+    size_t fl = (floats + 15) & ~(size_t)15;
+    size_t bytes = fl * sizeof(float) + (size_t)taps * (sizeof(ptrdiff_t) + sizeof(float)) + 64;
+    if (bytes > scratch_cap) {
+        free(scratch_buf);
+        scratch_cap = 0;
+        scratch_buf = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+        if (!scratch_buf) return NULL;
+        scratch_cap = (bytes + 63) & ~(size_t)63;
+    }
+    float *S = scratch_buf;
+    *off = (ptrdiff_t *)(S + fl);
+    if (wt) *wt = (float *)(*off + taps);
+    return S;
+}
 
 /// Planes per task: enough work per task to amortise the hand-off, yet several tasks per thread.
 static ptrdiff_t planes_per_task(ptrdiff_t planes, ptrdiff_t workPerPlane) {
@@ -364,9 +413,10 @@ static void forward_task(void *ctx, ptrdiff_t task) {
     const loupe_window2d *g = &j->g;
     const ptrdiff_t taps = g->kH * g->kW, m = j->c * j->mult;
     dw_layout L = input_layout(g);
-    float *S = malloc((size_t)(L.rows * L.rs) * sizeof(float));
-    ptrdiff_t *off = malloc((size_t)taps * sizeof(ptrdiff_t));
-    if (!S || !off) { free(S); free(off); return; }
+    ptrdiff_t *off;
+    float *S = thread_scratch((size_t)(L.rows * L.rs), taps, &off, NULL);
+    if (!S) return;
+    memset(S, 0, (size_t)(L.rows * L.rs) * sizeof(float));
     input_taps(g, &L, off);
     dw_corr c = { S, off, NULL, (int)taps, g->strideH * L.rs, g->outH, g->outW };
     ptrdiff_t filled = -1;
@@ -377,8 +427,6 @@ static void forward_task(void *ctx, ptrdiff_t task) {
         c.wt = j->w + oc * taps;
         corr(&c, j->bias ? j->bias[oc] : 0.0f, 0, j->y + t * g->outH * g->outW, j->level);
     }
-    free(S);
-    free(off);
 }
 
 void loupe_depthwise_forward(const float *x, const float *w, const float *bias, ptrdiff_t n, ptrdiff_t c,
@@ -394,24 +442,112 @@ static void backward_input_task(void *ctx, ptrdiff_t task) {
     const loupe_window2d *g = &j->g;
     const ptrdiff_t taps = g->kH * g->kW, m = j->c * j->mult;
     dw_grad_layout L = grad_layout(g);
-    float *S = malloc((size_t)(L.rows * L.cols) * sizeof(float));
-    ptrdiff_t *off = malloc((size_t)taps * sizeof(ptrdiff_t));
-    float *wt = malloc((size_t)taps * sizeof(float));
-    if (!S || !off || !wt) { free(S); free(off); free(wt); return; }
+    ptrdiff_t *off;
+    float *wt;
+    float *S = thread_scratch((size_t)(L.rows * L.cols), taps, &off, &wt);
+    if (!S) return;
+    memset(S, 0, (size_t)(L.rows * L.cols) * sizeof(float));
     dw_corr c = { S, off, wt, (int)taps, L.cols, g->inH, g->inW };
     ptrdiff_t p1 = (task + 1) * j->chunk < j->planes ? (task + 1) * j->chunk : j->planes;
     for (ptrdiff_t t = task * j->chunk; t < p1; t++) {  // t = img * c + channel
         ptrdiff_t img = t / j->c, ch = t % j->c;
         for (ptrdiff_t k = 0; k < j->mult; k++) {
             ptrdiff_t oc = ch * j->mult + k;
-            fill_grad(j->gy + (img * m + oc) * g->outH * g->outW, g, &L, S);
+            fill_grad(j->gy + (img * m + oc) * g->outH * g->outW, g, &L, S, j->level);
             grad_taps(g, &L, j->w + oc * taps, off, wt);
             corr(&c, 0.0f, 1, j->y + t * g->inH * g->inW, j->level);
         }
     }
-    free(S);
-    free(off);
-    free(wt);
+}
+
+/// Input adjoint for strides > 1, by output phase: the input positions with
+/// (ih + padTop) % strideH == a and (iw + padLeft) % strideW == b receive only the taps with
+/// kh*dilH % strideH == a and kw*dilW % strideW == b, and over that sub-grid (U, V) they form a
+/// unit-stride correlation of the padded output gradient: no multiply-adds on the zeros that a
+/// zero-inserted gradient would carry. The strideW phases of one row are then interleaved back.
+typedef struct {
+    ptrdiff_t un, vn;        // sub-grid rows/columns covering the input: ceil((in + pad) / stride)
+    ptrdiff_t ph, pw;        // top/left zero padding of the gradient scratch: max tap shift
+    ptrdiff_t gr, gc;        // gradient scratch rows/columns
+} dw_phase_layout;
+
+static dw_phase_layout phase_layout(const loupe_window2d *g) {
+    dw_phase_layout L;
+    L.un = (g->inH + g->padTop + g->strideH - 1) / g->strideH;
+    L.vn = (g->inW + g->padLeft + g->strideW - 1) / g->strideW;
+    L.ph = (g->kH - 1) * g->dilH / g->strideH;
+    L.pw = (g->kW - 1) * g->dilW / g->strideW;
+    L.gr = L.un + L.ph;
+    L.gc = L.vn + L.pw;
+    return L;
+}
+
+static void backward_input_phased_task(void *ctx, ptrdiff_t task) {
+    const dw_job *j = ctx;
+    const loupe_window2d *g = &j->g;
+    const ptrdiff_t taps = g->kH * g->kW, m = j->c * j->mult, sh = g->strideH, sw = g->strideW;
+    dw_phase_layout L = phase_layout(g);
+    const size_t gsize = (size_t)(L.gr * L.gc), tsize = (size_t)(L.un * L.vn);
+    // gradient scratch; one output buffer per phase (a, b); one interleaved row
+    ptrdiff_t *off;
+    float *wt;
+    float *G = thread_scratch(gsize + tsize * (size_t)(sh * sw) + (size_t)(sw * L.vn) + 16, taps, &off, &wt);
+    if (!G) return;
+    float *tmp = G + gsize, *row = tmp + tsize * (size_t)(sh * sw);
+    memset(G, 0, gsize * sizeof(float));
+    // Gradient rows/columns beyond the scratch reach no input (only with end pads past the input).
+    const ptrdiff_t rows = g->outH < L.un ? g->outH : L.un, cols = g->outW < L.vn ? g->outW : L.vn;
+    ptrdiff_t p1 = (task + 1) * j->chunk < j->planes ? (task + 1) * j->chunk : j->planes;
+    for (ptrdiff_t t = task * j->chunk; t < p1; t++) {  // t = img * c + channel
+        ptrdiff_t img = t / j->c, ch = t % j->c;
+        for (ptrdiff_t k = 0; k < j->mult; k++) {
+            ptrdiff_t oc = ch * j->mult + k;
+            const float *gy = j->gy + (img * m + oc) * g->outH * g->outW;
+            for (ptrdiff_t oh = 0; oh < rows; oh++)
+                copy_strided(G + (L.ph + oh) * L.gc + L.pw, gy + oh * g->outW, cols, 1, j->level);
+            for (ptrdiff_t a = 0; a < sh; a++)
+                for (ptrdiff_t b = 0; b < sw; b++) {
+                    int n = 0;
+                    for (ptrdiff_t kh = 0; kh < g->kH; kh++) {
+                        if ((kh * g->dilH) % sh != a) continue;
+                        ptrdiff_t qh = (kh * g->dilH - a) / sh;
+                        for (ptrdiff_t kw = 0; kw < g->kW; kw++) {
+                            if ((kw * g->dilW) % sw != b) continue;
+                            off[n] = (L.ph - qh) * L.gc + (L.pw - (kw * g->dilW - b) / sw);
+                            wt[n++] = j->w[oc * taps + kh * g->kW + kw];
+                        }
+                    }
+                    dw_corr c = { G, off, wt, n, L.gc, L.un, L.vn };
+                    corr(&c, 0.0f, k > 0, tmp + (size_t)(a * sw + b) * tsize, j->level);
+                }
+        }
+        // Input row ih = a + sh*U - padTop: interleave its sw phases, then add columns iw + padLeft.
+        float *gx = j->y + t * g->inH * g->inW;
+        for (ptrdiff_t a = 0; a < sh; a++) {
+            const float *ta = tmp + (size_t)(a * sw) * tsize;
+            for (ptrdiff_t U = 0; U < L.un; U++) {
+                ptrdiff_t ih = a + sh * U - g->padTop;
+                if (ih < 0 || ih >= g->inH) continue;
+                float *d = gx + ih * g->inW;
+#ifdef DW_X86
+                if (j->level >= 2 && sw <= 2) {
+                    if (sw == 2) {
+                        interleave2_avx512(row, ta + U * L.vn, ta + tsize + U * L.vn, L.vn);
+                        add_row_avx512(d, row + g->padLeft, g->inW);
+                    } else {
+                        add_row_avx512(d, ta + U * L.vn + g->padLeft, g->inW);
+                    }
+                    continue;
+                }
+#endif
+                (void)row;
+                for (ptrdiff_t iw = 0; iw < g->inW; iw++) {
+                    ptrdiff_t col = iw + g->padLeft;
+                    d[iw] += ta[(size_t)(col % sw) * tsize + U * L.vn + col / sw];
+                }
+            }
+        }
+    }
 }
 
 void loupe_depthwise_backward_input(const float *gy, const float *w, ptrdiff_t n, ptrdiff_t c, ptrdiff_t mult,
@@ -419,7 +555,8 @@ void loupe_depthwise_backward_input(const float *gy, const float *w, ptrdiff_t n
     dw_job j = { NULL, w, NULL, gy, gx, n, c, mult, 1, n * c, *g, loupe_window_level() };
     if (j.planes <= 0 || mult <= 0 || g->outH <= 0 || g->outW <= 0) return;
     j.chunk = planes_per_task(j.planes, mult * g->inH * g->inW * g->kH * g->kW);
-    loupe_parallel_for((j.planes + j.chunk - 1) / j.chunk, backward_input_task, &j);
+    loupe_parallel_for((j.planes + j.chunk - 1) / j.chunk,
+                       g->strideW > 1 || g->strideH > 1 ? backward_input_phased_task : backward_input_task, &j);
 }
 
 static void backward_weight_task(void *ctx, ptrdiff_t task) {
@@ -427,9 +564,10 @@ static void backward_weight_task(void *ctx, ptrdiff_t task) {
     const loupe_window2d *g = &j->g;
     const ptrdiff_t taps = g->kH * g->kW, m = j->c * j->mult;
     dw_layout L = input_layout(g);
-    float *S = malloc((size_t)(L.rows * L.rs) * sizeof(float));
-    ptrdiff_t *off = malloc((size_t)taps * sizeof(ptrdiff_t));
-    if (!S || !off) { free(S); free(off); return; }
+    ptrdiff_t *off;
+    float *S = thread_scratch((size_t)(L.rows * L.rs), taps, &off, NULL);
+    if (!S) return;
+    memset(S, 0, (size_t)(L.rows * L.rs) * sizeof(float));
     input_taps(g, &L, off);
     dw_corr c = { S, off, NULL, (int)taps, g->strideH * L.rs, g->outH, g->outW };
     ptrdiff_t p1 = (task + 1) * j->chunk < j->planes ? (task + 1) * j->chunk : j->planes;
@@ -438,8 +576,6 @@ static void backward_weight_task(void *ctx, ptrdiff_t task) {
             fill_input(j->x + (img * j->c + oc / j->mult) * g->inH * g->inW, g, &L, S, j->level);
             wgrad(&c, j->gy + (img * m + oc) * g->outH * g->outW, j->y + oc * taps, j->level);
         }
-    free(S);
-    free(off);
 }
 
 void loupe_depthwise_backward_weight(const float *gy, const float *x, ptrdiff_t n, ptrdiff_t c, ptrdiff_t mult,
