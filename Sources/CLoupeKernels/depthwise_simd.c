@@ -36,6 +36,10 @@ typedef struct {
     const float *wt;
     int taps;
     ptrdiff_t rowStep, outH, outW;
+    // Optional: the next plane to stream from DRAM into L2 while this one computes (large
+    // planes at large batch would otherwise wait on memory between two compute phases).
+    const float *prefetch;
+    ptrdiff_t prefetchFloats;
 } dw_corr;
 
 // MARK: - Portable kernels
@@ -101,7 +105,14 @@ void corr_rows_avx512(const dw_corr *c, ptrdiff_t oh, float init, int accumulate
 
 static __attribute__((target("avx512f,fma"))) void corr_avx512(const dw_corr *c, float init, int accumulate, float *y) {
     ptrdiff_t oh = 0;
-    for (; oh + DW_ROWS <= c->outH; oh += DW_ROWS) corr_rows_avx512(c, oh, init, accumulate, y, 8);
+    // Prefetch a share of the next plane per block of rows: 64-byte lines spread over the blocks.
+    const ptrdiff_t blocks = c->outH / DW_ROWS;
+    const ptrdiff_t perBlock = c->prefetch && blocks > 0 ? (c->prefetchFloats / 16 + blocks - 1) / blocks : 0;
+    const char *pf = (const char *)c->prefetch, *pfEnd = pf + c->prefetchFloats * (ptrdiff_t)sizeof(float);
+    for (; oh + DW_ROWS <= c->outH; oh += DW_ROWS) {
+        for (ptrdiff_t i = 0; i < perBlock && pf < pfEnd; i++, pf += 64) _mm_prefetch(pf, _MM_HINT_T1);
+        corr_rows_avx512(c, oh, init, accumulate, y, 8);
+    }
     switch (c->outH - oh) {
     case 7: corr_rows_avx512(c, oh, init, accumulate, y, 7); break;
     case 6: corr_rows_avx512(c, oh, init, accumulate, y, 6); break;
@@ -397,6 +408,8 @@ static ptrdiff_t planes_per_task(ptrdiff_t planes, ptrdiff_t workPerPlane) {
     ptrdiff_t chunk = (16384 + workPerPlane - 1) / (workPerPlane > 0 ? workPerPlane : 1);
     ptrdiff_t cap = planes / (4 * threads);
     if (chunk > cap) chunk = cap;
+    // Two planes at least when there are plenty, so each task can prefetch its next plane.
+    if (chunk < 2 && planes >= 16 * threads) chunk = 2;
     return chunk < 1 ? 1 : chunk;
 }
 
@@ -418,13 +431,17 @@ static void forward_task(void *ctx, ptrdiff_t task) {
     if (!S) return;
     memset(S, 0, (size_t)(L.rows * L.rs) * sizeof(float));
     input_taps(g, &L, off);
-    dw_corr c = { S, off, NULL, (int)taps, g->strideH * L.rs, g->outH, g->outW };
+    dw_corr c = { S, off, NULL, (int)taps, g->strideH * L.rs, g->outH, g->outW, NULL, 0 };
     ptrdiff_t filled = -1;
     ptrdiff_t p1 = (task + 1) * j->chunk < j->planes ? (task + 1) * j->chunk : j->planes;
     for (ptrdiff_t t = task * j->chunk; t < p1; t++) {
         ptrdiff_t img = t / m, oc = t % m, xp = img * j->c + oc / j->mult;
         if (xp != filled) { fill_input(j->x + xp * g->inH * g->inW, g, &L, S, j->level); filled = xp; }
         c.wt = j->w + oc * taps;
+        // The next input plane of this task, when it is a different one and big enough to miss cache.
+        ptrdiff_t nextXp = t + 1 < p1 ? ((t + 1) / m) * j->c + ((t + 1) % m) / j->mult : -1;
+        c.prefetch = nextXp >= 0 && nextXp != xp && g->inH * g->inW >= 2048 ? j->x + nextXp * g->inH * g->inW : NULL;
+        c.prefetchFloats = g->inH * g->inW;
         corr(&c, j->bias ? j->bias[oc] : 0.0f, 0, j->y + t * g->outH * g->outW, j->level);
     }
 }
@@ -447,7 +464,7 @@ static void backward_input_task(void *ctx, ptrdiff_t task) {
     float *S = thread_scratch((size_t)(L.rows * L.cols), taps, &off, &wt);
     if (!S) return;
     memset(S, 0, (size_t)(L.rows * L.cols) * sizeof(float));
-    dw_corr c = { S, off, wt, (int)taps, L.cols, g->inH, g->inW };
+    dw_corr c = { S, off, wt, (int)taps, L.cols, g->inH, g->inW, NULL, 0 };
     ptrdiff_t p1 = (task + 1) * j->chunk < j->planes ? (task + 1) * j->chunk : j->planes;
     for (ptrdiff_t t = task * j->chunk; t < p1; t++) {  // t = img * c + channel
         ptrdiff_t img = t / j->c, ch = t % j->c;
@@ -517,7 +534,7 @@ static void backward_input_phased_task(void *ctx, ptrdiff_t task) {
                             wt[n++] = j->w[oc * taps + kh * g->kW + kw];
                         }
                     }
-                    dw_corr c = { G, off, wt, n, L.gc, L.un, L.vn };
+                    dw_corr c = { G, off, wt, n, L.gc, L.un, L.vn, NULL, 0 };
                     corr(&c, 0.0f, k > 0, tmp + (size_t)(a * sw + b) * tsize, j->level);
                 }
         }
@@ -569,7 +586,7 @@ static void backward_weight_task(void *ctx, ptrdiff_t task) {
     if (!S) return;
     memset(S, 0, (size_t)(L.rows * L.rs) * sizeof(float));
     input_taps(g, &L, off);
-    dw_corr c = { S, off, NULL, (int)taps, g->strideH * L.rs, g->outH, g->outW };
+    dw_corr c = { S, off, NULL, (int)taps, g->strideH * L.rs, g->outH, g->outW, NULL, 0 };
     ptrdiff_t p1 = (task + 1) * j->chunk < j->planes ? (task + 1) * j->chunk : j->planes;
     for (ptrdiff_t oc = task * j->chunk; oc < p1; oc++)
         for (ptrdiff_t img = 0; img < j->n; img++) {

@@ -32,6 +32,11 @@ final class DepthwiseKernelTests: XCTestCase {
         // Stride 3 and mixed strides/dilations per axis.
         out.append(("s3", [1, 2, 11, 23], 1, ConvGeometry(kernel: (3, 3), strides: (3, 3), pads: (1, 1, 1, 1), groups: 2)))
         out.append(("mixed", [2, 2, 10, 21], 2, ConvGeometry(kernel: (5, 3), strides: (1, 2), dilations: (2, 1), pads: (1, 2, 3, 0), groups: 2)))
+        out.append(("strideH only", [1, 2, 9, 17], 1, ConvGeometry(kernel: (3, 3), strides: (2, 1), pads: (1, 1, 1, 1), groups: 2)))
+        // End pads so large that the last windows lie entirely in the padding.
+        out.append(("windows past input", [1, 2, 3, 4], 2, ConvGeometry(kernel: (3, 3), strides: (2, 2), pads: (0, 1, 5, 6), groups: 2)))
+        out.append(("1x1 stride 2", [1, 3, 5, 18], 1, ConvGeometry(kernel: (1, 1), strides: (2, 2), groups: 3)))
+        out.append(("7x7 dil 3", [1, 2, 8, 40], 1, ConvGeometry(kernel: (7, 7), strides: (2, 2), dilations: (3, 3), pads: (9, 9, 9, 9), groups: 2)))
         return out
     }
 
