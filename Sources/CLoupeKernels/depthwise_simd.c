@@ -9,7 +9,10 @@
 //
 // The input adjoint is the same correlation over the output gradient scattered into a
 // zero-inserted scratch plane, with the kernel flipped; the weight adjoint is one dot product
-// per tap between the output gradient and the shifted scratch plane.
+// per tap between the output gradient and the shifted scratch plane. The max-pool adjoint (end
+// of file) reuses the scratch layout to find 16 window arg-maxima at once.
+#include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "CLoupeWindow.h"
@@ -601,4 +604,99 @@ void loupe_depthwise_backward_weight(const float *gy, const float *x, ptrdiff_t 
     if (j.planes <= 0 || n <= 0 || g->outH <= 0 || g->outW <= 0) return;
     j.chunk = planes_per_task(j.planes, n * g->outH * g->outW * g->kH * g->kW);
     loupe_parallel_for((j.planes + j.chunk - 1) / j.chunk, backward_weight_task, &j);
+}
+
+// MARK: - Max-pool adjoint
+//
+// The same phase-split scratch, padded with -infinity instead of 0, lets the arg-max of 16
+// windows be found with one vector compare per tap. Padding can never win (it equals the
+// starting -infinity and the comparison is strict), so a selected tap is always a real input
+// position; windows with no finite maximum (all -infinity, or entirely in the padding) fall back
+// to the scalar rule of loupe_maxpool_plane.
+
+/// Routes gy[oh][ow] of one output to its window's first maximum (scalar rule).
+static void maxpool_route_one(const float *x, const loupe_window2d *g, ptrdiff_t oh, ptrdiff_t ow, float gyv, float *gx) {
+    float best = -INFINITY;
+    ptrdiff_t at = -1;
+    for (ptrdiff_t kh = 0; kh < g->kH; kh++) {
+        ptrdiff_t ih = oh * g->strideH - g->padTop + kh * g->dilH;
+        if (ih < 0 || ih >= g->inH) continue;
+        for (ptrdiff_t kw = 0; kw < g->kW; kw++) {
+            ptrdiff_t iw = ow * g->strideW - g->padLeft + kw * g->dilW;
+            if (iw < 0 || iw >= g->inW) continue;
+            float v = x[ih * g->inW + iw];
+            if (v > best || (v != v && best == best) || at < 0) { best = v; at = ih * g->inW + iw; }
+        }
+    }
+    if (at >= 0) gx[at] += gyv;
+}
+
+#ifdef DW_X86
+static __attribute__((target("avx512f"))) void maxpool_grad_avx512(const float *x, const float *gy, const loupe_window2d *g,
+                                                                     const dw_corr *c, float *gx) {
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    int32_t idx[16];
+    for (ptrdiff_t oh = 0; oh < c->outH; oh++) {
+        const float *sr = c->S + oh * c->rowStep;
+        const float *gr = gy + oh * c->outW;
+        for (ptrdiff_t ow = 0; ow < c->outW; ow += 16) {
+            const ptrdiff_t left = c->outW - ow;
+            const __mmask16 m = tail16(left);
+            __m512 best = ninf;
+            __m512i at = _mm512_set1_epi32(-1);
+            for (int t = 0; t < c->taps; t++) {
+                __m512 v = _mm512_mask_loadu_ps(ninf, m, sr + c->off[t] + ow);
+                __mmask16 k = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) |
+                              (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q));
+                best = _mm512_mask_blend_ps(k, best, v);
+                at = _mm512_mask_blend_epi32(k, at, _mm512_set1_epi32(t));
+            }
+            _mm512_storeu_si512(idx, at);
+            const ptrdiff_t n = left < 16 ? left : 16;
+            for (ptrdiff_t l = 0; l < n; l++) {
+                const ptrdiff_t o = ow + l;
+                const int t = idx[l];
+                if (t < 0) { maxpool_route_one(x, g, oh, o, gr[o], gx); continue; }
+                const ptrdiff_t ih = oh * g->strideH - g->padTop + (t / g->kW) * g->dilH;
+                const ptrdiff_t iw = o * g->strideW - g->padLeft + (t % g->kW) * g->dilW;
+                gx[ih * g->inW + iw] += gr[o];
+            }
+        }
+    }
+}
+#endif
+
+static void maxpool_grad_task(void *ctx, ptrdiff_t task) {
+    const dw_job *j = ctx;
+    const loupe_window2d *g = &j->g;
+    const ptrdiff_t plane = g->inH * g->inW, oplane = g->outH * g->outW;
+    ptrdiff_t p1 = (task + 1) * j->chunk < j->planes ? (task + 1) * j->chunk : j->planes;
+#ifdef DW_X86
+    if (j->level >= 2) {
+        const ptrdiff_t taps = g->kH * g->kW;
+        dw_layout L = input_layout(g);
+        const size_t size = (size_t)(L.rows * L.rs);
+        ptrdiff_t *off;
+        float *S = thread_scratch(size, taps, &off, NULL);
+        if (S) {
+            for (size_t i = 0; i < size; i++) S[i] = -INFINITY;
+            input_taps(g, &L, off);
+            dw_corr c = { S, off, NULL, (int)taps, g->strideH * L.rs, g->outH, g->outW, NULL, 0 };
+            for (ptrdiff_t t = task * j->chunk; t < p1; t++) {
+                fill_input(j->x + t * plane, g, &L, S, j->level);
+                maxpool_grad_avx512(j->x + t * plane, j->gy + t * oplane, g, &c, j->y + t * plane);
+            }
+            return;
+        }
+    }
+#endif
+    for (ptrdiff_t t = task * j->chunk; t < p1; t++)
+        loupe_maxpool_plane_grad(j->x + t * plane, j->gy + t * oplane, g, j->y + t * plane);
+}
+
+void loupe_maxpool_backward(const float *x, const float *gy, ptrdiff_t planes, const loupe_window2d *g, float *gx) {
+    dw_job j = { x, NULL, NULL, gy, gx, 1, planes, 1, 1, planes, *g, loupe_window_level() };
+    if (planes <= 0 || g->outH <= 0 || g->outW <= 0) return;
+    j.chunk = planes_per_task(planes, g->outH * g->outW * g->kH * g->kW);
+    loupe_parallel_for((planes + j.chunk - 1) / j.chunk, maxpool_grad_task, &j);
 }

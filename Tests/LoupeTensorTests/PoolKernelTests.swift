@@ -36,35 +36,44 @@ final class PoolKernelTests: XCTestCase {
         XCTAssertThrowsError(try Kernels.globalAveragePoolBackward(try Tensor(shape: [1, 2, 1, 1], floats: [1, 2]), inputShape: [1, 3, 2, 2]))
     }
 
-    /// Each output cotangent lands on the first position of its window's maximum (ties and
-    /// overlapping windows included), checked against a direct scan.
+    /// Each output cotangent lands on the first position of its window's maximum (ties,
+    /// overlapping windows, NaN (wins and stays), all -infinity windows, widths beyond one
+    /// vector and ceil-mode windows hanging over the padding), on every SIMD path, checked
+    /// against a direct scan.
     func testMaxPoolBackwardRoutesToFirstMaximum() throws {
         var rng = KernelRNG(seed: 51)
-        let geometries = [
-            ConvGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1)),
-            ConvGeometry(kernel: (2, 3), strides: (1, 2), dilations: (2, 1), pads: (0, 1, 1, 0)),
+        let cases: [(ConvGeometry, [Int], Bool)] = [
+            (ConvGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1)), [2, 2, 7, 9], false),
+            (ConvGeometry(kernel: (2, 3), strides: (1, 2), dilations: (2, 1), pads: (0, 1, 1, 0)), [1, 2, 7, 9], false),
+            (ConvGeometry(kernel: (3, 3), strides: (1, 1), pads: (1, 1, 1, 1)), [1, 3, 5, 37], false),
+            (ConvGeometry(kernel: (2, 2), strides: (2, 2)), [1, 2, 5, 35], true),
         ]
-        for g in geometries {
-            let shape = [2, 2, 7, 9]
-            // Quantised values produce ties.
-            let X = rng.floats(shape.reduce(1, *)).map { ($0 * 3).rounded() }
+        for (g, shape, ceil) in cases {
+            let h = shape[2], w = shape[3], planes = shape[0] * shape[1]
+            // Quantised values produce ties; a few NaN and -infinity.
+            var X = rng.floats(shape.reduce(1, *)).map { ($0 * 3).rounded() }
+            for i in stride(from: 5, to: X.count, by: 23) { X[i] = .nan }
+            for i in stride(from: 0, to: min(X.count, 3 * w), by: 1) where i % w < 4 { X[i] = -.infinity }
             let x = try Tensor(shape: shape, floats: X)
-            let y = try Kernels.maxPool2d(x, geometry: g)
+            let y = try Kernels.maxPool2d(x, geometry: g, ceilMode: ceil)
             let gy = try rng.tensor(y.shape)
-            let gx = try Kernels.maxPool2dBackward(gy, input: x, geometry: g).floats()
             var expected = [Float](repeating: 0, count: X.count)
             let G = try gy.floats(), oh = y.shape[2], ow = y.shape[3]
-            for p in 0..<4 { for i in 0..<oh { for j in 0..<ow {
+            for p in 0..<planes { for i in 0..<oh { for j in 0..<ow {
                 var best = -Float.infinity, at = -1
                 for kh in 0..<g.kernelH { for kw in 0..<g.kernelW {
                     let ih = i * g.strideH - g.padTop + kh * g.dilationH, iw = j * g.strideW - g.padLeft + kw * g.dilationW
-                    guard ih >= 0, ih < 7, iw >= 0, iw < 9 else { continue }
-                    let v = X[(p * 7 + ih) * 9 + iw]
-                    if at < 0 || v > best { best = v; at = (p * 7 + ih) * 9 + iw }
+                    guard ih >= 0, ih < h, iw >= 0, iw < w else { continue }
+                    let v = X[(p * h + ih) * w + iw]
+                    if at < 0 || v > best || (v.isNaN && !best.isNaN) { best = v; at = (p * h + ih) * w + iw }
                 } }
-                expected[at] += G[(p * oh + i) * ow + j]
+                if at >= 0 { expected[at] += G[(p * oh + i) * ow + j] }
             } } }
-            for i in 0..<X.count { XCTAssertEqual(gx[i], expected[i], accuracy: 1e-6, "\(g) \(i)") }
+            for level in 0...Kernels.cpuLevel {
+                Kernels.forceWindowLevel(level)
+                let gx = try Kernels.maxPool2dBackward(gy, input: x, geometry: g, ceilMode: ceil).floats()
+                for i in 0..<X.count { XCTAssertEqual(gx[i], expected[i], accuracy: 1e-6, "\(g) \(shape) L\(level) \(i)") }
+            }
         }
     }
 }

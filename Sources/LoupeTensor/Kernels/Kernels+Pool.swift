@@ -40,10 +40,8 @@ extension Kernels {
         let win = p.window(inH: s.h, inW: s.w, outH: s.oh, outW: s.ow)
         X.withUnsafeBufferPointer { xb in GY.withUnsafeBufferPointer { gyb in GX.withUnsafeMutableBufferPointer { gxb in
             guard let x0 = xb.baseAddress, let gy0 = gyb.baseAddress, let gx0 = gxb.baseAddress else { return }
-            parallelFor(s.planes) { t in
-                var wv = win
-                loupe_maxpool_plane_grad(x0 + t * s.h * s.w, gy0 + t * s.oh * s.ow, &wv, gx0 + t * s.h * s.w)
-            }
+            var wv = win
+            loupe_maxpool_backward(x0, gy0, s.planes, &wv, gx0)
         } } }
         return Tensor(uncheckedShape: x.shape, storage: .float32(GX))
     }
