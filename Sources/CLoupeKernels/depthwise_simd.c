@@ -561,9 +561,12 @@ static void backward_input_phased_task(void *ctx, ptrdiff_t task) {
                 }
 #endif
                 (void)row;
-                for (ptrdiff_t iw = 0; iw < g->inW; iw++) {
-                    ptrdiff_t col = iw + g->padLeft;
-                    d[iw] += ta[(size_t)(col % sw) * tsize + U * L.vn + col / sw];
+                for (ptrdiff_t b = 0; b < sw; b++) {  // iw = b + sw*V - padLeft in [0, inW)
+                    ptrdiff_t v0 = floor_div(g->padLeft - b + sw - 1, sw), v1 = floor_div(g->inW - 1 + g->padLeft - b, sw) + 1;
+                    if (v0 < 0) v0 = 0;
+                    if (v1 > L.vn) v1 = L.vn;
+                    const float *src = ta + (size_t)b * tsize + U * L.vn;
+                    for (ptrdiff_t V = v0; V < v1; V++) d[b + V * sw - g->padLeft] += src[V];
                 }
             }
         }
