@@ -106,8 +106,47 @@ void corr_rows_avx512(const dw_corr *c, ptrdiff_t oh, float init, int accumulate
     }
 }
 
+/// Rows of at most 8 outputs (7x7 planes): two rows share one vector, lanes 0-7 row r and
+/// lanes 8-15 row r+1 (loaded through a merge-masked second load), P pairs at once.
+static inline __attribute__((target("avx512f,fma"), always_inline))
+void corr_pairs_avx512(const dw_corr *c, ptrdiff_t oh, float init, int accumulate, float *y, const int P) {
+    const __mmask16 lo = (__mmask16)((1u << c->outW) - 1u), hi = (__mmask16)(lo << 8);
+    const float *S = c->S + oh * c->rowStep;
+    float *yb = y + oh * c->outW;
+    __m512 acc[4];
+    for (int q = 0; q < P; q++) {
+        float *y0 = yb + 2 * q * c->outW, *y1 = y0 + c->outW - 8;
+        acc[q] = accumulate ? _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(lo, y0), hi, y1) : _mm512_set1_ps(init);
+    }
+    for (int t = 0; t < c->taps; t++) {
+        const __m512 wv = _mm512_set1_ps(c->wt[t]);
+        const float *p = S + c->off[t];
+        for (int q = 0; q < P; q++) {
+            const float *r0 = p + 2 * q * c->rowStep;
+            __m512 v = _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(lo, r0), hi, r0 + c->rowStep - 8);
+            acc[q] = _mm512_fmadd_ps(wv, v, acc[q]);
+        }
+    }
+    for (int q = 0; q < P; q++) {
+        float *y0 = yb + 2 * q * c->outW;
+        _mm512_mask_storeu_ps(y0, lo, acc[q]);
+        _mm512_mask_storeu_ps(y0 + c->outW - 8, hi, acc[q]);
+    }
+}
+
 static __attribute__((target("avx512f,fma"))) void corr_avx512(const dw_corr *c, float init, int accumulate, float *y) {
     ptrdiff_t oh = 0;
+    if (c->outW <= 8 && !c->prefetch) {
+        for (; oh + 8 <= c->outH; oh += 8) corr_pairs_avx512(c, oh, init, accumulate, y, 4);
+        switch ((c->outH - oh) / 2) {
+        case 3: corr_pairs_avx512(c, oh, init, accumulate, y, 3); oh += 6; break;
+        case 2: corr_pairs_avx512(c, oh, init, accumulate, y, 2); oh += 4; break;
+        case 1: corr_pairs_avx512(c, oh, init, accumulate, y, 1); oh += 2; break;
+        default: break;
+        }
+        if (oh < c->outH) corr_rows_avx512(c, oh, init, accumulate, y, 1);
+        return;
+    }
     // Prefetch a share of the next plane per block of rows: 64-byte lines spread over the blocks.
     const ptrdiff_t blocks = c->outH / DW_ROWS;
     const ptrdiff_t perBlock = c->prefetch && blocks > 0 ? (c->prefetchFloats / 16 + blocks - 1) / blocks : 0;

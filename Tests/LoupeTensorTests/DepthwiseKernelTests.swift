@@ -32,6 +32,9 @@ final class DepthwiseKernelTests: XCTestCase {
         // Stride 3 and mixed strides/dilations per axis.
         out.append(("s3", [1, 2, 11, 23], 1, ConvGeometry(kernel: (3, 3), strides: (3, 3), pads: (1, 1, 1, 1), groups: 2)))
         out.append(("mixed", [2, 2, 10, 21], 2, ConvGeometry(kernel: (5, 3), strides: (1, 2), dilations: (2, 1), pads: (1, 2, 3, 0), groups: 2)))
+        // Rows of at most 8 outputs pack two rows per vector: odd and even row counts.
+        out.append(("7x7 plane", [2, 4, 7, 7], 2, ConvGeometry(kernel: (5, 5), pads: (2, 2, 2, 2), groups: 4)))
+        out.append(("8 wide, 13 rows", [1, 2, 13, 8], 1, ConvGeometry(kernel: (3, 3), pads: (1, 1, 1, 1), groups: 2)))
         out.append(("strideH only", [1, 2, 9, 17], 1, ConvGeometry(kernel: (3, 3), strides: (2, 1), pads: (1, 1, 1, 1), groups: 2)))
         // End pads so large that the last windows lie entirely in the padding.
         out.append(("windows past input", [1, 2, 3, 4], 2, ConvGeometry(kernel: (3, 3), strides: (2, 2), pads: (0, 1, 5, 6), groups: 2)))
