@@ -172,7 +172,20 @@ static inline __attribute__((target("avx512f,fma"), always_inline))
 void wgrad_taps_avx512(const dw_corr *c, int t0, const float *gy, float *gw, const int B) {
     __m512 acc[8];
     for (int b = 0; b < B; b++) acc[b] = _mm512_setzero_ps();
-    for (ptrdiff_t oh = 0; oh < c->outH; oh++) {
+    ptrdiff_t oh = 0;
+    if (c->outW <= 8) {  // two rows per vector, as in corr_pairs_avx512
+        const __mmask16 lo = (__mmask16)((1u << c->outW) - 1u), hi = (__mmask16)(lo << 8);
+        for (; oh + 2 <= c->outH; oh += 2) {
+            const float *s = c->S + oh * c->rowStep, *g = gy + oh * c->outW;
+            const __m512 gv = _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(lo, g), hi, g + c->outW - 8);
+            for (int b = 0; b < B; b++) {
+                const float *r0 = s + c->off[t0 + b];
+                __m512 v = _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(lo, r0), hi, r0 + c->rowStep - 8);
+                acc[b] = _mm512_fmadd_ps(gv, v, acc[b]);
+            }
+        }
+    }
+    for (; oh < c->outH; oh++) {
         const float *s = c->S + oh * c->rowStep, *g = gy + oh * c->outW;
         for (ptrdiff_t ow = 0; ow < c->outW; ow += 16) {
             const __mmask16 m = tail16(c->outW - ow);
