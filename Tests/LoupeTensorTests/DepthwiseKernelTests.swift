@@ -100,6 +100,32 @@ final class DepthwiseKernelTests: XCTestCase {
         }
     }
 
+    /// The vectorised kernels agree with the previous scalar per-plane kernels (kept as the A/B
+    /// baseline) on a MobileNetV3-like 5x5 stride-2 layer with a channel multiplier of 2.
+    func testMatchesScalarTwins() throws {
+        var rng = KernelRNG(seed: 43)
+        let g = ConvGeometry(kernel: (5, 5), strides: (2, 2), pads: (2, 2, 2, 2), groups: 6)
+        let x = rng.floats(2 * 6 * 13 * 21), w = rng.floats(12 * 25), b = rng.floats(12)
+        let s = try Kernels.convShapes(input: [2, 6, 13, 21], weight: [12, 1, 5, 5], geometry: g, op: "test")
+        let win = g.window(inH: s.h, inW: s.w, outH: s.oh, outW: s.ow)
+        let gy = rng.floats(s.n * s.m * s.plane)
+        var fast = [Float](repeating: 0, count: s.n * s.m * s.plane), slow = fast
+        var gxFast = [Float](repeating: 0, count: x.count), gxSlow = gxFast
+        var gwFast = [Float](repeating: 0, count: w.count), gwSlow = gwFast
+        x.withUnsafeBufferPointer { xb in w.withUnsafeBufferPointer { wb in gy.withUnsafeBufferPointer { gb in
+            let x0 = xb.baseAddress!, w0 = wb.baseAddress!, g0 = gb.baseAddress!
+            fast.withUnsafeMutableBufferPointer { Kernels.depthwiseForward(x0, w0, b, s, win, $0.baseAddress!) }
+            slow.withUnsafeMutableBufferPointer { Kernels.depthwiseForwardScalar(x0, w0, b, s, win, $0.baseAddress!) }
+            gxFast.withUnsafeMutableBufferPointer { Kernels.depthwiseBackwardInput(g0, w0, s, win, $0.baseAddress!) }
+            gxSlow.withUnsafeMutableBufferPointer { Kernels.depthwiseBackwardInputScalar(g0, w0, s, win, $0.baseAddress!) }
+            gwFast.withUnsafeMutableBufferPointer { Kernels.depthwiseBackwardWeight(g0, x0, s, win, $0.baseAddress!) }
+            gwSlow.withUnsafeMutableBufferPointer { Kernels.depthwiseBackwardWeightScalar(g0, x0, s, win, $0.baseAddress!) }
+        } } }
+        for (a, b, name) in [(fast, slow, "forward"), (gxFast, gxSlow, "dx"), (gwFast, gwSlow, "dw")] {
+            for i in 0..<a.count { XCTAssertEqual(a[i], b[i], accuracy: 1e-4 + 1e-4 * abs(b[i]), "\(name) \(i)") }
+        }
+    }
+
     /// Forcing a level above the CPU's is ignored; nil restores automatic selection.
     func testForcedLevel() {
         Kernels.forceWindowLevel(0)
