@@ -10,7 +10,8 @@
 // The input adjoint is the same correlation over the output gradient scattered into a
 // zero-inserted scratch plane, with the kernel flipped; the weight adjoint is one dot product
 // per tap between the output gradient and the shifted scratch plane. The max-pool adjoint (end
-// of file) reuses the scratch layout to find 16 window arg-maxima at once.
+// of file) reuses the scratch layout to find 16 window arg-maxima at once, and max pooling
+// itself the same way.
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -754,4 +755,60 @@ void loupe_maxpool_backward(const float *x, const float *gy, ptrdiff_t planes, c
     if (planes <= 0 || g->outH <= 0 || g->outW <= 0) return;
     j.chunk = planes_per_task(planes, g->outH * g->outW * g->kH * g->kW);
     loupe_parallel_for((planes + j.chunk - 1) / j.chunk, maxpool_grad_task, &j);
+}
+
+// MARK: - Max-pool forward
+
+#ifdef DW_X86
+/// NaN-propagating maximum over each window (a NaN tap wins and stays), 16 windows at a time.
+static __attribute__((target("avx512f"))) void maxpool_avx512(const dw_corr *c, float *y) {
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    for (ptrdiff_t oh = 0; oh < c->outH; oh++) {
+        const float *sr = c->S + oh * c->rowStep;
+        for (ptrdiff_t ow = 0; ow < c->outW; ow += 16) {
+            const __mmask16 m = tail16(c->outW - ow);
+            __m512 best = ninf;
+            for (int t = 0; t < c->taps; t++) {
+                __m512 v = _mm512_maskz_loadu_ps(m, sr + c->off[t] + ow);
+                __mmask16 k = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+                best = _mm512_mask_blend_ps(k, best, v);
+            }
+            _mm512_mask_storeu_ps(y + oh * c->outW + ow, m, best);
+        }
+    }
+}
+#endif
+
+static void maxpool_task(void *ctx, ptrdiff_t task) {
+    const dw_job *j = ctx;
+    const loupe_window2d *g = &j->g;
+    const ptrdiff_t plane = g->inH * g->inW, oplane = g->outH * g->outW;
+    ptrdiff_t p1 = (task + 1) * j->chunk < j->planes ? (task + 1) * j->chunk : j->planes;
+#ifdef DW_X86
+    if (j->level >= 2) {
+        const ptrdiff_t taps = g->kH * g->kW;
+        dw_layout L = input_layout(g);
+        const size_t size = (size_t)(L.rows * L.rs);
+        ptrdiff_t *off;
+        float *S = thread_scratch(size, taps, &off, NULL);
+        if (S) {
+            for (size_t i = 0; i < size; i++) S[i] = -INFINITY;
+            input_taps(g, &L, off);
+            dw_corr c = { S, off, NULL, (int)taps, g->strideH * L.rs, g->outH, g->outW, NULL, 0 };
+            for (ptrdiff_t t = task * j->chunk; t < p1; t++) {
+                fill_input(j->x + t * plane, g, &L, S, j->level);
+                maxpool_avx512(&c, j->y + t * oplane);
+            }
+            return;
+        }
+    }
+#endif
+    for (ptrdiff_t t = task * j->chunk; t < p1; t++) loupe_maxpool_plane(j->x + t * plane, g, j->y + t * oplane, NULL);
+}
+
+void loupe_maxpool_forward(const float *x, ptrdiff_t planes, const loupe_window2d *g, float *y) {
+    dw_job j = { x, NULL, NULL, NULL, y, 1, planes, 1, 1, planes, *g, loupe_window_level() };
+    if (planes <= 0 || g->outH <= 0 || g->outW <= 0) return;
+    j.chunk = planes_per_task(planes, g->outH * g->outW * g->kH * g->kW);
+    loupe_parallel_for((planes + j.chunk - 1) / j.chunk, maxpool_task, &j);
 }

@@ -36,6 +36,31 @@ final class PoolKernelTests: XCTestCase {
         XCTAssertThrowsError(try Kernels.globalAveragePoolBackward(try Tensor(shape: [1, 2, 1, 1], floats: [1, 2]), inputShape: [1, 3, 2, 2]))
     }
 
+    /// Max pooling against the direct reference on every SIMD path (strides, dilation, pads,
+    /// ceil mode, widths beyond one vector), and NaN propagation.
+    func testMaxPoolForwardMatchesReference() throws {
+        var rng = KernelRNG(seed: 52)
+        let cases: [(ConvGeometry, [Int], Bool)] = [
+            (ConvGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1)), [2, 3, 9, 37], false),
+            (ConvGeometry(kernel: (2, 3), strides: (1, 2), dilations: (2, 1), pads: (0, 1, 1, 0)), [1, 2, 7, 9], false),
+            (ConvGeometry(kernel: (2, 2), strides: (2, 2)), [1, 2, 5, 35], true),
+            (ConvGeometry(kernel: (3, 3), strides: (2, 2), pads: (0, 0, 2, 2)), [1, 1, 4, 4], true),
+        ]
+        for (g, shape, ceil) in cases {
+            let x = try rng.tensor(shape)
+            let ref = try ReferenceKernels.pool2d(x, geometry: g, ceilMode: ceil, average: false, countIncludePad: false)
+            var X = try x.floats()
+            X[0] = .nan
+            let xn = try Tensor(shape: shape, floats: X)
+            for level in 0...Kernels.cpuLevel {
+                Kernels.forceWindowLevel(level)
+                try assertKernelClose(try Kernels.maxPool2d(x, geometry: g, ceilMode: ceil), ref, atol: 0, rtol: 0, "\(g) L\(level)")
+                let y = try Kernels.maxPool2d(xn, geometry: g, ceilMode: ceil).floats()
+                XCTAssertTrue(y[0].isNaN, "NaN in the first window propagates, L\(level)")
+            }
+        }
+    }
+
     /// Each output cotangent lands on the first position of its window's maximum (ties,
     /// overlapping windows, NaN (wins and stays), all -infinity windows, widths beyond one
     /// vector and ceil-mode windows hanging over the padding), on every SIMD path, checked

@@ -33,6 +33,9 @@ void loupe_global_avgpool_grad(const float *gy, ptrdiff_t planes, ptrdiff_t size
 /// the first input position attaining its maximum (NaN wins, as in loupe_maxpool_plane),
 /// accumulating into gx (inH, inW).
 void loupe_maxpool_plane_grad(const float *x, const float *gy, const loupe_window2d *g, float *gx);
+/// Max pooling over `planes` planes (x: planes x inH x inW, y: planes x outH x outW), as
+/// loupe_maxpool_plane without arg-max: NaN propagates, windows without a valid tap give -infinity.
+void loupe_maxpool_forward(const float *x, ptrdiff_t planes, const loupe_window2d *g, float *y);
 /// Max-pooling adjoint over `planes` planes (x, gx: planes x inH x inW; gy: planes x outH x outW),
 /// same routing rule as loupe_maxpool_plane_grad, accumulating into gx; vectorised arg-max
 /// search, parallel over planes.

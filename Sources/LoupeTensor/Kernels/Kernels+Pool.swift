@@ -19,10 +19,8 @@ extension Kernels {
         let win = p.window(inH: s.h, inW: s.w, outH: s.oh, outW: s.ow)
         X.withUnsafeBufferPointer { xb in Y.withUnsafeMutableBufferPointer { yb in
             guard let x0 = xb.baseAddress, let y0 = yb.baseAddress else { return }
-            parallelFor(s.planes) { t in
-                var wv = win
-                loupe_maxpool_plane(x0 + t * s.h * s.w, &wv, y0 + t * s.oh * s.ow, nil)
-            }
+            var wv = win
+            loupe_maxpool_forward(x0, s.planes, &wv, y0)
         } }
         return Tensor(uncheckedShape: [x.shape[0], x.shape[1], s.oh, s.ow], storage: .float32(Y))
     }
