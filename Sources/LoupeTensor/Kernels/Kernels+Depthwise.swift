@@ -2,7 +2,7 @@ import CLoupeKernels
 
 /// Depthwise convolution (group == C, one input channel per group): a direct sliding-window
 /// kernel instead of im2col + GEMM, whose K = kH·kW is far too small to pay for packing. The C
-/// side (depthwise_simd.c) pads each plane once into scratch memory and runs an AVX-512/AVX2
+/// side (window_simd.c) pads each plane once into scratch memory and runs an AVX-512/AVX2
 /// correlation along output rows; it parallelises over channel planes itself.
 extension Kernels {
     /// y (N, M, outH, outW) from x (N, C, H, W), weight (M, 1, kH, kW), optional bias (M).

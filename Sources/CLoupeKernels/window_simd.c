@@ -1,4 +1,5 @@
-// Depthwise convolution and its adjoints over whole NCHW tensors, vectorised along output rows.
+// Depthwise convolution, max pooling and their adjoints over whole NCHW tensors, vectorised
+// along output rows.
 //
 // Every plane is first copied into a zero-padded scratch plane, so the inner loops carry no
 // bounds checks at all (the padding costs one cheap copy, against kH*kW multiply-adds per
