@@ -8,9 +8,11 @@
 // contiguous run of its phase: one unit-stride correlation kernel then serves all strides and
 // dilations, described by a list of taps (scratch offset, weight).
 //
-// The input adjoint is the same correlation over the output gradient scattered into a
-// zero-inserted scratch plane, with the kernel flipped; the weight adjoint is one dot product
-// per tap between the output gradient and the shifted scratch plane. The max-pool adjoint (end
+// The input adjoint is the same correlation over the zero-padded output gradient with the
+// kernel flipped; for strides > 1 it is split by input phase (each phase sees only the taps
+// that land on it, so no work is spent on the zeros a zero-inserted gradient would carry). The
+// weight adjoint is one dot product per tap between the output gradient and the shifted
+// scratch plane. The max-pool adjoint (end
 // of file) reuses the scratch layout to find 16 window arg-maxima at once, and max pooling
 // itself the same way.
 #include <math.h>
