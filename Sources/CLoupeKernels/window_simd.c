@@ -91,23 +91,37 @@ static inline __attribute__((target("avx512f"))) __mmask16 tail16(ptrdiff_t left
 
 /// R output rows at once: R independent accumulator chains hide the FMA latency, and the tap
 /// weight is broadcast once for all of them.
+/// Masked loads and stores only where needed: on this AMD core a masked load that misses the
+/// cache is much slower than a plain one (in-process A/B on batch-16 planes: ~2x).
+static inline __attribute__((target("avx512f"), always_inline)) __m512 load16(__mmask16 m, int full, const float *p) {
+    return full ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p);
+}
+static inline __attribute__((target("avx512f"), always_inline)) void store16(__mmask16 m, int full, float *p, __m512 v) {
+    if (full) _mm512_storeu_ps(p, v); else _mm512_mask_storeu_ps(p, m, v);
+}
+
+static inline __attribute__((target("avx512f,fma"), always_inline))
+void corr_chunk_avx512(const dw_corr *c, const float *S, float *yb, ptrdiff_t ow, float init, int accumulate,
+                       const int R, const int full) {
+    const __mmask16 m = tail16(c->outW - ow);
+    __m512 acc[DW_ROWS];
+    for (int r = 0; r < R; r++)
+        acc[r] = accumulate ? load16(m, full, yb + r * c->outW + ow) : _mm512_set1_ps(init);
+    for (int t = 0; t < c->taps; t++) {
+        const __m512 wv = _mm512_set1_ps(c->wt[t]);
+        const float *p = S + c->off[t] + ow;
+        for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(wv, load16(m, full, p + r * c->rowStep), acc[r]);
+    }
+    for (int r = 0; r < R; r++) store16(m, full, yb + r * c->outW + ow, acc[r]);
+}
+
 static inline __attribute__((target("avx512f,fma"), always_inline))
 void corr_rows_avx512(const dw_corr *c, ptrdiff_t oh, float init, int accumulate, float *y, const int R) {
     const float *S = c->S + oh * c->rowStep;
     float *yb = y + oh * c->outW;
-    for (ptrdiff_t ow = 0; ow < c->outW; ow += 16) {
-        const __mmask16 m = tail16(c->outW - ow);
-        __m512 acc[DW_ROWS];
-        for (int r = 0; r < R; r++)
-            acc[r] = accumulate ? _mm512_maskz_loadu_ps(m, yb + r * c->outW + ow) : _mm512_set1_ps(init);
-        for (int t = 0; t < c->taps; t++) {
-            const __m512 wv = _mm512_set1_ps(c->wt[t]);
-            const float *p = S + c->off[t] + ow;
-            for (int r = 0; r < R; r++)
-                acc[r] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, p + r * c->rowStep), acc[r]);
-        }
-        for (int r = 0; r < R; r++) _mm512_mask_storeu_ps(yb + r * c->outW + ow, m, acc[r]);
-    }
+    ptrdiff_t ow = 0;
+    for (; ow + 16 <= c->outW; ow += 16) corr_chunk_avx512(c, S, yb, ow, init, accumulate, R, 1);
+    if (ow < c->outW) corr_chunk_avx512(c, S, yb, ow, init, accumulate, R, 0);
 }
 
 /// Rows of at most 8 outputs (7x7 planes): two rows share one vector, lanes 0-7 row r and
@@ -191,7 +205,12 @@ void wgrad_taps_avx512(const dw_corr *c, int t0, const float *gy, float *gw, con
     }
     for (; oh < c->outH; oh++) {
         const float *s = c->S + oh * c->rowStep, *g = gy + oh * c->outW;
-        for (ptrdiff_t ow = 0; ow < c->outW; ow += 16) {
+        ptrdiff_t ow = 0;
+        for (; ow + 16 <= c->outW; ow += 16) {
+            const __m512 gv = _mm512_loadu_ps(g + ow);
+            for (int b = 0; b < B; b++) acc[b] = _mm512_fmadd_ps(gv, _mm512_loadu_ps(s + c->off[t0 + b] + ow), acc[b]);
+        }
+        if (ow < c->outW) {
             const __mmask16 m = tail16(c->outW - ow);
             const __m512 gv = _mm512_maskz_loadu_ps(m, g + ow);
             for (int b = 0; b < B; b++)
@@ -236,7 +255,9 @@ static __attribute__((target("avx512f"))) void copy_strided_avx512(float *dst, c
 
 /// dst[k] += src[k] for k < count.
 static __attribute__((target("avx512f"))) void add_row_avx512(float *dst, const float *src, ptrdiff_t count) {
-    for (ptrdiff_t k = 0; k < count; k += 16) {
+    ptrdiff_t k = 0;
+    for (; k + 16 <= count; k += 16) _mm512_storeu_ps(dst + k, _mm512_add_ps(_mm512_loadu_ps(dst + k), _mm512_loadu_ps(src + k)));
+    if (k < count) {
         const __mmask16 m = tail16(count - k);
         _mm512_mask_storeu_ps(dst + k, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, dst + k), _mm512_maskz_loadu_ps(m, src + k)));
     }
