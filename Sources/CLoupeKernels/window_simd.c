@@ -227,28 +227,34 @@ static __attribute__((target("avx512f,fma"))) void wgrad_avx512(const dw_corr *c
     for (; t < c->taps; t++) wgrad_taps_avx512(c, t, gy, gw, 1);
 }
 
-/// Strided copy dst[k] = src[k*stride]. Unit stride: masked loads and stores (rows here are
-/// short, a libc call per row costs more than the copy). Stride 2: two loads and one two-source
-/// permute per 16 results, the second load masked to lane 14 so nothing past src[2*(count-1)]
-/// is touched.
+/// Strided copy dst[k] = src[k*stride], reading nothing at or past `limit`. Loads are plain
+/// wherever a full vector stays below `limit` (a masked load that misses cache is slow on this
+/// core, and short rows would otherwise be all masked); only the stores are masked. Stride 2:
+/// two loads and one two-source permute per 16 results.
 static __attribute__((target("avx512f"))) void copy_strided_avx512(float *dst, const float *src, ptrdiff_t count,
-                                                                     ptrdiff_t stride) {
+                                                                     ptrdiff_t stride, const float *limit) {
     ptrdiff_t k = 0;
     if (stride == 1) {
-        for (; k + 16 <= count; k += 16) _mm512_storeu_ps(dst + k, _mm512_loadu_ps(src + k));
         for (; k < count; k += 16) {
-            const __mmask16 m = tail16(count - k);
-            _mm512_mask_storeu_ps(dst + k, m, _mm512_maskz_loadu_ps(m, src + k));
+            const ptrdiff_t n = count - k < 16 ? count - k : 16;
+            const __mmask16 m = tail16(n);
+            __m512 v = src + k + 16 <= limit ? _mm512_loadu_ps(src + k) : _mm512_maskz_loadu_ps(m, src + k);
+            if (n == 16) _mm512_storeu_ps(dst + k, v); else _mm512_mask_storeu_ps(dst + k, m, v);
         }
         return;
     }
     if (stride == 2) {
         const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-        for (; k + 16 <= count; k += 16) {
-            __m512 a = _mm512_loadu_ps(src + 2 * k);
-            __m512 b = _mm512_maskz_loadu_ps((__mmask16)0x7FFF, src + 2 * k + 16);
-            _mm512_storeu_ps(dst + k, _mm512_permutex2var_ps(a, even, b));
+        for (; k < count; k += 16) {
+            const ptrdiff_t n = count - k < 16 ? count - k : 16, used = 2 * n - 1;  // src elements read
+            const float *p = src + 2 * k;
+            __m512 a = p + 16 <= limit ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(tail16(used < 16 ? used : 16), p);
+            __m512 b = _mm512_setzero_ps();
+            if (used > 16) b = p + 32 <= limit ? _mm512_loadu_ps(p + 16) : _mm512_maskz_loadu_ps(tail16(used - 16), p + 16);
+            __m512 v = _mm512_permutex2var_ps(a, even, b);
+            if (n == 16) _mm512_storeu_ps(dst + k, v); else _mm512_mask_storeu_ps(dst + k, tail16(n), v);
         }
+        return;
     }
     for (; k < count; k++) dst[k] = src[k * stride];
 }
@@ -365,10 +371,13 @@ static void wgrad(const dw_corr *c, const float *gy, float *gw, int level) {
     wgrad_portable(c, gy, gw);
 }
 
-static void copy_strided(float *dst, const float *src, ptrdiff_t count, ptrdiff_t stride, int level) {
+/// dst[k] = src[k*stride] for k < count; `limit` bounds what may be read (see copy_strided_avx512).
+static void copy_strided(float *dst, const float *src, ptrdiff_t count, ptrdiff_t stride, const float *limit, int level) {
     if (count <= 0) return;
 #ifdef DW_X86
-    if (level >= 2) { copy_strided_avx512(dst, src, count, stride); return; }
+    if (level >= 2) { copy_strided_avx512(dst, src, count, stride, limit); return; }
+#else
+    (void)limit;
 #endif
     if (stride == 1) { memcpy(dst, src, (size_t)count * sizeof(float)); return; }
     (void)level;
@@ -418,7 +427,8 @@ static void fill_input(const float *x, const loupe_window2d *g, const dw_layout 
         if (hi <= lo) continue;
         const float *src = x + lo * sw + p - g->padLeft + (i0 - g->padTop) * g->inW;
         float *d = S + i0 * L->rs + p * L->phaseW + lo;
-        for (ptrdiff_t i = i0; i < i1; i++, src += g->inW, d += L->rs) copy_strided(d, src, hi - lo, sw, level);
+        const float *limit = x + g->inH * g->inW;
+        for (ptrdiff_t i = i0; i < i1; i++, src += g->inW, d += L->rs) copy_strided(d, src, hi - lo, sw, limit, level);
     }
 }
 
@@ -453,7 +463,7 @@ static void fill_grad(const float *gy, const loupe_window2d *g, const dw_grad_la
         if (q >= L->rows) break;
         float *d = S + q * L->cols + B;
         const float *s = gy + oh * g->outW;
-        if (g->strideW == 1) copy_strided(d, s, outW, 1, level);
+        if (g->strideW == 1) copy_strided(d, s, outW, 1, gy + g->outH * g->outW, level);
         else for (ptrdiff_t ow = 0; ow < outW; ow++) d[ow * g->strideW] = s[ow];
     }
 }
@@ -601,7 +611,7 @@ static void backward_input_phased_task(void *ctx, ptrdiff_t task) {
             ptrdiff_t oc = ch * j->mult + k;
             const float *gy = j->gy + (img * m + oc) * g->outH * g->outW;
             for (ptrdiff_t oh = 0; oh < rows; oh++)
-                copy_strided(G + (L.ph + oh) * L.gc + L.pw, gy + oh * g->outW, cols, 1, j->level);
+                copy_strided(G + (L.ph + oh) * L.gc + L.pw, gy + oh * g->outW, cols, 1, gy + g->outH * g->outW, j->level);
             for (ptrdiff_t a = 0; a < sh; a++)
                 for (ptrdiff_t b = 0; b < sw; b++) {
                     int n = 0;
