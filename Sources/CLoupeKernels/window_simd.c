@@ -49,6 +49,29 @@ typedef struct {
     ptrdiff_t prefetchFloats;
 } dw_corr;
 
+/// One whole-tensor job, shared by the parallel tasks.
+typedef struct {
+    const float *x, *w, *bias, *gy;
+    float *y;
+    ptrdiff_t n, c, mult, chunk, planes;
+    loupe_window2d g;
+    int level;
+    // Average pooling: one weight set (all ones) for every plane, and per-axis tap counts whose
+    // product divides each output (NULL for convolution).
+    int sharedWeights;
+    const ptrdiff_t *cntH, *cntW;
+} dw_job;
+
+/// Divisor of average-pooling output (oh, ow): the product of the per-axis tap counts, 1 when empty.
+static inline float avg_div(const dw_job *j, ptrdiff_t oh, ptrdiff_t ow) {
+    ptrdiff_t n = j->cntH[oh] * j->cntW[ow];
+    return n > 0 ? (float)n : 1.0f;
+}
+
+static inline const float *job_weights(const dw_job *j, ptrdiff_t oc) {
+    return j->w + (j->sharedWeights ? 0 : oc * j->g.kH * j->g.kW);
+}
+
 // MARK: - Portable kernels
 
 static void corr_portable(const dw_corr *c, float init, int accumulate, float *y) {
@@ -453,7 +476,8 @@ static void grad_taps(const loupe_window2d *g, const dw_grad_layout *L, const fl
 
 /// Writes only the gradient positions: the caller zeroes the scratch once per task, and the
 /// positions in between stay zero for every plane.
-static void fill_grad(const float *gy, const loupe_window2d *g, const dw_grad_layout *L, float *S, int level) {
+static void fill_grad(const float *gy, const loupe_window2d *g, const dw_grad_layout *L, float *S, int level,
+                      const dw_job *avg) {
     const ptrdiff_t A = (g->kH - 1) * g->dilH, B = (g->kW - 1) * g->dilW;
     // Outputs whose window starts beyond the input (only possible with large end pads) reach no input.
     ptrdiff_t outW = g->outW;
@@ -465,6 +489,7 @@ static void fill_grad(const float *gy, const loupe_window2d *g, const dw_grad_la
         const float *s = gy + oh * g->outW;
         if (g->strideW == 1) copy_strided(d, s, outW, 1, gy + g->outH * g->outW, level);
         else for (ptrdiff_t ow = 0; ow < outW; ow++) d[ow * g->strideW] = s[ow];
+        if (avg) for (ptrdiff_t ow = 0; ow < outW; ow++) d[ow * g->strideW] /= avg_div(avg, oh, ow);
     }
 }
 
@@ -503,13 +528,6 @@ static ptrdiff_t planes_per_task(ptrdiff_t planes, ptrdiff_t workPerPlane) {
     return chunk < 1 ? 1 : chunk;
 }
 
-typedef struct {
-    const float *x, *w, *bias, *gy;
-    float *y;
-    ptrdiff_t n, c, mult, chunk, planes;
-    loupe_window2d g;
-    int level;
-} dw_job;
 
 static void forward_task(void *ctx, ptrdiff_t task) {
     const dw_job *j = ctx;
@@ -527,12 +545,16 @@ static void forward_task(void *ctx, ptrdiff_t task) {
     for (ptrdiff_t t = task * j->chunk; t < p1; t++) {
         ptrdiff_t img = t / m, oc = t % m, xp = img * j->c + oc / j->mult;
         if (xp != filled) { fill_input(j->x + xp * g->inH * g->inW, g, &L, S, j->level); filled = xp; }
-        c.wt = j->w + oc * taps;
+        c.wt = job_weights(j, oc);
         // The next input plane of this task, when it is a different one and big enough to miss cache.
         ptrdiff_t nextXp = t + 1 < p1 ? ((t + 1) / m) * j->c + ((t + 1) % m) / j->mult : -1;
         c.prefetch = nextXp >= 0 && nextXp != xp && g->inH * g->inW >= 2048 ? j->x + nextXp * g->inH * g->inW : NULL;
         c.prefetchFloats = g->inH * g->inW;
-        corr(&c, j->bias ? j->bias[oc] : 0.0f, 0, j->y + t * g->outH * g->outW, j->level);
+        float *yp = j->y + t * g->outH * g->outW;
+        corr(&c, j->bias ? j->bias[oc] : 0.0f, 0, yp, j->level);
+        if (j->cntH)
+            for (ptrdiff_t oh = 0; oh < g->outH; oh++)
+                for (ptrdiff_t ow = 0; ow < g->outW; ow++) yp[oh * g->outW + ow] /= avg_div(j, oh, ow);
     }
 }
 
@@ -560,8 +582,8 @@ static void backward_input_task(void *ctx, ptrdiff_t task) {
         ptrdiff_t img = t / j->c, ch = t % j->c;
         for (ptrdiff_t k = 0; k < j->mult; k++) {
             ptrdiff_t oc = ch * j->mult + k;
-            fill_grad(j->gy + (img * m + oc) * g->outH * g->outW, g, &L, S, j->level);
-            grad_taps(g, &L, j->w + oc * taps, off, wt);
+            fill_grad(j->gy + (img * m + oc) * g->outH * g->outW, g, &L, S, j->level, j->cntH ? j : NULL);
+            grad_taps(g, &L, job_weights(j, oc), off, wt);
             corr(&c, 0.0f, 1, j->y + t * g->inH * g->inW, j->level);
         }
     }
@@ -610,8 +632,11 @@ static void backward_input_phased_task(void *ctx, ptrdiff_t task) {
         for (ptrdiff_t k = 0; k < j->mult; k++) {
             ptrdiff_t oc = ch * j->mult + k;
             const float *gy = j->gy + (img * m + oc) * g->outH * g->outW;
-            for (ptrdiff_t oh = 0; oh < rows; oh++)
-                copy_strided(G + (L.ph + oh) * L.gc + L.pw, gy + oh * g->outW, cols, 1, gy + g->outH * g->outW, j->level);
+            for (ptrdiff_t oh = 0; oh < rows; oh++) {
+                float *d = G + (L.ph + oh) * L.gc + L.pw;
+                copy_strided(d, gy + oh * g->outW, cols, 1, gy + g->outH * g->outW, j->level);
+                if (j->cntH) for (ptrdiff_t ow = 0; ow < cols; ow++) d[ow] /= avg_div(j, oh, ow);
+            }
             for (ptrdiff_t a = 0; a < sh; a++)
                 for (ptrdiff_t b = 0; b < sw; b++) {
                     int n = 0;
@@ -621,7 +646,7 @@ static void backward_input_phased_task(void *ctx, ptrdiff_t task) {
                         for (ptrdiff_t kw = 0; kw < g->kW; kw++) {
                             if ((kw * g->dilW) % sw != b) continue;
                             off[n] = (L.ph - qh) * L.gc + (L.pw - (kw * g->dilW - b) / sw);
-                            wt[n++] = j->w[oc * taps + kh * g->kW + kw];
+                            wt[n++] = job_weights(j, oc)[kh * g->kW + kw];
                         }
                     }
                     dw_corr c = { G, off, wt, n, L.gc, L.un, L.vn, NULL, 0 };
@@ -845,4 +870,71 @@ void loupe_maxpool_forward(const float *x, ptrdiff_t planes, const loupe_window2
     if (planes <= 0 || g->outH <= 0 || g->outW <= 0) return;
     j.chunk = planes_per_task(planes, g->outH * g->outW * g->kH * g->kW);
     loupe_parallel_for((planes + j.chunk - 1) / j.chunk, maxpool_task, &j);
+}
+
+// MARK: - Average pooling
+//
+// A depthwise correlation with all-one weights, then a division by the tap count; the count
+// factorises into a row count times a column count, so two short tables give every divisor.
+
+/// Per-axis tap counts: taps inside [0, in), or inside the padded [-padB, in + padE) when
+/// `includePad` (ONNX count_include_pad; taps past the end padding, from ceil mode, never count).
+static void axis_counts(ptrdiff_t out, ptrdiff_t stride, ptrdiff_t k, ptrdiff_t dil, ptrdiff_t in, ptrdiff_t padB,
+                        ptrdiff_t padE, int includePad, ptrdiff_t *cnt) {
+    for (ptrdiff_t o = 0; o < out; o++) {
+        ptrdiff_t n = 0;
+        for (ptrdiff_t t = 0; t < k; t++) {
+            ptrdiff_t i = o * stride - padB + t * dil;
+            n += includePad ? (i >= -padB && i < in + padE) : (i >= 0 && i < in);
+        }
+        cnt[o] = n;
+    }
+}
+
+/// Sets up an average-pooling job (weights and count tables in one allocation); NULL on failure.
+static void *avg_job(dw_job *j, const loupe_window2d *g, ptrdiff_t padBottom, ptrdiff_t padRight, int countIncludePad) {
+    const ptrdiff_t taps = g->kH * g->kW;
+    void *mem = malloc((size_t)(g->outH + g->outW) * sizeof(ptrdiff_t) + (size_t)taps * sizeof(float));
+    if (!mem) return NULL;
+    ptrdiff_t *cntH = mem, *cntW = cntH + g->outH;
+    float *ones = (float *)(cntW + g->outW);
+    for (ptrdiff_t t = 0; t < taps; t++) ones[t] = 1.0f;
+    axis_counts(g->outH, g->strideH, g->kH, g->dilH, g->inH, g->padTop, padBottom, countIncludePad, cntH);
+    axis_counts(g->outW, g->strideW, g->kW, g->dilW, g->inW, g->padLeft, padRight, countIncludePad, cntW);
+    j->w = ones;
+    j->sharedWeights = 1;
+    j->cntH = cntH;
+    j->cntW = cntW;
+    return mem;
+}
+
+void loupe_avgpool_forward(const float *x, ptrdiff_t planes, const loupe_window2d *g, ptrdiff_t padBottom,
+                           ptrdiff_t padRight, int countIncludePad, float *y) {
+    dw_job j = { x, NULL, NULL, NULL, y, 1, planes, 1, 1, planes, *g, loupe_window_level(), 0, NULL, NULL };
+    if (planes <= 0 || g->outH <= 0 || g->outW <= 0) return;
+    void *mem = avg_job(&j, g, padBottom, padRight, countIncludePad);
+    if (!mem) {  // no memory for two small tables: the per-plane kernel needs none
+        for (ptrdiff_t t = 0; t < planes; t++)
+            loupe_avgpool_plane(x + t * g->inH * g->inW, g, padBottom, padRight, countIncludePad, y + t * g->outH * g->outW);
+        return;
+    }
+    j.chunk = planes_per_task(planes, g->outH * g->outW * g->kH * g->kW);
+    loupe_parallel_for((planes + j.chunk - 1) / j.chunk, forward_task, &j);
+    free(mem);
+}
+
+void loupe_avgpool_backward(const float *gy, ptrdiff_t planes, const loupe_window2d *g, ptrdiff_t padBottom,
+                            ptrdiff_t padRight, int countIncludePad, float *gx) {
+    dw_job j = { NULL, NULL, NULL, gy, gx, 1, planes, 1, 1, planes, *g, loupe_window_level(), 0, NULL, NULL };
+    if (planes <= 0 || g->outH <= 0 || g->outW <= 0) return;
+    void *mem = avg_job(&j, g, padBottom, padRight, countIncludePad);
+    if (!mem) {
+        for (ptrdiff_t t = 0; t < planes; t++)
+            loupe_avgpool_plane_grad(gy + t * g->outH * g->outW, g, padBottom, padRight, countIncludePad, gx + t * g->inH * g->inW);
+        return;
+    }
+    j.chunk = planes_per_task(planes, g->inH * g->inW * g->kH * g->kW);
+    loupe_parallel_for((planes + j.chunk - 1) / j.chunk,
+                       g->strideW > 1 || g->strideH > 1 ? backward_input_phased_task : backward_input_task, &j);
+    free(mem);
 }

@@ -61,6 +61,37 @@ final class PoolKernelTests: XCTestCase {
         }
     }
 
+    /// Average pooling (both divisor rules, ceil mode, strides 1-3, dilation, pads) against
+    /// the direct reference on every SIMD path; its adjoint against the per-plane scalar kernel
+    /// and the adjoint identity <avgpool(x), gy> = <x, avgpool'(gy)>.
+    func testAveragePoolMatchesReference() throws {
+        var rng = KernelRNG(seed: 53)
+        let cases: [(ConvGeometry, [Int], Bool)] = [
+            (ConvGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1)), [2, 3, 9, 37], false),
+            (ConvGeometry(kernel: (2, 2), strides: (2, 2)), [1, 2, 8, 35], true),
+            (ConvGeometry(kernel: (3, 2), strides: (1, 3), dilations: (2, 1), pads: (2, 0, 1, 1)), [1, 2, 7, 20], true),
+            (ConvGeometry(kernel: (5, 5), strides: (1, 1), pads: (2, 2, 2, 2)), [1, 2, 7, 7], false),
+        ]
+        for (g, shape, ceil) in cases {
+            let x = try rng.tensor(shape)
+            for cip in [false, true] {
+                let ref = try ReferenceKernels.pool2d(x, geometry: g, ceilMode: ceil, average: true, countIncludePad: cip)
+                let gy = try rng.tensor(ref.shape)
+                var grads: [Tensor] = []
+                for level in 0...Kernels.cpuLevel {
+                    Kernels.forceWindowLevel(level)
+                    try assertKernelClose(try Kernels.averagePool2d(x, geometry: g, ceilMode: ceil, countIncludePad: cip), ref,
+                                          "\(g) cip \(cip) L\(level)")
+                    let gx = try Kernels.averagePool2dBackward(gy, inputShape: shape, geometry: g, ceilMode: ceil,
+                                                               countIncludePad: cip)
+                    XCTAssertEqual(try kernelDot(ref, gy), try kernelDot(x, gx), accuracy: 1e-3, "adjoint \(g) L\(level)")
+                    grads.append(gx)
+                }
+                for gx in grads.dropFirst() { try assertKernelClose(gx, grads[0], "paths agree \(g)") }
+            }
+        }
+    }
+
     /// Each output cotangent lands on the first position of its window's maximum (ties,
     /// overlapping windows, NaN (wins and stays), all -infinity windows, widths beyond one
     /// vector and ceil-mode windows hanging over the padding), on every SIMD path, checked

@@ -24,6 +24,14 @@ void loupe_depthwise_backward_input(const float *gy, const float *w, ptrdiff_t n
 void loupe_depthwise_backward_weight(const float *gy, const float *x, ptrdiff_t n, ptrdiff_t c, ptrdiff_t mult,
                                      const loupe_window2d *g, float *gw);
 
+/// Average pooling over `planes` planes (x: planes x inH x inW, y: planes x outH x outW), as
+/// loupe_avgpool_plane (same divisor rules), vectorised and parallel over planes.
+void loupe_avgpool_forward(const float *x, ptrdiff_t planes, const loupe_window2d *g, ptrdiff_t padBottom,
+                           ptrdiff_t padRight, int countIncludePad, float *y);
+/// Its adjoint, *accumulating* into gx (planes x inH x inW).
+void loupe_avgpool_backward(const float *gy, ptrdiff_t planes, const loupe_window2d *g, ptrdiff_t padBottom,
+                            ptrdiff_t padRight, int countIncludePad, float *gx);
+
 /// Global average pooling: y[p] = mean of x[p*size ..< (p+1)*size] for each of `planes` planes.
 void loupe_global_avgpool(const float *x, ptrdiff_t planes, ptrdiff_t size, float *y);
 /// Its adjoint: gx[p*size + i] = gy[p] / size (overwrites gx).

@@ -54,11 +54,8 @@ extension Kernels {
         let win = p.window(inH: s.h, inW: s.w, outH: s.oh, outW: s.ow)
         X.withUnsafeBufferPointer { xb in Y.withUnsafeMutableBufferPointer { yb in
             guard let x0 = xb.baseAddress, let y0 = yb.baseAddress else { return }
-            parallelFor(s.planes) { t in
-                var wv = win
-                loupe_avgpool_plane(x0 + t * s.h * s.w, &wv, p.padBottom, p.padRight, countIncludePad ? 1 : 0,
-                                    y0 + t * s.oh * s.ow)
-            }
+            var wv = win
+            loupe_avgpool_forward(x0, s.planes, &wv, p.padBottom, p.padRight, countIncludePad ? 1 : 0, y0)
         } }
         return Tensor(uncheckedShape: [x.shape[0], x.shape[1], s.oh, s.ow], storage: .float32(Y))
     }
@@ -75,11 +72,8 @@ extension Kernels {
         let win = p.window(inH: s.h, inW: s.w, outH: s.oh, outW: s.ow)
         GY.withUnsafeBufferPointer { gyb in GX.withUnsafeMutableBufferPointer { gxb in
             guard let gy0 = gyb.baseAddress, let gx0 = gxb.baseAddress else { return }
-            parallelFor(s.planes) { t in
-                var wv = win
-                loupe_avgpool_plane_grad(gy0 + t * s.oh * s.ow, &wv, p.padBottom, p.padRight, countIncludePad ? 1 : 0,
-                                         gx0 + t * s.h * s.w)
-            }
+            var wv = win
+            loupe_avgpool_backward(gy0, s.planes, &wv, p.padBottom, p.padRight, countIncludePad ? 1 : 0, gx0)
         } }
         return Tensor(uncheckedShape: inputShape, storage: .float32(GX))
     }
