@@ -3,6 +3,7 @@
 // contiguous range, computed once per kernel column, so the inner loops carry no bounds checks.
 #include <stdlib.h>
 #include "CLoupeKernels.h"
+#include "CLoupeWindow.h"
 #include "window_range.h"
 #include <math.h>
 #include <string.h>
@@ -103,6 +104,30 @@ void loupe_maxpool_plane(const float *x, const loupe_window2d *g, float *y, ptrd
             y[oh * g->outW + ow] = best;
             if (argmax) argmax[oh * g->outW + ow] = at;
         }
+}
+
+void loupe_maxpool_plane_grad(const float *x, const float *gy, const loupe_window2d *g, float *gx) {
+    for (ptrdiff_t oh = 0; oh < g->outH; oh++) {
+        const ptrdiff_t ih0 = oh * g->strideH - g->padTop;
+        for (ptrdiff_t ow = 0; ow < g->outW; ow++) {
+            const ptrdiff_t iw0 = ow * g->strideW - g->padLeft;
+            float best = -INFINITY;
+            ptrdiff_t at = -1;
+            for (ptrdiff_t kh = 0; kh < g->kH; kh++) {
+                ptrdiff_t ih = ih0 + kh * g->dilH;
+                if (ih < 0 || ih >= g->inH) continue;
+                const float *row = x + ih * g->inW;
+                for (ptrdiff_t kw = 0; kw < g->kW; kw++) {
+                    ptrdiff_t iw = iw0 + kw * g->dilW;
+                    if (iw < 0 || iw >= g->inW) continue;
+                    float v = row[iw];
+                    // Same tie and NaN rules as loupe_maxpool_plane: first maximum, a NaN wins and stays.
+                    if (v > best || (v != v && best == best) || at < 0) { best = v; at = ih * g->inW + iw; }
+                }
+            }
+            if (at >= 0) gx[at] += gy[oh * g->outW + ow];
+        }
+    }
 }
 
 /// Taps of a window along one axis: within [0, in) and within the padded range [-padB, in+padE).

@@ -124,5 +124,7 @@ void loupe_sgemm_packed(const loupe_packed_a *a, int transB, ptrdiff_t N, const 
 /// be NULL) and ReLU when relu != 0. W must have been packed with K = C*kH*kW.
 void loupe_conv2d_packed(const loupe_packed_a *w, const float *x, const loupe_window2d *g,
                          const float *bias, int relu, float *y, int threaded);
+// Whole-tensor depthwise and global-pooling kernels (umbrella: the module exports only what this header includes).
+#include "CLoupeWindow.h"
 
 #endif

@@ -1,11 +1,47 @@
 import CLoupeKernels
 
 /// Depthwise convolution (group == C, one input channel per group): a direct sliding-window
-/// kernel per plane instead of im2col + GEMM, whose K = kH·kW is far too small to pay for packing.
+/// kernel instead of im2col + GEMM, whose K = kH·kW is far too small to pay for packing. The C
+/// side (window_simd.c) pads each plane once into scratch memory and runs an AVX-512/AVX2
+/// correlation along output rows; it parallelises over channel planes itself.
 extension Kernels {
     /// y (N, M, outH, outW) from x (N, C, H, W), weight (M, 1, kH, kW), optional bias (M).
     static func depthwiseForward(_ x0: UnsafePointer<Float>, _ w0: UnsafePointer<Float>, _ bias: [Float]?,
                                  _ s: ConvShapes, _ win: loupe_window2d, _ y0: UnsafeMutablePointer<Float>) {
+        var wv = win
+        if let bias {
+            bias.withUnsafeBufferPointer { b in loupe_depthwise_forward(x0, w0, b.baseAddress, s.n, s.c, s.mg, &wv, y0) }
+        } else {
+            loupe_depthwise_forward(x0, w0, nil, s.n, s.c, s.mg, &wv, y0)
+        }
+    }
+
+    /// Input gradient gx (N, C, H, W), zero-initialised by the caller, from gy (N, M, outH, outW).
+    static func depthwiseBackwardInput(_ gy0: UnsafePointer<Float>, _ w0: UnsafePointer<Float>, _ s: ConvShapes,
+                                       _ win: loupe_window2d, _ gx0: UnsafeMutablePointer<Float>) {
+        var wv = win
+        loupe_depthwise_backward_input(gy0, w0, s.n, s.c, s.mg, &wv, gx0)
+    }
+
+    /// Weight gradient gw (M, 1, kH, kW), zero-initialised by the caller, summed over images.
+    static func depthwiseBackwardWeight(_ gy0: UnsafePointer<Float>, _ x0: UnsafePointer<Float>, _ s: ConvShapes,
+                                        _ win: loupe_window2d, _ gw0: UnsafeMutablePointer<Float>) {
+        var wv = win
+        loupe_depthwise_backward_weight(gy0, x0, s.n, s.c, s.mg, &wv, gw0)
+    }
+
+    /// SIMD level of the depthwise and global-pooling kernels (``cpuLevel`` unless forced lower).
+    public static var windowLevel: Int { Int(loupe_window_level()) }
+
+    /// Forces the depthwise and global-pooling kernels onto a lower path (0 portable, 1 AVX2,
+    /// 2 AVX-512), or back to automatic with nil. For tests and benchmarks; not thread-safe
+    /// against concurrent kernel calls.
+    public static func forceWindowLevel(_ level: Int?) { loupe_window_force_level(Int32(level ?? -1)) }
+
+    /// The previous scalar depthwise kernels, one plane per task: kept as the A/B baseline for
+    /// benchmarks and as a second reference in tests.
+    static func depthwiseForwardScalar(_ x0: UnsafePointer<Float>, _ w0: UnsafePointer<Float>, _ bias: [Float]?,
+                                       _ s: ConvShapes, _ win: loupe_window2d, _ y0: UnsafeMutablePointer<Float>) {
         parallelFor(s.n * s.m) { t in
             let img = t / s.m, m = t % s.m, c = m / s.mg
             var wv = win
@@ -14,9 +50,8 @@ extension Kernels {
         }
     }
 
-    /// Input gradient gx (N, C, H, W), zero-initialised by the caller, from gy (N, M, outH, outW).
-    static func depthwiseBackwardInput(_ gy0: UnsafePointer<Float>, _ w0: UnsafePointer<Float>, _ s: ConvShapes,
-                                       _ win: loupe_window2d, _ gx0: UnsafeMutablePointer<Float>) {
+    static func depthwiseBackwardInputScalar(_ gy0: UnsafePointer<Float>, _ w0: UnsafePointer<Float>, _ s: ConvShapes,
+                                             _ win: loupe_window2d, _ gx0: UnsafeMutablePointer<Float>) {
         parallelFor(s.n * s.c) { t in
             let img = t / s.c, c = t % s.c
             var wv = win
@@ -27,9 +62,8 @@ extension Kernels {
         }
     }
 
-    /// Weight gradient gw (M, 1, kH, kW), zero-initialised by the caller, summed over images.
-    static func depthwiseBackwardWeight(_ gy0: UnsafePointer<Float>, _ x0: UnsafePointer<Float>, _ s: ConvShapes,
-                                        _ win: loupe_window2d, _ gw0: UnsafeMutablePointer<Float>) {
+    static func depthwiseBackwardWeightScalar(_ gy0: UnsafePointer<Float>, _ x0: UnsafePointer<Float>, _ s: ConvShapes,
+                                              _ win: loupe_window2d, _ gw0: UnsafeMutablePointer<Float>) {
         parallelFor(s.m) { m in
             let c = m / s.mg
             var wv = win

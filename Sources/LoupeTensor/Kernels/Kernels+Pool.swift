@@ -19,10 +19,8 @@ extension Kernels {
         let win = p.window(inH: s.h, inW: s.w, outH: s.oh, outW: s.ow)
         X.withUnsafeBufferPointer { xb in Y.withUnsafeMutableBufferPointer { yb in
             guard let x0 = xb.baseAddress, let y0 = yb.baseAddress else { return }
-            parallelFor(s.planes) { t in
-                var wv = win
-                loupe_maxpool_plane(x0 + t * s.h * s.w, &wv, y0 + t * s.oh * s.ow, nil)
-            }
+            var wv = win
+            loupe_maxpool_forward(x0, s.planes, &wv, y0)
         } }
         return Tensor(uncheckedShape: [x.shape[0], x.shape[1], s.oh, s.ow], storage: .float32(Y))
     }
@@ -40,17 +38,8 @@ extension Kernels {
         let win = p.window(inH: s.h, inW: s.w, outH: s.oh, outW: s.ow)
         X.withUnsafeBufferPointer { xb in GY.withUnsafeBufferPointer { gyb in GX.withUnsafeMutableBufferPointer { gxb in
             guard let x0 = xb.baseAddress, let gy0 = gyb.baseAddress, let gx0 = gxb.baseAddress else { return }
-            parallelFor(s.planes) { t in
-                var wv = win
-                let outCount = s.oh * s.ow
-                let y = UnsafeMutablePointer<Float>.allocate(capacity: outCount)
-                let idx = UnsafeMutablePointer<Int>.allocate(capacity: outCount)
-                loupe_maxpool_plane(x0 + t * s.h * s.w, &wv, y, idx)
-                let gx = gx0 + t * s.h * s.w, gy = gy0 + t * outCount
-                for o in 0..<outCount where idx[o] >= 0 { gx[idx[o]] += gy[o] }
-                y.deallocate()
-                idx.deallocate()
-            }
+            var wv = win
+            loupe_maxpool_backward(x0, gy0, s.planes, &wv, gx0)
         } } }
         return Tensor(uncheckedShape: x.shape, storage: .float32(GX))
     }
@@ -65,11 +54,8 @@ extension Kernels {
         let win = p.window(inH: s.h, inW: s.w, outH: s.oh, outW: s.ow)
         X.withUnsafeBufferPointer { xb in Y.withUnsafeMutableBufferPointer { yb in
             guard let x0 = xb.baseAddress, let y0 = yb.baseAddress else { return }
-            parallelFor(s.planes) { t in
-                var wv = win
-                loupe_avgpool_plane(x0 + t * s.h * s.w, &wv, p.padBottom, p.padRight, countIncludePad ? 1 : 0,
-                                    y0 + t * s.oh * s.ow)
-            }
+            var wv = win
+            loupe_avgpool_forward(x0, s.planes, &wv, p.padBottom, p.padRight, countIncludePad ? 1 : 0, y0)
         } }
         return Tensor(uncheckedShape: [x.shape[0], x.shape[1], s.oh, s.ow], storage: .float32(Y))
     }
@@ -86,11 +72,48 @@ extension Kernels {
         let win = p.window(inH: s.h, inW: s.w, outH: s.oh, outW: s.ow)
         GY.withUnsafeBufferPointer { gyb in GX.withUnsafeMutableBufferPointer { gxb in
             guard let gy0 = gyb.baseAddress, let gx0 = gxb.baseAddress else { return }
-            parallelFor(s.planes) { t in
-                var wv = win
-                loupe_avgpool_plane_grad(gy0 + t * s.oh * s.ow, &wv, p.padBottom, p.padRight, countIncludePad ? 1 : 0,
-                                         gx0 + t * s.h * s.w)
-            }
+            var wv = win
+            loupe_avgpool_backward(gy0, s.planes, &wv, p.padBottom, p.padRight, countIncludePad ? 1 : 0, gx0)
+        } }
+        return Tensor(uncheckedShape: inputShape, storage: .float32(GX))
+    }
+
+    /// Global average pooling: (N, C, spatial...) → (N, C, 1, ...), the mean of each plane
+    /// (ONNX GlobalAveragePool). Vectorised and parallel over planes.
+    public static func globalAveragePool(_ x: Tensor, op: String = "GlobalAveragePool") throws -> Tensor {
+        guard x.rank >= 3 else {
+            throw TensorError.shapeMismatch(op: op, expected: "input (N, C, spatial...)", got: [x.shape])
+        }
+        let size = x.shape.dropFirst(2).reduce(1, *), planes = x.shape[0] * x.shape[1]
+        guard size > 0 else {
+            throw TensorError.invalidArgument(op: op, message: "empty spatial extent in \(x.shape)")
+        }
+        let X = try x.floats(op)
+        var Y = [Float](repeating: 0, count: planes)
+        X.withUnsafeBufferPointer { xb in Y.withUnsafeMutableBufferPointer { yb in
+            guard let x0 = xb.baseAddress, let y0 = yb.baseAddress else { return }
+            loupe_global_avgpool(x0, planes, size, y0)
+        } }
+        let out = [x.shape[0], x.shape[1]] + [Int](repeating: 1, count: x.rank - 2)
+        return Tensor(uncheckedShape: out, storage: .float32(Y))
+    }
+
+    /// Gradient of ``globalAveragePool(_:op:)`` for an input of `inputShape`: each plane gets
+    /// its output cotangent divided by the plane size.
+    public static func globalAveragePoolBackward(_ gradOutput: Tensor, inputShape: [Int],
+                                                 op: String = "GlobalAveragePool backward") throws -> Tensor {
+        guard inputShape.count >= 3 else {
+            throw TensorError.shapeMismatch(op: op, expected: "input (N, C, spatial...)", got: [inputShape])
+        }
+        let size = inputShape.dropFirst(2).reduce(1, *), planes = inputShape[0] * inputShape[1]
+        guard gradOutput.count == planes, size > 0 else {
+            throw TensorError.shapeMismatch(op: op, expected: "output gradient of \(planes) elements for input \(inputShape)", got: [gradOutput.shape])
+        }
+        let G = try gradOutput.floats(op)
+        var GX = [Float](repeating: 0, count: try Shape.checkedCount(inputShape, op: op))
+        G.withUnsafeBufferPointer { gb in GX.withUnsafeMutableBufferPointer { gxb in
+            guard let g0 = gb.baseAddress, let gx0 = gxb.baseAddress else { return }
+            loupe_global_avgpool_grad(g0, planes, size, gx0)
         } }
         return Tensor(uncheckedShape: inputShape, storage: .float32(GX))
     }

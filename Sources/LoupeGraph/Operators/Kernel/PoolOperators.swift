@@ -95,20 +95,15 @@ struct GlobalPoolOperator: Operator {
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
         let x = try kernelInput(inputs, 0, label)
         let p = try planes(x.shape)
+        if !isMax { return [try Kernels.globalAveragePool(x, op: label)] }
         let X = try x.floats(label)
         var Y = [Float](repeating: 0, count: p.count)
         X.withUnsafeBufferPointer { xb in
             for t in 0..<p.count {
                 let base = t * p.size
-                if isMax {
-                    var m = xb[base]
-                    for i in 1..<p.size where xb[base + i] > m || xb[base + i].isNaN { m = xb[base + i]; if m.isNaN { break } }
-                    Y[t] = m
-                } else {
-                    var s: Float = 0
-                    for i in 0..<p.size { s += xb[base + i] }
-                    Y[t] = s / Float(p.size)
-                }
+                var m = xb[base]
+                for i in 1..<p.size where xb[base + i] > m || xb[base + i].isNaN { m = xb[base + i]; if m.isNaN { break } }
+                Y[t] = m
             }
         }
         return [try Tensor(shape: p.out, floats: Y)]
@@ -120,21 +115,15 @@ struct GlobalPoolOperator: Operator {
         guard ctx.wantInput.first == true, let gy = ctx.gradOutputs.first ?? nil,
               let shape = ctx.inputShapes.first ?? nil else { return [nil] }
         let p = try planes(shape)
+        if !isMax { return [try Kernels.globalAveragePoolBackward(gy, inputShape: shape, op: label)] }
         let G = try gy.floats(label)
         var GX = [Float](repeating: 0, count: p.count * p.size)
-        if isMax {
-            let X = try ctx.input(0, label).floats(label)
-            for t in 0..<p.count {
-                let base = t * p.size
-                var at = base
-                for i in base..<(base + p.size) where X[i] > X[at] { at = i }
-                GX[at] = G[t]
-            }
-        } else {
-            for t in 0..<p.count {
-                let v = G[t] / Float(p.size)
-                for i in (t * p.size)..<((t + 1) * p.size) { GX[i] = v }
-            }
+        let X = try ctx.input(0, label).floats(label)
+        for t in 0..<p.count {
+            let base = t * p.size
+            var at = base
+            for i in base..<(base + p.size) where X[i] > X[at] { at = i }
+            GX[at] = G[t]
         }
         return [try Tensor(shape: shape, floats: GX)]
     }
