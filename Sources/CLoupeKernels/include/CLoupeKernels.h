@@ -86,4 +86,8 @@ void loupe_avgpool_plane(const float *x, const loupe_window2d *g, ptrdiff_t padB
 void loupe_avgpool_plane_grad(const float *gy, const loupe_window2d *g, ptrdiff_t padBottom, ptrdiff_t padRight,
                               int countIncludePad, float *gx);
 
+// Vector math, broadcast arithmetic, softmax, row normalisation (vmath.c). SwiftPM exports only
+// this umbrella header, so the second header has to be reached from here.
+#include "CLoupeVMath.h"
+
 #endif
