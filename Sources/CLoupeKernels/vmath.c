@@ -63,6 +63,10 @@ static const vmath_path paths[3] = {
 };
 
 static int forced_level = -1;
+static int use_reference = 0;
+
+void loupe_vmath_use_reference(int on) { use_reference = on != 0; }
+int loupe_vmath_reference(void) { return use_reference; }
 
 void loupe_vmath_force_level(int level) { forced_level = level; }
 

@@ -15,6 +15,11 @@ void loupe_vmath_force_level(int level);
 /// The level the next call uses.
 int loupe_vmath_level(void);
 
+/// A switch the Swift callers read (not the kernels here): 1 = route element-wise ops, softmax
+/// and normalisation to the previous scalar Swift loops, for in-process A/B timing and tests.
+void loupe_vmath_use_reference(int on);
+int loupe_vmath_reference(void);
+
 /// Element-wise functions of one operand. p0/p1 are the op's parameters where it has any.
 typedef enum {
     LOUPE_VU_EXP = 0,

@@ -10,6 +10,7 @@ extension Kernels {
     public static func softmax(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeMutableBufferPointer<Float>,
                                outer: Int, d: Int, inner: Int, log: Bool) {
         precondition(x.count == outer * d * inner && y.count == x.count, "softmax: buffer sizes")
+        if scalarElementwiseReference { return softmaxScalar(x, y, outer: outer, d: d, inner: inner, log: log) }
         loupe_softmax(x.baseAddress, y.baseAddress, outer, d, inner, log ? 1 : 0)
     }
 
@@ -64,6 +65,7 @@ extension Kernels {
     public static func softmaxBackward(_ y: UnsafeBufferPointer<Float>, _ g: UnsafeBufferPointer<Float>,
                                        _ gx: UnsafeMutableBufferPointer<Float>, outer: Int, d: Int, inner: Int, log: Bool) {
         precondition(y.count == outer * d * inner && g.count == y.count && gx.count == y.count, "softmaxBackward: buffer sizes")
+        if scalarElementwiseReference { return softmaxBackwardScalar(y, g, gx, outer: outer, d: d, inner: inner, log: log) }
         loupe_softmax_backward(y.baseAddress, g.baseAddress, gx.baseAddress, outer, d, inner, log ? 1 : 0)
     }
 
@@ -91,7 +93,7 @@ extension Kernels {
     public static func rowMoments(_ x: UnsafeBufferPointer<Float>, rows: Int, d: Int, epsilon: Float) -> (mean: [Float], invStd: [Float]) {
         precondition(x.count == rows * d, "rowMoments: buffer size")
         var mean = [Float](repeating: 0, count: rows), inv = [Float](repeating: 0, count: rows)
-        guard d > 0 else { return rowMomentsScalar(x, rows: rows, d: d, epsilon: epsilon) }
+        guard d > 0, !scalarElementwiseReference else { return rowMomentsScalar(x, rows: rows, d: d, epsilon: epsilon) }
         mean.withUnsafeMutableBufferPointer { m in inv.withUnsafeMutableBufferPointer { r in
             loupe_normalize_rows(x.baseAddress, nil, rows, d, epsilon, nil, 0, 0, nil, 0, 0, m.baseAddress, r.baseAddress)
         } }
@@ -110,6 +112,19 @@ extension Kernels {
         precondition(rows == 0 || d == 0 || scale.count > (rows - 1) * scaleRow + (d - 1) * scaleInner, "normalizeRows: scale too short")
         precondition(bias.map { rows == 0 || d == 0 || $0.count > (rows - 1) * biasRow + (d - 1) * biasInner } ?? true, "normalizeRows: bias too short")
         precondition((mean?.count ?? rows) >= rows && (invStd?.count ?? rows) >= rows, "normalizeRows: statistics buffers")
+        if scalarElementwiseReference {
+            // The previous operator code: Double moments, then one scalar pass.
+            let (m, r) = rowMomentsScalar(x, rows: rows, d: d, epsilon: epsilon)
+            for row in 0..<rows {
+                for k in 0..<d {
+                    let b = bias.map { $0[row * biasRow + k * biasInner] } ?? 0
+                    y[row * d + k] = (x[row * d + k] - m[row]) * r[row] * scale[row * scaleRow + k * scaleInner] + b
+                }
+                mean?[row] = m[row]
+                invStd?[row] = r[row]
+            }
+            return
+        }
         loupe_normalize_rows(x.baseAddress, y.baseAddress, rows, d, epsilon, scale.baseAddress, scaleRow, scaleInner,
                              bias?.baseAddress, biasRow, biasInner, mean?.baseAddress, invStd?.baseAddress)
     }
@@ -145,6 +160,24 @@ extension Kernels {
         precondition((gradMean?.count ?? rows) >= rows && (gradInvStd?.count ?? rows) >= rows, "normalizeRowsBackward: statistics cotangents")
         precondition((gScale?.count ?? d) >= d && (gBias?.count ?? d) >= d, "normalizeRowsBackward: accumulators")
         guard rows > 0, d > 0, let x0 = x.baseAddress, let g0 = g.baseAddress, let gx0 = gx.baseAddress else { return }
+        if scalarElementwiseReference {
+            // The previous operator code: ĝ = g·s per row, scalar sums, normalizeRowBackward.
+            var gh = [Float](repeating: 0, count: d)
+            gh.withUnsafeMutableBufferPointer { ghb in
+                guard let gh0 = ghb.baseAddress else { return }
+                for r in 0..<rows {
+                    for k in 0..<d {
+                        let gv = g[r * d + k]
+                        ghb[k] = gv * scale[k * scaleInner]
+                        gScale?[k] += gv * (x[r * d + k] - mean[r]) * invStd[r]
+                        gBias?[k] += gv
+                    }
+                    normalizeRowBackward(x: x0 + r * d, gxhat: UnsafePointer(gh0), d: d, mean: mean[r], invStd: invStd[r],
+                                         gradMean: gradMean?[r] ?? 0, gradInvStd: gradInvStd?[r] ?? 0, into: gx0 + r * d)
+                }
+            }
+            return
+        }
         let tasks = x.count >= 1 << 16 ? min(rows, 2 * threads) : 1
         let per = (rows + tasks - 1) / tasks
         let wantScale = gScale != nil, wantBias = gBias != nil

@@ -59,7 +59,7 @@ extension Tensor {
     }
 
     static func floatBinary(_ op: BinaryOp, _ plan: BroadcastPlan, _ x: [Float], _ y: [Float]) -> [Float] {
-        guard let code = op.vectorCode, plan.count > 0 else { return floatBinaryScalar(op, plan, x, y) }
+        guard let code = op.vectorCode, plan.count > 0, loupe_vmath_reference() == 0 else { return floatBinaryScalar(op, plan, x, y) }
         return x.withUnsafeBufferPointer { a in
             y.withUnsafeBufferPointer { b in
                 arrayFilledBy(count: plan.count) { (o: UnsafeMutableBufferPointer<Float>) in

@@ -67,7 +67,7 @@ extension Tensor {
     }
 
     static func floatUnary(_ op: UnaryOp, _ x: [Float]) -> [Float] {
-        guard let (code, p0, p1) = op.vectorKernel else { return floatUnaryScalar(op, x) }
+        guard let (code, p0, p1) = op.vectorKernel, loupe_vmath_reference() == 0 else { return floatUnaryScalar(op, x) }
         return x.withUnsafeBufferPointer { a in
             arrayFilledBy(count: a.count) { (o: UnsafeMutableBufferPointer<Float>) in
                 loupe_vunary(code, a.baseAddress, o.baseAddress, a.count, p0, p1)

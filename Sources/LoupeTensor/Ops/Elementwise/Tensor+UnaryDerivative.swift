@@ -74,7 +74,7 @@ extension Tensor {
     /// `o[i] = g[i] · f'(v[i])` where v is x or y as ``UnaryOp/derivativeUsesOutput`` says.
     static func unaryDerivative(_ op: UnaryOp, _ a: UnsafeBufferPointer<Float>, _ gp: UnsafeBufferPointer<Float>,
                                 _ o: UnsafeMutableBufferPointer<Float>) {
-        if let (code, p0, p1) = op.vectorDerivative {
+        if let (code, p0, p1) = op.vectorDerivative, loupe_vmath_reference() == 0 {
             loupe_vderiv(code, a.baseAddress, gp.baseAddress, o.baseAddress, a.count, p0, p1)
         } else {
             unaryDerivativeScalar(op, a, gp, o)
