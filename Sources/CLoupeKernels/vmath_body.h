@@ -170,35 +170,23 @@ static inline VATTR VF FN(vgelu_tanh_inner2)(VF x) {
     return 1.5957691216057308f * FN(vfma)(0.044715f * x * x, x, x);
 }
 
-static inline VATTR VF FN(vunary1)(int op, VF x, float p0, float p1) {
-    switch (op) {
-    case LOUPE_VU_EXP: return FN(vexp)(x);
-    case LOUPE_VU_SIGMOID: return FN(vsigmoid)(x);
-    case LOUPE_VU_TANH: return FN(vtanh)(x);
-    case LOUPE_VU_ERF: return FN(verf)(x);
-    case LOUPE_VU_GELU: return FN(vgelu)(x);
-    case LOUPE_VU_GELU_TANH: return x * FN(vsigmoid)(FN(vgelu_tanh_inner2)(x));
-    case LOUPE_VU_RELU: return FN(vsel)(x > 0.0f, x, (VF)0.0f);
-    case LOUPE_VU_LEAKY_RELU: return FN(vsel)(x >= 0.0f, x, p0 * x);
-    case LOUPE_VU_CLIP: {
-        // Swift.max(x, lo) then Swift.min(·, hi), ties and NaN included.
-        VF t = FN(vsel)((VF)p0 >= x, (VF)p0, x);
-        return FN(vsel)((VF)p1 < t, (VF)p1, t);
-    }
-    case LOUPE_VU_HARD_SIGMOID: {
-        VF t = FN(vfma)((VF)p0, x, (VF)p1);
-        t = FN(vsel)(t > 1.0f, (VF)1.0f, t);
-        return FN(vsel)(t < 0.0f, (VF)0.0f, t);
-    }
-    case LOUPE_VU_HARD_SWISH: {
-        VF t = x / 6.0f + 0.5f;
-        t = FN(vsel)(t > 1.0f, (VF)1.0f, t);
-        t = FN(vsel)(t < 0.0f, (VF)0.0f, t);
-        return x * t;
-    }
-    case LOUPE_VU_SILU: return x * FN(vsigmoid)(x);
-    default: return x;
-    }
+static inline VATTR VF FN(vclip)(VF x, float lo, float hi) {
+    // Swift.max(x, lo) then Swift.min(·, hi), ties and NaN included.
+    VF t = FN(vsel)((VF)lo >= x, (VF)lo, x);
+    return FN(vsel)((VF)hi < t, (VF)hi, t);
+}
+
+static inline VATTR VF FN(vhard_sigmoid)(VF x, float alpha, float beta) {
+    VF t = FN(vfma)((VF)alpha, x, (VF)beta);
+    t = FN(vsel)(t > 1.0f, (VF)1.0f, t);
+    return FN(vsel)(t < 0.0f, (VF)0.0f, t);
+}
+
+static inline VATTR VF FN(vhard_swish)(VF x) {
+    VF t = x / 6.0f + 0.5f;
+    t = FN(vsel)(t > 1.0f, (VF)1.0f, t);
+    t = FN(vsel)(t < 0.0f, (VF)0.0f, t);
+    return x * t;
 }
 
 /// One op over a contiguous range. The switch sits outside the loops: every case is its own
@@ -229,7 +217,11 @@ static VATTR void FN(unary_range)(int op, const float *src, float *dst, ptrdiff_
     case LOUPE_VU_GELU_TANH: VLOOP(x * FN(vsigmoid)(FN(vgelu_tanh_inner2)(x))); break;
     case LOUPE_VU_RELU: VLOOP(FN(vsel)(x > 0.0f, x, (VF)0.0f)); break;
     case LOUPE_VU_SILU: VLOOP(x * FN(vsigmoid)(x)); break;
-    default: VLOOP(FN(vunary1)(op, x, p0, p1)); break;
+    case LOUPE_VU_LEAKY_RELU: VLOOP(FN(vsel)(x >= 0.0f, x, p0 * x)); break;
+    case LOUPE_VU_CLIP: VLOOP(FN(vclip)(x, p0, p1)); break;
+    case LOUPE_VU_HARD_SIGMOID: VLOOP(FN(vhard_sigmoid)(x, p0, p1)); break;
+    case LOUPE_VU_HARD_SWISH: VLOOP(FN(vhard_swish)(x)); break;
+    default: VLOOP(x); break;
     }
 }
 #undef VLOOP
