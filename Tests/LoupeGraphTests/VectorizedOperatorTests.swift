@@ -80,6 +80,22 @@ final class VectorizedOperatorTests: XCTestCase {
         }
     }
 
+    /// Clip with float bound inputs is one clamp pass; it must equal max-then-min exactly
+    /// (NaN inputs stay NaN, lo > hi gives hi, a missing bound is unbounded).
+    func testClipSinglePass() throws {
+        let clip = try makeOperator("Clip", inputs: 3, opset: 13)
+        let x = try Tensor(shape: [2, 5], floats: [-3, -1, -0.5, 0, 0.25, 1, 2, .nan, 7, -7])
+        let lo = try Tensor(scalar: -0.5), hi = try Tensor(scalar: 1)
+        let y = try clip.forward([x, lo, hi])[0].floats()
+        let want: [Float] = [-0.5, -0.5, -0.5, 0, 0.25, 1, 1, .nan, 1, -0.5]
+        for (a, b) in zip(y, want) { XCTAssertTrue(a == b || (a.isNaN && b.isNaN), "\(a) vs \(b)") }
+        XCTAssertEqual(try clip.forward([x, try Tensor(scalar: 2), try Tensor(scalar: 1)])[0].floats().filter { !$0.isNaN }, [Float](repeating: 1, count: 9))
+        XCTAssertEqual(try clip.forward([x, nil, hi])[0].floats()[9], -7)
+        XCTAssertEqual(try clip.forward([x, lo, nil])[0].floats()[8], 7)
+        XCTAssertEqual(try clip.forward([x, nil, nil])[0].shape, [2, 5])
+        try checkVJP(clip, [rng.tensor([3, 7], -2, 2), try Tensor(scalar: -0.7), try Tensor(scalar: 0.9)], wrt: [0, 1, 2])
+    }
+
     func testUnaryOperatorsVJP() throws {
         for (name, attrs) in [("Sigmoid", [:]), ("Tanh", [:]), ("Erf", [:]), ("Exp", [:]), ("HardSwish", [:]),
                               ("HardSigmoid", ["alpha": Attribute.float(0.3)]), ("Gelu", ["approximate": .string("tanh")]), ("Gelu", [:])] as [(String, [String: Attribute])] {
