@@ -78,9 +78,11 @@ int loupe_vmath_level(void) {
 
 static const vmath_path *path(void) { return &paths[loupe_vmath_level()]; }
 
-/// Below this many elements a problem stays on the calling thread: the pool's wake-up costs
-/// about as much as streaming 64K floats.
-#define PARALLEL_MIN 65536
+/// Below this many elements a problem stays on the calling thread. One AVX-512 core streams
+/// 256K floats (1 MiB, L2-resident) in ~20-60 µs, comparable to waking a sleeping worker; on
+/// the shared 2-core machine, threads 1 vs 2 measured the same up to 1M elements (the worker
+/// rarely got the other core in time), so only larger problems are split.
+#define PARALLEL_MIN (1 << 18)
 /// Elements per task for streaming kernels: a few tasks per thread balance the load.
 static ptrdiff_t tasks_for(ptrdiff_t elements) {
     int t = loupe_threads();

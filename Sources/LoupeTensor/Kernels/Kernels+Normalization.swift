@@ -178,7 +178,7 @@ extension Kernels {
             }
             return
         }
-        let tasks = x.count >= 1 << 16 ? min(rows, 2 * threads) : 1
+        let tasks = x.count >= 1 << 18 ? min(rows, 2 * threads) : 1
         let per = (rows + tasks - 1) / tasks
         let wantScale = gScale != nil, wantBias = gBias != nil
         // Per-task accumulators: [gScale(d) | gBias(d)] each.

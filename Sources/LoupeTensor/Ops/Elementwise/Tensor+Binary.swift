@@ -95,7 +95,7 @@ extension Tensor {
             }
             loupe_vbinary(code, pa + offA, rowStride.0, ia, pb + offB, rowStride.1, ib, po + blk * blockSize, rows, n)
         }
-        if blocks >= 2 * Kernels.threads && plan.count >= 1 << 16 {
+        if blocks >= 2 * Kernels.threads && plan.count >= 1 << 18 {
             let tasks = min(blocks, 4 * Kernels.threads), per = (blocks + tasks - 1) / tasks
             Kernels.parallelFor(tasks) { t in
                 for blk in (t * per)..<min(blocks, (t + 1) * per) { runBlock(blk) }
