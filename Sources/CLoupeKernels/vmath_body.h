@@ -73,6 +73,31 @@ static inline VATTR VF FN(vexp)(VF x) {
     return (p * s1) * s2;
 }
 
+/// eˣ − 1 without cancellation near 0: with x = n·ln2 + r (as in vexp), eʳ − 1 = r + r²·P(r) is
+/// kept apart from the 1, and 2ⁿ·(eʳ − 1) + (2ⁿ − 1) recombines them in one FMA.
+static inline VATTR VF FN(vexpm1)(VF x) {
+    VF xc = FN(vsel)(x < -18.0f, (VF)(-18.0f), x); // e^−18 is below half an ulp of 1
+    xc = FN(vsel)(xc > 88.8f, (VF)(88.8f), xc);
+    const VF magic = 12582912.0f;
+    VF t = FN(vfma)(xc, (VF)1.44269504088896341f, magic);
+    VF n = t - magic;
+    VF r = FN(vfma)(n, (VF)(-0.693359375f), xc);
+    r = FN(vfma)(n, (VF)2.12194440e-4f, r);
+    VF p = FN(vfma)((VF)1.9875691500e-4f, r, (VF)1.3981999507e-3f);
+    p = FN(vfma)(p, r, (VF)8.3334519073e-3f);
+    p = FN(vfma)(p, r, (VF)4.1665795894e-2f);
+    p = FN(vfma)(p, r, (VF)1.6666665459e-1f);
+    p = FN(vfma)(p, r, (VF)5.0000001201e-1f);
+    VF q = FN(vfma)(p, r * r, r);
+    VI ni = (VI)t - (VI)magic;
+    VI top = ni == 128;
+    VF s = (VF)(((ni - (top & 1)) + 127) << 23); // 2ⁿ, or 2¹²⁷ when n = 128 (doubled below)
+    VF y = FN(vfma)(q, s, s - 1.0f);
+    y = FN(vsel)(top, ((q + 1.0f) * s) * 2.0f, y);
+    y = FN(vsel)(ni == 0, q, y);
+    return FN(vsel)(x < -18.0f, (VF)(-1.0f), y);
+}
+
 static inline VATTR VF FN(vsigmoid)(VF x) {
     VF e = FN(vexp)(-FN(vabs)(x));
     return FN(vsel)(x >= 0.0f, (VF)1.0f, e) / (1.0f + e);
@@ -221,6 +246,8 @@ static VATTR void FN(unary_range)(int op, const float *src, float *dst, ptrdiff_
     case LOUPE_VU_CLIP: VLOOP(FN(vclip)(x, p0, p1)); break;
     case LOUPE_VU_HARD_SIGMOID: VLOOP(FN(vhard_sigmoid)(x, p0, p1)); break;
     case LOUPE_VU_HARD_SWISH: VLOOP(FN(vhard_swish)(x)); break;
+    case LOUPE_VU_ELU: VLOOP(FN(vsel)(x > 0.0f, x, p0 * FN(vexpm1)(x))); break;
+    case LOUPE_VU_SELU: VLOOP(p1 * FN(vsel)(x > 0.0f, x, p0 * FN(vexpm1)(x))); break;
     default: VLOOP(x); break;
     }
 }

@@ -6,7 +6,8 @@ import Foundation
 /// path this CPU has (portable, AVX2+FMA, AVX-512F).
 ///
 /// Measured maxima over all 2³² floats (every 61st bit pattern, C harness, AVX-512F; AVX2 and
-/// portable agree to within 0.2 ulp): exp 1.00 ulp, sigmoid 2.30, tanh 1.30, erf 2.39.
+/// portable agree to within 0.2 ulp): exp 1.00 ulp, sigmoid 2.30, tanh 1.30, erf 2.39,
+/// expm1 (Elu/Selu) 0.86.
 /// Gelu (erf form): 13 ulp for x in [−1.42, −0.7], where 1 + erf(x/√2) cancels (PyTorch
 /// evaluates the same formula), ≤ 9.1 elsewhere (the worst in the far negative tail, values
 /// ~1e-38; the erfc branch keeps relative accuracy there, where 1 + erf would give 0).
@@ -110,6 +111,18 @@ final class VectorMathTests: XCTestCase {
         }
     }
 
+    /// Elu/Selu use a vector expm1: accurate near 0 where eˣ − 1 would cancel.
+    func testEluExpm1Accuracy() {
+        for level in levels {
+            Kernels.forceVectorMathLevel(level)
+            let worst = maxUlp(.elu(alpha: 1), sweep(-20, 1), { $0 > 0 ? $0 : Foundation.expm1($0) })
+            print("elu (expm1) level \(level): \(worst) ulp")
+            XCTAssertLessThanOrEqual(worst, 1.5, "elu level \(level)")
+            let y = run(.elu(alpha: 2), [-.infinity, -1e-30, -0.0, 5, -100])
+            XCTAssertEqual(y[0], -2); XCTAssertEqual(y[1], -2e-30); XCTAssertEqual(y[2], 0); XCTAssertEqual(y[3], 5); XCTAssertEqual(y[4], -2)
+        }
+    }
+
     func testGeluAccuracy() {
         func gelu(_ x: Double) -> Double { 0.5 * x * Foundation.erfc(-x / 2.0.squareRoot()) }
         func geluTanh(_ x: Double) -> Double { x / (1 + Foundation.exp(-2 * 0.7978845608028654 * (x + 0.044715 * x * x * x))) }
@@ -138,7 +151,8 @@ final class VectorMathTests: XCTestCase {
         var rng = KernelRNG(seed: 51)
         let ops: [UnaryOp] = [.exp, .sigmoid, .tanh, .erf, .gelu(tanhApproximation: false), .gelu(tanhApproximation: true),
                               .relu, .leakyRelu(alpha: 0.1), .leakyRelu(alpha: -0.5), .clip(lo: -0.3, hi: 0.7),
-                              .hardSigmoid(alpha: 0.2, beta: 0.5), .hardSwish]
+                              .hardSigmoid(alpha: 0.2, beta: 0.5), .hardSwish, .elu(alpha: 0.7),
+                              .selu(alpha: 1.6732632, gamma: 1.050701)]
         for level in levels {
             Kernels.forceVectorMathLevel(level)
             // 270001 goes over the pool (≥ 2¹⁸ elements); checked on the widest path only.

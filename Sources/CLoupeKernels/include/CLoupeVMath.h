@@ -42,6 +42,10 @@ typedef enum {
     LOUPE_VU_HARD_SWISH = 10,
     /// x·sigmoid(x) (SiLU / Swish).
     LOUPE_VU_SILU = 11,
+    /// x > 0 ? x : p0·(eˣ − 1) (expm1 accuracy near 0).
+    LOUPE_VU_ELU = 12,
+    /// p1·(x > 0 ? x : p0·(eˣ − 1)).
+    LOUPE_VU_SELU = 13,
 } loupe_vunary_op;
 
 /// y[i] = op(x[i]) for i in 0..<n. x and y may be the same buffer. Large n runs on the pool.

@@ -161,6 +161,8 @@ extension UnaryOp {
         case let .clip(lo, hi): return (Int32(LOUPE_VU_CLIP.rawValue), lo, hi)
         case let .hardSigmoid(alpha, beta): return (Int32(LOUPE_VU_HARD_SIGMOID.rawValue), alpha, beta)
         case .hardSwish: return (Int32(LOUPE_VU_HARD_SWISH.rawValue), 0, 0)
+        case let .elu(alpha): return (Int32(LOUPE_VU_ELU.rawValue), alpha, 0)
+        case let .selu(alpha, gamma): return (Int32(LOUPE_VU_SELU.rawValue), alpha, gamma)
         default: return nil
         }
     }
