@@ -126,5 +126,8 @@ void loupe_conv2d_packed(const loupe_packed_a *w, const float *x, const loupe_wi
                          const float *bias, int relu, float *y, int threaded);
 // Whole-tensor depthwise and global-pooling kernels (umbrella: the module exports only what this header includes).
 #include "CLoupeWindow.h"
+// Vector math, broadcast arithmetic, softmax, row normalisation (vmath.c). SwiftPM exports only
+// this umbrella header, so the second header has to be reached from here.
+#include "CLoupeVMath.h"
 
 #endif

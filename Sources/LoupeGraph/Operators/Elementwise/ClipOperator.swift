@@ -35,9 +35,18 @@ struct ClipOperator: Operator {
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
         let x = try elementwiseOperand(inputs, 0, label)
         if let (lo, hi) = attributeBounds { return [try x.unary(.clip(lo: lo, hi: hi), name: label)] }
+        let loT = try bound(inputs, 1, "min"), hiT = try bound(inputs, 2, "max")
+        if loT == nil && hiT == nil { return [x] }
+        // Float bounds that are not NaN: one vectorised clamp pass instead of two broadcast
+        // ops (same results: max with lo, then min with hi, ties included).
+        if x.dtype == .float32, loT?.dtype ?? .float32 == .float32, hiT?.dtype ?? .float32 == .float32 {
+            let lo = try loT.map { try $0.floats(label)[0] } ?? -.infinity
+            let hi = try hiT.map { try $0.floats(label)[0] } ?? .infinity
+            if !lo.isNaN && !hi.isNaN { return [try x.unary(.clip(lo: lo, hi: hi), name: label)] }
+        }
         var y = x
-        if let lo = try bound(inputs, 1, "min") { y = try Tensor.binary(.max, y, lo.reshaped([]), name: label) }
-        if let hi = try bound(inputs, 2, "max") { y = try Tensor.binary(.min, y, hi.reshaped([]), name: label) }
+        if let lo = loT { y = try Tensor.binary(.max, y, lo.reshaped([]), name: label) }
+        if let hi = hiT { y = try Tensor.binary(.min, y, hi.reshaped([]), name: label) }
         return [y]
     }
 

@@ -84,17 +84,12 @@ struct BatchNormalizationOperator: Operator {
     }
 }
 
-/// Normalises contiguous rows of `d` elements and applies per-element (LayerNorm) or per-row
-/// channel (InstanceNorm) affine parameters. Shared by the two operators below.
-private func normalizeRows(x: [Float], rows: Int, d: Int, epsilon: Float,
-                           scaleAt: (Int, Int) -> Float, biasAt: (Int, Int) -> Float) -> (y: [Float], mean: [Float], invStd: [Float]) {
-    let (mean, inv) = x.withUnsafeBufferPointer { Kernels.rowMoments($0, rows: rows, d: d, epsilon: epsilon) }
-    var y = [Float](repeating: 0, count: x.count)
-    for r in 0..<rows {
-        let base = r * d
-        for k in 0..<d { y[base + k] = (x[base + k] - mean[r]) * inv[r] * scaleAt(r, k) + biasAt(r, k) }
+/// `count` floats filled by `body` (no zeroing pass: the kernels write every element).
+private func filledFloats(_ count: Int, _ body: (UnsafeMutableBufferPointer<Float>) -> Void) -> [Float] {
+    [Float](unsafeUninitializedCapacity: count) { buf, n in
+        body(buf)
+        n = count
     }
-    return (y, mean, inv)
 }
 
 /// ONNX LayerNormalization (opset 17): normalises over axes [axis, rank) with Scale and
@@ -126,12 +121,27 @@ struct LayerNormalizationOperator: Operator {
         let x = try kernelInput(inputs, 0, label), scale = try kernelInput(inputs, 1, label)
         let bias = inputs.count > 2 ? inputs[2] : nil
         let l = try layout(x, scale, bias)
-        let s = try scale.floats(label), b = try bias?.floats(label)
-        let r = normalizeRows(x: try x.floats(label), rows: l.rows, d: l.d, epsilon: epsilon,
-                              scaleAt: { _, k in s.count == 1 ? s[0] : s[k] },
-                              biasAt: { _, k in b.map { $0.count == 1 ? $0[0] : $0[k] } ?? 0 })
-        return [try Tensor(shape: x.shape, floats: r.y), try Tensor(shape: l.statShape, floats: r.mean),
-                try Tensor(shape: l.statShape, floats: r.invStd)]
+        let s = try scale.floats(label), b = try bias?.floats(label), X = try x.floats(label)
+        var mean = [Float](repeating: 0, count: l.rows), inv = mean
+        let y = X.withUnsafeBufferPointer { xb in s.withUnsafeBufferPointer { sb in
+            filledFloats(X.count) { yb in
+                mean.withUnsafeMutableBufferPointer { mb in inv.withUnsafeMutableBufferPointer { ib in
+                    if let b {
+                        b.withUnsafeBufferPointer { bb in
+                            Kernels.normalizeRows(xb, yb, rows: l.rows, d: l.d, epsilon: epsilon, scale: sb, scaleRow: 0,
+                                                  scaleInner: s.count == 1 ? 0 : 1, bias: bb, biasRow: 0,
+                                                  biasInner: b.count == 1 ? 0 : 1, mean: mb, invStd: ib)
+                        }
+                    } else {
+                        Kernels.normalizeRows(xb, yb, rows: l.rows, d: l.d, epsilon: epsilon, scale: sb, scaleRow: 0,
+                                              scaleInner: s.count == 1 ? 0 : 1, bias: nil, biasRow: 0, biasInner: 0,
+                                              mean: mb, invStd: ib)
+                    }
+                } }
+            }
+        } }
+        return [try Tensor(shape: x.shape, floats: y), try Tensor(shape: l.statShape, floats: mean),
+                try Tensor(shape: l.statShape, floats: inv)]
     }
 
     var backwardNeeds: BackwardNeeds { BackwardNeeds(inputs: [0, 1]) }
@@ -145,22 +155,14 @@ struct LayerNormalizationOperator: Operator {
         let gy = try ctx.gradOutputs.first.flatMap { $0 }?.floats(label) ?? [Float](repeating: 0, count: X.count)
         let gMean = try (ctx.gradOutputs.count > 1 ? ctx.gradOutputs[1] : nil)?.floats(label)
         let gInv = try (ctx.gradOutputs.count > 2 ? ctx.gradOutputs[2] : nil)?.floats(label)
-        var gx = [Float](repeating: 0, count: X.count)
         var gScale = [Float](repeating: 0, count: l.d), gBias = [Float](repeating: 0, count: l.d)
-        var gxhat = [Float](repeating: 0, count: l.d)
-        X.withUnsafeBufferPointer { xb in gx.withUnsafeMutableBufferPointer { gxb in gxhat.withUnsafeMutableBufferPointer { gh in
-            guard let x0 = xb.baseAddress, let gx0 = gxb.baseAddress, let gh0 = gh.baseAddress else { return } // empty tensor
-            for r in 0..<l.rows {
-                let base = r * l.d
-                for k in 0..<l.d {
-                    let g = gy[base + k]
-                    gh[k] = g * (S.count == 1 ? S[0] : S[k])
-                    gScale[k] += g * (xb[base + k] - mean[r]) * inv[r]
-                    gBias[k] += g
-                }
-                Kernels.normalizeRowBackward(x: x0 + base, gxhat: UnsafePointer(gh0), d: l.d,
-                                             mean: mean[r], invStd: inv[r], gradMean: gMean?[r] ?? 0,
-                                             gradInvStd: gInv?[r] ?? 0, into: gx0 + base)
+        let gx = X.withUnsafeBufferPointer { xb in gy.withUnsafeBufferPointer { gb in S.withUnsafeBufferPointer { sb in
+            filledFloats(X.count) { gxb in
+                gScale.withUnsafeMutableBufferPointer { gs in gBias.withUnsafeMutableBufferPointer { gbias in
+                    Kernels.normalizeRowsBackward(x: xb, grad: gb, rows: l.rows, d: l.d, mean: mean, invStd: inv, scale: sb,
+                                                  scaleInner: S.count == 1 ? 0 : 1, gradMean: gMean, gradInvStd: gInv,
+                                                  gx: gxb, gScale: gs, gBias: gbias)
+                } }
             }
         } } }
         if ctx.wantInput[0] { grads[0] = try Tensor(shape: x.shape, floats: gx) }
@@ -198,10 +200,20 @@ struct InstanceNormalizationOperator: Operator {
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
         let x = try kernelInput(inputs, 0, label), scale = try kernelInput(inputs, 1, label), bias = try kernelInput(inputs, 2, label)
         let l = try layout(x, scale, bias)
-        let s = try scale.floats(label), b = try bias.floats(label)
-        let r = normalizeRows(x: try x.floats(label), rows: l.rows, d: l.d, epsilon: epsilon,
-                              scaleAt: { row, _ in s[row % l.c] }, biasAt: { row, _ in b[row % l.c] })
-        return [try Tensor(shape: x.shape, floats: r.y)]
+        let s = try scale.floats(label), b = try bias.floats(label), X = try x.floats(label)
+        // One call per image: its C rows take scale[c] and B[c] (row stride 1, inner stride 0).
+        let images = l.c == 0 ? 0 : l.rows / l.c, block = l.c * l.d
+        let y = X.withUnsafeBufferPointer { xb in s.withUnsafeBufferPointer { sb in b.withUnsafeBufferPointer { bb in
+            filledFloats(X.count) { yb in
+                for img in 0..<images {
+                    let range = (img * block)..<((img + 1) * block)
+                    Kernels.normalizeRows(UnsafeBufferPointer(rebasing: xb[range]), UnsafeMutableBufferPointer(rebasing: yb[range]),
+                                          rows: l.c, d: l.d, epsilon: epsilon, scale: sb, scaleRow: 1, scaleInner: 0,
+                                          bias: bb, biasRow: 1, biasInner: 0, mean: nil, invStd: nil)
+                }
+            }
+        } } }
+        return [try Tensor(shape: x.shape, floats: y)]
     }
 
     var backwardNeeds: BackwardNeeds { BackwardNeeds(inputs: [0, 1, 2]) }
@@ -215,20 +227,14 @@ struct InstanceNormalizationOperator: Operator {
         let (mean, inv) = X.withUnsafeBufferPointer { Kernels.rowMoments($0, rows: l.rows, d: l.d, epsilon: epsilon) }
         var gx = [Float](repeating: 0, count: X.count)
         var gScale = [Float](repeating: 0, count: l.c), gBias = gScale
-        var gxhat = [Float](repeating: 0, count: l.d)
-        X.withUnsafeBufferPointer { xb in gx.withUnsafeMutableBufferPointer { gxb in gxhat.withUnsafeMutableBufferPointer { gh in
-            guard let x0 = xb.baseAddress, let gx0 = gxb.baseAddress, let gh0 = gh.baseAddress else { return } // empty tensor
+        X.withUnsafeBufferPointer { xb in gy.withUnsafeBufferPointer { gb in gx.withUnsafeMutableBufferPointer { gxb in
+            guard let x0 = xb.baseAddress, let g0 = gb.baseAddress, let gx0 = gxb.baseAddress, l.d > 0 else { return } // empty tensor
             for r in 0..<l.rows {
                 let base = r * l.d, ch = r % l.c
-                for k in 0..<l.d {
-                    let g = gy[base + k]
-                    gh[k] = g * S[ch]
-                    gScale[ch] += g * (xb[base + k] - mean[r]) * inv[r]
-                    gBias[ch] += g
-                }
-                Kernels.normalizeRowBackward(x: x0 + base, gxhat: UnsafePointer(gh0), d: l.d,
-                                             mean: mean[r], invStd: inv[r], gradMean: 0, gradInvStd: 0,
-                                             into: gx0 + base)
+                let sums = Kernels.normalizeRowBackward(x: x0 + base, grad: g0 + base, d: l.d, mean: mean[r], invStd: inv[r],
+                                                        scale: S[ch], into: gx0 + base)
+                gScale[ch] += sums.sumGradXHat
+                gBias[ch] += sums.sumGrad
             }
         } } }
         if ctx.wantInput[0] { grads[0] = try Tensor(shape: x.shape, floats: gx) }

@@ -28,10 +28,13 @@ struct SoftmaxOperator: Operator {
         let x = try kernelInput(inputs, 0, label)
         let l = try layout(x.shape)
         let X = try x.floats(label)
-        var Y = [Float](repeating: 0, count: X.count)
-        X.withUnsafeBufferPointer { xb in Y.withUnsafeMutableBufferPointer { yb in
-            Kernels.softmax(xb, yb, outer: l.outer, d: l.d, inner: l.inner, log: log)
-        } }
+        // Uninitialised: the kernel writes every element (saves a zeroing pass).
+        let Y = X.withUnsafeBufferPointer { xb in
+            [Float](unsafeUninitializedCapacity: X.count) { yb, n in
+                Kernels.softmax(xb, yb, outer: l.outer, d: l.d, inner: l.inner, log: log)
+                n = X.count
+            }
+        }
         return [try Tensor(shape: x.shape, floats: Y)]
     }
 
@@ -42,10 +45,12 @@ struct SoftmaxOperator: Operator {
         let y = try ctx.output(0, label)
         let l = try layout(y.shape)
         let Y = try y.floats(label), G = try gy.floats(label)
-        var GX = [Float](repeating: 0, count: Y.count)
-        Y.withUnsafeBufferPointer { yb in G.withUnsafeBufferPointer { gb in GX.withUnsafeMutableBufferPointer { gx in
-            Kernels.softmaxBackward(yb, gb, gx, outer: l.outer, d: l.d, inner: l.inner, log: log)
-        } } }
+        let GX = Y.withUnsafeBufferPointer { yb in G.withUnsafeBufferPointer { gb in
+            [Float](unsafeUninitializedCapacity: Y.count) { gx, n in
+                Kernels.softmaxBackward(yb, gb, gx, outer: l.outer, d: l.d, inner: l.inner, log: log)
+                n = Y.count
+            }
+        } }
         return [try Tensor(shape: y.shape, floats: GX)]
     }
 }

@@ -1,3 +1,4 @@
+import CLoupeKernels
 import Foundation
 
 /// Arithmetic of two broadcast operands (ONNX Add, Sub, Mul, Div, Pow, Min, Max, Mod).
@@ -58,6 +59,55 @@ extension Tensor {
     }
 
     static func floatBinary(_ op: BinaryOp, _ plan: BroadcastPlan, _ x: [Float], _ y: [Float]) -> [Float] {
+        guard let code = op.vectorCode, plan.count > 0, loupe_vmath_reference() == 0 else { return floatBinaryScalar(op, plan, x, y) }
+        return x.withUnsafeBufferPointer { a in
+            y.withUnsafeBufferPointer { b in
+                arrayFilledBy(count: plan.count) { (o: UnsafeMutableBufferPointer<Float>) in
+                    vectorBinary(code, plan, a, b, o)
+                }
+            }
+        }
+    }
+
+    /// The broadcast as (blocks) × rows × inner: the last coalesced outer dimension becomes the
+    /// rows of one `loupe_vbinary` call (per-channel and row-vector operands stay contiguous
+    /// vector loops); any dimensions outside it are walked here, over the pool when there are
+    /// many blocks.
+    private static func vectorBinary(_ code: Int32, _ plan: BroadcastPlan, _ a: UnsafeBufferPointer<Float>,
+                                     _ b: UnsafeBufferPointer<Float>, _ o: UnsafeMutableBufferPointer<Float>) {
+        guard let pa = a.baseAddress, let pb = b.baseAddress, let po = o.baseAddress else { return }
+        let (ia, ib, _) = plan.innerStrides
+        let n = plan.inner
+        let dims = plan.outerShape, strides = plan.outerStrides
+        guard let rows = dims.last, let rowStride = strides.last else {
+            loupe_vbinary(code, pa, 0, ia, pb, 0, ib, po, 1, n)
+            return
+        }
+        let blockDims = Array(dims.dropLast()), blockStrides = Array(strides.dropLast())
+        let blocks = blockDims.reduce(1, *), blockSize = rows * n
+        let runBlock = { (blk: Int) in
+            var rem = blk, offA = 0, offB = 0
+            for d in stride(from: blockDims.count - 1, through: 0, by: -1) {
+                let i = rem % blockDims[d]
+                rem /= blockDims[d]
+                offA += i * blockStrides[d].0
+                offB += i * blockStrides[d].1
+            }
+            loupe_vbinary(code, pa + offA, rowStride.0, ia, pb + offB, rowStride.1, ib, po + blk * blockSize, rows, n)
+        }
+        if blocks >= 2 * Kernels.threads && plan.count >= 1 << 18 {
+            let tasks = min(blocks, 4 * Kernels.threads), per = (blocks + tasks - 1) / tasks
+            Kernels.parallelFor(tasks) { t in
+                for blk in (t * per)..<min(blocks, (t + 1) * per) { runBlock(blk) }
+            }
+        } else {
+            for blk in 0..<blocks { runBlock(blk) }
+        }
+    }
+
+    /// Per-element Swift loops over the broadcast plan: the path for Pow and Mod, and the
+    /// reference the vector kernels are tested and timed against.
+    static func floatBinaryScalar(_ op: BinaryOp, _ plan: BroadcastPlan, _ x: [Float], _ y: [Float]) -> [Float] {
         x.withUnsafeBufferPointer { a in
             y.withUnsafeBufferPointer { b in
                 arrayFilledBy(count: plan.count) { (o: UnsafeMutableBufferPointer<Float>) in
@@ -99,6 +149,21 @@ extension Tensor {
                     }
                 }
             }
+        }
+    }
+}
+
+extension BinaryOp {
+    /// The `loupe_vbinary` op code where the vector kernel covers the op (float32).
+    var vectorCode: Int32? {
+        switch self {
+        case .add: return Int32(LOUPE_VB_ADD.rawValue)
+        case .sub: return Int32(LOUPE_VB_SUB.rawValue)
+        case .mul: return Int32(LOUPE_VB_MUL.rawValue)
+        case .div: return Int32(LOUPE_VB_DIV.rawValue)
+        case .min: return Int32(LOUPE_VB_MIN.rawValue)
+        case .max: return Int32(LOUPE_VB_MAX.rawValue)
+        case .pow, .fmod, .mod: return nil
         }
     }
 }

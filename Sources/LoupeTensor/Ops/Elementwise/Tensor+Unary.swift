@@ -1,3 +1,4 @@
+import CLoupeKernels
 import Foundation
 
 /// Element-wise functions of one tensor, with their ONNX parameters. Formulas follow the ONNX
@@ -66,6 +67,17 @@ extension Tensor {
     }
 
     static func floatUnary(_ op: UnaryOp, _ x: [Float]) -> [Float] {
+        guard let (code, p0, p1) = op.vectorKernel, loupe_vmath_reference() == 0 else { return floatUnaryScalar(op, x) }
+        return x.withUnsafeBufferPointer { a in
+            arrayFilledBy(count: a.count) { (o: UnsafeMutableBufferPointer<Float>) in
+                loupe_vunary(code, a.baseAddress, o.baseAddress, a.count, p0, p1)
+            }
+        }
+    }
+
+    /// The per-element Swift loops (libm transcendentals): the path for ops without a vector
+    /// kernel, and the reference the vector kernels are tested and timed against.
+    static func floatUnaryScalar(_ op: UnaryOp, _ x: [Float]) -> [Float] {
         x.withUnsafeBufferPointer { a in
             arrayFilledBy(count: a.count) { (o: UnsafeMutableBufferPointer<Float>) in
                 switch op {
@@ -129,6 +141,29 @@ extension Tensor {
                 default: mapLoop(a, o) { $0 }
                 }
             }
+        }
+    }
+}
+
+extension UnaryOp {
+    /// The `loupe_vunary` op code and parameters of the ops that have a vectorised kernel
+    /// (CLoupeVMath.h), nil for the others.
+    var vectorKernel: (Int32, Float, Float)? {
+        switch self {
+        case .exp: return (Int32(LOUPE_VU_EXP.rawValue), 0, 0)
+        case .sigmoid: return (Int32(LOUPE_VU_SIGMOID.rawValue), 0, 0)
+        case .tanh: return (Int32(LOUPE_VU_TANH.rawValue), 0, 0)
+        case .erf: return (Int32(LOUPE_VU_ERF.rawValue), 0, 0)
+        case .gelu(tanhApproximation: false): return (Int32(LOUPE_VU_GELU.rawValue), 0, 0)
+        case .gelu(tanhApproximation: true): return (Int32(LOUPE_VU_GELU_TANH.rawValue), 0, 0)
+        case .relu: return (Int32(LOUPE_VU_RELU.rawValue), 0, 0)
+        case let .leakyRelu(alpha): return (Int32(LOUPE_VU_LEAKY_RELU.rawValue), alpha, 0)
+        case let .clip(lo, hi): return (Int32(LOUPE_VU_CLIP.rawValue), lo, hi)
+        case let .hardSigmoid(alpha, beta): return (Int32(LOUPE_VU_HARD_SIGMOID.rawValue), alpha, beta)
+        case .hardSwish: return (Int32(LOUPE_VU_HARD_SWISH.rawValue), 0, 0)
+        case let .elu(alpha): return (Int32(LOUPE_VU_ELU.rawValue), alpha, 0)
+        case let .selu(alpha, gamma): return (Int32(LOUPE_VU_SELU.rawValue), alpha, gamma)
+        default: return nil
         }
     }
 }

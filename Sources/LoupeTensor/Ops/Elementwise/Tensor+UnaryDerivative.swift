@@ -1,3 +1,4 @@
+import CLoupeKernels
 import Foundation
 
 extension UnaryOp {
@@ -11,6 +12,23 @@ extension UnaryOp {
         case let .leakyRelu(alpha): return alpha >= 0
         case let .elu(alpha): return alpha > 0
         default: return false
+        }
+    }
+
+    /// The `loupe_vderiv` op code and parameters where a vectorised derivative exists (it reads
+    /// the same operand, x or y, as the scalar code: see ``derivativeUsesOutput``).
+    var vectorDerivative: (Int32, Float, Float)? {
+        switch self {
+        case .sigmoid: return (Int32(LOUPE_VD_SIGMOID.rawValue), 0, 0)
+        case .tanh: return (Int32(LOUPE_VD_TANH.rawValue), 0, 0)
+        case .exp: return (Int32(LOUPE_VD_EXP.rawValue), 0, 0)
+        case .relu: return (Int32(LOUPE_VD_RELU.rawValue), 0, 0)
+        case .gelu(tanhApproximation: false): return (Int32(LOUPE_VD_GELU.rawValue), 0, 0)
+        case .gelu(tanhApproximation: true): return (Int32(LOUPE_VD_GELU_TANH.rawValue), 0, 0)
+        case .erf: return (Int32(LOUPE_VD_ERF.rawValue), 0, 0)
+        case .hardSwish: return (Int32(LOUPE_VD_HARD_SWISH.rawValue), 0, 0)
+        case let .hardSigmoid(alpha, beta): return (Int32(LOUPE_VD_HARD_SIGMOID.rawValue), alpha, beta)
+        default: return nil
         }
     }
 
@@ -56,6 +74,17 @@ extension Tensor {
     /// `o[i] = g[i] · f'(v[i])` where v is x or y as ``UnaryOp/derivativeUsesOutput`` says.
     static func unaryDerivative(_ op: UnaryOp, _ a: UnsafeBufferPointer<Float>, _ gp: UnsafeBufferPointer<Float>,
                                 _ o: UnsafeMutableBufferPointer<Float>) {
+        if let (code, p0, p1) = op.vectorDerivative, loupe_vmath_reference() == 0 {
+            loupe_vderiv(code, a.baseAddress, gp.baseAddress, o.baseAddress, a.count, p0, p1)
+        } else {
+            unaryDerivativeScalar(op, a, gp, o)
+        }
+    }
+
+    /// Per-element Swift loops for every op: the path for ops without a vector kernel and the
+    /// reference the vector kernels are tested against.
+    static func unaryDerivativeScalar(_ op: UnaryOp, _ a: UnsafeBufferPointer<Float>, _ gp: UnsafeBufferPointer<Float>,
+                                      _ o: UnsafeMutableBufferPointer<Float>) {
         switch op {
         case .neg: zipLoop(a, gp, o) { _, g in -g }
         case .abs: zipLoop(a, gp, o) { x, g in x > 0 ? g : (x < 0 ? -g : 0) }

@@ -1,0 +1,289 @@
+// Vectorised element-wise math, broadcast arithmetic, softmax and row normalisation.
+//
+// The kernels are written once (vmath_body.h) and compiled for three widths with per-function
+// target attributes, like gemm.c: no global -m flags, and the AVX code is only reached after the
+// CPUID check in loupe_cpu_level(). Large problems are split over the persistent pool
+// (loupe_parallel_for); the split points depend only on sizes, and every element's arithmetic is
+// independent of the split, so results do not depend on the thread count.
+#include "CLoupeVMath.h"
+#include "CLoupeKernels.h"
+#include <math.h>
+
+#if defined(__x86_64__)
+#define VW 16
+#define VSUF avx512
+#define VATTR __attribute__((target("avx512f,fma")))
+#include "vmath_body.h"
+#undef VW
+#undef VSUF
+#undef VATTR
+
+#define VW 8
+#define VSUF avx2
+#define VATTR __attribute__((target("avx2,fma")))
+#include "vmath_body.h"
+#undef VW
+#undef VSUF
+#undef VATTR
+#endif
+
+#define VW 4
+#define VSUF portable
+#define VATTR
+#include "vmath_body.h"
+#undef VW
+#undef VSUF
+#undef VATTR
+
+// MARK: - Dispatch
+
+typedef struct {
+    void (*unary)(int, const float *, float *, ptrdiff_t, float, float);
+    void (*deriv)(int, const float *, const float *, float *, ptrdiff_t, float, float);
+    void (*binary_row)(int, const float *, ptrdiff_t, const float *, ptrdiff_t, float *, ptrdiff_t);
+    void (*softmax_rows)(const float *, float *, ptrdiff_t, ptrdiff_t, int);
+    void (*softmax_cols)(const float *, float *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, int);
+    void (*softmax_back_rows)(const float *, const float *, float *, ptrdiff_t, ptrdiff_t, int);
+    void (*softmax_back_cols)(const float *, const float *, float *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, int);
+    void (*normalize_row)(const float *, float *, ptrdiff_t, float, const float *, ptrdiff_t, const float *,
+                          ptrdiff_t, float *, float *);
+    void (*normalize_row_backward)(const float *, const float *, ptrdiff_t, float, float, const float *, ptrdiff_t,
+                                   float, float, float *, float *, float *, float *);
+} vmath_path;
+
+#define PATH(S) { unary_range_##S, deriv_range_##S, binary_row_##S, softmax_rows_##S, softmax_cols_##S, \
+                  softmax_back_rows_##S, softmax_back_cols_##S, normalize_row_##S, normalize_row_backward_##S }
+static const vmath_path paths[3] = {
+    PATH(portable),
+#if defined(__x86_64__)
+    PATH(avx2), PATH(avx512),
+#else
+    PATH(portable), PATH(portable),
+#endif
+};
+
+static int forced_level = -1;
+static int use_reference = 0;
+
+void loupe_vmath_use_reference(int on) { use_reference = on != 0; }
+int loupe_vmath_reference(void) { return use_reference; }
+
+void loupe_vmath_force_level(int level) { forced_level = level; }
+
+int loupe_vmath_level(void) {
+    int cpu = loupe_cpu_level();
+    if (forced_level >= 0 && forced_level <= cpu) return forced_level;
+    return cpu;
+}
+
+static const vmath_path *path(void) { return &paths[loupe_vmath_level()]; }
+
+/// Below this many elements a problem stays on the calling thread. One AVX-512 core streams
+/// 256K floats (1 MiB, L2-resident) in ~20-60 µs, comparable to waking a sleeping worker; on
+/// the shared 2-core machine, threads 1 vs 2 measured the same up to 1M elements (the worker
+/// rarely got the other core in time), so only larger problems are split.
+#define PARALLEL_MIN (1 << 18)
+/// Elements per task for streaming kernels: a few tasks per thread balance the load.
+static ptrdiff_t tasks_for(ptrdiff_t elements) {
+    int t = loupe_threads();
+    if (t <= 1 || elements < PARALLEL_MIN) return 1;
+    ptrdiff_t tasks = 4 * (ptrdiff_t)t;
+    ptrdiff_t most = elements / (PARALLEL_MIN / 4);
+    return tasks < most ? tasks : most;
+}
+
+/// [lo, hi) of task i when `count` items are cut into `tasks` pieces, aligned to 64 items.
+static void piece(ptrdiff_t count, ptrdiff_t tasks, ptrdiff_t i, ptrdiff_t *lo, ptrdiff_t *hi) {
+    ptrdiff_t per = (count + tasks - 1) / tasks;
+    if (count >= 64 * tasks) per = (per + 63) & ~(ptrdiff_t)63;
+    *lo = i * per < count ? i * per : count;
+    *hi = *lo + per < count ? *lo + per : count;
+}
+
+// MARK: - Unary and derivative
+
+typedef struct {
+    const vmath_path *p;
+    int op;
+    const float *x, *g;
+    float *y;
+    ptrdiff_t n, tasks;
+    float p0, p1;
+} unary_job;
+
+static void unary_task(void *ctx, ptrdiff_t i) {
+    const unary_job *j = ctx;
+    ptrdiff_t lo, hi;
+    piece(j->n, j->tasks, i, &lo, &hi);
+    if (lo >= hi) return;
+    if (j->g) j->p->deriv(j->op, j->x + lo, j->g + lo, j->y + lo, hi - lo, j->p0, j->p1);
+    else j->p->unary(j->op, j->x + lo, j->y + lo, hi - lo, j->p0, j->p1);
+}
+
+void loupe_vunary(int op, const float *x, float *y, ptrdiff_t n, float p0, float p1) {
+    if (n <= 0) return;
+    unary_job j = { path(), op, x, NULL, y, n, tasks_for(n), p0, p1 };
+    if (j.tasks == 1) unary_task(&j, 0);
+    else loupe_parallel_for(j.tasks, unary_task, &j);
+}
+
+void loupe_vderiv(int op, const float *v, const float *g, float *gx, ptrdiff_t n, float p0, float p1) {
+    if (n <= 0) return;
+    unary_job j = { path(), op, v, g, gx, n, tasks_for(n), p0, p1 };
+    if (j.tasks == 1) unary_task(&j, 0);
+    else loupe_parallel_for(j.tasks, unary_task, &j);
+}
+
+// MARK: - Binary
+
+typedef struct {
+    const vmath_path *p;
+    int op;
+    const float *a, *b;
+    float *y;
+    ptrdiff_t aRow, aInner, bRow, bInner, rows, n;
+    ptrdiff_t tasks, piecesPerRow;
+} binary_job;
+
+static void binary_task(void *ctx, ptrdiff_t i) {
+    const binary_job *j = ctx;
+    if (j->piecesPerRow > 1) {
+        // Few long rows: split each row.
+        ptrdiff_t r = i / j->piecesPerRow, lo, hi;
+        piece(j->n, j->piecesPerRow, i % j->piecesPerRow, &lo, &hi);
+        if (lo >= hi) return;
+        j->p->binary_row(j->op, j->a + r * j->aRow + lo * j->aInner, j->aInner, j->b + r * j->bRow + lo * j->bInner,
+                         j->bInner, j->y + r * j->n + lo, hi - lo);
+        return;
+    }
+    ptrdiff_t lo, hi;
+    piece(j->rows, j->tasks, i, &lo, &hi);
+    for (ptrdiff_t r = lo; r < hi; r++) {
+        j->p->binary_row(j->op, j->a + r * j->aRow, j->aInner, j->b + r * j->bRow, j->bInner, j->y + r * j->n, j->n);
+    }
+}
+
+void loupe_vbinary(int op, const float *a, ptrdiff_t aRow, ptrdiff_t aInner,
+                   const float *b, ptrdiff_t bRow, ptrdiff_t bInner, float *y, ptrdiff_t rows, ptrdiff_t n) {
+    if (rows <= 0 || n <= 0) return;
+    binary_job j = { path(), op, a, b, y, aRow, aInner ? 1 : 0, bRow, bInner ? 1 : 0, rows, n, 1, 1 };
+    ptrdiff_t tasks = tasks_for(rows * n);
+    if (tasks > 1) {
+        if (rows >= tasks) {
+            j.tasks = tasks;
+        } else {
+            j.piecesPerRow = (tasks + rows - 1) / rows;
+            j.tasks = rows * j.piecesPerRow;
+        }
+        loupe_parallel_for(j.tasks, binary_task, &j);
+    } else {
+        binary_task(&j, 0);
+    }
+}
+
+// MARK: - Softmax
+
+typedef struct {
+    const vmath_path *p;
+    const float *x, *g;
+    float *y;
+    ptrdiff_t outer, d, inner, tasks, piecesPerOuter;
+    int lg;
+} softmax_job;
+
+static void softmax_task(void *ctx, ptrdiff_t i) {
+    const softmax_job *j = ctx;
+    ptrdiff_t block = j->d * j->inner;
+    if (j->inner == 1) {
+        ptrdiff_t lo, hi;
+        piece(j->outer, j->tasks, i, &lo, &hi);
+        if (lo >= hi) return;
+        if (j->g) j->p->softmax_back_rows(j->x + lo * block, j->g + lo * block, j->y + lo * block, hi - lo, j->d, j->lg);
+        else j->p->softmax_rows(j->x + lo * block, j->y + lo * block, hi - lo, j->d, j->lg);
+        return;
+    }
+    // Strided axis: tasks are (outer block, range of inner columns).
+    ptrdiff_t o = i / j->piecesPerOuter, lo, hi;
+    piece(j->inner, j->piecesPerOuter, i % j->piecesPerOuter, &lo, &hi);
+    if (lo >= hi) return;
+    const float *x = j->x + o * block;
+    float *y = j->y + o * block;
+    if (j->g) j->p->softmax_back_cols(x, j->g + o * block, y, j->d, j->inner, lo, hi, j->lg);
+    else j->p->softmax_cols(x, y, j->d, j->inner, lo, hi, j->lg);
+}
+
+static void softmax_run(const float *x, const float *g, float *y, ptrdiff_t outer, ptrdiff_t d, ptrdiff_t inner, int lg) {
+    if (outer <= 0 || d <= 0 || inner <= 0) return;
+    softmax_job j = { path(), x, g, y, outer, d, inner, 1, 1, lg };
+    ptrdiff_t tasks = tasks_for(outer * d * inner);
+    if (inner == 1) {
+        j.tasks = tasks < outer ? tasks : outer;
+    } else {
+        j.piecesPerOuter = outer >= tasks ? 1 : (tasks + outer - 1) / outer;
+        if (j.piecesPerOuter > inner) j.piecesPerOuter = inner;
+        j.tasks = outer * j.piecesPerOuter;
+    }
+    if (j.tasks == 1 || tasks == 1) {
+        for (ptrdiff_t i = 0; i < j.tasks; i++) softmax_task(&j, i);
+    } else {
+        loupe_parallel_for(j.tasks, softmax_task, &j);
+    }
+}
+
+void loupe_softmax(const float *x, float *y, ptrdiff_t outer, ptrdiff_t d, ptrdiff_t inner, int log) {
+    softmax_run(x, NULL, y, outer, d, inner, log);
+}
+
+void loupe_softmax_backward(const float *y, const float *g, float *gx, ptrdiff_t outer, ptrdiff_t d,
+                            ptrdiff_t inner, int log) {
+    softmax_run(y, g, gx, outer, d, inner, log);
+}
+
+// MARK: - Normalisation
+
+typedef struct {
+    const vmath_path *p;
+    const float *x;
+    float *y;
+    ptrdiff_t rows, d;
+    float eps;
+    const float *scale, *bias;
+    ptrdiff_t sRow, sInner, bRow, bInner, tasks;
+    float *mean, *inv;
+} norm_job;
+
+static void norm_task(void *ctx, ptrdiff_t i) {
+    const norm_job *j = ctx;
+    ptrdiff_t lo, hi;
+    piece(j->rows, j->tasks, i, &lo, &hi);
+    for (ptrdiff_t r = lo; r < hi; r++) {
+        j->p->normalize_row(j->x + r * j->d, j->y ? j->y + r * j->d : NULL, j->d, j->eps,
+                            j->scale ? j->scale + r * j->sRow : NULL, j->sInner,
+                            j->bias ? j->bias + r * j->bRow : NULL, j->bInner,
+                            j->mean ? j->mean + r : NULL, j->inv ? j->inv + r : NULL);
+    }
+}
+
+void loupe_normalize_rows(const float *x, float *y, ptrdiff_t rows, ptrdiff_t d, float eps,
+                          const float *scale, ptrdiff_t scaleRow, ptrdiff_t scaleInner,
+                          const float *bias, ptrdiff_t biasRow, ptrdiff_t biasInner,
+                          float *mean, float *invStd) {
+    if (rows <= 0 || d <= 0) return;
+    ptrdiff_t tasks = tasks_for(rows * d);
+    if (tasks > rows) tasks = rows;
+    norm_job j = { path(), x, y, rows, d, eps, scale, bias, scaleRow, scaleInner ? 1 : 0, biasRow, biasInner ? 1 : 0,
+                   tasks, mean, invStd };
+    if (tasks == 1) norm_task(&j, 0);
+    else loupe_parallel_for(tasks, norm_task, &j);
+}
+
+void loupe_normalize_row_backward(const float *x, const float *g, ptrdiff_t d, float mean, float invStd,
+                                  const float *scale, ptrdiff_t scaleInner, float gMean, float gInvStd,
+                                  float *gx, float *gScaleAcc, float *gBiasAcc, float *sums) {
+    if (d <= 0) {
+        if (sums) { sums[0] = 0; sums[1] = 0; }
+        return;
+    }
+    path()->normalize_row_backward(x, g, d, mean, invStd, scale, scaleInner ? 1 : 0, gMean, gInvStd, gx, gScaleAcc,
+                                   gBiasAcc, sums);
+}
