@@ -71,23 +71,47 @@ struct GemmOperator: Operator {
         guard k == kb else {
             throw GraphError.invalid("\(label): inner dimensions differ: op(A) is \(m)x\(k), op(B) is \(kb)x\(n)")
         }
-        var y = [Float](repeating: 0, count: m * n)
         var betaEff: Float = 0
+        var rowStride = 0, colStride = 0
+        var cv: [Float] = []
         if let c, beta != 0 {
             let cs = try Shape.broadcast(c.shape, [m, n], op: label)
             guard cs == [m, n] else { throw GraphError.invalid("\(label): C \(c.shape) does not broadcast to (\(m), \(n))") }
-            let cv = try c.floats(label)
-            let rowStride = c.rank == 2 && c.shape[0] == m ? (c.shape[1] == n ? n : 1) : 0
-            let colStride = c.rank >= 1 && c.shape[c.rank - 1] == n && n != 1 ? 1 : 0
-            for i in 0..<m { for j in 0..<n { y[i * n + j] = beta * cv[i * rowStride + j * colStride] } }
+            cv = try c.floats(label)
+            rowStride = c.rank == 2 && c.shape[0] == m ? (c.shape[1] == n ? n : 1) : 0
+            colStride = c.rank >= 1 && c.shape[c.rank - 1] == n && n != 1 ? 1 : 0
             betaEff = 1
         }
         let A = try a.floats(label), B = try b.floats(label)
-        A.withUnsafeBufferPointer { pa in B.withUnsafeBufferPointer { pb in y.withUnsafeMutableBufferPointer { pc in
-            guard let a0 = pa.baseAddress, let b0 = pb.baseAddress, let c0 = pc.baseAddress else { return }
-            Kernels.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a0, lda: a.shape[1],
-                         b: b0, ldb: b.shape[1], beta: betaEff, c: c0, ldc: n)
-        } } }
+        let total = m * n
+        let y = [Float](unsafeUninitializedCapacity: total) { pc, initialized in
+            initialized = total
+            guard let c0 = pc.baseAddress, total > 0 else { return }
+            if betaEff != 0 {
+                // beta·C broadcast into Y, a row at a time (C is a bias row, a column or full).
+                cv.withUnsafeBufferPointer { pcv in
+                    let src = pcv.baseAddress!
+                    for i in 0 ..< m {
+                        let row = c0 + i * n, crow = src + i * rowStride
+                        if colStride == 1 {
+                            if beta == 1 { row.initialize(from: crow, count: n) }
+                            else { for j in 0 ..< n { row[j] = beta * crow[j] } }
+                        } else {
+                            row.initialize(repeating: beta * crow[0], count: n)
+                        }
+                    }
+                }
+            }
+            A.withUnsafeBufferPointer { pa in B.withUnsafeBufferPointer { pb in
+                guard let a0 = pa.baseAddress, let b0 = pb.baseAddress, k > 0 else {
+                    // k == 0: op(A)·op(B) is all zeros, Y is beta·C (already written) or zero.
+                    if betaEff == 0 { c0.initialize(repeating: 0, count: total) }
+                    return
+                }
+                Kernels.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a0, lda: a.shape[1],
+                             b: b0, ldb: b.shape[1], beta: betaEff, c: c0, ldc: n)
+            } }
+        }
         return [try Tensor(shape: [m, n], floats: y)]
     }
 
