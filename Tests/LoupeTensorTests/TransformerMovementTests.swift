@@ -173,4 +173,23 @@ final class TransformerMovementTests: XCTestCase {
             XCTAssertLessThan(maxErr, 1e-4, "\(sa) \(sb) tA \(tA) tB \(tB)")
         }
     }
+
+    /// The row-sum fast path (leading axes summed away: bias and shared-weight gradients) and
+    /// the general path, against sums over explicit coordinates.
+    func testSumToShapeMatchesCoordinateSums() throws {
+        let full = [2, 3, 4]
+        let g = try ramp(full)
+        let G = try g.floats()
+        for target in [[4], [3, 4], [1, 3, 4], [1, 1, 4], [], [1], [2, 1, 4], [3, 1], [2, 3, 1]] {
+            let got = try Kernels.sumToShape(g, target)
+            XCTAssertEqual(got.shape, target)
+            let padded = [Int](repeating: 1, count: 3 - target.count) + target
+            var want = [Float](repeating: 0, count: target.reduce(1, *))
+            for i in 0 ..< 2 { for j in 0 ..< 3 { for k in 0 ..< 4 {
+                let c = [i, j, k].enumerated().map { padded[$0.offset] == 1 ? 0 : $0.element }
+                want[(c[0] * padded[1] + c[1]) * padded[2] + c[2]] += G[(i * 3 + j) * 4 + k]
+            } } }
+            XCTAssertEqual(try got.floats(), want, "\(target)")
+        }
+    }
 }

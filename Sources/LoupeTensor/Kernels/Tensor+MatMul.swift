@@ -144,6 +144,23 @@ extension Kernels {
         for d in 0..<r where padded[d] != 1 && padded[d] != gradient.shape[d] {
             throw TensorError.shapeMismatch(op: "sumToShape", expected: "a shape broadcastable to \(gradient.shape)", got: [shape])
         }
+        // Leading dimensions summed away, trailing ones kept (a bias gradient): add whole rows.
+        var lead = 0
+        while lead < r && padded[lead] == 1 { lead += 1 }
+        if padded[lead...] == gradient.shape[lead...] {
+            let inner = shape.reduce(1, *)
+            let rows = inner == 0 ? 0 : g.count / inner
+            var out = [Float](repeating: 0, count: inner)
+            out.withUnsafeMutableBufferPointer { o in
+                g.withUnsafeBufferPointer { src in
+                    for i in 0 ..< rows {
+                        let row = src.baseAddress! + i * inner
+                        for j in 0 ..< inner { o[j] += row[j] }
+                    }
+                }
+            }
+            return Tensor(uncheckedShape: shape, storage: .float32(out))
+        }
         let ownStrides = Shape.strides(padded)
         var strides = [Int](repeating: 0, count: r)
         for d in 0..<r where padded[d] != 1 { strides[d] = ownStrides[d] }

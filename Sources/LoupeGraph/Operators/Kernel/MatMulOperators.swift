@@ -37,8 +37,18 @@ struct MatMulOperator: Operator {
             grads[0] = try Kernels.sumToShape(g, a2.shape).reshaped(a.shape)
         }
         if ctx.wantInput.count > 1 && ctx.wantInput[1] {
-            let g = try Kernels.matmul(a2, gy2, transposeA: true)
-            grads[1] = try Kernels.sumToShape(g, b2.shape).reshaped(b.shape)
+            if b2.rank == 2 && a2.rank > 2 && b2.count > 0 {
+                // A weight shared by every batch entry (a Linear layer): its gradient is one GEMM
+                // over all rows, Aᵀ(K × rows)·G(rows × N), instead of one K × N product per batch
+                // entry followed by a sum over them.
+                let k = a2.shape[a2.rank - 1], n = b2.shape[1]
+                let g = try Kernels.matmul(a2.reshaped([a2.count / max(k, 1), k]), gy2.reshaped([gy2.count / max(n, 1), n]),
+                                           transposeA: true)
+                grads[1] = try g.reshaped(b.shape)
+            } else {
+                let g = try Kernels.matmul(a2, gy2, transposeA: true)
+                grads[1] = try Kernels.sumToShape(g, b2.shape).reshaped(b.shape)
+            }
         }
         return grads
     }
