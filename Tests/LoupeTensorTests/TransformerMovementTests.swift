@@ -192,4 +192,22 @@ final class TransformerMovementTests: XCTestCase {
             XCTAssertEqual(try got.floats(), want, "\(target)")
         }
     }
+
+    /// Gather's VJP as a block scatter-add equals the table scatter-add, repeated and negative
+    /// indices accumulating.
+    func testGatherGradientMatchesTableScatter() throws {
+        let shape = [3, 4, 2, 5]
+        for axis in -4 ..< 4 {
+            let n = shape[(axis + 4) % 4]
+            for idx in [try Tensor(shape: [], ints: [Int64(n - 1)]), try Tensor(shape: [2, 2], ints: [0, -1, 0, Int64(n - 1)])] {
+                let (m, outShape) = try Movement.gatherTables(shape: shape, indices: idx, axis: axis)
+                let g = try ramp(outShape)
+                let want = try Movement.scatterAdd(g.reshaped(m.shape), m, sourceShape: shape, op: "Gather")
+                let got = try Tensor.gatheredGradient(g, inputShape: shape, indices: idx, axis: axis)
+                XCTAssertEqual(got.shape, shape)
+                XCTAssertEqual(try got.floats(), try want.floats(), "axis \(axis)")
+            }
+        }
+        XCTAssertThrowsError(try Tensor.gatheredGradient(Tensor(zeros: [2]), inputShape: shape, indices: Tensor(shape: [], ints: [0]), axis: 0))
+    }
 }

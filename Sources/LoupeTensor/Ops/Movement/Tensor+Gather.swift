@@ -37,11 +37,33 @@ extension Tensor {
     /// VJP of ``gathered(indices:axis:)``: cotangent rows scatter-added back, so repeated
     /// indices accumulate.
     public static func gatheredGradient(_ grad: Tensor, inputShape: [Int], indices: Tensor, axis: Int) throws -> Tensor {
-        let (m, outShape) = try Movement.gatherTables(shape: inputShape, indices: indices, axis: axis)
+        guard !inputShape.isEmpty else { throw TensorError.invalidArgument(op: "Gather", message: "data must have rank ≥ 1") }
+        let a = try Shape.normalizeAxis(axis, rank: inputShape.count, op: "Gather")
+        let n = inputShape[a]
+        let inner = inputShape[(a + 1)...].reduce(1, *), outer = inputShape[..<a].reduce(1, *)
+        let outShape = Array(inputShape[..<a]) + indices.shape + Array(inputShape[(a + 1)...])
         guard grad.shape == outShape else {
             throw TensorError.shapeMismatch(op: "Gather", expected: "cotangent of shape \(outShape)", got: [grad.shape])
         }
-        return try Movement.scatterAdd(grad.reshaped(m.shape), m, sourceShape: inputShape, op: "Gather")
+        let idx = try Movement.indexValues(indices, op: "Gather").map { try Movement.wrapIndex($0, n, op: "Gather", axis: a) }
+        let g = try grad.floats("Gather")
+        // Block scatter-add: cotangent block (o, j) adds onto source block (o, idx[j]), so
+        // repeated indices accumulate.
+        var out = [Float](repeating: 0, count: outer * n * inner)
+        out.withUnsafeMutableBufferPointer { o in
+            g.withUnsafeBufferPointer { src in
+                guard let d0 = o.baseAddress, let s0 = src.baseAddress else { return }
+                var s = s0
+                for b in 0 ..< outer {
+                    for j in idx {
+                        let d = d0 + (b * n + j) * inner
+                        for e in 0 ..< inner { d[e] += s[e] }
+                        s += inner
+                    }
+                }
+            }
+        }
+        return Tensor(uncheckedShape: inputShape, storage: .float32(out))
     }
 }
 
