@@ -56,17 +56,49 @@ extension Kernels {
                         gemm(transB: tB, m: batchCount * m, n: n, k: k, a: a0, lda: lda, b: b0, ldb: ldb, c: c0, ldc: n)
                         return
                     }
-                    let small = m * n * k < 64 * 64 * 64
-                    let outer = small && batchCount >= 2
-                    let body: (Int) -> Void = { i in
-                        gemm(transA: tA, transB: tB, m: m, n: n, k: k, a: a0 + offA[i], lda: lda, b: b0 + offB[i], ldb: ldb,
-                             c: c0 + i * m * n, ldc: n, parallel: !outer)
-                    }
-                    if outer { parallelFor(batchCount, body) } else { for i in 0..<batchCount { body(i) } }
+                    batchedGEMM(batch: batchCount, transA: tA, transB: tB, m: m, n: n, k: k,
+                                a: a0, offsetsA: offA, lda: lda, b: b0, offsetsB: offB, ldb: ldb, c: c0)
                 }
             }
         }
         return Tensor(uncheckedShape: outShape, storage: .float32(out))
+    }
+
+    /// `batch` independent products `C_i = op(A_i) · op(B_i)` (`C_i` dense m × n, one after
+    /// another from `c`), scheduled as one parallel region of single-threaded GEMMs.
+    ///
+    /// Attention's products (heads × batch of 197×64·64×197 at ViT-tiny) are too small for a
+    /// multi-threaded GEMM to split well, and one pool wake-up per product adds up. Instead each
+    /// product is cut into bands of rows until there are a few tasks per thread, and every task
+    /// runs a serial GEMM, so the whole batch costs one wake-up and no thread idles on a
+    /// 3-product batch.
+    static func batchedGEMM(batch: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+                            a: UnsafePointer<Float>, offsetsA: [Int], lda: Int,
+                            b: UnsafePointer<Float>, offsetsB: [Int], ldb: Int, c: UnsafeMutablePointer<Float>) {
+        let work = batch * m * n * k
+        let threads = Kernels.threads
+        // One product, or too little work for a second thread: plain calls.
+        if batch == 1 || threads <= 1 || work < 64 * 64 * 64 {
+            for i in 0 ..< batch {
+                gemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a + offsetsA[i], lda: lda,
+                     b: b + offsetsB[i], ldb: ldb, c: c + i * m * n, ldc: n, parallel: batch == 1)
+            }
+            return
+        }
+        // Bands per product: enough tasks to balance (≥ 4 per thread), but no band under 32 rows,
+        // since each band packs its own copy of op(B_i).
+        let wanted = (4 * threads + batch - 1) / batch
+        let bands = max(1, min(wanted, m / 32))
+        let rowsPerBand = (m + bands - 1) / bands
+        let body = { (task: Int) in
+            let i = task / bands, r0 = (task % bands) * rowsPerBand
+            let rows = min(rowsPerBand, m - r0)
+            if rows <= 0 { return }
+            let aStart = a + offsetsA[i] + (transA ? r0 : r0 * lda)
+            gemm(transA: transA, transB: transB, m: rows, n: n, k: k, a: aStart, lda: lda,
+                 b: b + offsetsB[i], ldb: ldb, c: c + i * m * n + r0 * n, ldc: n, parallel: false)
+        }
+        parallelFor(batch * bands, body)
     }
 
     /// Element offset of each (flat, row-major) index of `target` batch dims in an operand whose
@@ -111,6 +143,23 @@ extension Kernels {
         let padded = [Int](repeating: 1, count: r - shape.count) + shape
         for d in 0..<r where padded[d] != 1 && padded[d] != gradient.shape[d] {
             throw TensorError.shapeMismatch(op: "sumToShape", expected: "a shape broadcastable to \(gradient.shape)", got: [shape])
+        }
+        // Leading dimensions summed away, trailing ones kept (a bias gradient): add whole rows.
+        var lead = 0
+        while lead < r && padded[lead] == 1 { lead += 1 }
+        if padded[lead...] == gradient.shape[lead...] {
+            let inner = shape.reduce(1, *)
+            let rows = inner == 0 ? 0 : g.count / inner
+            var out = [Float](repeating: 0, count: inner)
+            out.withUnsafeMutableBufferPointer { o in
+                g.withUnsafeBufferPointer { src in
+                    for i in 0 ..< rows {
+                        let row = src.baseAddress! + i * inner
+                        for j in 0 ..< inner { o[j] += row[j] }
+                    }
+                }
+            }
+            return Tensor(uncheckedShape: shape, storage: .float32(out))
         }
         let ownStrides = Shape.strides(padded)
         var strides = [Int](repeating: 0, count: r)

@@ -37,8 +37,18 @@ struct MatMulOperator: Operator {
             grads[0] = try Kernels.sumToShape(g, a2.shape).reshaped(a.shape)
         }
         if ctx.wantInput.count > 1 && ctx.wantInput[1] {
-            let g = try Kernels.matmul(a2, gy2, transposeA: true)
-            grads[1] = try Kernels.sumToShape(g, b2.shape).reshaped(b.shape)
+            if b2.rank == 2 && a2.rank > 2 && b2.count > 0 {
+                // A weight shared by every batch entry (a Linear layer): its gradient is one GEMM
+                // over all rows, Aᵀ(K × rows)·G(rows × N), instead of one K × N product per batch
+                // entry followed by a sum over them.
+                let k = a2.shape[a2.rank - 1], n = b2.shape[1]
+                let g = try Kernels.matmul(a2.reshaped([a2.count / max(k, 1), k]), gy2.reshaped([gy2.count / max(n, 1), n]),
+                                           transposeA: true)
+                grads[1] = try g.reshaped(b.shape)
+            } else {
+                let g = try Kernels.matmul(a2, gy2, transposeA: true)
+                grads[1] = try Kernels.sumToShape(g, b2.shape).reshaped(b.shape)
+            }
         }
         return grads
     }
@@ -71,23 +81,47 @@ struct GemmOperator: Operator {
         guard k == kb else {
             throw GraphError.invalid("\(label): inner dimensions differ: op(A) is \(m)x\(k), op(B) is \(kb)x\(n)")
         }
-        var y = [Float](repeating: 0, count: m * n)
         var betaEff: Float = 0
+        var rowStride = 0, colStride = 0
+        var cv: [Float] = []
         if let c, beta != 0 {
             let cs = try Shape.broadcast(c.shape, [m, n], op: label)
             guard cs == [m, n] else { throw GraphError.invalid("\(label): C \(c.shape) does not broadcast to (\(m), \(n))") }
-            let cv = try c.floats(label)
-            let rowStride = c.rank == 2 && c.shape[0] == m ? (c.shape[1] == n ? n : 1) : 0
-            let colStride = c.rank >= 1 && c.shape[c.rank - 1] == n && n != 1 ? 1 : 0
-            for i in 0..<m { for j in 0..<n { y[i * n + j] = beta * cv[i * rowStride + j * colStride] } }
+            cv = try c.floats(label)
+            rowStride = c.rank == 2 && c.shape[0] == m ? (c.shape[1] == n ? n : 1) : 0
+            colStride = c.rank >= 1 && c.shape[c.rank - 1] == n && n != 1 ? 1 : 0
             betaEff = 1
         }
         let A = try a.floats(label), B = try b.floats(label)
-        A.withUnsafeBufferPointer { pa in B.withUnsafeBufferPointer { pb in y.withUnsafeMutableBufferPointer { pc in
-            guard let a0 = pa.baseAddress, let b0 = pb.baseAddress, let c0 = pc.baseAddress else { return }
-            Kernels.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a0, lda: a.shape[1],
-                         b: b0, ldb: b.shape[1], beta: betaEff, c: c0, ldc: n)
-        } } }
+        let total = m * n
+        let y = [Float](unsafeUninitializedCapacity: total) { pc, initialized in
+            initialized = total
+            guard let c0 = pc.baseAddress, total > 0 else { return }
+            if betaEff != 0 {
+                // beta·C broadcast into Y, a row at a time (C is a bias row, a column or full).
+                cv.withUnsafeBufferPointer { pcv in
+                    let src = pcv.baseAddress!
+                    for i in 0 ..< m {
+                        let row = c0 + i * n, crow = src + i * rowStride
+                        if colStride == 1 {
+                            if beta == 1 { row.initialize(from: crow, count: n) }
+                            else { for j in 0 ..< n { row[j] = beta * crow[j] } }
+                        } else {
+                            row.initialize(repeating: beta * crow[0], count: n)
+                        }
+                    }
+                }
+            }
+            A.withUnsafeBufferPointer { pa in B.withUnsafeBufferPointer { pb in
+                guard let a0 = pa.baseAddress, let b0 = pb.baseAddress, k > 0 else {
+                    // k == 0: op(A)·op(B) is all zeros, Y is beta·C (already written) or zero.
+                    if betaEff == 0 { c0.initialize(repeating: 0, count: total) }
+                    return
+                }
+                Kernels.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a0, lda: a.shape[1],
+                             b: b0, ldb: b.shape[1], beta: betaEff, c: c0, ldc: n)
+            } }
+        }
         return [try Tensor(shape: [m, n], floats: y)]
     }
 

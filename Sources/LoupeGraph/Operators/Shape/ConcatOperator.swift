@@ -13,7 +13,14 @@ struct ConcatOperator: Operator {
     }
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
-        let parts = try inputs.indices.map { try ShapeOps.input(inputs, $0, label, "input \($0)") }
+        // Concat runs ~40 times per ViT forward on shape scalars: build the error text only on
+        // the error path.
+        var parts: [Tensor] = []
+        parts.reserveCapacity(inputs.count)
+        for (i, t) in inputs.enumerated() {
+            guard let t else { _ = try ShapeOps.input(inputs, i, label, "input \(i)"); continue }
+            parts.append(t)
+        }
         return [try Tensor.concatenated(parts, axis: axis)]
     }
 

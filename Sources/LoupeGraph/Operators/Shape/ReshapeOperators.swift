@@ -141,8 +141,11 @@ struct UnsqueezeOperator: Operator {
         let x = try ShapeOps.input(inputs, 0, label, "data")
         let axes = try axesAttribute ?? ShapeOps.intList(ShapeOps.input(inputs, 1, label, "axes"), label, "axes")
         let r = x.rank + axes.count
-        let norm = Set(try ShapeOps.normalizeAxes(axes, rank: r, op: label))
+        // A handful of axes: a linear scan beats hashing (this runs ~100 times per ViT forward
+        // on shape scalars).
+        let norm = try ShapeOps.normalizeAxes(axes, rank: r, op: label)
         var out: [Int] = []
+        out.reserveCapacity(r)
         var next = 0
         for d in 0 ..< r {
             if norm.contains(d) { out.append(1) } else { out.append(x.shape[next]); next += 1 }

@@ -116,7 +116,10 @@ enum Movement {
 
         /// `out = src[map]`, with `fill` where the map has no source element.
         func gather<T: MovableElement>(_ src: [T], fill: T) -> [T] {
-            var out = [T](repeating: fill, count: count)
+            // Without holes every element is written below, so skip the fill pass.
+            let holes = flat.contains { $0 < 0 }
+            var out = holes ? [T](repeating: fill, count: count)
+                            : [T](unsafeUninitializedCapacity: count) { _, n in n = count }
             let r = shape.count
             let lastContiguous = r > 0 && shape[r - 1] > 0 && flat.withUnsafeBufferPointer { fp in
                 let t = UnsafeBufferPointer(rebasing: fp[starts[r - 1] ..< starts[r - 1] + shape[r - 1]])

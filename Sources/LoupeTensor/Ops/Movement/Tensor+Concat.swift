@@ -59,22 +59,20 @@ extension Movement {
     /// Interleaves `outer` blocks: for each outer index, `widths[k]` elements of part k.
     static func concat<T: MovableElement>(_ parts: [[T]], outer: Int, widths: [Int]) -> [T] {
         let total = widths.reduce(0, +)
-        var out = [T](repeating: T.movementZero, count: outer * total)
-        out.withUnsafeMutableBufferPointer { o in
+        // Every element is written exactly once (the widths tile each output row), so the
+        // output starts uninitialised.
+        return filled(outer * total) { o in
             var column = 0
             for (k, part) in parts.enumerated() {
                 let w = widths[k]
                 if w > 0 {
                     part.withUnsafeBufferPointer { p in
-                        for i in 0 ..< outer {
-                            (o.baseAddress! + i * total + column).update(from: p.baseAddress! + i * w, count: w)
-                        }
+                        for i in 0 ..< outer { (o + i * total + column).initialize(from: p.baseAddress! + i * w, count: w) }
                     }
                 }
                 column += w
             }
         }
-        return out
     }
 
     /// Inverse of ``concat(_:outer:widths:)``.
@@ -83,13 +81,8 @@ extension Movement {
         var column = 0
         return src.withUnsafeBufferPointer { s in
             widths.map { w in
-                var part = [T](repeating: T.movementZero, count: outer * w)
-                if w > 0 {
-                    part.withUnsafeMutableBufferPointer { p in
-                        for i in 0 ..< outer {
-                            (p.baseAddress! + i * w).update(from: s.baseAddress! + i * total + column, count: w)
-                        }
-                    }
+                let part: [T] = filled(outer * w) { p in
+                    for i in 0 ..< outer { (p + i * w).initialize(from: s.baseAddress! + i * total + column, count: w) }
                 }
                 column += w
                 return part

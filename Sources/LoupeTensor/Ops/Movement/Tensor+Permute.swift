@@ -61,44 +61,33 @@ extension Movement {
         let (s, p) = simplifyPermutation(shape: shape, perm: perm)
         let r = s.count
         if r <= 1 || p == Array(0 ..< r) { return src }
+        let strides = Shape.strides(s)
+        // The last axis stays last: contiguous rows (attention head split/merge, (T,B,D)↔(B,T,D)).
+        if p[r - 1] == r - 1 {
+            return src.withUnsafeBufferPointer { sp in
+                filled(n) { o in
+                    copyRuns(sp.baseAddress!, base: 0, outer: p.dropLast().map { s[$0] },
+                             srcStrides: p.dropLast().map { strides[$0] }, run: s[r - 1], to: o)
+                }
+            }
+        }
         // Batched 2-D transpose: identity on leading axes, swap of the last two.
         if p[r - 2] == r - 1 && p[r - 1] == r - 2 && Array(p[..<(r - 2)]) == Array(0 ..< (r - 2)) {
             let rows = s[r - 2], cols = s[r - 1]
-            return transposeBatched(src, batch: n / (rows * cols), rows: rows, cols: cols)
+            return src.withUnsafeBufferPointer { sp in
+                filled(n) { o in transposeBatched(sp.baseAddress!, o, batch: n / (rows * cols), rows: rows, cols: cols) }
+            }
         }
-        // General case (includes the contiguous-row case, which the gather copies in bulk).
-        let strides = Shape.strides(s)
+        // General case.
         let tables = p.map { a in (0 ..< s[a]).map { $0 * strides[a] } }
         return AxisTables(shape: p.map { s[$0] }, tables: tables).gather(src, fill: T.movementZero)
     }
 
-    /// `batch` independent `rows × cols` → `cols × rows` transposes, in 32×32 tiles so both the
-    /// reads and the writes stay within a few cache lines per tile.
-    static func transposeBatched<T: MovableElement>(_ src: [T], batch: Int, rows: Int, cols: Int) -> [T] {
-        var out = src  // same element count; every element is overwritten
-        let tile = 32
-        src.withUnsafeBufferPointer { s in
-            out.withUnsafeMutableBufferPointer { o in
-                for b in 0 ..< batch {
-                    let base = b * rows * cols
-                    var i0 = 0
-                    while i0 < rows {
-                        let i1 = min(i0 + tile, rows)
-                        var j0 = 0
-                        while j0 < cols {
-                            let j1 = min(j0 + tile, cols)
-                            for i in i0 ..< i1 {
-                                for j in j0 ..< j1 {
-                                    o[base + j * rows + i] = s[base + i * cols + j]
-                                }
-                            }
-                            j0 = j1
-                        }
-                        i0 = i1
-                    }
-                }
-            }
-        }
-        return out
+    /// Reference twin of ``permute(_:shape:perm:)``: one offset table per axis, no fast paths.
+    static func permuteReference<T: MovableElement>(_ src: [T], shape: [Int], perm: [Int]) -> [T] {
+        if src.isEmpty { return [] }
+        let strides = Shape.strides(shape)
+        let tables = perm.map { a in (0 ..< shape[a]).map { $0 * strides[a] } }
+        return AxisTables(shape: perm.map { shape[$0] }, tables: tables).gather(src, fill: T.movementZero)
     }
 }

@@ -38,7 +38,32 @@ extension Tensor {
     /// listed are kept whole. Steps may be negative; out-of-range bounds clamp as in ONNX.
     /// Throws for a zero step, a repeated or out-of-range axis.
     public func sliced(_ ranges: [SliceRange]) throws -> Tensor {
-        Movement.gather(self, try Movement.sliceTables(shape: shape, ranges))
+        let axes = try Movement.resolveSlice(shape: shape, ranges)
+        let r = shape.count
+        guard r > 0, axes[r - 1].step == 1 else {
+            return Movement.gather(self, try Movement.sliceTables(shape: shape, ranges))
+        }
+        // Unit step on the last axis: contiguous runs, longer when trailing axes are whole.
+        let strides = Shape.strides(shape)
+        var k = r - 1
+        while k > 0 && axes[k].first == 0 && axes[k].count == shape[k] && axes[k - 1].step == 1 { k -= 1 }
+        let run = axes[k...].reduce(1) { $0 * $1.count }
+        let base = axes.indices.reduce(0) { $0 + axes[$1].first * strides[$1] }
+        let outer = axes[..<k].map(\.count), srcStrides = (0 ..< k).map { strides[$0] * axes[$0].step }
+        let outShape = axes.map(\.count)
+        let total = outShape.reduce(1, *)
+        func copy<T: MovableElement>(_ src: [T]) -> [T] {
+            src.withUnsafeBufferPointer { sp in
+                Movement.filled(total) { o in
+                    Movement.copyRuns(sp.baseAddress!, base: base, outer: outer, srcStrides: srcStrides, run: run, to: o)
+                }
+            }
+        }
+        switch storage {
+        case let .float32(x): return Tensor(uncheckedShape: outShape, storage: .float32(copy(x)))
+        case let .int64(x): return Tensor(uncheckedShape: outShape, storage: .int64(copy(x)))
+        case let .bool(x): return Tensor(uncheckedShape: outShape, storage: .bool(copy(x)))
+        }
     }
 
     /// VJP of ``sliced(_:)``: the cotangent scattered into zeros of `inputShape`.
@@ -48,6 +73,23 @@ extension Tensor {
 }
 
 extension Movement {
+    /// First index, element count and step of every axis after ONNX clamping (unlisted axes
+    /// whole), validating axes and steps.
+    static func resolveSlice(shape: [Int], _ ranges: [SliceRange]) throws -> [(first: Int, count: Int, step: Int)] {
+        var axes = shape.map { (first: 0, count: $0, step: 1) }
+        var seen = Set<Int>()
+        for r in ranges {
+            let a = try Shape.normalizeAxis(r.axis, rank: shape.count, op: "Slice")
+            guard a < shape.count, seen.insert(a).inserted else {
+                throw TensorError.invalidArgument(op: "Slice", message: "axis \(r.axis) repeated or out of range for rank \(shape.count)")
+            }
+            guard r.step != 0 else { throw TensorError.invalidArgument(op: "Slice", message: "step must not be 0 (axis \(r.axis))") }
+            let (first, n) = SliceRange.resolve(start: r.start, end: r.end, step: r.step, dim: shape[a])
+            axes[a] = (first, n, r.step)
+        }
+        return axes
+    }
+
     static func sliceTables(shape: [Int], _ ranges: [SliceRange]) throws -> AxisTables {
         let strides = Shape.strides(shape)
         var outShape = shape
