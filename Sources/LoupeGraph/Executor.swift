@@ -45,15 +45,16 @@ extension Model {
         var isFloat = [Bool](repeating: false, count: values.count)
         for s in values.indices { if let v = values[s] { shapes[s] = v.shape; isFloat[s] = v.dtype == .float32 } }
 
-        // Relu fused into its producer (Conv), when nothing needs the value in between: no rule,
+        // Fused pairs (Conv+Relu, Sigmoid+Mul), when nothing needs the value in between: no rule,
         // hook or capture reads it (keep) and no hook edits it.
-        var fuseWith = [Int](repeating: -1, count: steps.count)
+        var fuseWith = [StepFusion?](repeating: nil, count: steps.count)
         var fusedAway = [Bool](repeating: false, count: steps.count)
-        for (i, j) in reluPartner.enumerated() where j >= 0 {
+        for (i, f) in fusions.enumerated() {
+            guard let f else { continue }
             let mid = steps[i].outputs[0]
             if keep[mid] || hooks.edits[mid] != nil { continue }
-            fuseWith[i] = j
-            fusedAway[j] = true
+            fuseWith[i] = f
+            fusedAway[f.partner] = true
         }
 
         var args: [Tensor?] = []
@@ -62,17 +63,26 @@ extension Model {
             args.removeAll(keepingCapacity: true)
             for s in st.inputs { args.append(s >= 0 ? values[s] : nil) }
             let outs: [Tensor]
-            let fused = fuseWith[i] >= 0 ? st.op as? ReluFusable : nil
+            let fusion = fuseWith[i]
             do {
-                outs = try fused?.forwardFusingRelu(args) ?? st.op.forward(args)
+                switch fusion?.kind {
+                case .reluIntoProducer?:
+                    guard let op = st.op as? ReluFusable else { throw GraphError.invalid("\(st.node.label): cannot fuse a Relu") }
+                    outs = try op.forwardFusingRelu(args)
+                case .silu?:
+                    guard let x = args.first ?? nil else { throw GraphError.invalid("\(st.node.label): missing input") }
+                    outs = [try x.silu(name: st.node.label)]
+                case nil:
+                    outs = try st.op.forward(args)
+                }
             } catch let e as GraphError {
                 throw e
             } catch {
                 throw GraphError.nodeFailed(node: st.node.displayName, opType: st.node.opType, underlying: "\(error)")
             }
-            if fused != nil, let y = outs.first {
-                // The pre-Relu value is never materialised; its shape is still known to backward.
-                let mid = st.outputs[0], out = steps[fuseWith[i]].outputs[0]
+            if let fusion, let y = outs.first {
+                // The intermediate value is never materialised; its shape is still known to backward.
+                let mid = st.outputs[0], out = steps[fusion.partner].outputs[0]
                 shapes[mid] = y.shape
                 isFloat[mid] = true
                 for s in st.inputs where s >= 0 && lastUse[s] == i && !keep[s] && constants[s] == nil { values[s] = nil }

@@ -30,9 +30,9 @@ public final class Model: Sendable {
     let lastUse: [Int]
     /// Names of nodes removed by constant folding.
     public let foldedNodes: [String]
-    /// For a step whose output is read only by a following Relu step (and is not a graph
-    /// output), that Relu's step index; else -1. See ``ReluFusable``.
-    let reluPartner: [Int]
+    /// Per step, the later step it can absorb when nothing observes the value between them (see
+    /// ``StepFusion``), else nil.
+    let fusions: [StepFusion?]
 
     struct Step: Sendable {
         let node: Node
@@ -69,23 +69,35 @@ public final class Model: Sendable {
         self.producer = parts.producer
         self.lastUse = parts.lastUse
         self.foldedNodes = parts.folded
-        self.reluPartner = Model.reluPartners(parts)
+        self.fusions = Model.stepFusions(parts)
     }
 
-    /// Pairs (producer, Relu) where the producer can fuse the Relu and is its value's only reader.
-    static func reluPartners(_ p: Parts) -> [Int] {
+    /// Pairs of steps whose intermediate value has a single reader and is not a graph output:
+    /// (Conv, Relu) — the producer applies the Relu itself — and (Sigmoid(x), Mul(x, ·)) — SiLU in
+    /// one pass.
+    static func stepFusions(_ p: Parts) -> [StepFusion?] {
         var readers = [Int](repeating: 0, count: p.names.count)
         for st in p.steps { for s in Set(st.inputs) where s >= 0 { readers[s] += 1 } }
         let outputs = Set(p.outputSlots)
-        var partner = [Int](repeating: -1, count: p.steps.count)
-        for (j, st) in p.steps.enumerated() where (st.op as? UnaryOperator)?.op == .relu {
-            guard let s = st.inputs.first, s >= 0, readers[s] == 1, !outputs.contains(s) else { continue }
-            let i = p.producer[s]
-            guard i >= 0, i < j, p.steps[i].op is ReluFusable, p.steps[i].outputs.first == s,
-                  p.steps[i].outputs.count == 1 else { continue }
-            partner[i] = j
+        var fusion = [StepFusion?](repeating: nil, count: p.steps.count)
+        for (j, st) in p.steps.enumerated() {
+            if (st.op as? UnaryOperator)?.op == .relu {
+                guard let s = st.inputs.first, s >= 0, readers[s] == 1, !outputs.contains(s) else { continue }
+                let i = p.producer[s]
+                guard i >= 0, i < j, p.steps[i].op is ReluFusable, p.steps[i].outputs == [s] else { continue }
+                fusion[i] = StepFusion(partner: j, kind: .reluIntoProducer)
+            } else if (st.op as? BinaryOperator)?.op == .mul, st.inputs.count == 2 {
+                // Mul(x, Sigmoid(x)) in either order.
+                for (k, s) in st.inputs.enumerated() where s >= 0 && readers[s] == 1 && !outputs.contains(s) {
+                    let i = p.producer[s]
+                    guard i >= 0, i < j, (p.steps[i].op as? UnaryOperator)?.op == .sigmoid, p.steps[i].outputs == [s],
+                          p.steps[i].inputs.count == 1, p.steps[i].inputs[0] == st.inputs[1 - k], fusion[i] == nil else { continue }
+                    fusion[i] = StepFusion(partner: j, kind: .silu)
+                    break
+                }
+            }
         }
-        return partner
+        return fusion
     }
 
     /// Operators whose output depends only on their input's shape.
@@ -314,4 +326,17 @@ public enum Suggest {
         let cutoff = max(2, s.count / 2)
         return scored.filter { $0.d <= cutoff }.sorted { ($0.d, $0.n) < ($1.d, $1.n) }.prefix(limit).map(\.n)
     }
+}
+
+/// Two steps run as one: the first step's output (read only by the partner) is never stored.
+struct StepFusion: Sendable, Equatable {
+    enum Kind: Sendable, Equatable {
+        /// A ``ReluFusable`` producer applies the partner Relu in its own pass.
+        case reluIntoProducer
+        /// Sigmoid(x) whose partner is Mul(x, Sigmoid(x)): x·σ(x) computed in one pass.
+        case silu
+    }
+    /// Step index of the absorbed step.
+    let partner: Int
+    let kind: Kind
 }

@@ -2,9 +2,10 @@ import XCTest
 import LoupeTensor
 @testable import LoupeGraph
 
-/// Conv → Relu runs as one fused Conv (ReLU in the GEMM epilogue) when nothing observes the
-/// value in between; results, gradients and hooks must be exactly those of the unfused graph.
-final class ReluFusionTests: XCTestCase {
+/// Conv → Relu runs as one fused Conv (ReLU in the GEMM epilogue), and Mul(x, Sigmoid(x)) as one
+/// SiLU pass, when nothing observes the value in between; results, gradients and hooks must be
+/// those of the unfused graph.
+final class StepFusionTests: XCTestCase {
     /// x (1,2,6,5) → Conv(3 filters, 3x3, pad 1) → Relu → Conv(2, 1x1) = z → Relu → y, with z
     /// also a graph output (so that second pair must not fuse).
     func graph() throws -> Graph {
@@ -27,8 +28,8 @@ final class ReluFusionTests: XCTestCase {
         let model = try Model(graph: try graph())
         let names = model.nodes.map(\.name)
         // c1 fuses r1; c2's output z is a graph output, so r2 stays separate.
-        XCTAssertEqual(model.reluPartner[names.firstIndex(of: "c1")!], names.firstIndex(of: "r1")!)
-        XCTAssertEqual(model.reluPartner[names.firstIndex(of: "c2")!], -1)
+        XCTAssertEqual(model.fusions[names.firstIndex(of: "c1")!], StepFusion(partner: names.firstIndex(of: "r1")!, kind: .reluIntoProducer))
+        XCTAssertNil(model.fusions[names.firstIndex(of: "c2")!])
     }
 
     func testFusedEqualsUnfusedForwardAndBackward() throws {
@@ -60,6 +61,47 @@ final class ReluFusionTests: XCTestCase {
         var hooks = Hooks()
         hooks.replace(try model.hook("h"), with: Tensor(zeros: [1, 3, 6, 5]))
         XCTAssertEqual(try model.run(["x": x], hooks: hooks)["z"]?.floats(), [Float](repeating: 0, count: 60))
+    }
+}
+
+extension StepFusionTests {
+    /// x → Sigmoid → s; y = Mul(s, x) (operands swapped on purpose); z = Mul(x, Sigmoid(x)) where
+    /// the sigmoid is also a graph output (must not fuse).
+    func siluGraph() -> Graph {
+        Graph(nodes: [
+            Node(name: "sig", opType: "Sigmoid", inputs: ["x"], outputs: ["s"]),
+            Node(name: "mul", opType: "Mul", inputs: ["s", "x"], outputs: ["y"]),
+            Node(name: "sig2", opType: "Sigmoid", inputs: ["y"], outputs: ["t"]),
+            Node(name: "mul2", opType: "Mul", inputs: ["y", "t"], outputs: ["z"]),
+        ], inputs: [ValueInfo(name: "x", elementType: 1, shape: [.fixed(3), .fixed(37)])],
+           outputs: [ValueInfo(name: "z"), ValueInfo(name: "t")])
+    }
+
+    func testSiLUPairsAndValues() throws {
+        let model = try Model(graph: siluGraph())
+        let names = model.nodes.map(\.name)
+        XCTAssertEqual(model.fusions[names.firstIndex(of: "sig")!], StepFusion(partner: names.firstIndex(of: "mul")!, kind: .silu))
+        XCTAssertNil(model.fusions[names.firstIndex(of: "sig2")!], "t is a graph output")
+        var rng = SplitMix(seed: 5)
+        let xs = (0..<111).map { _ in rng.uniform() * 12 } + [0, -0.0, 30, -30, 88, -88, 1e-20, -1e-20, .infinity, -.infinity]
+        let x = try Tensor(shape: [3, 37], floats: Array(xs.prefix(111)))
+        var observe = Hooks()
+        observe.capture(try model.hook("s"))
+        let fused = try model.run(["x": x]), plain = try model.run(["x": x], hooks: observe)
+        let a = try fused["z"]!.floats(), b = try plain["z"]!.floats()
+        for i in a.indices { XCTAssertEqual(a[i], b[i], accuracy: 4e-6 * max(1, abs(b[i])), "\(i)") }
+        // Against x·σ(x) in Double, edge values included.
+        let edge = try Tensor(shape: [1, 10], floats: Array(xs.suffix(10)))
+        let y = try edge.silu().floats()
+        for (i, v) in xs.suffix(10).enumerated() {
+            let want = Double(v) / (1 + exp(-Double(v)))
+            if want.isNaN { XCTAssertTrue(y[i].isNaN); continue }
+            XCTAssertEqual(Double(y[i]), want, accuracy: 3e-7 * max(1, abs(want)), "silu(\(v))")
+        }
+        // Recording for gradients keeps σ(x) for Mul's VJP, so nothing fuses and gradients are exact.
+        let pass = try model.forward(["x": x], recording: .gradient)
+        let g = try pass.backward(seeds: ["z": Tensor(zeros: [3, 37], value: 1)], wrt: ["x"])
+        XCTAssertEqual(g["x"]?.shape, [3, 37])
     }
 }
 
