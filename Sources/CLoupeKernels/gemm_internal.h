@@ -4,7 +4,9 @@
 #include <stddef.h>
 
 /// Depth of one packed block (the k extent a micro-kernel call covers).
+#ifndef KC
 #define KC 256
+#endif
 
 typedef void (*micro_kernel)(ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
                              float alpha, float beta);
