@@ -27,7 +27,8 @@ import Loupe
 //   median_ms=<float> min_ms=... max_ms=... runs=... <mode fields>   (the line the scripts parse)
 //   times_ms=<t1>,<t2>,...                                            per timed run, per call
 //   gflops=<median> gflops_best=<from min>                            gemm and conv only
-//   peak_rss_mb=<getrusage ru_maxrss> baseline_rss_mb=<resident after loading, before the first call>
+//   peak_rss_mb=<peak resident (Linux VmHWM)> baseline_rss_mb=<resident after loading, before the first call>
+//       ru_maxrss_mb=<getrusage ru_maxrss: on Linux inherited from the parent when that was larger>
 
 func fail(_ message: String, code: Int32 = 2) -> Never {
     FileHandle.standardError.write(Data("loupe-bench: \(message)\n".utf8))
@@ -50,11 +51,27 @@ func currentRSSMiB() -> Double {
         }
     }
     #endif
-    return peakRSSMiB()
+    return maxRSSMiB()
 }
 
-/// Peak resident set size of this process so far, in MiB (getrusage ru_maxrss).
+/// Peak resident set size of this process so far, in MiB.
+///
+/// Linux: VmHWM of /proc/self/status, the high-water mark of this address space. Not
+/// getrusage's ru_maxrss there: that survives fork and exec, so a process started by a large
+/// parent (a Python harness holding several models) reports the parent's peak.
 func peakRSSMiB() -> Double {
+    #if os(Linux)
+    if let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+       let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+       let kib = Double(line.dropFirst(6).split(separator: " ").first ?? "") {
+        return kib / 1024
+    }
+    #endif
+    return maxRSSMiB()
+}
+
+/// getrusage's ru_maxrss, in MiB (see ``peakRSSMiB()`` for why it is not the peak on Linux).
+func maxRSSMiB() -> Double {
     var usage = rusage()
     #if os(Linux)
     getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
@@ -147,7 +164,7 @@ if let threads { Kernels.threads = threads }
     if let flops {
         print(String(format: "gflops=%.2f gflops_best=%.2f", flops / median / 1e6, flops / sorted[0] / 1e6))
     }
-    print(String(format: "peak_rss_mb=%.1f baseline_rss_mb=%.1f", peakRSSMiB(), baselineMiB))
+    print(String(format: "peak_rss_mb=%.1f baseline_rss_mb=%.1f ru_maxrss_mb=%.1f", peakRSSMiB(), baselineMiB, maxRSSMiB()))
 }
 
 @MainActor func runGEMM() throws {

@@ -28,7 +28,7 @@ Loupe / PyTorch and Loupe / onnxruntime, with issue 5's targets where one applie
            three (handed to Loupe as a raw float32 file).
            Targets: resnet18 forward Loupe/ORT <= 1.0; resnet18 forward+backward Loupe/torch
            <= 0.6; the others' forward Loupe/ORT <= 1.2.
-  memory   peak resident memory (getrusage ru_maxrss) of resnet18 batch-16 forward+backward,
+  memory   peak resident memory (VmHWM, see peak_rss_mb) of resnet18 batch-16 forward+backward,
            each side in a fresh process, next to its baseline (resident after the model is
            loaded and the input made, before the first pass) and the difference.
            Target: Loupe's peak <= PyTorch's.
@@ -107,8 +107,8 @@ def parse_args() -> argparse.Namespace:
                         "gemm adds peak")
     p.add_argument("--threads", type=int, default=2, help="threads of every side for conv, models, memory, explain (default 2)")
     p.add_argument("--gemm-threads", default="1,2", help="thread counts of the gemm section (default 1,2)")
-    p.add_argument("--runs", type=int, default=7, help="timed calls per side, entry and round (default 7)")
-    p.add_argument("--warmup", type=int, default=2, help="untimed calls per side, entry and round (default 2)")
+    p.add_argument("--runs", type=int, default=5, help="timed calls per side, entry and round (default 5)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed calls per side, entry and round (default 1)")
     p.add_argument("--rounds", type=int, default=2, help="rounds; the side that goes first rotates (default 2)")
     p.add_argument("--gemm-sizes", default=",".join(map(str, SQUARE)), help="square GEMM sizes (default %(default)s)")
     p.add_argument("--no-shaped", action="store_true", help="skip the conv/ViT-shaped GEMMs")
@@ -314,10 +314,12 @@ def section_gemm(args, lb: LoupeBench, peak: dict) -> dict:
             for side in ("torch", "ort", "loupe"):
                 if (ms := med(entry, side)):
                     entry[side]["gflops"] = flops / ms / 1e6
+                    entry[side]["gflops_best"] = flops / entry[side]["min_ms"] / 1e6
             pk = measured.get(t)
             lg = entry["loupe"].get("gflops")
             if pk and lg:
                 entry["loupe_pct_peak"] = 100 * lg / pk
+                entry["loupe_pct_peak_best"] = 100 * entry["loupe"]["gflops_best"] / pk
                 if what == "square" and m >= 512 and t in GEMM_TARGETS:
                     entry["target"] = f">= {int(GEMM_TARGETS[t] * 100)} % of peak"
                     entry["met"] = lg / pk >= GEMM_TARGETS[t]
@@ -334,14 +336,15 @@ def print_gemm(res: dict) -> None:
     print(f"\nGEMM C = A.B (fp32 row-major), per-call median; GFLOP/s from the median; peak measured (FMA loop): {pk} GFLOP/s"
           + (f"; nominal {peak['nominal_gflops_per_core']:.0f}/core from cpuinfo MHz" if "nominal_gflops_per_core" in peak else ""))
     print(f"{'M x N x K':<16} {'what':<20} {'T':>2} {'torch ms':>9} {'ORT ms':>9} {'Loupe ms':>9} {'torch GF':>8} "
-          f"{'ORT GF':>8} {'Loupe GF':>8} {'%peak':>6} {'L/torch':>7} {'L/ORT':>6}  target")
+          f"{'ORT GF':>8} {'Loupe GF':>8} {'%peak':>6} {'(best)':>6} {'L/torch':>7} {'L/ORT':>6}  target")
     for e in res["rows"]:
         g = {s: e[s].get("gflops") for s in ("torch", "ort", "loupe")}
         tgt = f"{e['target']} {'met' if e['met'] else 'MISSED'}" if "target" in e else ""
         size = f"{e['m']}x{e['n']}x{e['k']}"
         print(f"{size:<16} {e['what']:<20} {e['threads']:>2} {fmt(med(e, 'torch'), '.3f', 9)} "
               f"{fmt(med(e, 'ort'), '.3f', 9)} {fmt(med(e, 'loupe'), '.3f', 9)} {fmt(g['torch'], '.0f')} {fmt(g['ort'], '.0f')} "
-              f"{fmt(g['loupe'], '.0f')} {fmt(e.get('loupe_pct_peak'), '.0f', 6)} {fmt(e['loupe_over_torch'], '.2f', 7)} "
+              f"{fmt(g['loupe'], '.0f')} {fmt(e.get('loupe_pct_peak'), '.0f', 6)} {fmt(e.get('loupe_pct_peak_best'), '.0f', 6)} "
+              f"{fmt(e['loupe_over_torch'], '.2f', 7)} "
               f"{fmt(e['loupe_over_ort'], '.2f', 6)}  {tgt}")
         for s in ("torch", "ort", "loupe"):
             if "error" in e[s]:
@@ -575,6 +578,18 @@ def rss_now_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1048576
 
 
+def peak_rss_mb() -> float:
+    """High-water resident set of this address space (VmHWM). Not ru_maxrss: on Linux that
+    survives fork and exec, so a child of this (large) harness would report the harness's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def memory_child(args) -> int:
     """Fresh process: PyTorch forward+backward to the input; prints baseline and peak RSS."""
     import torch
@@ -586,7 +601,7 @@ def memory_child(args) -> int:
     baseline = rss_now_mb()
     for _ in range(max(1, args.runs)):
         torch_input_grad(model, x)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
     print(json.dumps({"baseline_rss_mb": baseline, "peak_rss_mb": peak}))
     return 0
 
@@ -596,7 +611,7 @@ def section_memory(args, lb: LoupeBench) -> dict:
     path = export_bench_models.ensure(["bench_" + name])["bench_" + name]
     runs = 2
     out: dict = {"model": name, "batch": batch, "threads": t, "runs": runs,
-                 "what": "forward + backward to the input, each side in a fresh process; ru_maxrss"}
+                 "what": "forward + backward to the input, each side in a fresh process; peak = VmHWM"}
     cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-child", name, "--memory-batch", str(batch),
            "--threads", str(t), "--runs", str(runs)]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT)
@@ -726,6 +741,7 @@ def main() -> int:
                 pk, lg = best.get(e["threads"]), e["loupe"].get("gflops")
                 if pk and lg:
                     e["loupe_pct_peak"] = 100 * lg / pk
+                    e["loupe_pct_peak_best"] = 100 * e["loupe"]["gflops_best"] / pk
                     if "target" in e:
                         e["met"] = lg / pk >= GEMM_TARGETS[e["threads"]]
             print_gemm(report["gemm"])
