@@ -63,7 +63,7 @@ func peakRSSMiB() -> Double {
     #if os(Linux)
     if let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
        let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-       let kib = Double(line.dropFirst(6).split(separator: " ").first ?? "") {
+       let kib = Double(line.dropFirst(6).split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "") {
         return kib / 1024
     }
     #endif
