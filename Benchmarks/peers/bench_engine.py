@@ -40,7 +40,8 @@ Fairness: within each round every side runs its entry back to back, and the orde
 between rounds (round r starts with side r mod sides), so drifting machine load hits all sides
 alike; medians are over all rounds' timed calls. Kernels under ~1 ms are timed as --reps
 back-to-back calls per sample on all sides alike. Everything Loupe runs is a release build:
-the binary is built (`swift build -c release --product loupe-bench`) when missing.
+`swift build -c release --product loupe-bench` runs first (seconds when up to date), unless
+--no-build or --loupe-bench PATH (e.g. an A/B build) is given.
 
     .venv/bin/python Benchmarks/peers/bench_engine.py                       # default sections, ~8 min
     .venv/bin/python Benchmarks/peers/bench_engine.py --sections gemm --gemm-threads 1 --json /tmp/gemm.json
@@ -120,8 +121,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--explain-args", default="--runs 5 --rounds 2",
                    help="extra arguments for bench_explainers.py (default: %(default)s)")
     p.add_argument("--loupe-bench", default=None, metavar="PATH",
-                   help="loupe-bench binary (default .build/release/loupe-bench, built when missing)")
-    p.add_argument("--no-build", action="store_true", help="never run swift build")
+                   help="loupe-bench binary (default .build/release/loupe-bench, rebuilt first unless --no-build; a PATH is used as is)")
+    p.add_argument("--no-build", action="store_true", help="do not run swift build first (explain: nor for loupe-explain-bench)")
     p.add_argument("--omp-passive", action="store_true",
                    help="OMP_WAIT_POLICY=PASSIVE for torch (handled before argparse; for a busy machine)")
     p.add_argument("--json", default=None, metavar="PATH", help="write all results as JSON here")
@@ -218,12 +219,17 @@ def verdict(value: float | None, limit: float | None, higher_is_better: bool = F
 
 
 def ensure_loupe_bench(args) -> LoupeBench:
+    """The release loupe-bench. The default binary is (re)built first, a few seconds when it is up
+    to date, so a stale build never gets timed; --loupe-bench PATH and --no-build use it as is."""
     path = Path(args.loupe_bench) if args.loupe_bench else REPO_ROOT / ".build" / "release" / "loupe-bench"
+    if not args.no_build and not args.loupe_bench:
+        print("swift build -c release --product loupe-bench ...", file=sys.stderr, flush=True)
+        proc = subprocess.run(["swift", "build", "-c", "release", "--product", "loupe-bench"], cwd=REPO_ROOT,
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"release build failed:\n{(proc.stdout + proc.stderr)[-2000:]}")
     if not path.exists():
-        if args.no_build or args.loupe_bench:
-            raise SystemExit(f"{path} does not exist; build it: swift build -c release --product loupe-bench")
-        print("building loupe-bench (release) ...", file=sys.stderr, flush=True)
-        subprocess.run(["swift", "build", "-c", "release", "--product", "loupe-bench"], cwd=REPO_ROOT, check=True)
+        raise SystemExit(f"{path} does not exist; build it: swift build -c release --product loupe-bench")
     return LoupeBench(path)
 
 
@@ -651,10 +657,10 @@ def print_memory(res: dict) -> None:
 
 
 def section_explain(args) -> dict:
-    exe = REPO_ROOT / ".build" / "release" / "loupe-explain-bench"
-    if not exe.exists() and not args.no_build:
-        print("building loupe-explain-bench (release) ...", file=sys.stderr, flush=True)
-        subprocess.run(["swift", "build", "-c", "release", "--product", "loupe-explain-bench"], cwd=REPO_ROOT, check=True)
+    if not args.no_build:  # bench_explainers.py runs .build/release/loupe-explain-bench
+        print("swift build -c release --product loupe-explain-bench ...", file=sys.stderr, flush=True)
+        subprocess.run(["swift", "build", "-c", "release", "--product", "loupe-explain-bench"], cwd=REPO_ROOT,
+                       check=True, capture_output=True)
     out = Path(tempfile.mkdtemp(prefix="loupe-bench-engine-")) / "explain.json"
     cmd = [sys.executable, str(REPO_ROOT / "Benchmarks" / "peers" / "bench_explainers.py"), "--threads", str(args.threads),
            *args.explain_args.split(), "--json", str(out)]
