@@ -74,6 +74,7 @@ import json  # noqa: E402
 import platform  # noqa: E402
 import re  # noqa: E402
 import resource  # noqa: E402
+import shutil  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -765,6 +766,7 @@ def main() -> int:
         report["seconds"][s] = round(time.perf_counter() - t0, 1)
         sys.stdout.flush()
     report["load_avg_after"] = os.getloadavg()
+    shutil.rmtree(tmp, ignore_errors=True)  # the models' raw input files
 
     targets = []
     for e in report.get("gemm", {}).get("rows", []):
