@@ -8,7 +8,7 @@ import Loupe
 //   swift build -c release --product loupe-bench
 //   .build/release/loupe-bench MODEL.onnx [--batch 16] [--backward] [--input x.f32] [common options]
 //   .build/release/loupe-bench gemm M N K [--reps R] [common options]
-//   .build/release/loupe-bench conv N C H W M kH kW STRIDE PAD [--groups G] [--backward] [--reps R] [common options]
+//   .build/release/loupe-bench conv N C H W M kH kW STRIDE PAD [--groups G] [--backward] [--unpacked] [--reps R] [common options]
 //
 // Common options: --runs R (timed runs, default 10), --warmup W (default 2), --threads T (Loupe's
 // pool; default all online CPUs).
@@ -19,7 +19,9 @@ import Loupe
 // gemm: `Kernels.gemm` on row-major A (M x K), B (K x N) into C (M x N), beta 0.
 // conv: `Kernels.conv2d` of x (N, C, H, W) with weight (M, C/G, kH, kW), no bias, square
 // stride/padding; with --backward `Kernels.conv2dBackwardInput` instead (the gradient with
-// respect to x, what an input attribution needs).
+// respect to x, what an input attribution needs). The weight is packed once before timing
+// (`PackedConvWeights`, as a model does at load) unless --unpacked, which times the per-call
+// packing path.
 // --reps R makes each timed run R back-to-back calls (for sub-millisecond kernels); times are
 // per call.
 //
@@ -38,7 +40,7 @@ func fail(_ message: String, code: Int32 = 2) -> Never {
 let usage = """
     usage: loupe-bench MODEL.onnx [--batch N] [--backward] [--input F] [--runs R] [--warmup W] [--threads T]
            loupe-bench gemm M N K [--reps R] [--runs R] [--warmup W] [--threads T]
-           loupe-bench conv N C H W M kH kW STRIDE PAD [--groups G] [--backward] [--reps R] [--runs R] [--warmup W] [--threads T]
+           loupe-bench conv N C H W M kH kW STRIDE PAD [--groups G] [--backward] [--unpacked] [--reps R] [--runs R] [--warmup W] [--threads T]
     """
 
 /// Resident set size now, in MiB (Linux: /proc/self/statm; elsewhere the peak stands in).
@@ -118,7 +120,7 @@ default: dims = []
 
 var batch = 1, runs = 10, warmup = 2, reps = 1, groups = 1
 var threads: Int?
-var backward = false
+var backward = false, unpacked = false
 var inputPath: String?
 while !args.isEmpty {
     let a = args.removeFirst()
@@ -139,6 +141,7 @@ while !args.isEmpty {
     case "--threads": threads = max(1, int())
     case "--groups": groups = max(1, int())
     case "--backward": backward = true
+    case "--unpacked": unpacked = true
     case "--input": inputPath = value()
     default: fail("unknown option \(a)\n\(usage)")
     }
@@ -195,14 +198,17 @@ if let threads { Kernels.threads = threads }
     let weight = try Tensor(shape: [m, c / groups, kh, kw], floats: pseudoRandom(m * (c / groups) * kh * kw, seed: 2))
     let gy = try Tensor(shape: [n, m, oh, ow], floats: pseudoRandom(n * m * oh * ow, seed: 3))
     let flops = 2 * Double(n * m * oh * ow) * Double(c / groups * kh * kw)
+    // As a loaded model does: the constant weight packed once, the allocator tuned.
+    Kernels.tuneAllocator()
+    let packed = unpacked ? nil : try PackedConvWeights(weight: weight, groups: groups)
     let fields = "mode=conv n=\(n) c=\(c) h=\(h) w=\(w) m=\(m) kh=\(kh) kw=\(kw) stride=\(stride) pad=\(pad) groups=\(groups) "
-        + "backward=\(backward ? "input" : "no") reps=\(reps)"
+        + "backward=\(backward ? "input" : "no") packed=\(unpacked ? "no" : "yes") reps=\(reps)"
     let baseline = currentRSSMiB()
     try measure(fields: fields, flops: flops, baselineMiB: baseline) {
         if backward {
-            _ = try Kernels.conv2dBackwardInput(gy, weight: weight, inputShape: x.shape, geometry: geometry)
+            _ = try Kernels.conv2dBackwardInput(gy, weight: weight, inputShape: x.shape, geometry: geometry, packed: packed)
         } else {
-            _ = try Kernels.conv2d(x, weight: weight, bias: nil, geometry: geometry)
+            _ = try Kernels.conv2d(x, weight: weight, bias: nil, geometry: geometry, packed: packed)
         }
     }
 }

@@ -17,9 +17,9 @@ Loupe / PyTorch and Loupe / onnxruntime, with issue 5's targets where one applie
            Target: >= 85 % of peak on 1 thread and >= 80 % on 2, square sizes >= 512.
   conv     every distinct convolution of resnet18 (found with forward hooks, with how often it
            occurs), batches 1 and 16: forward (torch conv2d, an onnxruntime Conv whose weight is
-           an initializer, Loupe Kernels.conv2d) and backward to the input
-           (aten.convolution_backward with only the input gradient, Loupe
-           Kernels.conv2dBackwardInput).
+           an initializer, Loupe Kernels.conv2d with the weight packed once, as each engine
+           does for a loaded model) and backward to the input (aten.convolution_backward with
+           only the input gradient, Loupe Kernels.conv2dBackwardInput).
   models   resnet18, mobilenet_v3_small, efficientnet_b0, ViT-tiny (12 layers) forward at batch
            1 and 16 (torch no_grad, onnxruntime, Loupe Model.run) and forward + backward to the
            input (torch autograd with frozen parameters vs Loupe's recorded forward + backward),
