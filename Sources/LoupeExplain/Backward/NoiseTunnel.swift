@@ -87,9 +87,6 @@ public struct NoiseTunnel<Method: Explainer>: Explainer {
     }
 
     static func draw(shape: [Int], stdev: Float, seed: UInt64) throws -> Tensor {
-        var rng = ExplainRNG(seed: seed)
-        return Tensor.makeFloats(shape: shape) { o in
-            for i in 0..<o.count { o[i] = stdev * Float(rng.normal()) }
-        }
+        Tensor.makeFloats(shape: shape) { o in ExplainRNG.fillNormal(o, stdev: stdev, seed: seed) }
     }
 }

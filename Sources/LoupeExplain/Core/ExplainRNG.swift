@@ -1,4 +1,5 @@
 import Foundation
+import LoupeTensor
 
 /// A small seeded generator (SplitMix64) for the draws of noise and sampling methods, so a run
 /// is reproducible from its seed. Tests that compare with Captum pass the draws explicitly.
@@ -25,4 +26,27 @@ struct ExplainRNG {
 
     /// Uniform integer in 0..<n.
     mutating func index(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+
+    /// `stdev` × standard normal draws into `out`, reproducibly from `seed` whatever the thread
+    /// count: blocks of 16384 draws each take their own stream (SplitMix64 seeded from `seed`
+    /// and the block index) and run over the pool; Box–Muller pairs give two draws per log
+    /// (the cosine and the sine branch), half the transcendental work of ``normal()``.
+    static func fillNormal(_ out: UnsafeMutableBufferPointer<Float>, stdev: Float, seed: UInt64) {
+        let block = 16384, n = out.count
+        guard let base = out.baseAddress, n > 0 else { return }
+        let blocks = (n + block - 1) / block
+        Kernels.parallelFor(blocks) { b in
+            var rng = ExplainRNG(seed: seed ^ (UInt64(b) &* 0xD1B5_4A32_D192_ED03))
+            _ = rng.next()
+            let lo = b * block, hi = min(n, lo + block)
+            var i = lo
+            while i < hi {
+                let u1 = max(rng.uniform(), 0x1p-53), u2 = rng.uniform()
+                let r = (-2 * log(u1)).squareRoot(), t = 2 * Double.pi * u2
+                base[i] = stdev * Float(r * cos(t))
+                if i + 1 < hi { base[i + 1] = stdev * Float(r * sin(t)) }
+                i += 2
+            }
+        }
+    }
 }
