@@ -120,6 +120,8 @@ final class KernelConvTests: XCTestCase {
             ([1, 3, 20, 37], 16, ConvGeometry(kernel: (7, 7), strides: (2, 2), pads: (3, 3, 3, 3))),
             ([1, 2, 6, 40], 16, ConvGeometry(kernel: (3, 3), dilations: (2, 2), pads: (2, 2, 2, 2))),
             ([1, 2, 5, 50], 17, ConvGeometry(kernel: (1, 4), strides: (1, 2), pads: (0, 0, 0, 3))),
+            // more output channels than one A sub-block (336 rows): the blocked order, per image
+            ([2, 8, 9, 10], 350, ConvGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))),
             // 1×1 maps with a batch: one GEMM over the batch
             ([5, 24, 1, 1], 19, ConvGeometry(kernel: (1, 1))),
         ]
