@@ -592,6 +592,14 @@ static void run_job(packed_job *job, int threaded) {
     // twice. Otherwise (late layers: few output pixels, many channels) split the rows, with B
     // packed once, up front, into a buffer every task reads.
     job->splitRows = colPanels < 4 * threads && rowPanels > colPanels;
+    // Large M with many columns: one row band per thread, each packing its own B panels. A column
+    // split would stream all of A through every task; B packing is cheap next to M/threads rows.
+    if (!job->splitRows && a->M >= 256 * (ptrdiff_t)threads) {
+        job->splitRows = 1;
+        job->chunk = (rowPanels + threads - 1) / threads * path->mr;
+        loupe_parallel_for((a->M + job->chunk - 1) / job->chunk, packed_task, job);
+        return;
+    }
     float *shared = NULL;
     if (job->splitRows) {
         job->Npad = colPanels * path->nr;

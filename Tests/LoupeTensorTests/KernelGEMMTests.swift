@@ -70,8 +70,8 @@ final class KernelGEMMTests: XCTestCase {
         Kernels.threads = 2
         // wide (many column panels: column split) and tall with few columns (row split)
         // wide (column split), tall with few columns (row split), and M past the A sub-block
-        // (336 rows) with the column split
-        for (m, n, k) in [(260, 300, 290), (700, 40, 600), (400, 330, 300)] {
+        // (336 rows) with the column split, and M large enough for one row band per thread
+        for (m, n, k) in [(260, 300, 290), (700, 40, 600), (400, 330, 300), (600, 300, 200)] {
             for (tA, tB) in [(false, false), (true, true)] {
                 let a = rng.floats(m * k), b = rng.floats(k * n)
                 let c0 = rng.floats(m * n)
