@@ -102,6 +102,22 @@ final class KernelConvTests: XCTestCase {
         }
     }
 
+    /// Zero input channels: an empty sum, so the output is the bias (and its ReLU), as in PyTorch.
+    func testConvWithNoInputChannelsIsTheBias() throws {
+        let x = Tensor(zeros: [2, 0, 4, 5]), w = Tensor(zeros: [3, 0, 3, 3])
+        let b = try Tensor(shape: [3], floats: [0.5, -1, 2])
+        let g = ConvGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))
+        for relu in [false, true] {
+            let y = try Kernels.conv2d(x, weight: w, bias: b, geometry: g, relu: relu)
+            XCTAssertEqual(y.shape, [2, 3, 4, 5])
+            let v = try y.floats()
+            for img in 0..<2 { for m in 0..<3 { for i in 0..<20 {
+                XCTAssertEqual(v[(img * 3 + m) * 20 + i], relu ? max(0, [0.5, -1, 2][m]) : [0.5, -1, 2][m])
+            } } }
+        }
+        XCTAssertEqual(try Kernels.conv2d(x, weight: w, bias: nil, geometry: g).floats(), [Float](repeating: 0, count: 120))
+    }
+
     /// Larger than one GEMM tile and run on the threaded path.
     func testConvLargerThreaded() throws {
         var rng = KernelRNG(seed: 12)

@@ -109,6 +109,15 @@ extension Kernels {
         if s.n * s.m * s.plane == 0 {
             return Tensor(uncheckedShape: [s.n, s.m, s.oh, s.ow], storage: .float32([]))
         }
+        if s.cg == 0 {
+            // No input channels: every output is its bias (then the ReLU), as an empty sum.
+            var Y = [Float](repeating: 0, count: s.n * s.m * s.plane)
+            if let Bv {
+                for img in 0..<s.n { for m in 0..<s.m { for i in 0..<s.plane { Y[(img * s.m + m) * s.plane + i] = Bv[m] } } }
+            }
+            if relu { reluInPlace(&Y) }
+            return Tensor(uncheckedShape: [s.n, s.m, s.oh, s.ow], storage: .float32(Y))
+        }
         if p.isPointwise && s.plane == 1 && s.g == 1 && s.n > 1 {
             // 1×1 maps (squeeze-excitation blocks): the whole batch is one small GEMM
             // Y (N × M) = X (N × C) · Wᵀ rather than N matrix-vector products.
