@@ -51,15 +51,21 @@ extension Model {
         var fusedAway = [Bool](repeating: false, count: steps.count)
         for (i, f) in fusions.enumerated() {
             guard let f else { continue }
-            let mid = steps[i].outputs[0]
-            if keep[mid] || hooks.edits[mid] != nil { continue }
+            // Every value between the first step and the result is never materialised.
+            let mids = [steps[i].outputs[0]] + f.absorbed.dropLast().map { steps[$0].outputs[0] }
+            if mids.contains(where: { keep[$0] || hooks.edits[$0] != nil }) { continue }
             fuseWith[i] = f
-            fusedAway[f.partner] = true
+            for q in f.absorbed { fusedAway[q] = true }
         }
 
         var args: [Tensor?] = []
         for (i, st) in steps.enumerated() {
-            if fusedAway[i] { continue }
+            if fusedAway[i] {
+                // Its work was done by the fused step; its inputs still die here (x of SiLU and
+                // GELU is read by an absorbed Mul, possibly after other steps that need it).
+                for s in st.inputs where s >= 0 && lastUse[s] == i && !keep[s] && constants[s] == nil { values[s] = nil }
+                continue
+            }
             args.removeAll(keepingCapacity: true)
             for s in st.inputs { args.append(s >= 0 ? values[s] : nil) }
             let outs: [Tensor]
@@ -72,6 +78,9 @@ extension Model {
                 case .silu?:
                     guard let x = args.first ?? nil else { throw GraphError.invalid("\(st.node.label): missing input") }
                     outs = [try x.silu(name: st.node.label)]
+                case .gelu?:
+                    guard let x = args.first ?? nil else { throw GraphError.invalid("\(st.node.label): missing input") }
+                    outs = [try x.unary(.gelu(tanhApproximation: false), name: st.node.label)]
                 case nil:
                     outs = try st.op.forward(args)
                 }
@@ -81,10 +90,13 @@ extension Model {
                 throw GraphError.nodeFailed(node: st.node.displayName, opType: st.node.opType, underlying: "\(error)")
             }
             if let fusion, let y = outs.first {
-                // The intermediate value is never materialised; its shape is still known to backward.
-                let mid = st.outputs[0], out = steps[fusion.partner].outputs[0]
-                shapes[mid] = y.shape
-                isFloat[mid] = true
+                // The intermediate values are never materialised; their shapes (all the result's:
+                // the fused chains are element-wise) are still known to backward.
+                let out = steps[fusion.partner].outputs[0]
+                for mid in [st.outputs[0]] + fusion.absorbed.dropLast().map({ steps[$0].outputs[0] }) where mid >= 0 {
+                    shapes[mid] = y.shape
+                    isFloat[mid] = true
+                }
                 for s in st.inputs where s >= 0 && lastUse[s] == i && !keep[s] && constants[s] == nil { values[s] = nil }
                 guard out >= 0 else { continue }
                 values[out] = y

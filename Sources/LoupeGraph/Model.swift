@@ -86,6 +86,8 @@ public final class Model: Sendable {
                 let i = p.producer[s]
                 guard i >= 0, i < j, p.steps[i].op is ReluFusable, p.steps[i].outputs == [s] else { continue }
                 fusion[i] = StepFusion(partner: j, kind: .reluIntoProducer)
+            } else if (st.op as? UnaryOperator)?.op == .erf, let g = geluChain(erf: j, p, readers, outputs) {
+                fusion[g.first] = StepFusion(absorbed: g.rest, kind: .gelu)
             } else if (st.op as? BinaryOperator)?.op == .mul, st.inputs.count == 2 {
                 // Mul(x, Sigmoid(x)) in either order.
                 for (k, s) in st.inputs.enumerated() where s >= 0 && readers[s] == 1 && !outputs.contains(s) {
@@ -98,6 +100,37 @@ public final class Model: Sendable {
             }
         }
         return fusion
+    }
+
+    /// The exported exact-GELU chain around Erf step `e`: Div(x, √2) → Erf → Add(·, 1) →
+    /// Mul(x, ·) → Mul(·, ½), operands of Add/Mul in either order, every intermediate read once
+    /// and not a graph output. Returns the Div step and the four later steps.
+    static func geluChain(erf e: Int, _ p: Parts, _ readers: [Int], _ outputs: Set<Int>) -> (first: Int, rest: [Int])? {
+        func scalar(_ s: Int, _ v: Float, tolerance: Float = 1e-6) -> Bool {
+            guard s >= 0, s < p.constants.count, let t = p.constants[s], t.count == 1, let f = try? t.floats().first else { return false }
+            return abs(f - v) <= tolerance * max(1, abs(v))
+        }
+        func single(_ s: Int) -> Bool { s >= 0 && readers[s] == 1 && !outputs.contains(s) }
+        /// The only step reading slot `s`.
+        func reader(_ s: Int) -> Int? { p.steps.indices.first { p.steps[$0].inputs.contains(s) } }
+        func binary(_ i: Int, _ op: BinaryOp) -> [Int]? {
+            guard (p.steps[i].op as? BinaryOperator)?.op == op, p.steps[i].inputs.count == 2, p.steps[i].outputs.count == 1 else { return nil }
+            return p.steps[i].inputs
+        }
+        let erf = p.steps[e]
+        guard erf.inputs.count == 1, erf.outputs.count == 1, single(erf.inputs[0]), single(erf.outputs[0]) else { return nil }
+        let d = p.producer[erf.inputs[0]]
+        guard d >= 0, let dIn = binary(d, .div), scalar(dIn[1], 1.41421356) else { return nil }
+        let x = dIn[0]
+        guard let a = reader(erf.outputs[0]), let aIn = binary(a, .add),
+              (aIn[0] == erf.outputs[0] && scalar(aIn[1], 1)) || (aIn[1] == erf.outputs[0] && scalar(aIn[0], 1)) else { return nil }
+        let aOut = p.steps[a].outputs[0]
+        guard single(aOut), let m1 = reader(aOut), let m1In = binary(m1, .mul), Set(m1In) == Set([x, aOut]), x != aOut else { return nil }
+        let m1Out = p.steps[m1].outputs[0]
+        guard single(m1Out), let m2 = reader(m1Out), let m2In = binary(m2, .mul),
+              (m2In[0] == m1Out && scalar(m2In[1], 0.5)) || (m2In[1] == m1Out && scalar(m2In[0], 0.5)) else { return nil }
+        guard single(p.steps[d].outputs[0]) else { return nil }
+        return (d, [e, a, m1, m2])
     }
 
     /// Operators whose output depends only on their input's shape.
@@ -335,8 +368,23 @@ struct StepFusion: Sendable, Equatable {
         case reluIntoProducer
         /// Sigmoid(x) whose partner is Mul(x, Sigmoid(x)): x·σ(x) computed in one pass.
         case silu
+        /// Div(x, √2) → Erf → Add(·, 1) → Mul(x, ·) → Mul(·, ½), the exact GELU that
+        /// `torch.onnx.export` writes out for `nn.GELU()`: one vectorised GELU pass.
+        case gelu
     }
-    /// Step index of the absorbed step.
-    let partner: Int
+    /// Step indices of the absorbed steps, in order; the last one's output is the result.
+    let absorbed: [Int]
     let kind: Kind
+    /// Step index whose output receives the result.
+    var partner: Int { absorbed[absorbed.count - 1] }
+
+    init(partner: Int, kind: Kind) {
+        absorbed = [partner]
+        self.kind = kind
+    }
+
+    init(absorbed: [Int], kind: Kind) {
+        self.absorbed = absorbed
+        self.kind = kind
+    }
 }

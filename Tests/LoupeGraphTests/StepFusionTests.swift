@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 import LoupeTensor
 @testable import LoupeGraph
@@ -102,6 +103,46 @@ extension StepFusionTests {
         let pass = try model.forward(["x": x], recording: .gradient)
         let g = try pass.backward(seeds: ["z": Tensor(zeros: [3, 37], value: 1)], wrt: ["x"])
         XCTAssertEqual(g["x"]?.shape, [3, 37])
+    }
+}
+
+extension StepFusionTests {
+    /// The exact-GELU chain as torch.onnx.export writes it (constants as initializers, the Add's
+    /// and last Mul's operands swapped on purpose), with x also read by a later Add after the chain.
+    func geluGraph() throws -> Graph {
+        var g = Graph(nodes: [
+            Node(name: "div", opType: "Div", inputs: ["x", "sqrt2"], outputs: ["d"]),
+            Node(name: "erf", opType: "Erf", inputs: ["d"], outputs: ["e"]),
+            Node(name: "add", opType: "Add", inputs: ["one", "e"], outputs: ["a"]),
+            Node(name: "mul", opType: "Mul", inputs: ["x", "a"], outputs: ["m"]),
+            Node(name: "half", opType: "Mul", inputs: ["half_c", "m"], outputs: ["y"]),
+            Node(name: "res", opType: "Add", inputs: ["y", "x"], outputs: ["z"]),
+        ], inputs: [ValueInfo(name: "x", elementType: 1, shape: [.fixed(4), .fixed(29)])], outputs: [ValueInfo(name: "z")])
+        g.initializers = ["sqrt2": Tensor(scalar: 1.4142135), "one": Tensor(scalar: 1), "half_c": Tensor(scalar: 0.5)]
+        return g
+    }
+
+    func testGELUChainFusesAndMatchesTheExactGELU() throws {
+        let model = try Model(graph: try geluGraph())
+        let names = model.nodes.map(\.name)
+        let idx = { (n: String) in names.firstIndex(of: n)! }
+        XCTAssertEqual(model.fusions[idx("div")], StepFusion(absorbed: [idx("erf"), idx("add"), idx("mul"), idx("half")], kind: .gelu))
+        var rng = SplitMix(seed: 8)
+        let xs = (0..<116).map { _ in rng.uniform() * 8 }
+        let x = try Tensor(shape: [4, 29], floats: xs)
+        var observe = Hooks()
+        observe.capture(try model.hook("e"))
+        let fused = try model.run(["x": x])["z"]!.floats(), plain = try model.run(["x": x], hooks: observe)["z"]!.floats()
+        for i in xs.indices {
+            let v = Double(xs[i])
+            let want = v * 0.5 * (1 + erf(v / 2.0.squareRoot())) + v
+            XCTAssertEqual(Double(fused[i]), want, accuracy: 2e-6 * max(1, abs(want)), "fused at \(xs[i])")
+            XCTAssertEqual(fused[i], plain[i], accuracy: 2e-6 * max(1, abs(plain[i])), "fused vs chain at \(xs[i])")
+        }
+        // A different constant is not GELU: no fusion.
+        var g = try geluGraph()
+        g.initializers["half_c"] = Tensor(scalar: 0.25)
+        XCTAssertNil(try Model(graph: g).fusions[idx("div")])
     }
 }
 
