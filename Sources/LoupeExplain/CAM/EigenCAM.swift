@@ -37,51 +37,43 @@ extension CAM {
     static func firstComponentProjection(_ x: [Float], _ d: CAMDims) throws -> Tensor {
         var out = [Float](repeating: 0, count: d.b * d.hw)
         let n = d.hw, c = d.c
+        guard n > 0, c > 0 else { return try Tensor(shape: [d.b, d.h, d.w], floats: out) }
+        var xc = [Float](repeating: 0, count: c * n)
         for b in 0..<d.b {
-            // m[p, ch], centred per channel, Double.
-            var m = [Double](repeating: 0, count: n * c)
+            // Xc (C × h·w), each channel centred (mean in Double); M = Xcᵀ is the (h·w × C)
+            // matrix whose principal axis Eigen-CAM projects on.
             for ch in 0..<c {
+                let row = (b * c + ch) * n
                 var mean = 0.0
-                for p in 0..<n {
-                    let v = x[(b * c + ch) * n + p]
-                    let dv = v.isNaN ? 0 : Double(v)
-                    m[p * c + ch] = dv
-                    mean += dv
-                }
-                mean /= Double(n)
-                for p in 0..<n { m[p * c + ch] -= mean }
+                for p in 0..<n { let v = x[row + p]; mean += v.isNaN ? 0 : Double(v) }
+                let mf = Float(mean / Double(n))
+                for p in 0..<n { let v = x[row + p]; xc[ch * n + p] = (v.isNaN ? 0 : v) - mf }
             }
+            // The Gram matrix of the smaller side by one float GEMM (the peer's SVD runs in float
+            // too); its top eigenpair in Double.
+            let size = min(c, n)
+            var g = [Float](repeating: 0, count: size * size)
+            xc.withUnsafeBufferPointer { xb in g.withUnsafeMutableBufferPointer { gb in
+                guard let x0 = xb.baseAddress, let g0 = gb.baseAddress else { return }
+                if c <= n { // MᵀM = Xc·Xcᵀ (C × C)
+                    Kernels.gemm(transB: true, m: c, n: c, k: n, a: x0, lda: n, b: x0, ldb: n, c: g0, ldc: c)
+                } else {    // M·Mᵀ = Xcᵀ·Xc (h·w × h·w)
+                    Kernels.gemm(transA: true, m: n, n: n, k: c, a: x0, lda: n, b: x0, ldb: n, c: g0, ldc: n)
+                }
+            } }
+            // Symmetrise (the two triangles can differ in the last bit).
+            var gram = [Double](repeating: 0, count: size * size)
+            for i in 0..<size { for j in 0..<size { gram[i * size + j] = (Double(g[i * size + j]) + Double(g[j * size + i])) / 2 } }
             var proj = [Double](repeating: 0, count: n)
             if c <= n {
-                // Top eigenvector v of MᵀM (C × C); projection M·v.
-                var gram = [Double](repeating: 0, count: c * c)
-                for p in 0..<n {
-                    for i in 0..<c {
-                        let mi = m[p * c + i]
-                        if mi == 0 { continue }
-                        for j in i..<c { gram[i * c + j] += mi * m[p * c + j] }
-                    }
-                }
-                for i in 0..<c { for j in 0..<i { gram[i * c + j] = gram[j * c + i] } }
+                // Top eigenvector v of MᵀM; projection M·v.
                 let v = SymmetricEigen.topEigenvector(gram, size: c)
-                for p in 0..<n {
-                    var s = 0.0
-                    for i in 0..<c { s += m[p * c + i] * v[i] }
-                    proj[p] = s
+                for ch in 0..<c {
+                    let vc = v[ch]
+                    for p in 0..<n { proj[p] += Double(xc[ch * n + p]) * vc }
                 }
             } else {
-                // Fewer positions than channels: top eigenvector u of M·Mᵀ (n × n), projection σ·u.
-                var gram = [Double](repeating: 0, count: n * n)
-                m.withUnsafeBufferPointer { mb in
-                    guard let base = mb.baseAddress else { return }
-                    for p in 0..<n {
-                        for q in p..<n {
-                            let s = dot(base + p * c, base + q * c, c)
-                            gram[p * n + q] = s
-                            gram[q * n + p] = s
-                        }
-                    }
-                }
+                // Top eigenvector u of M·Mᵀ; projection σ·u.
                 let (u, lambda) = SymmetricEigen.topEigenpair(gram, size: n)
                 let sigma = max(lambda, 0).squareRoot()
                 for p in 0..<n { proj[p] = sigma * u[p] }
@@ -91,19 +83,5 @@ extension CAM {
             for p in 0..<n { out[b * n + p] = Float(sign * proj[p]) }
         }
         return try Tensor(shape: [d.b, d.h, d.w], floats: out)
-    }
-
-    /// Σ a[i]·b[i] over n Doubles, four independent SIMD accumulators (the compiler may not
-    /// reassociate a scalar sum into vectors itself).
-    static func dot(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ n: Int) -> Double {
-        var acc = SIMD4<Double>(repeating: 0)
-        var i = 0
-        while i + 4 <= n {
-            acc += SIMD4(a[i], a[i + 1], a[i + 2], a[i + 3]) * SIMD4(b[i], b[i + 1], b[i + 2], b[i + 3])
-            i += 4
-        }
-        var s = acc.sum()
-        while i < n { s += a[i] * b[i]; i += 1 }
-        return s
     }
 }
