@@ -106,8 +106,10 @@ public final class Model: Sendable {
     /// Mul(x, ·) → Mul(·, ½), operands of Add/Mul in either order, every intermediate read once
     /// and not a graph output. Returns the Div step and the four later steps.
     static func geluChain(erf e: Int, _ p: Parts, _ readers: [Int], _ outputs: Set<Int>) -> (first: Int, rest: [Int])? {
+        // Rank-0 constants only (what the exporter writes): a [1, 1, 1] one would broadcast x up
+        // in rank, which the fused pass would not.
         func scalar(_ s: Int, _ v: Float, tolerance: Float = 1e-6) -> Bool {
-            guard s >= 0, s < p.constants.count, let t = p.constants[s], t.count == 1, let f = try? t.floats().first else { return false }
+            guard s >= 0, s < p.constants.count, let t = p.constants[s], t.rank == 0, let f = try? t.floats().first else { return false }
             return abs(f - v) <= tolerance * max(1, abs(v))
         }
         func single(_ s: Int) -> Bool { s >= 0 && readers[s] == 1 && !outputs.contains(s) }

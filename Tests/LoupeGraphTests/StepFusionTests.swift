@@ -139,10 +139,15 @@ extension StepFusionTests {
             XCTAssertEqual(Double(fused[i]), want, accuracy: 2e-6 * max(1, abs(want)), "fused at \(xs[i])")
             XCTAssertEqual(fused[i], plain[i], accuracy: 2e-6 * max(1, abs(plain[i])), "fused vs chain at \(xs[i])")
         }
-        // A different constant is not GELU: no fusion.
+        // A different constant is not GELU, and a rank-3 one would broadcast x: no fusion.
         var g = try geluGraph()
         g.initializers["half_c"] = Tensor(scalar: 0.25)
         XCTAssertNil(try Model(graph: g).fusions[idx("div")])
+        g = try geluGraph()
+        g.initializers["one"] = try Tensor(shape: [1, 1, 1], floats: [1])
+        let broadcasting = try Model(graph: g)
+        XCTAssertNil(broadcasting.fusions[idx("div")])
+        XCTAssertEqual(try broadcasting.run(["x": x])["z"]?.shape, [1, 4, 29])
     }
 }
 
