@@ -389,7 +389,7 @@ static void merge_tile(float *c, ptrdiff_t ldc, const float *tile, ptrdiff_t ts,
 /// the same pass. Pointwise convolutions with few output channels and short K spend as long
 /// here as in the micro-kernel, so the scalar loops cost up to a third of their time.
 __attribute__((target("avx512f")))
-void loupe_merge_tile32_avx512(float *c, ptrdiff_t ldc, const float *tile, ptrdiff_t mv, ptrdiff_t nv, float beta,
+static void merge_tile32_avx512(float *c, ptrdiff_t ldc, const float *tile, ptrdiff_t mv, ptrdiff_t nv, float beta,
                               int fused, const float *bias, int relu) {
     const __m512 vb = _mm512_set1_ps(beta), zero = _mm512_setzero_ps();
     for (ptrdiff_t i = 0; i < mv; i++) {
@@ -430,6 +430,14 @@ static void epilogue_avx512(float *c, ptrdiff_t ldc, ptrdiff_t mv, ptrdiff_t nv,
 }
 #endif
 
+void loupe_merge_tile(int level, float *c, ptrdiff_t ldc, const float *tile, ptrdiff_t ts, ptrdiff_t mv, ptrdiff_t nv,
+                      float beta, int fused, const float *bias, int relu) {
+#if defined(__x86_64__)
+    if (level == 2 && ts == 32) { merge_tile32_avx512(c, ldc, tile, mv, nv, beta, fused, bias, relu); return; }
+#endif
+    merge_tile(c, ldc, tile, ts, mv, nv, beta, fused, bias, relu);
+}
+
 typedef void (*panel_packer)(const b_source *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, int, float *);
 
 static panel_packer packer_for(const packed_job *job) {
@@ -464,10 +472,7 @@ static inline void run_tile(const packed_job *job, const gemm_path *path, ptrdif
         }
     } else {
         kern(kc, ap, bp, tile, nr, job->alpha, 0.0f);
-#if defined(__x86_64__)
-        if (a->level == 2) loupe_merge_tile32_avx512(c, job->ldc, tile, mv, nv, beta, epi, rowBias, job->relu); else
-#endif
-        merge_tile(c, job->ldc, tile, nr, mv, nv, beta, epi, rowBias, job->relu);
+        loupe_merge_tile(a->level, c, job->ldc, tile, nr, mv, nv, beta, epi, rowBias, job->relu);
     }
 }
 
@@ -478,61 +483,28 @@ static inline void run_tile(const packed_job *job, const gemm_path *path, ptrdif
 /// block) and reused by every A sub-block.
 #define NC_BLOCK 384
 
-/// Large M (plain GEMMs, 512-channel layers): the Goto/van de Geijn order, B block packed once
-/// and A walked in L2-sized sub-blocks. Streaming all of a large packed A past every column
-/// panel, as the small-M order does, runs from L3 at about half the speed.
-static void run_block_mblocked(const packed_job *job, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t j0, ptrdiff_t j1) {
+/// Rows [m0, m1) and columns [j0, j1) of C, in one of two orders:
+/// - small M: each B panel is packed right before all rows sweep over it, while it is in L1
+///   (or read from job->bpacked when set: k block p0, column panel j at bpacked + p0*Npad + j*kc);
+/// - M past MC_BLOCK rows (plain GEMMs, 512-channel layers): the Goto/van de Geijn order, a B
+///   block of NC_BLOCK columns packed once per k block and A walked in L2-sized sub-blocks.
+///   Streaming all of a large packed A past every column panel runs from L3 at about half speed.
+static void run_block(const packed_job *job, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t j0, ptrdiff_t j1) {
     const loupe_packed_a *a = job->a;
     const gemm_path *path = &loupe_gemm_paths[a->level];
     const int mr = path->mr, nr = path->nr;
-    const ptrdiff_t K = a->K, step = k_step(K);
-    float *pb = loupe_thread_buffer((size_t)KC * (size_t)NC_BLOCK + 16);
-    if (!pb) return;
-    float tile[14 * 32];
-    const panel_packer pack = packer_for(job);
-    const int fused = job->bias != NULL || job->relu;
-    for (ptrdiff_t jc = j0; jc < j1; jc += NC_BLOCK) {
-        ptrdiff_t jend = jc + NC_BLOCK < j1 ? jc + NC_BLOCK : j1;
-        for (ptrdiff_t pc = 0; pc < K; pc += step) {
-            ptrdiff_t kc = K - pc < step ? K - pc : step;
-            const int epi = pc + kc == K && fused;
-            const float beta = pc == 0 ? job->beta : 1.0f;
-            const float *ablock = a->data + pc * a->Mpad;
-            for (ptrdiff_t jr = jc; jr < jend; jr += nr) {
-                ptrdiff_t nv = jend - jr < nr ? jend - jr : nr;
-                pack(&job->src, pc, kc, jr, nv, nr, pb + (jr - jc) * kc);
-            }
-            for (ptrdiff_t ic = m0; ic < m1; ic += MC_BLOCK) {
-                ptrdiff_t iend = ic + MC_BLOCK < m1 ? ic + MC_BLOCK : m1;
-                for (ptrdiff_t jr = jc; jr < jend; jr += nr) {
-                    ptrdiff_t nv = jend - jr < nr ? jend - jr : nr;
-                    for (ptrdiff_t ir = ic; ir < iend; ir += mr)
-                        run_tile(job, path, kc, ablock, pb + (jr - jc) * kc, ir, jr, nv, beta, epi, tile);
-                }
-            }
-        }
-    }
-}
-
-/// Rows [m0, m1) and columns [j0, j1) of C. B panels come from job->bpacked when set (k block
-/// p0, panel of columns j: bpacked + p0*Npad + j*kc), else are packed here one at a time, each
-/// right before all rows sweep over it while it is in L1.
-static void run_block(const packed_job *job, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t j0, ptrdiff_t j1) {
-    if (!job->bpacked && m1 - m0 > MC_BLOCK) { run_block_mblocked(job, m0, m1, j0, j1); return; }
-    const loupe_packed_a *a = job->a;
-    const gemm_path *path = &loupe_gemm_paths[a->level];
-    const int nr = path->nr;
-    const ptrdiff_t K = a->K, step = k_step(K);
+    const ptrdiff_t K = a->K, step = k_step(K), rows = m1 - m0;
+    const int blocked = !job->bpacked && rows > MC_BLOCK;
     float *pb = NULL;
     if (!job->bpacked) {
-        pb = loupe_thread_buffer((size_t)KC * (size_t)nr + 16);
+        pb = loupe_thread_buffer((size_t)KC * (size_t)(blocked ? NC_BLOCK : nr) + 16);
         if (!pb) return;
     }
     float tile[14 * 32];
-    // Columns per block so that the C block (rows x nc) stays in L2 across the k blocks.
-    ptrdiff_t rows = m1 - m0;
-    ptrdiff_t NC = (65536 / (rows > 0 ? rows : 1)) / nr * nr;
+    // Small M: columns per block so that the C block (rows x nc) stays in L2 across the k blocks.
+    ptrdiff_t NC = blocked ? NC_BLOCK : (65536 / (rows > 0 ? rows : 1)) / nr * nr;
     if (NC < nr) NC = nr;
+    const ptrdiff_t MC = blocked ? MC_BLOCK : rows;
     const panel_packer pack = packer_for(job);
     const int fused = job->bias != NULL || job->relu;
     for (ptrdiff_t jc = j0; jc < j1; jc += NC) {
@@ -542,16 +514,24 @@ static void run_block(const packed_job *job, ptrdiff_t m0, ptrdiff_t m1, ptrdiff
             const int epi = pc + kc == K && fused;
             const float beta = pc == 0 ? job->beta : 1.0f;
             const float *ablock = a->data + pc * a->Mpad;
-            for (ptrdiff_t jr = jc; jr < jend; jr += nr) {
-                ptrdiff_t nv = jend - jr < nr ? jend - jr : nr;
-                const float *bp;
-                if (job->bpacked) {
-                    bp = job->bpacked + pc * job->Npad + jr * kc;
-                } else {
-                    pack(&job->src, pc, kc, jr, nv, nr, pb);
-                    bp = pb;
+            if (blocked)
+                for (ptrdiff_t jr = jc; jr < jend; jr += nr)
+                    pack(&job->src, pc, kc, jr, jend - jr < nr ? jend - jr : nr, nr, pb + (jr - jc) * kc);
+            for (ptrdiff_t ic = m0; ic < m1; ic += MC) {
+                ptrdiff_t iend = ic + MC < m1 ? ic + MC : m1;
+                for (ptrdiff_t jr = jc; jr < jend; jr += nr) {
+                    ptrdiff_t nv = jend - jr < nr ? jend - jr : nr;
+                    const float *bp;
+                    if (job->bpacked) {
+                        bp = job->bpacked + pc * job->Npad + jr * kc;
+                    } else if (blocked) {
+                        bp = pb + (jr - jc) * kc;
+                    } else {
+                        pack(&job->src, pc, kc, jr, nv, nr, pb);
+                        bp = pb;
+                    }
+                    for (ptrdiff_t ir = ic; ir < iend; ir += mr) run_tile(job, path, kc, ablock, bp, ir, jr, nv, beta, epi, tile);
                 }
-                for (ptrdiff_t ir = m0; ir < m1; ir += path->mr) run_tile(job, path, kc, ablock, bp, ir, jr, nv, beta, epi, tile);
             }
         }
     }

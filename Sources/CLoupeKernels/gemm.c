@@ -693,18 +693,7 @@ static void gemm_blocked(const gemm_problem *p, const gemm_path *path) {
                             kern(kc, ap, bp, c, p->ldc, p->alpha, beta);
                         } else {
                             kern(kc, ap, bp, tile, nr, p->alpha, 0.0f);
-#if defined(__x86_64__)
-                            if (nr == 32 && loupe_gemm_level() == 2) {
-                                loupe_merge_tile32_avx512(c, p->ldc, tile, mv, nv, beta, 0, NULL, 0);
-                                continue;
-                            }
-#endif
-                            for (ptrdiff_t i = 0; i < mv; i++)
-                                for (ptrdiff_t j = 0; j < nv; j++) {
-                                    float *cij = c + i * p->ldc + j;
-                                    float v = tile[i * nr + j];
-                                    *cij = beta == 0.0f ? v : v + beta * *cij;
-                                }
+                            loupe_merge_tile((int)(path - loupe_gemm_paths), c, p->ldc, tile, nr, mv, nv, beta, 0, NULL, 0);
                         }
                     }
                 }

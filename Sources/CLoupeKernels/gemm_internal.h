@@ -32,12 +32,11 @@ void loupe_pack_a_panels(const float *A, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t m
 /// (reused across calls), or NULL when out of memory.
 float *loupe_thread_buffer(size_t floats);
 
-#if defined(__x86_64__)
-/// C tile (mv x nv, row stride ldc) = tile (row stride 32) + beta * C, then, when `fused`, + bias[i]
-/// per row (bias may be NULL) and ReLU when relu != 0. AVX-512F only (call at level 2).
-void loupe_merge_tile32_avx512(float *c, ptrdiff_t ldc, const float *tile, ptrdiff_t mv, ptrdiff_t nv, float beta,
-                               int fused, const float *bias, int relu);
-#endif
+/// C tile (mv x nv, row stride ldc) = tile (row stride ts) + beta * C, then, when `fused`,
+/// + bias[i] per row (bias may be NULL) and ReLU when relu != 0. The partial-tile merge of both
+/// GEMM drivers: AVX-512 for the 32-wide tiles of level 2, else portable.
+void loupe_merge_tile(int level, float *c, ptrdiff_t ldc, const float *tile, ptrdiff_t ts, ptrdiff_t mv, ptrdiff_t nv,
+                      float beta, int fused, const float *bias, int relu);
 
 /// Threaded GEMM through a packed A: A packed once over the pool, then the conv driver's split
 /// (columns, or rows with B packed once and shared), so no operand is packed twice. Returns 0
