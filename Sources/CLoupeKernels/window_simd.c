@@ -781,41 +781,6 @@ static __attribute__((target("avx512f"))) void maxpool_grad_avx512(const float *
 }
 #endif
 
-static void maxpool_grad_task(void *ctx, ptrdiff_t task) {
-    const dw_job *j = ctx;
-    const loupe_window2d *g = &j->g;
-    const ptrdiff_t plane = g->inH * g->inW, oplane = g->outH * g->outW;
-    ptrdiff_t p1 = (task + 1) * j->chunk < j->planes ? (task + 1) * j->chunk : j->planes;
-#ifdef DW_X86
-    if (j->level >= 2) {
-        const ptrdiff_t taps = g->kH * g->kW;
-        dw_layout L = input_layout(g);
-        const size_t size = (size_t)(L.rows * L.rs);
-        ptrdiff_t *off;
-        float *S = thread_scratch(size, taps, &off, NULL);
-        if (S) {
-            for (size_t i = 0; i < size; i++) S[i] = -INFINITY;
-            input_taps(g, &L, off);
-            dw_corr c = { S, off, NULL, (int)taps, g->strideH * L.rs, g->outH, g->outW, NULL, 0 };
-            for (ptrdiff_t t = task * j->chunk; t < p1; t++) {
-                fill_input(j->x + t * plane, g, &L, S, j->level);
-                maxpool_grad_avx512(j->x + t * plane, j->gy + t * oplane, g, &c, j->y + t * plane);
-            }
-            return;
-        }
-    }
-#endif
-    for (ptrdiff_t t = task * j->chunk; t < p1; t++)
-        loupe_maxpool_plane_grad(j->x + t * plane, j->gy + t * oplane, g, j->y + t * plane);
-}
-
-void loupe_maxpool_backward(const float *x, const float *gy, ptrdiff_t planes, const loupe_window2d *g, float *gx) {
-    dw_job j = { x, NULL, NULL, gy, gx, 1, planes, 1, 1, planes, *g, loupe_window_level() };
-    if (planes <= 0 || g->outH <= 0 || g->outW <= 0) return;
-    j.chunk = planes_per_task(planes, g->outH * g->outW * g->kH * g->kW);
-    loupe_parallel_for((planes + j.chunk - 1) / j.chunk, maxpool_grad_task, &j);
-}
-
 // MARK: - Max-pool forward
 
 #ifdef DW_X86
@@ -838,10 +803,14 @@ static __attribute__((target("avx512f"))) void maxpool_avx512(const dw_corr *c, 
 }
 #endif
 
+/// Max pooling of a chunk of planes: forward (j->gy NULL; y from x) or adjoint (j->gy set; the
+/// gradient routed to each window's first maximum, into j->y). On AVX-512 every plane is first
+/// copied into a -inf padded scratch, so each window is a straight run of taps.
 static void maxpool_task(void *ctx, ptrdiff_t task) {
     const dw_job *j = ctx;
     const loupe_window2d *g = &j->g;
     const ptrdiff_t plane = g->inH * g->inW, oplane = g->outH * g->outW;
+    const int backward = j->gy != NULL;
     ptrdiff_t p1 = (task + 1) * j->chunk < j->planes ? (task + 1) * j->chunk : j->planes;
 #ifdef DW_X86
     if (j->level >= 2) {
@@ -856,20 +825,33 @@ static void maxpool_task(void *ctx, ptrdiff_t task) {
             dw_corr c = { S, off, NULL, (int)taps, g->strideH * L.rs, g->outH, g->outW, NULL, 0 };
             for (ptrdiff_t t = task * j->chunk; t < p1; t++) {
                 fill_input(j->x + t * plane, g, &L, S, j->level);
-                maxpool_avx512(&c, j->y + t * oplane);
+                if (backward) maxpool_grad_avx512(j->x + t * plane, j->gy + t * oplane, g, &c, j->y + t * plane);
+                else maxpool_avx512(&c, j->y + t * oplane);
             }
             return;
         }
     }
 #endif
-    for (ptrdiff_t t = task * j->chunk; t < p1; t++) loupe_maxpool_plane(j->x + t * plane, g, j->y + t * oplane, NULL);
+    for (ptrdiff_t t = task * j->chunk; t < p1; t++) {
+        if (backward) loupe_maxpool_plane_grad(j->x + t * plane, j->gy + t * oplane, g, j->y + t * plane);
+        else loupe_maxpool_plane(j->x + t * plane, g, j->y + t * oplane, NULL);
+    }
 }
 
-void loupe_maxpool_forward(const float *x, ptrdiff_t planes, const loupe_window2d *g, float *y) {
-    dw_job j = { x, NULL, NULL, NULL, y, 1, planes, 1, 1, planes, *g, loupe_window_level() };
+/// Both max-pool entry points: gy NULL for the forward pass.
+static void maxpool_run(const float *x, const float *gy, ptrdiff_t planes, const loupe_window2d *g, float *out) {
+    dw_job j = { x, NULL, NULL, gy, out, 1, planes, 1, 1, planes, *g, loupe_window_level() };
     if (planes <= 0 || g->outH <= 0 || g->outW <= 0) return;
     j.chunk = planes_per_task(planes, g->outH * g->outW * g->kH * g->kW);
     loupe_parallel_for((planes + j.chunk - 1) / j.chunk, maxpool_task, &j);
+}
+
+void loupe_maxpool_forward(const float *x, ptrdiff_t planes, const loupe_window2d *g, float *y) {
+    maxpool_run(x, NULL, planes, g, y);
+}
+
+void loupe_maxpool_backward(const float *x, const float *gy, ptrdiff_t planes, const loupe_window2d *g, float *gx) {
+    maxpool_run(x, gy, planes, g, gx);
 }
 
 // MARK: - Average pooling
