@@ -52,8 +52,7 @@ extension Model {
         for (i, f) in fusions.enumerated() {
             guard let f else { continue }
             // Every value between the first step and the result is never materialised.
-            let mids = [steps[i].outputs[0]] + f.absorbed.dropLast().map { steps[$0].outputs[0] }
-            if mids.contains(where: { keep[$0] || hooks.edits[$0] != nil }) { continue }
+            if f.intermediates(first: i, in: steps).contains(where: { keep[$0] || hooks.edits[$0] != nil }) { continue }
             fuseWith[i] = f
             for q in f.absorbed { fusedAway[q] = true }
         }
@@ -93,7 +92,7 @@ extension Model {
                 // The intermediate values are never materialised; their shapes (all the result's:
                 // the fused chains are element-wise) are still known to backward.
                 let out = steps[fusion.partner].outputs[0]
-                for mid in [st.outputs[0]] + fusion.absorbed.dropLast().map({ steps[$0].outputs[0] }) where mid >= 0 {
+                for mid in fusion.intermediates(first: i, in: steps) where mid >= 0 {
                     shapes[mid] = y.shape
                     isFloat[mid] = true
                 }

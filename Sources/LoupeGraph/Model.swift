@@ -380,6 +380,11 @@ struct StepFusion: Sendable, Equatable {
     /// Step index whose output receives the result.
     var partner: Int { absorbed[absorbed.count - 1] }
 
+    /// Slots of the values between the first step `first` and the result, never materialised.
+    func intermediates(first: Int, in steps: [Model.Step]) -> [Int] {
+        [steps[first].outputs[0]] + absorbed.dropLast().map { steps[$0].outputs[0] }
+    }
+
     init(partner: Int, kind: Kind) {
         absorbed = [partner]
         self.kind = kind

@@ -111,18 +111,14 @@ extension Kernels {
         }
         if s.cg == 0 {
             // No input channels: every output is its bias (then the ReLU), as an empty sum.
-            var Y = [Float](repeating: 0, count: s.n * s.m * s.plane)
-            if let Bv {
-                for img in 0..<s.n { for m in 0..<s.m { for i in 0..<s.plane { Y[(img * s.m + m) * s.plane + i] = Bv[m] } } }
-            }
+            var Y = biasFilled(s, Bv)
             if relu { reluInPlace(&Y) }
             return Tensor(uncheckedShape: [s.n, s.m, s.oh, s.ow], storage: .float32(Y))
         }
         if p.isPointwise && s.plane == 1 && s.g == 1 && s.n > 1 {
             // 1×1 maps (squeeze-excitation blocks): the whole batch is one small GEMM
             // Y (N × M) = X (N × C) · Wᵀ rather than N matrix-vector products.
-            var Y = [Float](repeating: 0, count: s.n * s.m)
-            if let Bv { for img in 0..<s.n { for m in 0..<s.m { Y[img * s.m + m] = Bv[m] } } }
+            var Y = biasFilled(s, Bv)
             let W = try weight.floats("Conv")
             X.withUnsafeBufferPointer { xb in W.withUnsafeBufferPointer { wb in Y.withUnsafeMutableBufferPointer { yb in
                 guard let x0 = xb.baseAddress, let w0 = wb.baseAddress, let y0 = yb.baseAddress else { return }
@@ -196,6 +192,19 @@ extension Kernels {
         return try gy.withUnsafeBufferPointer { gb in
             try packedConv(gb, t, win, pointwise: false, handles: handles, bias: nil, relu: false)
         }
+    }
+
+    /// An (N, M, outH, outW) buffer holding each channel's bias (zeros without one).
+    static func biasFilled(_ s: ConvShapes, _ bias: [Float]?) -> [Float] {
+        var y = [Float](repeating: 0, count: s.n * s.m * s.plane)
+        guard let bias else { return y }
+        for img in 0..<s.n {
+            for m in 0..<s.m {
+                let base = (img * s.m + m) * s.plane
+                for i in 0..<s.plane { y[base + i] = bias[m] }
+            }
+        }
+        return y
     }
 
     /// max(v, 0) in place, NaN kept (as torch.relu).
