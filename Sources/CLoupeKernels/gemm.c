@@ -11,6 +11,7 @@
 // through the dispatch table after the CPUID check.
 #include "CLoupeKernels.h"
 #include "gemm_internal.h"
+#include "transpose16.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -499,31 +500,10 @@ __attribute__((target("avx512f")))
 static void pack_a_panel14_avx512(const float *src, ptrdiff_t rs, ptrdiff_t kc, float *dst) {
     ptrdiff_t k = 0;
     for (; k + 16 <= kc; k += 16) {
-        __m512 r[16], t[16], u[16];
+        __m512 r[16], col[16];
         for (int i = 0; i < 14; i++) r[i] = _mm512_loadu_ps(src + i * rs + k);
         r[14] = r[15] = _mm512_setzero_ps();
-        for (int i = 0; i < 8; i++) {
-            t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-            t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-        }
-        for (int i = 0; i < 4; i++) {
-            __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
-            __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
-            u[4 * i + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-            u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-            u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-            u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-        }
-        // u[4i + j], 128-bit lane c: column 4c + j of rows 4i..4i+3.
-        __m512 col[16];
-        for (int j = 0; j < 4; j++) {
-            __m512 a = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88), b = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
-            __m512 c = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88), d = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
-            col[j] = _mm512_shuffle_f32x4(a, c, 0x88);
-            col[8 + j] = _mm512_shuffle_f32x4(a, c, 0xDD);
-            col[4 + j] = _mm512_shuffle_f32x4(b, d, 0x88);
-            col[12 + j] = _mm512_shuffle_f32x4(b, d, 0xDD);
-        }
+        loupe_transpose16(r, col);
         // In k order, each full store's two extra lanes are overwritten by the next one; the last
         // is masked so it stays inside the panel.
         for (int j = 0; j < 15; j++) _mm512_storeu_ps(dst + (k + j) * 14, col[j]);

@@ -18,6 +18,17 @@ extension Model {
     ///   because they almost always mean a broken preprocessing step upstream).
     public func forward(_ feeds: [String: Tensor], hooks: Hooks = .none, recording rules: RuleMap? = nil,
                         allowNonFinite: Bool = false) throws -> ForwardPass {
+        // A recorded pass decides the backward pass's ReLU masks: no Winograd rounding in it.
+        if rules != nil {
+            return try Kernels.withDirectConvolutions {
+                try forwardPass(feeds, hooks: hooks, recording: rules, allowNonFinite: allowNonFinite)
+            }
+        }
+        return try forwardPass(feeds, hooks: hooks, recording: rules, allowNonFinite: allowNonFinite)
+    }
+
+    private func forwardPass(_ feeds: [String: Tensor], hooks: Hooks, recording rules: RuleMap?,
+                             allowNonFinite: Bool) throws -> ForwardPass {
         var values = constants
         var shapes = [[Int]?](repeating: nil, count: values.count)
         for (s, c) in values.enumerated() { shapes[s] = c?.shape }

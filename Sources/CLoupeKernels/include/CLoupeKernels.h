@@ -124,6 +124,42 @@ void loupe_sgemm_packed(const loupe_packed_a *a, int transB, ptrdiff_t N, const 
 /// be NULL) and ReLU when relu != 0. W must have been packed with K = C*kH*kW.
 void loupe_conv2d_packed(const loupe_packed_a *w, const float *x, const loupe_window2d *g,
                          const float *bias, int relu, float *y, int threaded);
+// MARK: - Winograd F(4x4, 3x3) (winograd.c)
+
+/// 3x3 weights transformed to the Winograd domain (36 values per channel pair) and packed in the
+/// micro-kernel's panel layout. Opaque; AVX-512 GEMM path only.
+typedef struct loupe_winograd loupe_winograd;
+
+/// Transforms weights whose element (output o, input i, tap t = kh*3 + kw) is
+/// w[o*so + i*si + t] (tap 8 - t when `flip`) for M outputs and C inputs. NULL when out of
+/// memory, for empty shapes, or when the GEMM path in force is not AVX-512.
+loupe_winograd *loupe_winograd_create(const float *w, ptrdiff_t M, ptrdiff_t C, ptrdiff_t so, ptrdiff_t si, int flip);
+void loupe_winograd_destroy(loupe_winograd *p);
+/// Whether `p` was made for the GEMM path in force.
+int loupe_winograd_matches(const loupe_winograd *p);
+/// Whether Winograd convolutions may run: the AVX-512 path is in force, this thread is not inside
+/// loupe_winograd_direct_only(1), and neither loupe_winograd_set_enabled(0) nor the environment
+/// variable LOUPE_WINOGRAD=0 turned them off.
+int loupe_winograd_available(void);
+/// 1 / 0 forces Winograd on / off (still only on the AVX-512 path); -1 restores the default.
+void loupe_winograd_set_enabled(int on);
+/// Turns Winograd off (on != 0) or back on for the calling thread only; returns the previous
+/// setting, to be restored. For forward passes recorded for a backward pass.
+int loupe_winograd_direct_only(int on);
+/// Whether a 3x3 stride-1 convolution of this size is expected to run faster as Winograd than
+/// directly (enough 4x4 output tiles to fill the 32-tile panels), and loupe_winograd_available().
+int loupe_winograd_suits(ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, ptrdiff_t outW, ptrdiff_t inH, ptrdiff_t inW);
+/// y (M, outH, outW) = 3x3 stride-1 undilated convolution of x (C, inH, inW) with geometry g
+/// (any padding), + bias[m] (may be NULL), then ReLU when relu != 0 (NaN kept). Returns 0, having
+/// written nothing, when the geometry is not 3x3/stride 1/dilation 1 or `u` does not match.
+int loupe_conv2d_winograd(const loupe_winograd *u, const float *x, const loupe_window2d *g, const float *bias, int relu,
+                          float *y, int threaded);
+/// The Winograd form of packed 3x3 convolution weights W (M x C*9), made on first use and kept
+/// (thread-safe): of W itself, or with `adjoint` of the flipped, channel-transposed kernel whose
+/// convolution with the output gradient is a stride-1 convolution's input gradient. NULL when
+/// unavailable (not 3x3, no source, out of memory, another GEMM path).
+const loupe_winograd *loupe_packed_a_winograd(loupe_packed_a *p, int adjoint);
+
 // Whole-tensor depthwise and global-pooling kernels (umbrella: the module exports only what this header includes).
 #include "CLoupeWindow.h"
 // Vector math, broadcast arithmetic, softmax, row normalisation (vmath.c). SwiftPM exports only

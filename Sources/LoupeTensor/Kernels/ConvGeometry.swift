@@ -67,6 +67,11 @@ public struct ConvGeometry: Sendable, Equatable {
                        strideW: strideW, padTop: padTop, padLeft: padLeft, dilH: dilationH, dilW: dilationW)
     }
 
+    /// True for an ungrouped 3×3, stride-1, undilated window: the shape Winograd F(4×4, 3×3) takes.
+    var isWinogradShape: Bool {
+        kernelH == 3 && kernelW == 3 && strideH == 1 && strideW == 1 && dilationH == 1 && dilationW == 1 && groups == 1
+    }
+
     /// True when the window is a plain 1×1 product (no im2col needed).
     var isPointwise: Bool {
         kernelH == 1 && kernelW == 1 && strideH == 1 && strideW == 1 && padTop == 0 && padLeft == 0

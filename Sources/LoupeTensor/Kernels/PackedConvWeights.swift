@@ -68,4 +68,12 @@ public final class PackedConvWeights: @unchecked Sendable {
     /// The flipped, channel-transposed kernel of one group (C/group × M/group·taps), packed on
     /// first use: a stride-1 convolution's input gradient is a convolution with it.
     func adjointHandle(group g: Int, taps: Int) -> OpaquePointer? { loupe_packed_a_conv_adjoint(handles[g], taps) }
+
+    /// The Winograd F(4×4, 3×3) form of an ungrouped 3×3 weight (of its adjoint, the flipped and
+    /// channel-transposed kernel, when `adjoint`), made on first use and kept; nil for other
+    /// shapes or when it cannot be had for the GEMM path in force.
+    func winogradHandle(adjoint: Bool) -> OpaquePointer? {
+        guard groups == 1, shape[2] == 3, shape[3] == 3 else { return nil }
+        return loupe_packed_a_winograd(handles[0], adjoint ? 1 : 0)
+    }
 }

@@ -1,0 +1,376 @@
+// Winograd F(4x4, 3x3) convolution (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+// Networks", CVPR 2016, eq. 8: Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A) for 3x3, stride-1, undilated
+// convolutions on the AVX-512 path.
+//
+// A 4x4 block of outputs needs 36 multiplications per (input, output) channel pair instead of
+// 144, so the GEMM work of a 3x3 convolution drops 4x; the price is an input transform (6x6
+// patches of the image), an output transform, and weights 4x larger (36 values per channel pair
+// instead of 9), which only pays while there are enough output tiles to reuse them.
+//
+// Data flow per task (one panel of 32 output tiles, a run of 14-row output-channel panels):
+//   V[ξ] (C x 32, the micro-kernel's B panel layout) = Bᵀ d B of every channel's 6x6 patch;
+//   for each row panel, for each of the 36 frequencies ξ: S[ξ] (14 x 32) = U[ξ] · V[ξ] with
+//   the GEMM micro-kernel (U packed once, per weight, in its A panel layout);
+//   then Y = Aᵀ S A per tile, bias and ReLU, and the 4x4 blocks stored. V stays in L2 for the
+//   whole task and S (64 KB) is read back right after it is written.
+#include "CLoupeKernels.h"
+#include "gemm_internal.h"
+#include "transpose16.h"
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { XI = 36, LANES = 32 };
+
+struct loupe_winograd {
+    int level;
+    ptrdiff_t M, C, rowPanels;
+    int mr;
+    float *u; // U[ξ] rows of panel rp: u + (rp*36 + ξ)*C*mr, k-major (C x mr)
+};
+
+static int winograd_override = -1;
+// Per thread: a forward pass whose values a backward pass will read runs direct convolutions.
+static _Thread_local int direct_only = 0;
+
+void loupe_winograd_set_enabled(int on) { winograd_override = on < 0 ? -1 : (on ? 1 : 0); }
+
+int loupe_winograd_direct_only(int on) {
+    int previous = direct_only;
+    direct_only = on != 0;
+    return previous;
+}
+
+int loupe_winograd_available(void) {
+    if (loupe_gemm_level() != 2 || direct_only) return 0;
+    if (winograd_override >= 0) return winograd_override;
+    const char *e = getenv("LOUPE_WINOGRAD");
+    return !(e && e[0] == '0');
+}
+
+int loupe_winograd_suits(ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, ptrdiff_t outW, ptrdiff_t inH, ptrdiff_t inW) {
+    if (!loupe_winograd_available() || M < 8 || C < 8 || outH < 4 || outW < 4) return 0;
+    // 32-bit gather offsets.
+    if ((double)(inH + 8) * (double)(inW + 8) * (double)C >= 2147483647.0) return 0;
+    ptrdiff_t T = ((outH + 3) / 4) * ((outW + 3) / 4 + 1), panels = (T + LANES - 1) / LANES;
+    // GEMM work against the direct convolution's: 36 * 32 per panel vs 9 per output pixel (tiles
+    // counted with the spare one per row). A part-filled last panel costs a whole one. Measured
+    // (loupe-bench conv, resnet18's layers): 14x14 maps, one panel at 0.65 of the direct work,
+    // still run 1.6x faster; 7x7 maps (2.6) run 1.7x slower, so the cut is at 1.
+    return 128.0 * (double)panels <= (double)(outH * outW);
+}
+
+#if defined(__x86_64__)
+
+// Interpolation points 0, ±1, ±2, ∞ (Lavin & Gray's F(4x4, 3x3) matrices).
+static const double G[6][3] = {
+    {1.0 / 4, 0, 0},
+    {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+    {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+    {1.0 / 24, 1.0 / 12, 1.0 / 6},
+    {1.0 / 24, -1.0 / 12, 1.0 / 6},
+    {0, 0, 1},
+};
+
+loupe_winograd *loupe_winograd_create(const float *w, ptrdiff_t M, ptrdiff_t C, ptrdiff_t so, ptrdiff_t si, int flip) {
+    if (!w || M <= 0 || C <= 0 || loupe_gemm_level() != 2) return NULL;
+    const int mr = loupe_gemm_paths[2].mr;
+    loupe_winograd *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->level = 2;
+    p->M = M;
+    p->C = C;
+    p->mr = mr;
+    p->rowPanels = (M + mr - 1) / mr;
+    size_t bytes = ((size_t)p->rowPanels * XI * (size_t)C * (size_t)mr * sizeof(float) + 63) & ~(size_t)63;
+    p->u = aligned_alloc(64, bytes);
+    if (!p->u) { free(p); return NULL; }
+    memset(p->u, 0, bytes); // rows past M in the last panel
+    for (ptrdiff_t o = 0; o < M; o++)
+        for (ptrdiff_t i = 0; i < C; i++) {
+            double g[3][3], t[6][3];
+            for (int k = 0; k < 9; k++) g[k / 3][k % 3] = w[o * so + i * si + (flip ? 8 - k : k)];
+            for (int a = 0; a < 6; a++)
+                for (int b = 0; b < 3; b++) t[a][b] = G[a][0] * g[0][b] + G[a][1] * g[1][b] + G[a][2] * g[2][b];
+            float *dst = p->u + ((o / mr) * XI * C + i) * mr + o % mr;
+            for (int a = 0; a < 6; a++)
+                for (int b = 0; b < 6; b++)
+                    dst[(a * 6 + b) * C * mr] = (float)(t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2]);
+        }
+    return p;
+}
+
+#else
+
+loupe_winograd *loupe_winograd_create(const float *w, ptrdiff_t M, ptrdiff_t C, ptrdiff_t so, ptrdiff_t si, int flip) {
+    (void)w; (void)M; (void)C; (void)so; (void)si; (void)flip;
+    return NULL;
+}
+
+#endif
+
+void loupe_winograd_destroy(loupe_winograd *p) {
+    if (!p) return;
+    free(p->u);
+    free(p);
+}
+
+int loupe_winograd_matches(const loupe_winograd *p) { return p && p->level == loupe_gemm_level(); }
+
+#if defined(__x86_64__)
+
+/// One convolution. Tiles are numbered on a grid with one spare tile per tile row (tw + 1
+/// columns): tile L's patch row i then starts at element 4L of a "strip" holding the input rows
+/// of every tile row back to back, so the 16 patches of 16 consecutive tiles are a stride-4
+/// deinterleave of 64 contiguous floats. The spare tiles are computed and never stored; for
+/// resnet's 56x56 and 28x28 maps they do not add a 32-tile panel.
+typedef struct {
+    const loupe_winograd *u;
+    const float *x;
+    loupe_window2d g;
+    const float *bias;
+    int relu;
+    float *y;
+    ptrdiff_t th, tw, tw1, Tp;     // real tile grid, padded row length (tw + 1), padded tile count
+    ptrdiff_t band0, bandPanels;   // panels [band0, band0 + bandPanels) are in VT
+    float *VT;                     // panel q of the band, frequency ξ, channel c: VT + (q*36 + ξ)*xi_stride(C) + c*32
+    ptrdiff_t chanPerTask, groups, rpPerGroup;
+} wino_job;
+
+/// Bᵀ applied to six vectors (a column or a row of a 6x6 patch).
+static inline __attribute__((target("avx512f,fma"), always_inline)) void bt6(const __m512 d[6], __m512 r[6]) {
+    const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(-5.0f), two = _mm512_set1_ps(2.0f);
+    __m512 d42 = _mm512_sub_ps(d[4], d[2]);
+    r[0] = _mm512_fmadd_ps(four, d[0], _mm512_fmadd_ps(five, d[2], d[4]));
+    r[1] = _mm512_fnmadd_ps(four, _mm512_add_ps(d[1], d[2]), _mm512_add_ps(d[3], d[4]));
+    r[2] = _mm512_fmadd_ps(four, _mm512_sub_ps(d[1], d[2]), _mm512_sub_ps(d[4], d[3]));
+    r[3] = _mm512_fmadd_ps(two, _mm512_sub_ps(d[3], d[1]), d42);
+    r[4] = _mm512_fmadd_ps(two, _mm512_sub_ps(d[1], d[3]), d42);
+    r[5] = _mm512_fmadd_ps(four, d[1], _mm512_fmadd_ps(five, d[3], d[5]));
+}
+
+/// Aᵀ applied to six vectors.
+static inline __attribute__((target("avx512f,fma"), always_inline)) void at6(const __m512 m[6], __m512 o[4]) {
+    __m512 p12 = _mm512_add_ps(m[1], m[2]), m12 = _mm512_sub_ps(m[1], m[2]);
+    __m512 p34 = _mm512_add_ps(m[3], m[4]), m34 = _mm512_sub_ps(m[3], m[4]);
+    o[0] = _mm512_add_ps(_mm512_add_ps(m[0], p12), p34);
+    o[1] = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), m34, m12);
+    o[2] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), p34, p12);
+    o[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), m34, m12), m[5]);
+}
+
+/// Floats of one strip for `tiles` tiles: 4 per tile, one more tile (the j = 4, 5 taps of the
+/// last), and a vector of slack for the full-width loads past the end.
+static ptrdiff_t strip_floats(ptrdiff_t tiles) { return (4 * tiles + 4 + 64 + 16 + 15) / 16 * 16; }
+
+/// Floats from one frequency's B panel (C x 32) to the next: one cache line more than the panel,
+/// so the 36 stores of a tile group do not all fall in one L1 set (panels of 8 KB would).
+static ptrdiff_t xi_stride(ptrdiff_t C) { return C * LANES + 16; }
+
+/// Strip i of channel xc for padded tiles [L0, L0 + tiles + 1): element 4(L - L0) + u is input
+/// pixel (4ty + i - padTop, 4tx + u - padLeft) of tile L = ty*tw1 + tx, 0 outside the image.
+static void fill_strip(const wino_job *j, const float *xc, int i, ptrdiff_t L0, ptrdiff_t tiles, float *dst) {
+    const ptrdiff_t H = j->g.inH, W = j->g.inW, end = L0 + tiles + 1;
+    float *d = dst;
+    for (ptrdiff_t L = L0; L < end;) {
+        ptrdiff_t ty = L / j->tw1, tx = L % j->tw1, n = j->tw1 - tx < end - L ? j->tw1 - tx : end - L;
+        ptrdiff_t r = 4 * ty + i - j->g.padTop, c0 = 4 * tx - j->g.padLeft, len = 4 * n;
+        if (ty >= j->th || r < 0 || r >= H) {
+            memset(d, 0, (size_t)len * sizeof(float));
+        } else {
+            const float *row = xc + r * W;
+            ptrdiff_t lo = c0 < 0 ? -c0 : 0, hi = W - c0 < len ? W - c0 : len;
+            if (hi < lo) hi = lo;
+            if (lo > 0) memset(d, 0, (size_t)lo * sizeof(float));
+            if (hi > lo) memcpy(d + lo, row + c0 + lo, (size_t)(hi - lo) * sizeof(float));
+            if (len > hi) memset(d + hi, 0, (size_t)(len - hi) * sizeof(float));
+        }
+        d += len;
+        L += n;
+    }
+    memset(d, 0, (size_t)(dst + strip_floats(tiles) - d) * sizeof(float));
+}
+
+/// d[j] lane l = p[4l + j] for j in 0..<6 (taps 4 and 5 are taps 0 and 1 of the next tile).
+static inline __attribute__((target("avx512f"), always_inline)) void deinterleave6(const float *p, __m512 d[6]) {
+    const __m512i pickA = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+    const __m512i pickB = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+    const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    __m512 z0 = _mm512_loadu_ps(p), z1 = _mm512_loadu_ps(p + 16), z2 = _mm512_loadu_ps(p + 32), z3 = _mm512_loadu_ps(p + 48);
+    __m512 a01 = _mm512_permutex2var_ps(z0, pickA, z1), b01 = _mm512_permutex2var_ps(z0, pickB, z1);
+    __m512 a23 = _mm512_permutex2var_ps(z2, pickA, z3), b23 = _mm512_permutex2var_ps(z2, pickB, z3);
+    d[0] = _mm512_permutex2var_ps(a01, lo, a23);
+    d[1] = _mm512_permutex2var_ps(a01, hi, a23);
+    d[2] = _mm512_permutex2var_ps(b01, lo, b23);
+    d[3] = _mm512_permutex2var_ps(b01, hi, b23);
+    d[4] = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(_mm512_set1_ps(p[64])), _mm512_castps_si512(d[0]), 1));
+    d[5] = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(_mm512_set1_ps(p[65])), _mm512_castps_si512(d[1]), 1));
+}
+
+/// Phase A, task t: VT = Bᵀ d B for the band's tiles and channels [t*chanPerTask, ...). Bᵀ is
+/// first applied across the six strips (rows of the patches) in whole-strip vector passes; each
+/// of the six results is then deinterleaved into per-tile columns and Bᵀ applied along them.
+__attribute__((target("avx512f,fma")))
+static void input_task(void *ctx, ptrdiff_t t) {
+    const wino_job *j = ctx;
+    const ptrdiff_t C = j->u->C, plane = j->g.inH * j->g.inW, tiles = j->bandPanels * LANES, L0 = j->band0 * LANES;
+    const ptrdiff_t c0 = t * j->chanPerTask, c1 = c0 + j->chanPerTask < C ? c0 + j->chanPerTask : C;
+    const ptrdiff_t sl = strip_floats(tiles), xs = xi_stride(C);
+    float *strips = loupe_thread_buffer((size_t)(12 * sl));
+    if (!strips) return;
+    float *rows = strips + 6 * sl; // Bᵀ across the strips
+    for (ptrdiff_t c = c0; c < c1; c++) {
+        const float *xc = j->x + c * plane;
+        for (int i = 0; i < 6; i++) fill_strip(j, xc, i, L0, tiles, strips + i * sl);
+        for (ptrdiff_t e = 0; e < sl; e += 16) {
+            __m512 d[6], r[6];
+            for (int i = 0; i < 6; i++) d[i] = _mm512_load_ps(strips + i * sl + e);
+            bt6(d, r);
+            for (int a = 0; a < 6; a++) _mm512_store_ps(rows + a * sl + e, r[a]);
+        }
+        for (ptrdiff_t l = 0; l < tiles; l += 16) {
+            float *dst = j->VT + (l / LANES) * XI * xs + c * LANES + l % LANES;
+            for (int a = 0; a < 6; a++) {
+                __m512 d[6], v[6];
+                deinterleave6(rows + a * sl + 4 * l, d);
+                bt6(d, v);
+                for (int b = 0; b < 6; b++) _mm512_store_ps(dst + (a * 6 + b) * xs, v[b]);
+            }
+        }
+    }
+}
+
+/// Y = Aᵀ S A for rows [0, mv) of the row panel at output channel i0 and the panel's tiles, then
+/// bias and ReLU, and each tile's 4x4 block stored (clipped at the bottom and right edges).
+__attribute__((target("avx512f,fma")))
+static void output_transform(const wino_job *j, ptrdiff_t L0, ptrdiff_t i0, ptrdiff_t mv, const float *S) {
+    const int mr = j->u->mr;
+    const ptrdiff_t outH = j->g.outH, outW = j->g.outW, plane = outH * outW;
+    const __m512 zero = _mm512_setzero_ps();
+    for (int h = 0; h < 2; h++) {
+        if (L0 + 16 * h >= j->Tp) break;
+        ptrdiff_t lanes = j->Tp - (L0 + 16 * h) < 16 ? j->Tp - (L0 + 16 * h) : 16;
+        for (ptrdiff_t r = 0; r < mv; r++) {
+            const float *s = S + r * LANES + 16 * h;
+            __m512 t[4][6], o[16], col[16];
+            for (int k = 0; k < 6; k++) {
+                __m512 m[6], q[4];
+                for (int i = 0; i < 6; i++) m[i] = _mm512_load_ps(s + (i * 6 + k) * mr * LANES);
+                at6(m, q);
+                for (int a = 0; a < 4; a++) t[a][k] = q[a];
+            }
+            const __m512 bias = _mm512_set1_ps(j->bias ? j->bias[i0 + r] : 0.0f);
+            for (int a = 0; a < 4; a++) {
+                __m512 q[4];
+                at6(t[a], q);
+                for (int b = 0; b < 4; b++) {
+                    __m512 v = _mm512_add_ps(q[b], bias);
+                    // ReLU that keeps NaN, as torch.relu: only lanes below zero become 0.
+                    if (j->relu) v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), zero);
+                    o[a * 4 + b] = v;
+                }
+            }
+            loupe_transpose16(o, col);
+            float *yc = j->y + (i0 + r) * plane;
+            for (ptrdiff_t l = 0; l < lanes; l++) {
+                ptrdiff_t L = L0 + 16 * h + l, tx = L % j->tw1, oy = (L / j->tw1) * 4, ox = tx * 4;
+                if (tx == j->tw) continue; // the spare tile of the row
+                float *yt = yc + oy * outW + ox;
+                if (oy + 4 <= outH && ox + 4 <= outW) {
+                    _mm_storeu_ps(yt, _mm512_castps512_ps128(col[l]));
+                    _mm_storeu_ps(yt + outW, _mm512_extractf32x4_ps(col[l], 1));
+                    _mm_storeu_ps(yt + 2 * outW, _mm512_extractf32x4_ps(col[l], 2));
+                    _mm_storeu_ps(yt + 3 * outW, _mm512_extractf32x4_ps(col[l], 3));
+                } else {
+                    float blk[16];
+                    _mm512_storeu_ps(blk, col[l]);
+                    for (ptrdiff_t a = 0; a < 4 && oy + a < outH; a++)
+                        for (ptrdiff_t b = 0; b < 4 && ox + b < outW; b++) yt[a * outW + b] = blk[a * 4 + b];
+                }
+            }
+        }
+    }
+}
+
+/// Phase B, task t: panel t / groups of the band, row panels of group t % groups: the 36
+/// frequency GEMMs into S, then the output transform.
+static void gemm_task(void *ctx, ptrdiff_t t) {
+    const wino_job *j = ctx;
+    const loupe_winograd *u = j->u;
+    const gemm_path *path = &loupe_gemm_paths[2];
+    const ptrdiff_t C = u->C, q = t / j->groups, L0 = (j->band0 + q) * LANES;
+    const ptrdiff_t rp0 = (t % j->groups) * j->rpPerGroup;
+    const ptrdiff_t rp1 = rp0 + j->rpPerGroup < u->rowPanels ? rp0 + j->rpPerGroup : u->rowPanels;
+    float *S = loupe_thread_buffer((size_t)XI * (size_t)u->mr * LANES);
+    if (!S) return;
+    const ptrdiff_t xs = xi_stride(C);
+    const float *V = j->VT + q * XI * xs;
+    for (ptrdiff_t rp = rp0; rp < rp1; rp++) {
+        const ptrdiff_t i0 = rp * u->mr, mv = u->M - i0 < u->mr ? u->M - i0 : u->mr;
+        micro_kernel kern = mv <= path->short_rows ? path->short_kernel : path->kernel;
+        const float *a = u->u + rp * XI * C * u->mr;
+        for (int xi = 0; xi < XI; xi++) kern(C, a + xi * C * u->mr, V + xi * xs, S + xi * u->mr * LANES, LANES, 1.0f, 0.0f);
+        output_transform(j, L0, i0, mv, S);
+    }
+}
+
+static void run_tasks(ptrdiff_t n, loupe_task_fn fn, void *ctx, int threaded) {
+    if (threaded && n > 1) loupe_parallel_for(n, fn, ctx);
+    else for (ptrdiff_t t = 0; t < n; t++) fn(ctx, t);
+}
+
+/// Transformed input of a band of panels: at most 4 MB, so a large image runs in bands.
+#define BAND_FLOATS (1 << 20)
+
+int loupe_conv2d_winograd(const loupe_winograd *u, const float *x, const loupe_window2d *g, const float *bias, int relu,
+                          float *y, int threaded) {
+    if (!loupe_winograd_matches(u) || g->kH != 3 || g->kW != 3 || g->strideH != 1 || g->strideW != 1 || g->dilH != 1 ||
+        g->dilW != 1)
+        return 0;
+    wino_job j;
+    memset(&j, 0, sizeof j);
+    j.u = u;
+    j.x = x;
+    j.g = *g;
+    j.bias = bias;
+    j.relu = relu;
+    j.y = y;
+    j.th = (g->outH + 3) / 4;
+    j.tw = (g->outW + 3) / 4;
+    j.tw1 = j.tw + 1;
+    j.Tp = j.th * j.tw1;
+    const ptrdiff_t C = u->C, panels = (j.Tp + LANES - 1) / LANES;
+    ptrdiff_t perBand = BAND_FLOATS / (XI * xi_stride(C));
+    if (perBand < 1) perBand = 1;
+    if (perBand > panels) perBand = panels;
+    j.VT = aligned_alloc(64, (size_t)perBand * XI * (size_t)xi_stride(C) * sizeof(float));
+    if (!j.VT) return 0;
+    const int threads = threaded ? loupe_threads() : 1;
+    j.chanPerTask = threads > 1 ? (C + 4 * threads - 1) / (4 * threads) : C;
+    for (j.band0 = 0; j.band0 < panels; j.band0 += perBand) {
+        j.bandPanels = panels - j.band0 < perBand ? panels - j.band0 : perBand;
+        // Few panels for the threads: split the output channels too.
+        ptrdiff_t groups = 1;
+        if (threads > 1 && j.bandPanels < 4 * threads) {
+            groups = (4 * threads + j.bandPanels - 1) / j.bandPanels;
+            if (groups > u->rowPanels) groups = u->rowPanels;
+        }
+        j.rpPerGroup = (u->rowPanels + groups - 1) / groups;
+        j.groups = (u->rowPanels + j.rpPerGroup - 1) / j.rpPerGroup;
+        run_tasks((C + j.chanPerTask - 1) / j.chanPerTask, input_task, &j, threads > 1);
+        run_tasks(j.bandPanels * j.groups, gemm_task, &j, threads > 1);
+    }
+    free(j.VT);
+    return 1;
+}
+
+#else
+
+int loupe_conv2d_winograd(const loupe_winograd *u, const float *x, const loupe_window2d *g, const float *bias, int relu,
+                          float *y, int threaded) {
+    (void)u; (void)x; (void)g; (void)bias; (void)relu; (void)y; (void)threaded;
+    return 0;
+}
+
+#endif
