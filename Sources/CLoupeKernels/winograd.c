@@ -48,16 +48,16 @@ int loupe_winograd_available(void) {
     return !(e && e[0] == '0');
 }
 
-int loupe_winograd_suits(ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, ptrdiff_t outW, ptrdiff_t inH, ptrdiff_t inW) {
-    if (!loupe_winograd_available() || M < 8 || C < 8 || outH < 4 || outW < 4) return 0;
+int loupe_winograd_suits(ptrdiff_t N, ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, ptrdiff_t outW, ptrdiff_t inH, ptrdiff_t inW) {
+    if (!loupe_winograd_available() || N < 1 || M < 8 || C < 8 || outH < 4 || outW < 4) return 0;
     // 32-bit gather offsets.
     if ((double)(inH + 8) * (double)(inW + 8) * (double)C >= 2147483647.0) return 0;
-    ptrdiff_t T = ((outH + 3) / 4) * ((outW + 3) / 4 + 1), panels = (T + LANES - 1) / LANES;
+    ptrdiff_t T = N * ((outH + 3) / 4) * ((outW + 3) / 4 + 1), panels = (T + LANES - 1) / LANES;
     // GEMM work against the direct convolution's: 36 * 32 per panel vs 9 per output pixel (tiles
     // counted with the spare one per row). A part-filled last panel costs a whole one. Measured
     // (loupe-bench conv, resnet18's layers): 14x14 maps, one panel at 0.65 of the direct work,
     // still run 1.6x faster; 7x7 maps (2.6) run 1.7x slower, so the cut is at 1.
-    return 128.0 * (double)panels <= (double)(outH * outW);
+    return 128.0 * (double)panels <= (double)N * (double)(outH * outW);
 }
 
 #if defined(__x86_64__)
@@ -131,7 +131,8 @@ typedef struct {
     const float *bias;
     int relu;
     float *y;
-    ptrdiff_t th, tw, tw1, Tp;     // real tile grid, padded row length (tw + 1), padded tile count
+    ptrdiff_t N;                   // images: tile L is tile L % Tp of image L / Tp
+    ptrdiff_t th, tw, tw1, Tp;     // real tile grid, padded row length (tw + 1), padded tiles per image
     ptrdiff_t band0, bandPanels;   // panels [band0, band0 + bandPanels) are in VT
     float *VT;                     // panel q of the band, frequency ξ, channel c: VT + (q*36 + ξ)*xi_stride(C) + c*32
     ptrdiff_t chanPerTask, groups, rpPerGroup;
@@ -167,18 +168,20 @@ static ptrdiff_t strip_floats(ptrdiff_t tiles) { return (4 * tiles + 4 + 64 + 16
 /// so the 36 stores of a tile group do not all fall in one L1 set (panels of 8 KB would).
 static ptrdiff_t xi_stride(ptrdiff_t C) { return C * LANES + 16; }
 
-/// Strip i of channel xc for padded tiles [L0, L0 + tiles + 1): element 4(L - L0) + u is input
-/// pixel (4ty + i - padTop, 4tx + u - padLeft) of tile L = ty*tw1 + tx, 0 outside the image.
-static void fill_strip(const wino_job *j, const float *xc, int i, ptrdiff_t L0, ptrdiff_t tiles, float *dst) {
-    const ptrdiff_t H = j->g.inH, W = j->g.inW, end = L0 + tiles + 1;
+/// Strip i of channel c for padded tiles [L0, L0 + tiles + 1): element 4(L - L0) + u is input
+/// pixel (4ty + i - padTop, 4tx + u - padLeft) of tile L = n*Tp + ty*tw1 + tx of image n, 0
+/// outside the image (and past the last image).
+static void fill_strip(const wino_job *j, ptrdiff_t c, int i, ptrdiff_t L0, ptrdiff_t tiles, float *dst) {
+    const ptrdiff_t H = j->g.inH, W = j->g.inW, end = L0 + tiles + 1, C = j->u->C;
     float *d = dst;
     for (ptrdiff_t L = L0; L < end;) {
-        ptrdiff_t ty = L / j->tw1, tx = L % j->tw1, n = j->tw1 - tx < end - L ? j->tw1 - tx : end - L;
-        ptrdiff_t r = 4 * ty + i - j->g.padTop, c0 = 4 * tx - j->g.padLeft, len = 4 * n;
-        if (ty >= j->th || r < 0 || r >= H) {
+        ptrdiff_t n = L / j->Tp, t = L % j->Tp, ty = t / j->tw1, tx = t % j->tw1;
+        ptrdiff_t run = j->tw1 - tx < end - L ? j->tw1 - tx : end - L;
+        ptrdiff_t r = 4 * ty + i - j->g.padTop, c0 = 4 * tx - j->g.padLeft, len = 4 * run;
+        if (n >= j->N || r < 0 || r >= H) {
             memset(d, 0, (size_t)len * sizeof(float));
         } else {
-            const float *row = xc + r * W;
+            const float *row = j->x + ((n * C + c) * H + r) * W;
             ptrdiff_t lo = c0 < 0 ? -c0 : 0, hi = W - c0 < len ? W - c0 : len;
             if (hi < lo) hi = lo;
             if (lo > 0) memset(d, 0, (size_t)lo * sizeof(float));
@@ -186,7 +189,7 @@ static void fill_strip(const wino_job *j, const float *xc, int i, ptrdiff_t L0, 
             if (len > hi) memset(d + hi, 0, (size_t)(len - hi) * sizeof(float));
         }
         d += len;
-        L += n;
+        L += run;
     }
     memset(d, 0, (size_t)(dst + strip_floats(tiles) - d) * sizeof(float));
 }
@@ -214,15 +217,14 @@ static inline __attribute__((target("avx512f"), always_inline)) void deinterleav
 __attribute__((target("avx512f,fma")))
 static void input_task(void *ctx, ptrdiff_t t) {
     const wino_job *j = ctx;
-    const ptrdiff_t C = j->u->C, plane = j->g.inH * j->g.inW, tiles = j->bandPanels * LANES, L0 = j->band0 * LANES;
+    const ptrdiff_t C = j->u->C, tiles = j->bandPanels * LANES, L0 = j->band0 * LANES;
     const ptrdiff_t c0 = t * j->chanPerTask, c1 = c0 + j->chanPerTask < C ? c0 + j->chanPerTask : C;
     const ptrdiff_t sl = strip_floats(tiles), xs = xi_stride(C);
     float *strips = loupe_thread_buffer((size_t)(12 * sl));
     if (!strips) return;
     float *rows = strips + 6 * sl; // Bᵀ across the strips
     for (ptrdiff_t c = c0; c < c1; c++) {
-        const float *xc = j->x + c * plane;
-        for (int i = 0; i < 6; i++) fill_strip(j, xc, i, L0, tiles, strips + i * sl);
+        for (int i = 0; i < 6; i++) fill_strip(j, c, i, L0, tiles, strips + i * sl);
         for (ptrdiff_t e = 0; e < sl; e += 16) {
             __m512 d[6], r[6];
             for (int i = 0; i < 6; i++) d[i] = _mm512_load_ps(strips + i * sl + e);
@@ -249,8 +251,9 @@ static void output_transform(const wino_job *j, ptrdiff_t L0, ptrdiff_t i0, ptrd
     const ptrdiff_t outH = j->g.outH, outW = j->g.outW, plane = outH * outW;
     const __m512 zero = _mm512_setzero_ps();
     for (int h = 0; h < 2; h++) {
-        if (L0 + 16 * h >= j->Tp) break;
-        ptrdiff_t lanes = j->Tp - (L0 + 16 * h) < 16 ? j->Tp - (L0 + 16 * h) : 16;
+        const ptrdiff_t Tall = j->N * j->Tp;
+        if (L0 + 16 * h >= Tall) break;
+        ptrdiff_t lanes = Tall - (L0 + 16 * h) < 16 ? Tall - (L0 + 16 * h) : 16;
         for (ptrdiff_t r = 0; r < mv; r++) {
             const float *s = S + r * LANES + 16 * h;
             __m512 t[4][6], o[16], col[16];
@@ -272,11 +275,11 @@ static void output_transform(const wino_job *j, ptrdiff_t L0, ptrdiff_t i0, ptrd
                 }
             }
             loupe_transpose16(o, col);
-            float *yc = j->y + (i0 + r) * plane;
             for (ptrdiff_t l = 0; l < lanes; l++) {
-                ptrdiff_t L = L0 + 16 * h + l, tx = L % j->tw1, oy = (L / j->tw1) * 4, ox = tx * 4;
+                ptrdiff_t L = L0 + 16 * h + l, n = L / j->Tp, tl = L % j->Tp, tx = tl % j->tw1;
                 if (tx == j->tw) continue; // the spare tile of the row
-                float *yt = yc + oy * outW + ox;
+                ptrdiff_t oy = (tl / j->tw1) * 4, ox = tx * 4;
+                float *yt = j->y + (n * j->u->M + i0 + r) * plane + oy * outW + ox;
                 if (oy + 4 <= outH && ox + 4 <= outW) {
                     _mm_storeu_ps(yt, _mm512_castps512_ps128(col[l]));
                     _mm_storeu_ps(yt + outW, _mm512_extractf32x4_ps(col[l], 1));
@@ -320,17 +323,18 @@ static void run_tasks(ptrdiff_t n, loupe_task_fn fn, void *ctx, int threaded) {
     else for (ptrdiff_t t = 0; t < n; t++) fn(ctx, t);
 }
 
-/// Transformed input of a band of panels: at most 4 MB, so a large image runs in bands.
+/// Transformed input of a band of panels: about 4 MB, so a large image or batch runs in bands.
 #define BAND_FLOATS (1 << 20)
 
-int loupe_conv2d_winograd(const loupe_winograd *u, const float *x, const loupe_window2d *g, const float *bias, int relu,
-                          float *y, int threaded) {
-    if (!loupe_winograd_matches(u) || g->kH != 3 || g->kW != 3 || g->strideH != 1 || g->strideW != 1 || g->dilH != 1 ||
+int loupe_conv2d_winograd(const loupe_winograd *u, ptrdiff_t N, const float *x, const loupe_window2d *g, const float *bias,
+                          int relu, float *y, int threaded) {
+    if (N < 1 || !loupe_winograd_matches(u) || g->kH != 3 || g->kW != 3 || g->strideH != 1 || g->strideW != 1 || g->dilH != 1 ||
         g->dilW != 1)
         return 0;
     wino_job j;
     memset(&j, 0, sizeof j);
     j.u = u;
+    j.N = N;
     j.x = x;
     j.g = *g;
     j.bias = bias;
@@ -340,9 +344,10 @@ int loupe_conv2d_winograd(const loupe_winograd *u, const float *x, const loupe_w
     j.tw = (g->outW + 3) / 4;
     j.tw1 = j.tw + 1;
     j.Tp = j.th * j.tw1;
-    const ptrdiff_t C = u->C, panels = (j.Tp + LANES - 1) / LANES;
+    const ptrdiff_t C = u->C, panels = (N * j.Tp + LANES - 1) / LANES;
+    // Every band streams all of U (36 x M x C floats) once: at least 4 panels per band.
     ptrdiff_t perBand = BAND_FLOATS / (XI * xi_stride(C));
-    if (perBand < 1) perBand = 1;
+    if (perBand < 4) perBand = 4;
     if (perBand > panels) perBand = panels;
     j.VT = aligned_alloc(64, (size_t)perBand * XI * (size_t)xi_stride(C) * sizeof(float));
     if (!j.VT) return 0;
@@ -367,9 +372,9 @@ int loupe_conv2d_winograd(const loupe_winograd *u, const float *x, const loupe_w
 
 #else
 
-int loupe_conv2d_winograd(const loupe_winograd *u, const float *x, const loupe_window2d *g, const float *bias, int relu,
-                          float *y, int threaded) {
-    (void)u; (void)x; (void)g; (void)bias; (void)relu; (void)y; (void)threaded;
+int loupe_conv2d_winograd(const loupe_winograd *u, ptrdiff_t N, const float *x, const loupe_window2d *g, const float *bias,
+                          int relu, float *y, int threaded) {
+    (void)u; (void)N; (void)x; (void)g; (void)bias; (void)relu; (void)y; (void)threaded;
     return 0;
 }
 

@@ -146,14 +146,16 @@ void loupe_winograd_set_enabled(int on);
 /// Turns Winograd off (on != 0) or back on for the calling thread only; returns the previous
 /// setting, to be restored. For forward passes recorded for a backward pass.
 int loupe_winograd_direct_only(int on);
-/// Whether a 3x3 stride-1 convolution of this size is expected to run faster as Winograd than
-/// directly (enough 4x4 output tiles to fill the 32-tile panels), and loupe_winograd_available().
-int loupe_winograd_suits(ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, ptrdiff_t outW, ptrdiff_t inH, ptrdiff_t inW);
-/// y (M, outH, outW) = 3x3 stride-1 undilated convolution of x (C, inH, inW) with geometry g
-/// (any padding), + bias[m] (may be NULL), then ReLU when relu != 0 (NaN kept). Returns 0, having
-/// written nothing, when the geometry is not 3x3/stride 1/dilation 1 or `u` does not match.
-int loupe_conv2d_winograd(const loupe_winograd *u, const float *x, const loupe_window2d *g, const float *bias, int relu,
-                          float *y, int threaded);
+/// Whether a 3x3 stride-1 convolution of N images of this size is expected to run faster as
+/// Winograd than directly (enough 4x4 output tiles, over the batch, to fill the 32-tile panels),
+/// and loupe_winograd_available().
+int loupe_winograd_suits(ptrdiff_t N, ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, ptrdiff_t outW, ptrdiff_t inH, ptrdiff_t inW);
+/// y (N, M, outH, outW) = 3x3 stride-1 undilated convolution of x (N, C, inH, inW) with geometry
+/// g (any padding), + bias[m] (may be NULL), then ReLU when relu != 0 (NaN kept). The images'
+/// tiles share panels, so small maps fill them in a batch. Returns 0, having written nothing,
+/// when the geometry is not 3x3/stride 1/dilation 1, `u` does not match, or memory is short.
+int loupe_conv2d_winograd(const loupe_winograd *u, ptrdiff_t N, const float *x, const loupe_window2d *g, const float *bias,
+                          int relu, float *y, int threaded);
 /// The Winograd form of packed 3x3 convolution weights W (M x C*9), made on first use and kept
 /// (thread-safe): of W itself, or with `adjoint` of the flipped, channel-transposed kernel whose
 /// convolution with the output gradient is a stride-1 convolution's input gradient. NULL when

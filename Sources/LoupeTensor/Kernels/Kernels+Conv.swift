@@ -165,13 +165,13 @@ extension Kernels {
     /// With `adjoint`, `s` is the adjoint convolution (gradient in, input gradient out) and the
     /// weights are those of the flipped, channel-transposed kernel.
     static func winograd(_ pk: PackedConvWeights, _ s: ConvShapes, _ p: ConvGeometry, adjoint: Bool) -> OpaquePointer? {
-        guard p.isWinogradShape, loupe_winograd_suits(s.m, s.c, s.oh, s.ow, s.h, s.w) != 0 else { return nil }
+        guard p.isWinogradShape, loupe_winograd_suits(s.n, s.m, s.c, s.oh, s.ow, s.h, s.w) != 0 else { return nil }
         return pk.winogradHandle(adjoint: adjoint)
     }
 
     /// The (image, group) GEMMs of a convolution over pre-packed weights (one matrix per group):
     /// x (N, C, H, W) → (N, M, outH, outW), bias and ReLU in the GEMM epilogue. With `winograd`
-    /// weights (ungrouped 3×3 stride 1 only) each image runs as a Winograd convolution instead.
+    /// weights (ungrouped 3×3 stride 1 only) the batch runs as one Winograd convolution instead.
     static func packedConv(_ xb: UnsafeBufferPointer<Float>, _ s: ConvShapes, _ win: loupe_window2d, pointwise: Bool,
                            handles: [OpaquePointer], winograd: OpaquePointer? = nil, bias bp: UnsafePointer<Float>?,
                            relu: Bool) throws -> [Float] {
@@ -180,6 +180,12 @@ extension Kernels {
         // Every element is written by the GEMM (beta = 0), so the buffer need not be zeroed first.
         return [Float](unsafeUninitializedCapacity: count) { yb, initialized in
             guard let y0 = yb.baseAddress else { return }
+            var wv = win
+            // Winograd takes the whole batch at once: small maps fill its tile panels together.
+            if let winograd, loupe_conv2d_winograd(winograd, s.n, x0, &wv, bp, relu ? 1 : 0, y0, 1) != 0 {
+                initialized = count
+                return
+            }
             let tasks = s.n * s.g
             let outer = parallelOverTasks(tasks)
             let body: (Int) -> Void = { t in
@@ -188,9 +194,6 @@ extension Kernels {
                 let yg = y0 + (img * s.m + grp * s.mg) * s.plane
                 let bg = bp.map { $0 + grp * s.mg }
                 var wv = win
-                if let winograd, loupe_conv2d_winograd(winograd, xg, &wv, bg, relu ? 1 : 0, yg, outer ? 0 : 1) != 0 {
-                    return
-                }
                 if pointwise {
                     loupe_sgemm_packed(handles[grp], 0, s.plane, xg, s.plane, 0, bg, relu ? 1 : 0, yg, s.plane, outer ? 0 : 1)
                 } else {
