@@ -695,6 +695,7 @@ static gemm_problem make_problem(int transA, int transB, ptrdiff_t M, ptrdiff_t 
 void loupe_sgemm_serial(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, float alpha,
                         const float *A, ptrdiff_t lda, const float *B, ptrdiff_t ldb, float beta,
                         float *C, ptrdiff_t ldc) {
+    if (loupe_gemv_if_vector(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 0)) return;
     gemm_problem p = make_problem(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     gemm_blocked(&p, &loupe_gemm_paths[loupe_gemm_level()]);
 }
@@ -727,6 +728,7 @@ static void gemm_task(void *ctx, ptrdiff_t t) {
 void loupe_sgemm(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, float alpha,
                  const float *A, ptrdiff_t lda, const float *B, ptrdiff_t ldb, float beta,
                  float *C, ptrdiff_t ldc) {
+    if (loupe_gemv_if_vector(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 1)) return;
     gemm_problem p = make_problem(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     const gemm_path *path = &loupe_gemm_paths[loupe_gemm_level()];
     int threads = loupe_threads();

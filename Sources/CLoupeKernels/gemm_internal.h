@@ -6,6 +6,12 @@
 /// Depth of one packed block (the k extent a micro-kernel call covers).
 #ifndef KC
 #define KC 256
+/// When op(A) has one row or op(B) one column: the matrix-vector product (gemv.c), reading the
+/// matrix in place, split over the pool when `threaded` and large. Returns 0 (nothing done) for
+/// other shapes or K = 0.
+int loupe_gemv_if_vector(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, float alpha, const float *A,
+                         ptrdiff_t lda, const float *B, ptrdiff_t ldb, float beta, float *C, ptrdiff_t ldc, int threaded);
+
 #endif
 
 typedef void (*micro_kernel)(ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
@@ -44,5 +50,11 @@ void loupe_merge_tile(int level, float *c, ptrdiff_t ldc, const float *tile, ptr
 int loupe_sgemm_via_packed(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, float alpha,
                            const float *A, ptrdiff_t lda, const float *B, ptrdiff_t ldb, float beta,
                            float *C, ptrdiff_t ldc);
+
+/// When op(A) has one row or op(B) one column: the matrix-vector product (gemv.c), reading the
+/// matrix in place, split over the pool when `threaded` and large. Returns 0 (nothing done) for
+/// other shapes or K = 0.
+int loupe_gemv_if_vector(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, float alpha, const float *A,
+                         ptrdiff_t lda, const float *B, ptrdiff_t ldb, float beta, float *C, ptrdiff_t ldc, int threaded);
 
 #endif

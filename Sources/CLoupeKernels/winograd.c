@@ -42,10 +42,12 @@ int loupe_winograd_direct_only(int on) {
 }
 
 int loupe_winograd_available(void) {
-    if (loupe_gemm_level() != 2 || direct_only) return 0;
-    if (winograd_override >= 0) return winograd_override;
+    if (loupe_gemm_level() != 2) return 0;
+    if (winograd_override >= 0) return winograd_override && !direct_only;
     const char *e = getenv("LOUPE_WINOGRAD");
-    return !(e && e[0] == '0');
+    if (e && e[0] == '0') return 0;
+    // "all": recorded passes too, trading gradient fidelity at ReLU kinks for speed.
+    return !direct_only || (e && strcmp(e, "all") == 0);
 }
 
 int loupe_winograd_suits(ptrdiff_t N, ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, ptrdiff_t outW, ptrdiff_t inH, ptrdiff_t inW) {

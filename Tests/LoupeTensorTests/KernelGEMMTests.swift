@@ -6,10 +6,13 @@ final class KernelGEMMTests: XCTestCase {
     override func tearDown() { Kernels.forceGEMMLevel(nil) }
 
     /// Every SIMD path the CPU has, against the triple loop, on shapes that leave partial tiles
-    /// in every direction and cross the k-blocking boundary (k = 300 > 256).
+    /// in every direction and cross the k-blocking boundary (k = 300 > 256); and the
+    /// matrix-vector shapes (one row or one column: gemv.c), in both weight layouts, small and
+    /// split over the pool, with x strided beyond the gathered-copy limit (k = 1100).
     func testGEMMMatchesReferenceOnAllPaths() throws {
         var rng = KernelRNG(seed: 1)
-        let shapes = [(1, 1, 1), (3, 5, 7), (13, 31, 17), (17, 37, 300), (29, 65, 11), (2, 3, 0)]
+        let shapes = [(1, 1, 1), (3, 5, 7), (13, 31, 17), (17, 37, 300), (29, 65, 11), (2, 3, 0),
+                      (1, 300, 37), (1, 1000, 512), (300, 1, 37), (777, 1, 200), (1, 17, 1100), (1, 270, 3)]
         for level in 0...Kernels.cpuLevel {
             Kernels.forceGEMMLevel(level)
             XCTAssertEqual(Kernels.gemmLevel, level)

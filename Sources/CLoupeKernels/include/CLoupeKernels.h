@@ -138,8 +138,8 @@ void loupe_winograd_destroy(loupe_winograd *p);
 /// Whether `p` was made for the GEMM path in force.
 int loupe_winograd_matches(const loupe_winograd *p);
 /// Whether Winograd convolutions may run: the AVX-512 path is in force, this thread is not inside
-/// loupe_winograd_direct_only(1), and neither loupe_winograd_set_enabled(0) nor the environment
-/// variable LOUPE_WINOGRAD=0 turned them off.
+/// loupe_winograd_direct_only(1) (unless the environment variable LOUPE_WINOGRAD=all), and
+/// neither loupe_winograd_set_enabled(0) nor LOUPE_WINOGRAD=0 turned them off.
 int loupe_winograd_available(void);
 /// 1 / 0 forces Winograd on / off (still only on the AVX-512 path); -1 restores the default.
 void loupe_winograd_set_enabled(int on);
