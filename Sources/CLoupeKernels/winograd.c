@@ -76,6 +76,14 @@ static const double G[6][3] = {
 
 loupe_winograd *loupe_winograd_create(const float *w, ptrdiff_t M, ptrdiff_t C, ptrdiff_t so, ptrdiff_t si, int flip) {
     if (!w || M <= 0 || C <= 0 || loupe_gemm_level() != 2) return NULL;
+    // A non-finite weight would turn all 36 transformed values NaN (inf - inf), where the direct
+    // sum keeps an infinity: such weights stay on the direct path.
+    for (ptrdiff_t o = 0; o < M; o++)
+        for (ptrdiff_t i = 0; i < C; i++)
+            for (int k = 0; k < 9; k++) {
+                float v = w[o * so + i * si + k];
+                if (v - v != 0.0f) return NULL;
+            }
     const int mr = loupe_gemm_paths[2].mr;
     loupe_winograd *p = calloc(1, sizeof *p);
     if (!p) return NULL;
@@ -320,6 +328,22 @@ static void gemm_task(void *ctx, ptrdiff_t t) {
     }
 }
 
+/// Whether all n floats are finite (v - v is 0 exactly for those, NaN for infinities and NaN).
+__attribute__((target("avx512f")))
+static int all_finite(const float *x, ptrdiff_t n) {
+    __m512 acc = _mm512_setzero_ps();
+    ptrdiff_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        acc = _mm512_add_ps(acc, _mm512_sub_ps(v, v));
+    }
+    if (i < n) {
+        __m512 v = _mm512_maskz_loadu_ps((__mmask16)((1u << (n - i)) - 1), x + i);
+        acc = _mm512_add_ps(acc, _mm512_sub_ps(v, v));
+    }
+    return _mm512_cmp_ps_mask(acc, acc, _CMP_UNORD_Q) == 0;
+}
+
 static void run_tasks(ptrdiff_t n, loupe_task_fn fn, void *ctx, int threaded) {
     if (threaded && n > 1) loupe_parallel_for(n, fn, ctx);
     else for (ptrdiff_t t = 0; t < n; t++) fn(ctx, t);
@@ -333,6 +357,9 @@ int loupe_conv2d_winograd(const loupe_winograd *u, ptrdiff_t N, const float *x, 
     if (N < 1 || !loupe_winograd_matches(u) || g->kH != 3 || g->kW != 3 || g->strideH != 1 || g->strideW != 1 || g->dilH != 1 ||
         g->dilW != 1)
         return 0;
+    // A NaN or infinity would spread over its whole 4x4 tiles (and inf - inf makes NaN where the
+    // direct sum gives an infinity): such inputs take the direct path, as PyTorch computes them.
+    if (!all_finite(x, N * u->C * g->inH * g->inW)) return 0;
     wino_job j;
     memset(&j, 0, sizeof j);
     j.u = u;

@@ -71,6 +71,30 @@ final class WinogradConvTests: XCTestCase {
         XCTAssertEqual(loupe_winograd_suits(1, 64, 64, 56, 56, 56, 56), 0, "switched off")
     }
 
+    /// A NaN or infinity in the input (or weight) leaves the direct path's pattern: the output is
+    /// NaN/inf exactly where the reference's is, not over whole 4×4 tiles.
+    func testNonFiniteValuesKeepTheDirectPattern() throws {
+        var rng = KernelRNG(seed: 41)
+        let g = ConvGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))
+        let w = try rng.tensor([9, 8, 3, 3])
+        var xs = try rng.tensor([1, 8, 20, 21]).floats()
+        xs[3 * 420 + 5 * 21 + 7] = .nan
+        xs[6 * 420 + 11 * 21 + 2] = .infinity
+        let x = try Tensor(shape: [1, 8, 20, 21], floats: xs)
+        var ws = try w.floats()
+        ws[40] = -.infinity
+        for weight in [w, try Tensor(shape: w.shape, floats: ws)] {
+            let packed = try PackedConvWeights(weight: weight, groups: 1)
+            let y = try Kernels.conv2d(x, weight: weight, bias: nil, geometry: g, packed: packed).floats()
+            let ref = try ReferenceKernels.conv2d(x, weight: weight, bias: nil, geometry: g).floats()
+            for i in ref.indices {
+                XCTAssertEqual(y[i].isNaN, ref[i].isNaN, "NaN at \(i)")
+                if !ref[i].isFinite && !ref[i].isNaN { XCTAssertEqual(y[i], ref[i], "infinity at \(i)") }
+                if ref[i].isFinite { XCTAssertEqual(y[i], ref[i], accuracy: 1e-4 + 1e-4 * abs(ref[i])) }
+            }
+        }
+    }
+
     /// A recorded forward pass (the executor wraps it in this scope) never takes Winograd; the
     /// scope nests, is restored on exit, and holds for the calling thread only.
     func testDirectScopeNestsAndRestores() throws {

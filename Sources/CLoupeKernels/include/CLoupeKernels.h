@@ -132,7 +132,8 @@ typedef struct loupe_winograd loupe_winograd;
 
 /// Transforms weights whose element (output o, input i, tap t = kh*3 + kw) is
 /// w[o*so + i*si + t] (tap 8 - t when `flip`) for M outputs and C inputs. NULL when out of
-/// memory, for empty shapes, or when the GEMM path in force is not AVX-512.
+/// memory, for empty shapes, for a weight that is not finite everywhere, or when the GEMM path in
+/// force is not AVX-512.
 loupe_winograd *loupe_winograd_create(const float *w, ptrdiff_t M, ptrdiff_t C, ptrdiff_t so, ptrdiff_t si, int flip);
 void loupe_winograd_destroy(loupe_winograd *p);
 /// Whether `p` was made for the GEMM path in force.
@@ -153,7 +154,8 @@ int loupe_winograd_suits(ptrdiff_t N, ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, 
 /// y (N, M, outH, outW) = 3x3 stride-1 undilated convolution of x (N, C, inH, inW) with geometry
 /// g (any padding), + bias[m] (may be NULL), then ReLU when relu != 0 (NaN kept). The images'
 /// tiles share panels, so small maps fill them in a batch. Returns 0, having written nothing,
-/// when the geometry is not 3x3/stride 1/dilation 1, `u` does not match, or memory is short.
+/// when the geometry is not 3x3/stride 1/dilation 1, `u` does not match, memory is short, or x
+/// holds a NaN or infinity (whose spread over whole tiles would differ from a direct sum's).
 int loupe_conv2d_winograd(const loupe_winograd *u, ptrdiff_t N, const float *x, const loupe_window2d *g, const float *bias,
                           int relu, float *y, int threaded);
 /// The Winograd form of packed 3x3 convolution weights W (M x C*9), made on first use and kept
