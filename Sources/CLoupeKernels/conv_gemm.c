@@ -373,7 +373,7 @@ typedef struct {
     float *C;
     ptrdiff_t ldc;
     const float *bias;  // per row of C, or NULL
-    int relu;
+    int act;          // LOUPE_ACT_*: ReLU in the epilogue, other activations per finished block
     // split
     int splitRows;
     ptrdiff_t chunk;
@@ -489,13 +489,13 @@ static inline void run_tile(const packed_job *job, const gemm_path *path, ptrdif
         kern(kc, ap, bp, c, job->ldc, job->alpha, beta);
         if (epi) {
 #if defined(__x86_64__)
-            if (a->level == 2) epilogue_avx512(c, job->ldc, mv, nv, rowBias, job->relu); else
+            if (a->level == 2) epilogue_avx512(c, job->ldc, mv, nv, rowBias, job->act == LOUPE_ACT_RELU); else
 #endif
-            epilogue(c, job->ldc, mv, nv, rowBias, job->relu);
+            epilogue(c, job->ldc, mv, nv, rowBias, job->act == LOUPE_ACT_RELU);
         }
     } else {
         kern(kc, ap, bp, tile, nr, job->alpha, 0.0f);
-        loupe_merge_tile(a->level, c, job->ldc, tile, nr, mv, nv, beta, epi, rowBias, job->relu);
+        loupe_merge_tile(a->level, c, job->ldc, tile, nr, mv, nv, beta, epi, rowBias, job->act == LOUPE_ACT_RELU);
     }
 }
 
@@ -529,7 +529,7 @@ static void run_block(const packed_job *job, ptrdiff_t m0, ptrdiff_t m1, ptrdiff
     if (NC < nr) NC = nr;
     const ptrdiff_t MC = blocked ? MC_BLOCK : rows;
     const panel_packer pack = packer_for(job);
-    const int fused = job->bias != NULL || job->relu;
+    const int fused = job->bias != NULL || job->act == LOUPE_ACT_RELU;
     for (ptrdiff_t jc = j0; jc < j1; jc += NC) {
         ptrdiff_t jend = jc + NC < j1 ? jc + NC : j1;
         for (ptrdiff_t pc = 0; pc < K; pc += step) {
@@ -557,6 +557,12 @@ static void run_block(const packed_job *job, ptrdiff_t m0, ptrdiff_t m1, ptrdiff
                 }
             }
         }
+        // Rows [m0, m1) x columns [jc, jend) are final and still in L2: the activation now, not
+        // as another pass over the whole output later.
+        if (job->act >= LOUPE_ACT_UNARY)
+            for (ptrdiff_t i = m0; i < m1; i++)
+                loupe_vunary_serial(job->act - LOUPE_ACT_UNARY, job->C + i * job->ldc + jc, job->C + i * job->ldc + jc,
+                                    jend - jc, 0, 0);
     }
 }
 
@@ -624,7 +630,7 @@ static void run_job(packed_job *job, int threaded) {
 }
 
 void loupe_conv2d_packed(const loupe_packed_a *w, const float *x, const loupe_window2d *g,
-                         const float *bias, int relu, float *y, int threaded) {
+                         const float *bias, int act, float *y, int threaded) {
     packed_job job;
     memset(&job, 0, sizeof job);
     job.a = w;
@@ -637,12 +643,12 @@ void loupe_conv2d_packed(const loupe_packed_a *w, const float *x, const loupe_wi
     job.C = y;
     job.ldc = job.N;
     job.bias = bias;
-    job.relu = relu;
+    job.act = act;
     run_job(&job, threaded);
 }
 
 void loupe_sgemm_packed(const loupe_packed_a *a, int transB, ptrdiff_t N, const float *B, ptrdiff_t ldb,
-                        float beta, const float *bias, int relu, float *C, ptrdiff_t ldc, int threaded) {
+                        float beta, const float *bias, int act, float *C, ptrdiff_t ldc, int threaded) {
     packed_job job;
     memset(&job, 0, sizeof job);
     job.a = a;
@@ -655,7 +661,7 @@ void loupe_sgemm_packed(const loupe_packed_a *a, int transB, ptrdiff_t N, const 
     job.C = C;
     job.ldc = ldc;
     job.bias = bias;
-    job.relu = relu;
+    job.act = act;
     run_job(&job, threaded);
 }
 

@@ -127,6 +127,10 @@ void loupe_vunary(int op, const float *x, float *y, ptrdiff_t n, float p0, float
     else loupe_parallel_for(j.tasks, unary_task, &j);
 }
 
+void loupe_vunary_serial(int op, const float *x, float *y, ptrdiff_t n, float p0, float p1) {
+    if (n > 0) path()->unary(op, x, y, n, p0, p1);
+}
+
 void loupe_vderiv(int op, const float *v, const float *g, float *gx, ptrdiff_t n, float p0, float p1) {
     if (n <= 0) return;
     unary_job j = { path(), op, v, g, gx, n, tasks_for(n), p0, p1 };

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "CLoupeWindow.h"
+#include "CLoupeKernels.h" // LOUPE_ACT_*, loupe_vunary_serial
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -60,6 +61,7 @@ typedef struct {
     // product divides each output (NULL for convolution).
     int sharedWeights;
     const ptrdiff_t *cntH, *cntW;
+    int act; // depthwise forward: LOUPE_ACT_* applied to each plane once computed
 } dw_job;
 
 /// Divisor of average-pooling output (oh, ow): the product of the per-axis tap counts, 1 when empty.
@@ -529,6 +531,15 @@ static ptrdiff_t planes_per_task(ptrdiff_t planes, ptrdiff_t workPerPlane) {
 }
 
 
+/// The fused activation on one output plane while it is in cache (ReLU keeps NaN, as torch.relu).
+static void activate_plane(int act, float *y, ptrdiff_t n) {
+    if (act == LOUPE_ACT_RELU) {
+        for (ptrdiff_t i = 0; i < n; i++) y[i] = y[i] < 0.0f ? 0.0f : y[i];
+    } else if (act >= LOUPE_ACT_UNARY) {
+        loupe_vunary_serial(act - LOUPE_ACT_UNARY, y, y, n, 0, 0);
+    }
+}
+
 static void forward_task(void *ctx, ptrdiff_t task) {
     const dw_job *j = ctx;
     const loupe_window2d *g = &j->g;
@@ -552,6 +563,7 @@ static void forward_task(void *ctx, ptrdiff_t task) {
         c.prefetchFloats = g->inH * g->inW;
         float *yp = j->y + t * g->outH * g->outW;
         corr(&c, j->bias ? j->bias[oc] : 0.0f, 0, yp, j->level);
+        if (j->act != LOUPE_ACT_NONE) activate_plane(j->act, yp, g->outH * g->outW);
         if (j->cntH)
             for (ptrdiff_t oh = 0; oh < g->outH; oh++)
                 for (ptrdiff_t ow = 0; ow < g->outW; ow++) yp[oh * g->outW + ow] /= avg_div(j, oh, ow);
@@ -559,8 +571,8 @@ static void forward_task(void *ctx, ptrdiff_t task) {
 }
 
 void loupe_depthwise_forward(const float *x, const float *w, const float *bias, ptrdiff_t n, ptrdiff_t c,
-                             ptrdiff_t mult, const loupe_window2d *g, float *y) {
-    dw_job j = { x, w, bias, NULL, y, n, c, mult, 1, n * c * mult, *g, loupe_window_level() };
+                             ptrdiff_t mult, const loupe_window2d *g, int act, float *y) {
+    dw_job j = { x, w, bias, NULL, y, n, c, mult, 1, n * c * mult, *g, loupe_window_level(), 0, NULL, NULL, act };
     if (j.planes <= 0 || g->outH <= 0 || g->outW <= 0) return;
     j.chunk = planes_per_task(j.planes, g->outH * g->outW * g->kH * g->kW);
     loupe_parallel_for((j.planes + j.chunk - 1) / j.chunk, forward_task, &j);

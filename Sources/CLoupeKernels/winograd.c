@@ -139,7 +139,7 @@ typedef struct {
     const float *x;
     loupe_window2d g;
     const float *bias;
-    int relu;
+    int act;                       // LOUPE_ACT_*
     float *y;
     ptrdiff_t N;                   // images: tile L is tile L % Tp of image L / Tp
     ptrdiff_t th, tw, tw1, Tp;     // real tile grid, padded row length (tw + 1), padded tiles per image
@@ -280,9 +280,16 @@ static void output_transform(const wino_job *j, ptrdiff_t L0, ptrdiff_t i0, ptrd
                 for (int b = 0; b < 4; b++) {
                     __m512 v = _mm512_add_ps(q[b], bias);
                     // ReLU that keeps NaN, as torch.relu: only lanes below zero become 0.
-                    if (j->relu) v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), zero);
+                    if (j->act == LOUPE_ACT_RELU) v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), zero);
                     o[a * 4 + b] = v;
                 }
+            }
+            if (j->act >= LOUPE_ACT_UNARY) {
+                // Other activations through the vector-math kernels, on the block still in registers/L1.
+                float blk[256] __attribute__((aligned(64)));
+                for (int q = 0; q < 16; q++) _mm512_store_ps(blk + 16 * q, o[q]);
+                loupe_vunary_serial(j->act - LOUPE_ACT_UNARY, blk, blk, 256, 0, 0);
+                for (int q = 0; q < 16; q++) o[q] = _mm512_load_ps(blk + 16 * q);
             }
             loupe_transpose16(o, col);
             for (ptrdiff_t l = 0; l < lanes; l++) {
@@ -353,7 +360,7 @@ static void run_tasks(ptrdiff_t n, loupe_task_fn fn, void *ctx, int threaded) {
 #define BAND_FLOATS (1 << 20)
 
 int loupe_conv2d_winograd(const loupe_winograd *u, ptrdiff_t N, const float *x, const loupe_window2d *g, const float *bias,
-                          int relu, float *y, int threaded) {
+                          int act, float *y, int threaded) {
     if (N < 1 || !loupe_winograd_matches(u) || g->kH != 3 || g->kW != 3 || g->strideH != 1 || g->strideW != 1 || g->dilH != 1 ||
         g->dilW != 1)
         return 0;
@@ -367,7 +374,7 @@ int loupe_conv2d_winograd(const loupe_winograd *u, ptrdiff_t N, const float *x, 
     j.x = x;
     j.g = *g;
     j.bias = bias;
-    j.relu = relu;
+    j.act = act;
     j.y = y;
     j.th = (g->outH + 3) / 4;
     j.tw = (g->outW + 3) / 4;
@@ -402,8 +409,8 @@ int loupe_conv2d_winograd(const loupe_winograd *u, ptrdiff_t N, const float *x, 
 #else
 
 int loupe_conv2d_winograd(const loupe_winograd *u, ptrdiff_t N, const float *x, const loupe_window2d *g, const float *bias,
-                          int relu, float *y, int threaded) {
-    (void)u; (void)N; (void)x; (void)g; (void)bias; (void)relu; (void)y; (void)threaded;
+                          int act, float *y, int threaded) {
+    (void)u; (void)N; (void)x; (void)g; (void)bias; (void)act; (void)y; (void)threaded;
     return 0;
 }
 

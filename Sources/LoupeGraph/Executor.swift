@@ -82,9 +82,11 @@ extension Model {
             let fusion = fuseWith[i]
             do {
                 switch fusion?.kind {
-                case .reluIntoProducer?:
-                    guard let op = st.op as? ReluFusable else { throw GraphError.invalid("\(st.node.label): cannot fuse a Relu") }
-                    outs = try op.forwardFusingRelu(args)
+                case let .activationIntoProducer(activation)?:
+                    guard let op = st.op as? ActivationFusable else {
+                        throw GraphError.invalid("\(st.node.label): cannot fuse an activation")
+                    }
+                    outs = try op.forwardFusing(args, activation: activation)
                 case .silu?:
                     guard let x = args.first ?? nil else { throw GraphError.invalid("\(st.node.label): missing input") }
                     outs = [try x.silu(name: st.node.label)]

@@ -72,20 +72,27 @@ public final class Model: Sendable {
         self.fusions = Model.stepFusions(parts)
     }
 
-    /// Pairs of steps whose intermediate value has a single reader and is not a graph output:
-    /// (Conv, Relu) — the producer applies the Relu itself — and (Sigmoid(x), Mul(x, ·)) — SiLU in
-    /// one pass.
+    /// Runs of steps whose intermediate values are read only inside the run and are not graph
+    /// outputs: Conv → Relu / HardSwish / (Sigmoid(x), Mul(x, ·)) — the Conv applies the
+    /// activation itself — else (Sigmoid(x), Mul(x, ·)) as one SiLU pass, and the exported exact
+    /// GELU chain as one GELU pass.
     static func stepFusions(_ p: Parts) -> [StepFusion?] {
         var readers = [Int](repeating: 0, count: p.names.count)
         for st in p.steps { for s in Set(st.inputs) where s >= 0 { readers[s] += 1 } }
         let outputs = Set(p.outputSlots)
         var fusion = [StepFusion?](repeating: nil, count: p.steps.count)
+        /// The producer of slot `s` when it can take an activation and `s`, its only output, is read
+        /// `count` times (by the activation's steps) and is not a graph output.
+        func fusableProducer(of s: Int, readBy count: Int, before j: Int) -> Int? {
+            guard s >= 0, readers[s] == count, !outputs.contains(s) else { return nil }
+            let i = p.producer[s]
+            guard i >= 0, i < j, p.steps[i].op is ActivationFusable, p.steps[i].outputs == [s], fusion[i] == nil else { return nil }
+            return i
+        }
         for (j, st) in p.steps.enumerated() {
-            if (st.op as? UnaryOperator)?.op == .relu {
-                guard let s = st.inputs.first, s >= 0, readers[s] == 1, !outputs.contains(s) else { continue }
-                let i = p.producer[s]
-                guard i >= 0, i < j, p.steps[i].op is ReluFusable, p.steps[i].outputs == [s] else { continue }
-                fusion[i] = StepFusion(partner: j, kind: .reluIntoProducer)
+            if let u = (st.op as? UnaryOperator)?.op, u == .relu || u == .hardSwish {
+                guard let s = st.inputs.first, let i = fusableProducer(of: s, readBy: 1, before: j) else { continue }
+                fusion[i] = StepFusion(partner: j, kind: .activationIntoProducer(u == .relu ? .relu : .hardSwish))
             } else if (st.op as? UnaryOperator)?.op == .erf, let g = geluChain(erf: j, p, readers, outputs) {
                 fusion[g.first] = StepFusion(absorbed: g.rest, kind: .gelu)
             } else if (st.op as? BinaryOperator)?.op == .mul, st.inputs.count == 2 {
@@ -94,7 +101,12 @@ public final class Model: Sendable {
                     let i = p.producer[s]
                     guard i >= 0, i < j, (p.steps[i].op as? UnaryOperator)?.op == .sigmoid, p.steps[i].outputs == [s],
                           p.steps[i].inputs.count == 1, p.steps[i].inputs[0] == st.inputs[1 - k], fusion[i] == nil else { continue }
-                    fusion[i] = StepFusion(partner: j, kind: .silu)
+                    // x read only by the Sigmoid and the Mul, made by a Conv: SiLU in the Conv's own pass.
+                    if let c = fusableProducer(of: st.inputs[1 - k], readBy: 2, before: i) {
+                        fusion[c] = StepFusion(absorbed: [i, j], kind: .activationIntoProducer(.silu))
+                    } else {
+                        fusion[i] = StepFusion(partner: j, kind: .silu)
+                    }
                     break
                 }
             }
@@ -366,8 +378,9 @@ public enum Suggest {
 /// Two steps run as one: the first step's output (read only by the partner) is never stored.
 struct StepFusion: Sendable, Equatable {
     enum Kind: Sendable, Equatable {
-        /// A ``ReluFusable`` producer applies the partner Relu in its own pass.
-        case reluIntoProducer
+        /// An ``ActivationFusable`` producer (Conv) applies the activation of the absorbed steps
+        /// (Relu; HardSwish; Sigmoid + Mul for SiLU) in its own pass.
+        case activationIntoProducer(ConvActivation)
         /// Sigmoid(x) whose partner is Mul(x, Sigmoid(x)): x·σ(x) computed in one pass.
         case silu
         /// Div(x, √2) → Erf → Add(·, 1) → Mul(x, ·) → Mul(·, ½), the exact GELU that

@@ -86,10 +86,11 @@ extension NonDifferentiableOperator {
     public func vjp(_ ctx: VJPContext) throws -> [Tensor?] { Array(repeating: nil, count: ctx.inputs.count) }
 }
 
-/// An operator that can apply a following Relu to its own output in the same pass (Conv does it
-/// in the GEMM epilogue, while the tile is in cache). The executor uses it for a Relu that is
-/// the sole reader of the output when nothing observes the value before the Relu.
-protocol ReluFusable: Operator {
-    /// `forward(inputs)` followed by max(·, 0) on output 0 (NaN kept).
-    func forwardFusingRelu(_ inputs: [Tensor?]) throws -> [Tensor]
+/// An operator that can apply a following activation (Relu, HardSwish, SiLU) to its own output
+/// in the same pass (Conv does it in the GEMM epilogue or per finished block, while the data is
+/// in cache). The executor uses it when the activation is the sole reader of the output and
+/// nothing observes the value before it.
+protocol ActivationFusable: Operator {
+    /// `forward(inputs)` followed by `activation` on output 0.
+    func forwardFusing(_ inputs: [Tensor?], activation: ConvActivation) throws -> [Tensor]
 }

@@ -29,7 +29,7 @@ final class StepFusionTests: XCTestCase {
         let model = try Model(graph: try graph())
         let names = model.nodes.map(\.name)
         // c1 fuses r1; c2's output z is a graph output, so r2 stays separate.
-        XCTAssertEqual(model.fusions[names.firstIndex(of: "c1")!], StepFusion(partner: names.firstIndex(of: "r1")!, kind: .reluIntoProducer))
+        XCTAssertEqual(model.fusions[names.firstIndex(of: "c1")!], StepFusion(partner: names.firstIndex(of: "r1")!, kind: .activationIntoProducer(.relu)))
         XCTAssertNil(model.fusions[names.firstIndex(of: "c2")!])
     }
 
@@ -164,3 +164,61 @@ private struct SplitMix {
         return Float(z >> 40) / Float(1 << 23) - 1
     }
 }
+
+extension StepFusionTests {
+    /// x (2,4,9,8) → Conv 3x3 → a → Sigmoid → s, Mul(a, s) = h (SiLU) → depthwise Conv 3x3 → d →
+    /// HardSwish → y, and a 1x1 Conv → e → HardSwish → z whose e is also a graph output.
+    func activationGraph() throws -> Graph {
+        var rng = SplitMix(seed: 5)
+        func t(_ shape: [Int]) throws -> Tensor {
+            try Tensor(shape: shape, floats: (0..<shape.reduce(1, *)).map { _ in 2 * rng.uniform() })
+        }
+        var g = Graph(nodes: [
+            Node(name: "c1", opType: "Conv", inputs: ["x", "w1", "b1"], outputs: ["a"], attributes: ["pads": .ints([1, 1, 1, 1])]),
+            Node(name: "sig", opType: "Sigmoid", inputs: ["a"], outputs: ["s"]),
+            Node(name: "mul", opType: "Mul", inputs: ["a", "s"], outputs: ["h"]),
+            Node(name: "dw", opType: "Conv", inputs: ["h", "w2"], outputs: ["d"],
+                 attributes: ["pads": .ints([1, 1, 1, 1]), "group": .int(6)]),
+            Node(name: "hs", opType: "HardSwish", inputs: ["d"], outputs: ["y"]),
+            Node(name: "c3", opType: "Conv", inputs: ["y", "w3"], outputs: ["e"]),
+            Node(name: "hs2", opType: "HardSwish", inputs: ["e"], outputs: ["z"]),
+        ], inputs: [ValueInfo(name: "x", elementType: 1, shape: [.fixed(2), .fixed(4), .fixed(9), .fixed(8)])],
+           outputs: [ValueInfo(name: "z"), ValueInfo(name: "e")])
+        g.initializers = ["w1": try t([6, 4, 3, 3]), "b1": try t([6]), "w2": try t([6, 1, 3, 3]), "w3": try t([5, 6, 1, 1])]
+        return g
+    }
+
+    /// Conv → SiLU (Sigmoid + Mul) and Conv → HardSwish run inside the Conv (GEMM and depthwise
+    /// paths) with the unfused graph's results; an activation whose input is a graph output does
+    /// not fuse; gradients (which read the pre-activation) take the unfused path.
+    func testConvActivationsFuseAndMatchTheUnfusedGraph() throws {
+        let model = try Model(graph: try activationGraph())
+        let n = model.nodes.map(\.name), at = { (s: String) in n.firstIndex(of: s)! }
+        XCTAssertEqual(model.fusions[at("c1")], StepFusion(absorbed: [at("sig"), at("mul")], kind: .activationIntoProducer(.silu)))
+        XCTAssertEqual(model.fusions[at("dw")], StepFusion(partner: at("hs"), kind: .activationIntoProducer(.hardSwish)))
+        XCTAssertNil(model.fusions[at("c3")])
+        XCTAssertNil(model.fusions[at("sig")])
+
+        var rng = SplitMix(seed: 8)
+        let x = try Tensor(shape: [2, 4, 9, 8], floats: (0..<576).map { _ in 3 * rng.uniform() })
+        var observe = Hooks()
+        observe.capture(try model.hook("a"))
+        observe.capture(try model.hook("d"))
+        let fused = try model.run(["x": x]), plain = try model.run(["x": x], hooks: observe)
+        for k in ["z", "e"] {
+            let f = try fused[k]!.floats(), p = try plain[k]!.floats()
+            XCTAssertEqual(f.count, p.count)
+            for i in f.indices { XCTAssertEqual(f[i], p[i], accuracy: 1e-5 * max(1, abs(p[i])), "\(k)[\(i)]") }
+        }
+        // Both activations really bend the values: some pre-activations are well below zero.
+        let pass = try model.forward(["x": x], hooks: observe)
+        XCTAssertTrue(try pass.captured["a"]!.floats().contains { $0 < -1 })
+        XCTAssertTrue(try pass.captured["d"]!.floats().contains { $0 < -1 })
+
+        let seed = try Tensor(shape: [2, 5, 9, 8], floats: (0..<720).map { Float($0 % 5) - 2 })
+        let g = try model.forward(["x": x], recording: .gradient).backward(seeds: ["z": seed], wrt: ["x"])
+        let gp = try model.forward(["x": x], hooks: observe, recording: .gradient).backward(seeds: ["z": seed], wrt: ["x"])
+        XCTAssertEqual(try g["x"]?.floats(), try gp["x"]?.floats())
+    }
+}
+

@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import LoupeTensor
 
@@ -226,4 +227,38 @@ final class KernelConvTests: XCTestCase {
         XCTAssertThrowsError(try ConvGeometry(kernel: (5, 5)).outputSize(height: 3, width: 3, op: "t"))
         XCTAssertThrowsError(try ConvGeometry(kernel: (3, 3), strides: (0, 1)).validate(op: "t"))
     }
+
+    /// SiLU and HardSwish applied inside the kernels (per finished GEMM block, per depthwise
+    /// plane, in the Winograd output transform, after the 1×1-map batch GEMM) against the
+    /// reference convolution followed by the scalar formula, on every conv path: im2col panels,
+    /// pointwise with several column blocks over threads, the blocked order (M > 336),
+    /// depthwise, 1×1 maps at batch 4, and a Winograd-shaped 3×3.
+    func testFusedActivationsMatchReference() throws {
+        var rng = KernelRNG(seed: 17)
+        let shapes: [(x: [Int], m: Int, g: ConvGeometry)] = [
+            ([1, 8, 30, 34], 20, ConvGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1))),
+            ([1, 32, 64, 64], 40, ConvGeometry(kernel: (1, 1))),
+            ([2, 8, 9, 10], 350, ConvGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))),
+            ([2, 6, 11, 9], 6, ConvGeometry(kernel: (3, 3), pads: (1, 1, 1, 1), groups: 6)),
+            ([4, 10, 1, 1], 7, ConvGeometry(kernel: (1, 1))),
+            ([1, 16, 24, 24], 16, ConvGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))),
+        ]
+        let formulas: [(ConvActivation, (Float) -> Float)] = [
+            (.silu, { $0 / (1 + Foundation.exp(-$0)) }),
+            (.hardSwish, { $0 * max(0, min(1, $0 / 6 + 0.5)) }),
+            (.relu, { max($0, 0) }),
+        ]
+        for cs in shapes {
+            let x = try rng.tensor(cs.x)
+            let w = try rng.tensor([cs.m, cs.x[1] / cs.g.groups, 3 == cs.g.kernelH ? 3 : 1, 3 == cs.g.kernelW ? 3 : 1])
+            let b = try rng.tensor([cs.m])
+            let ref = try ReferenceKernels.conv2d(x, weight: w, bias: b, geometry: cs.g).floats()
+            let packed = try PackedConvWeights(weight: w, groups: cs.g.groups)
+            for (act, f) in formulas {
+                let y = try Kernels.conv2d(x, weight: w, bias: b, geometry: cs.g, packed: packed, activation: act)
+                try assertKernelClose(y, try Tensor(shape: y.shape, floats: ref.map(f)), "\(cs.x) M\(cs.m) \(act)")
+            }
+        }
+    }
 }
+

@@ -91,6 +91,14 @@ void loupe_avgpool_plane(const float *x, const loupe_window2d *g, ptrdiff_t padB
 void loupe_avgpool_plane_grad(const float *gy, const loupe_window2d *g, ptrdiff_t padBottom, ptrdiff_t padRight,
                               int countIncludePad, float *gx);
 
+// MARK: - Activations fused into convolutions
+
+/// Activation applied to a convolution's output inside the kernel: LOUPE_ACT_NONE, LOUPE_ACT_RELU
+/// (max(x, 0), NaN kept; in the GEMM epilogue), or LOUPE_ACT_UNARY + op for a parameterless
+/// loupe_vunary op (SiLU, HardSwish, ...), applied to each block of output as soon as it is
+/// final, while it is still in cache.
+enum { LOUPE_ACT_NONE = 0, LOUPE_ACT_RELU = 1, LOUPE_ACT_UNARY = 16 };
+
 // MARK: - Pre-packed A operand (constant weights)
 
 /// An M x K matrix packed once into the GEMM micro-kernel's row panels, for operands that do not
@@ -114,16 +122,16 @@ const loupe_packed_a *loupe_packed_a_transpose(loupe_packed_a *p);
 const loupe_packed_a *loupe_packed_a_conv_adjoint(loupe_packed_a *p, ptrdiff_t kk);
 
 /// C (M x N, row stride ldc) = A * op(B) + beta * C, then + bias[i] on row i (bias may be NULL),
-/// then ReLU when relu != 0. op(B) is K x N (B stored K x N with row stride ldb, or N x K when
-/// transB). `threaded` = 0 keeps the call on this thread.
+/// then the activation `act` (LOUPE_ACT_*). op(B) is K x N (B stored K x N with row stride ldb,
+/// or N x K when transB). `threaded` = 0 keeps the call on this thread.
 void loupe_sgemm_packed(const loupe_packed_a *a, int transB, ptrdiff_t N, const float *B, ptrdiff_t ldb,
-                        float beta, const float *bias, int relu, float *C, ptrdiff_t ldc, int threaded);
+                        float beta, const float *bias, int act, float *C, ptrdiff_t ldc, int threaded);
 
 /// Convolution of one image and one group without an im2col buffer: y (M, outH*outW) =
 /// W (M, C*kH*kW) * im2col(x), x being (C, inH, inW) with geometry g, then + bias[m] (bias may
-/// be NULL) and ReLU when relu != 0. W must have been packed with K = C*kH*kW.
+/// be NULL) and the activation `act` (LOUPE_ACT_*). W must have been packed with K = C*kH*kW.
 void loupe_conv2d_packed(const loupe_packed_a *w, const float *x, const loupe_window2d *g,
-                         const float *bias, int relu, float *y, int threaded);
+                         const float *bias, int act, float *y, int threaded);
 // MARK: - Winograd F(4x4, 3x3) (winograd.c)
 
 /// 3x3 weights transformed to the Winograd domain (36 values per channel pair) and packed in the
@@ -152,12 +160,12 @@ int loupe_winograd_direct_only(int on);
 /// and loupe_winograd_available().
 int loupe_winograd_suits(ptrdiff_t N, ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, ptrdiff_t outW, ptrdiff_t inH, ptrdiff_t inW);
 /// y (N, M, outH, outW) = 3x3 stride-1 undilated convolution of x (N, C, inH, inW) with geometry
-/// g (any padding), + bias[m] (may be NULL), then ReLU when relu != 0 (NaN kept). The images'
+/// g (any padding), + bias[m] (may be NULL), then the activation `act` (LOUPE_ACT_*). The images'
 /// tiles share panels, so small maps fill them in a batch. Returns 0, having written nothing,
 /// when the geometry is not 3x3/stride 1/dilation 1, `u` does not match, memory is short, or x
 /// holds a NaN or infinity (whose spread over whole tiles would differ from a direct sum's).
 int loupe_conv2d_winograd(const loupe_winograd *u, ptrdiff_t N, const float *x, const loupe_window2d *g, const float *bias,
-                          int relu, float *y, int threaded);
+                          int act, float *y, int threaded);
 /// The Winograd form of packed 3x3 convolution weights W (M x C*9), made on first use and kept
 /// (thread-safe): of W itself, or with `adjoint` of the flipped, channel-transposed kernel whose
 /// convolution with the output gradient is a stride-1 convolution's input gradient. NULL when

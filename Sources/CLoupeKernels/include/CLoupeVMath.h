@@ -50,6 +50,8 @@ typedef enum {
 
 /// y[i] = op(x[i]) for i in 0..<n. x and y may be the same buffer. Large n runs on the pool.
 void loupe_vunary(int op, const float *x, float *y, ptrdiff_t n, float p0, float p1);
+/// The same, always on the calling thread (for kernels that apply it to blocks they just wrote).
+void loupe_vunary_serial(int op, const float *x, float *y, ptrdiff_t n, float p0, float p1);
 
 /// Element-wise derivatives: gx[i] = g[i]·f'(v[i]) where v is the op's output y for SIGMOID,
 /// TANH, EXP, RELU (the executor keeps y) and the input x for the others.

@@ -14,9 +14,10 @@ int loupe_window_level(void);
 
 /// Depthwise convolution (group == C, `mult` output channels per input channel):
 /// x (n, c, inH, inW), w (c*mult, 1, kH, kW), bias (c*mult) or NULL, y (n, c*mult, outH, outW)
-/// is overwritten. Geometry as in loupe_window2d (end pads implied by outH/outW).
+/// is overwritten, then the activation `act` (LOUPE_ACT_* of CLoupeKernels.h) is applied to each
+/// plane right after it is computed. Geometry as in loupe_window2d (end pads implied by outH/outW).
 void loupe_depthwise_forward(const float *x, const float *w, const float *bias, ptrdiff_t n, ptrdiff_t c,
-                             ptrdiff_t mult, const loupe_window2d *g, float *y);
+                             ptrdiff_t mult, const loupe_window2d *g, int act, float *y);
 /// Adjoint of loupe_depthwise_forward wrt x, *accumulating* into gx (n, c, inH, inW).
 void loupe_depthwise_backward_input(const float *gy, const float *w, ptrdiff_t n, ptrdiff_t c, ptrdiff_t mult,
                                     const loupe_window2d *g, float *gx);

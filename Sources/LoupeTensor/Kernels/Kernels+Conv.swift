@@ -89,6 +89,14 @@ extension Kernels {
     ///   - relu: apply max(·, 0) to the result (the fused Conv+Relu of inference), NaN kept.
     public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry p: ConvGeometry,
                               packed: PackedConvWeights? = nil, relu: Bool = false) throws -> Tensor {
+        try conv2d(x, weight: weight, bias: bias, geometry: p, packed: packed, activation: relu ? .relu : .none)
+    }
+
+    /// ``conv2d(_:weight:bias:geometry:packed:relu:)`` followed by `activation`, applied inside
+    /// the kernels to each block of output while it is in cache (the fused Conv→activation of
+    /// inference graphs).
+    public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry p: ConvGeometry,
+                              packed: PackedConvWeights? = nil, activation: ConvActivation) throws -> Tensor {
         let s = try convShapes(input: x.shape, weight: weight.shape, geometry: p, op: "Conv")
         if let bias, bias.count != s.m {
             throw TensorError.shapeMismatch(op: "Conv", expected: "bias of \(s.m) elements", got: [bias.shape])
@@ -101,9 +109,8 @@ extension Kernels {
             var Y = [Float](repeating: 0, count: s.n * s.m * s.plane)
             X.withUnsafeBufferPointer { xb in W.withUnsafeBufferPointer { wb in Y.withUnsafeMutableBufferPointer { yb in
                 guard let x0 = xb.baseAddress, let w0 = wb.baseAddress, let y0 = yb.baseAddress else { return }
-                depthwiseForward(x0, w0, Bv, s, win, y0)
+                depthwiseForward(x0, w0, Bv, s, win, y0, activation: activation)
             } } }
-            if relu { reluInPlace(&Y) }
             return Tensor(uncheckedShape: [s.n, s.m, s.oh, s.ow], storage: .float32(Y))
         }
         if s.n * s.m * s.plane == 0 {
@@ -112,7 +119,7 @@ extension Kernels {
         if s.cg == 0 {
             // No input channels: every output is its bias (then the ReLU), as an empty sum.
             var Y = biasFilled(s, Bv)
-            if relu { reluInPlace(&Y) }
+            activation.apply(&Y)
             return Tensor(uncheckedShape: [s.n, s.m, s.oh, s.ow], storage: .float32(Y))
         }
         if p.isPointwise && s.plane == 1 && s.g == 1 && s.n > 1 {
@@ -124,7 +131,7 @@ extension Kernels {
                 guard let x0 = xb.baseAddress, let w0 = wb.baseAddress, let y0 = yb.baseAddress else { return }
                 gemm(transB: true, m: s.n, n: s.m, k: s.c, a: x0, lda: s.c, b: w0, ldb: s.c, beta: Bv == nil ? 0 : 1, c: y0, ldc: s.m)
             } } }
-            if relu { reluInPlace(&Y) }
+            activation.apply(&Y)
             return Tensor(uncheckedShape: [s.n, s.m, 1, 1], storage: .float32(Y))
         }
         let pk: PackedConvWeights
@@ -133,7 +140,8 @@ extension Kernels {
         let wino = winograd(pk, s, p, adjoint: false)
         let Y = try X.withUnsafeBufferPointer { xb in
             try withOptionalPointer(Bv) { bp in
-                try packedConv(xb, s, win, pointwise: p.isPointwise, handles: handles, winograd: wino, bias: bp, relu: relu)
+                try packedConv(xb, s, win, pointwise: p.isPointwise, handles: handles, winograd: wino, bias: bp,
+                               activation: activation)
             }
         }
         return Tensor(uncheckedShape: [s.n, s.m, s.oh, s.ow], storage: .float32(Y))
@@ -174,7 +182,7 @@ extension Kernels {
     /// weights (ungrouped 3×3 stride 1 only) the batch runs as one Winograd convolution instead.
     static func packedConv(_ xb: UnsafeBufferPointer<Float>, _ s: ConvShapes, _ win: loupe_window2d, pointwise: Bool,
                            handles: [OpaquePointer], winograd: OpaquePointer? = nil, bias bp: UnsafePointer<Float>?,
-                           relu: Bool) throws -> [Float] {
+                           activation: ConvActivation) throws -> [Float] {
         let count = s.n * s.m * s.plane
         guard let x0 = xb.baseAddress, count > 0 else { return [Float](repeating: 0, count: count) }
         // Every element is written by the GEMM (beta = 0), so the buffer need not be zeroed first.
@@ -182,7 +190,7 @@ extension Kernels {
             guard let y0 = yb.baseAddress else { return }
             var wv = win
             // Winograd takes the whole batch at once: small maps fill its tile panels together.
-            if let winograd, loupe_conv2d_winograd(winograd, s.n, x0, &wv, bp, relu ? 1 : 0, y0, 1) != 0 {
+            if let winograd, loupe_conv2d_winograd(winograd, s.n, x0, &wv, bp, activation.code, y0, 1) != 0 {
                 initialized = count
                 return
             }
@@ -195,9 +203,9 @@ extension Kernels {
                 let bg = bp.map { $0 + grp * s.mg }
                 var wv = win
                 if pointwise {
-                    loupe_sgemm_packed(handles[grp], 0, s.plane, xg, s.plane, 0, bg, relu ? 1 : 0, yg, s.plane, outer ? 0 : 1)
+                    loupe_sgemm_packed(handles[grp], 0, s.plane, xg, s.plane, 0, bg, activation.code, yg, s.plane, outer ? 0 : 1)
                 } else {
-                    loupe_conv2d_packed(handles[grp], xg, &wv, bg, relu ? 1 : 0, yg, outer ? 0 : 1)
+                    loupe_conv2d_packed(handles[grp], xg, &wv, bg, activation.code, yg, outer ? 0 : 1)
                 }
             }
             if outer { parallelFor(tasks, body) } else { for t in 0..<tasks { body(t) } }
@@ -224,7 +232,7 @@ extension Kernels {
         let win = q.window(inH: t.h, inW: t.w, outH: t.oh, outW: t.ow)
         let wino = winograd(packed, t, q, adjoint: true)
         return try gy.withUnsafeBufferPointer { gb in
-            try packedConv(gb, t, win, pointwise: false, handles: handles, winograd: wino, bias: nil, relu: false)
+            try packedConv(gb, t, win, pointwise: false, handles: handles, winograd: wino, bias: nil, activation: .none)
         }
     }
 

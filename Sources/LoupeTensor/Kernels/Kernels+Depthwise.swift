@@ -6,13 +6,17 @@ import CLoupeKernels
 /// correlation along output rows; it parallelises over channel planes itself.
 extension Kernels {
     /// y (N, M, outH, outW) from x (N, C, H, W), weight (M, 1, kH, kW), optional bias (M).
+    /// `activation` is applied to each plane as soon as it is computed.
     static func depthwiseForward(_ x0: UnsafePointer<Float>, _ w0: UnsafePointer<Float>, _ bias: [Float]?,
-                                 _ s: ConvShapes, _ win: loupe_window2d, _ y0: UnsafeMutablePointer<Float>) {
+                                 _ s: ConvShapes, _ win: loupe_window2d, _ y0: UnsafeMutablePointer<Float>,
+                                 activation: ConvActivation = .none) {
         var wv = win
         if let bias {
-            bias.withUnsafeBufferPointer { b in loupe_depthwise_forward(x0, w0, b.baseAddress, s.n, s.c, s.mg, &wv, y0) }
+            bias.withUnsafeBufferPointer { b in
+                loupe_depthwise_forward(x0, w0, b.baseAddress, s.n, s.c, s.mg, &wv, activation.code, y0)
+            }
         } else {
-            loupe_depthwise_forward(x0, w0, nil, s.n, s.c, s.mg, &wv, y0)
+            loupe_depthwise_forward(x0, w0, nil, s.n, s.c, s.mg, &wv, activation.code, y0)
         }
     }
 

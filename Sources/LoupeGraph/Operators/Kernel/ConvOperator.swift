@@ -3,7 +3,7 @@ import LoupeTensor
 /// ONNX Conv (opsets 1–22), 1-D and 2-D: X (N, C, spatial), W (M, C/group, kernel), optional
 /// B (M). Cross-correlation with strides, dilations, begin/end pads or auto_pad, and groups
 /// (depthwise when group == C). VJP wrt X, W and B.
-struct ConvOperator: ReluFusable {
+struct ConvOperator: ActivationFusable {
     let window: WindowAttributes
     let groups: Int
     let label: String
@@ -40,15 +40,17 @@ struct ConvOperator: ReluFusable {
         return (try kernelLiftTo2D(x, label), w4, g)
     }
 
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] { try run(inputs, relu: false) }
+    func forward(_ inputs: [Tensor?]) throws -> [Tensor] { try run(inputs, activation: .none) }
 
-    func forwardFusingRelu(_ inputs: [Tensor?]) throws -> [Tensor] { try run(inputs, relu: true) }
+    func forwardFusing(_ inputs: [Tensor?], activation: ConvActivation) throws -> [Tensor] {
+        try run(inputs, activation: activation)
+    }
 
-    private func run(_ inputs: [Tensor?], relu: Bool) throws -> [Tensor] {
+    private func run(_ inputs: [Tensor?], activation: ConvActivation) throws -> [Tensor] {
         let x = try kernelInput(inputs, 0, label), w = try kernelInput(inputs, 1, label)
         let b = inputs.count > 2 ? inputs[2] : nil
         let (x4, w4, g) = try prepare(x, w)
-        let y = try Kernels.conv2d(x4, weight: w4, bias: b, geometry: g, packed: packed, relu: relu)
+        let y = try Kernels.conv2d(x4, weight: w4, bias: b, geometry: g, packed: packed, activation: activation)
         return [try kernelLowerFrom2D(y, rank: x.rank)]
     }
 
