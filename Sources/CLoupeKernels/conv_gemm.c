@@ -38,6 +38,7 @@ struct loupe_packed_a {
     _Atomic(struct loupe_packed_a *) transposed;
     _Atomic(struct loupe_packed_a *) adjoint; // conv weights flipped for the input gradient
     _Atomic(loupe_winograd *) winograd[2];    // 3x3 weights in the Winograd domain: forward, adjoint
+    _Atomic(float *) bpanels;                 // op(A)^T as the GEMM's B panels (conv_transposed)
 };
 
 typedef struct {
@@ -79,6 +80,7 @@ static loupe_packed_a *create_packed(int transA, ptrdiff_t M, ptrdiff_t K, const
     atomic_init(&p->adjoint, NULL);
     atomic_init(&p->winograd[0], NULL);
     atomic_init(&p->winograd[1], NULL);
+    atomic_init(&p->bpanels, NULL);
     pack_a_job j = {p, A, transA ? 1 : lda, transA ? lda : 1, k_step(K), 0, Mpad / path->mr, path->mr};
     ptrdiff_t blocks = (K + j.step - 1) / j.step;
     // Parallel: about four tasks per thread in all; serial: one task per k block.
@@ -101,6 +103,7 @@ void loupe_packed_a_destroy(loupe_packed_a *p) {
     loupe_packed_a_destroy(atomic_load(&p->adjoint));
     loupe_winograd_destroy(atomic_load(&p->winograd[0]));
     loupe_winograd_destroy(atomic_load(&p->winograd[1]));
+    free(atomic_load(&p->bpanels));
     free(p->data);
     free(p);
 }
@@ -657,8 +660,115 @@ static void run_job(packed_job *job, int threaded) {
     free(shared);
 }
 
+// MARK: - Few output pixels: the transposed product
+
+/// Output pixels in the row panels of the transposed product (14-row tiles, a last panel of at
+/// most 8 rows on the short kernel) against the 32-column panels of the plain one.
+static double transposed_gain(ptrdiff_t N, const gemm_path *path) {
+    ptrdiff_t plain = (N + path->nr - 1) / path->nr * path->nr;
+    ptrdiff_t rem = N % path->mr, rows = N - rem + (rem == 0 ? 0 : rem <= path->short_rows ? path->short_rows : path->mr);
+    return (double)plain / (double)rows;
+}
+
+/// W^T (K x M) of packed weights as B panels (k blocks of k_step(K), 32-column panels of the
+/// output channels), made on first use and kept; NULL without a source or memory.
+static const float *weight_bpanels(loupe_packed_a *p, ptrdiff_t *Npad) {
+    const gemm_path *path = &loupe_gemm_paths[p->level];
+    *Npad = (p->M + path->nr - 1) / path->nr * path->nr;
+    float *made = atomic_load_explicit(&p->bpanels, memory_order_acquire);
+    if (made) return made;
+    if (!p->src || p->transA) return NULL;
+    made = aligned_alloc(64, ((size_t)*Npad * (size_t)p->K * sizeof(float) + 63) & ~(size_t)63);
+    if (!made) return NULL;
+    // op(B)[k][m] = W[m][k]
+    b_source src = {0, p->src, 1, p->lda, NULL, {0}};
+    const ptrdiff_t step = k_step(p->K);
+    for (ptrdiff_t pc = 0; pc < p->K; pc += step) {
+        ptrdiff_t kc = p->K - pc < step ? p->K - pc : step;
+        for (ptrdiff_t j = 0; j < *Npad; j += path->nr)
+            pack_matrix_panel(&src, pc, kc, j, p->M - j < path->nr ? p->M - j : path->nr, path->nr, made + pc * *Npad + j * kc);
+    }
+    float *expected = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&p->bpanels, &expected, made, memory_order_acq_rel, memory_order_acquire)) {
+        free(made);
+        return expected;
+    }
+    return made;
+}
+
+typedef struct {
+    const float *x;
+    const loupe_window2d *g;
+    float *col;
+    ptrdiff_t C, N, perTask;
+} im2col_job;
+
+/// im2col of channels [t*perTask, ...) into their rows of col.
+static void im2col_task(void *ctx, ptrdiff_t t) {
+    const im2col_job *j = ctx;
+    const ptrdiff_t c0 = t * j->perTask, c1 = c0 + j->perTask < j->C ? c0 + j->perTask : j->C;
+    const ptrdiff_t kk = j->g->kH * j->g->kW;
+    if (c1 > c0) loupe_im2col(j->x + c0 * j->g->inH * j->g->inW, c1 - c0, j->g, 0, j->g->outH, j->col + c0 * kk * j->N);
+}
+
+/// y = W * im2col(x) computed as y^T = im2col(x)^T * W^T when the output has few pixels (7x7
+/// maps: 49 columns fill 32-wide panels to 77 %, 14-row panels to 98 %): the pixels become the
+/// GEMM's rows, the output channels its columns, with W^T's panels packed once per weight.
+/// Returns 0 (nothing written) when it would not pay or memory is short.
+static int conv_transposed(const loupe_packed_a *wc, const float *x, const loupe_window2d *g, const float *bias, int act,
+                           float *y, int threaded) {
+    loupe_packed_a *w = (loupe_packed_a *)wc; // only the lazily made, atomically published panels change
+    const gemm_path *path = &loupe_gemm_paths[w->level];
+    const ptrdiff_t N = g->outH * g->outW, M = w->M, K = w->K;
+    if (N <= 0 || M < 2 * path->nr || transposed_gain(N, path) < 1.15) return 0;
+    ptrdiff_t Npad;
+    const float *bp = weight_bpanels(w, &Npad);
+    if (!bp) return 0;
+    float *col = malloc((size_t)K * (size_t)N * sizeof(float)), *yt = malloc((size_t)N * (size_t)M * sizeof(float));
+    if (!col || !yt) { free(col); free(yt); return 0; }
+    const int threads = threaded ? loupe_threads() : 1;
+    im2col_job ij = {x, g, col, K / (g->kH * g->kW), N, 0};
+    ij.perTask = threads > 1 ? (ij.C + 2 * threads - 1) / (2 * threads) : ij.C;
+    ptrdiff_t itasks = (ij.C + ij.perTask - 1) / ij.perTask;
+    if (itasks > 1) loupe_parallel_for(itasks, im2col_task, &ij);
+    else im2col_task(&ij, 0);
+    loupe_packed_a *a = create_packed(1, N, K, col, N, threads > 1);
+    if (!a) { free(col); free(yt); return 0; }
+    packed_job job;
+    memset(&job, 0, sizeof job);
+    job.a = a;
+    job.N = M;
+    job.alpha = 1.0f;
+    job.C = yt;
+    job.ldc = M;
+    job.bpacked = bp;
+    job.Npad = Npad;
+    // One column band per thread: every task reads all of the packed pixels, so no more tasks
+    // than threads.
+    const ptrdiff_t colPanels = Npad / path->nr;
+    ptrdiff_t tasks = threads > 1 ? (colPanels < threads ? colPanels : threads) : 1;
+    job.chunk = (colPanels + tasks - 1) / tasks * path->nr;
+    tasks = (M + job.chunk - 1) / job.chunk;
+    if (tasks > 1) loupe_parallel_for(tasks, packed_task, &job);
+    else run_block(&job, 0, N, 0, M);
+    for (ptrdiff_t m = 0; m < M; m++) {
+        const float b = bias ? bias[m] : 0.0f;
+        float *ym = y + m * N;
+        for (ptrdiff_t n = 0; n < N; n++) {
+            float v = yt[n * M + m] + b;
+            ym[n] = act == LOUPE_ACT_RELU && v < 0.0f ? 0.0f : v;
+        }
+    }
+    if (act >= LOUPE_ACT_UNARY) loupe_vunary_serial(act - LOUPE_ACT_UNARY, y, y, M * N, 0, 0);
+    loupe_packed_a_destroy(a);
+    free(col);
+    free(yt);
+    return 1;
+}
+
 void loupe_conv2d_packed(const loupe_packed_a *w, const float *x, const loupe_window2d *g,
                          const float *bias, int act, float *y, int threaded) {
+    if (conv_transposed(w, x, g, bias, act, y, threaded)) return;
     packed_job job;
     memset(&job, 0, sizeof job);
     job.a = w;

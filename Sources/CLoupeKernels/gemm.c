@@ -514,6 +514,17 @@ static void pack_a_panel14_avx512(const float *src, ptrdiff_t rs, ptrdiff_t kc, 
 }
 #endif
 
+#if defined(__x86_64__)
+/// A 14-row panel whose k-th column is contiguous (a transposed source, k stride cs): one masked
+/// 14-lane load and store per k, zero filled past `rows`.
+__attribute__((target("avx512f")))
+static void pack_a_panel14_contiguous_avx512(const float *src, ptrdiff_t cs, ptrdiff_t rows, ptrdiff_t kc, float *dst) {
+    const __mmask16 load = (__mmask16)((1u << rows) - 1u);
+    for (ptrdiff_t k = 0; k < kc; k++)
+        _mm512_mask_storeu_ps(dst + k * 14, 0x3FFF, _mm512_maskz_loadu_ps(load, src + k * cs));
+}
+#endif
+
 /// Packs op(A)[i0..<i0+mc, p0..<p0+kc] into MR-row panels, k-major inside a panel, zero padded.
 void loupe_pack_a_panels(const float *A, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t mc, ptrdiff_t kc, int mr, float *dst) {
     for (ptrdiff_t ip = 0; ip < mc; ip += mr) {
@@ -522,6 +533,12 @@ void loupe_pack_a_panels(const float *A, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t m
 #if defined(__x86_64__)
         if (cs == 1 && rows == 14 && mr == 14 && loupe_gemm_level() == 2) {
             pack_a_panel14_avx512(src, rs, kc, dst);
+            dst += mr * kc;
+            continue;
+        }
+        if (rs == 1 && mr == 14 && loupe_gemm_level() == 2) {
+            // Transposed source: each k's rows are contiguous; lanes past `rows` load as zeros.
+            pack_a_panel14_contiguous_avx512(src, cs, rows, kc, dst);
             dst += mr * kc;
             continue;
         }

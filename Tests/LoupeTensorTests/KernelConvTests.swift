@@ -229,10 +229,11 @@ final class KernelConvTests: XCTestCase {
     }
 
     /// SiLU and HardSwish applied inside the kernels (per finished GEMM block, per depthwise
-    /// plane, in the Winograd output transform, after the 1×1-map batch GEMM) against the
-    /// reference convolution followed by the scalar formula, on every conv path: im2col panels,
-    /// pointwise with several column blocks over threads, the blocked order (M > 336),
-    /// depthwise, 1×1 maps at batch 4, and a Winograd-shaped 3×3.
+    /// plane, in the Winograd output transform, after the 1×1-map batch GEMM and the transposed
+    /// product) against the reference convolution followed by the scalar formula, on every conv
+    /// path: im2col panels, pointwise with several column blocks over threads, the blocked order
+    /// (M > 336), depthwise, 1×1 maps at batch 4, a Winograd-shaped 3×3, and few-pixel maps
+    /// (the transposed product); also the input gradient of the few-pixel cases.
     func testFusedActivationsMatchReference() throws {
         var rng = KernelRNG(seed: 17)
         let shapes: [(x: [Int], m: Int, g: ConvGeometry)] = [
@@ -242,6 +243,10 @@ final class KernelConvTests: XCTestCase {
             ([2, 6, 11, 9], 6, ConvGeometry(kernel: (3, 3), pads: (1, 1, 1, 1), groups: 6)),
             ([4, 10, 1, 1], 7, ConvGeometry(kernel: (1, 1))),
             ([1, 16, 24, 24], 16, ConvGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))),
+            // few output pixels, many channels: the transposed product (pixels as GEMM rows),
+            // one image over the pool and a batch of three as separate tasks
+            ([1, 40, 7, 7], 96, ConvGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))),
+            ([3, 24, 4, 5], 70, ConvGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))),
         ]
         let formulas: [(ConvActivation, (Float) -> Float)] = [
             (.silu, { $0 / (1 + Foundation.exp(-$0)) }),
@@ -257,6 +262,12 @@ final class KernelConvTests: XCTestCase {
             for (act, f) in formulas {
                 let y = try Kernels.conv2d(x, weight: w, bias: b, geometry: cs.g, packed: packed, activation: act)
                 try assertKernelClose(y, try Tensor(shape: y.shape, floats: ref.map(f)), "\(cs.x) M\(cs.m) \(act)")
+            }
+            if cs.x[2] * cs.x[3] <= 49 {
+                let gy = try rng.tensor([cs.x[0], cs.m, cs.x[2], cs.x[3]])
+                let refGrad = try ReferenceKernels.conv2dBackward(gy, input: x, weight: w, geometry: cs.g)
+                try assertKernelClose(try Kernels.conv2dBackwardInput(gy, weight: w, inputShape: x.shape, geometry: cs.g, packed: packed),
+                                      refGrad.input, "\(cs.x) M\(cs.m) dx")
             }
         }
     }
