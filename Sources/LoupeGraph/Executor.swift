@@ -14,21 +14,44 @@ extension Model {
     /// `recording` is given: for each node, exactly the inputs/outputs its rule reads
     /// (``BackwardNeeds``), every other intermediate is freed after its last use.
     ///
-    /// - Parameter allowNonFinite: accept NaN/infinity in float inputs (rejected by default
-    ///   because they almost always mean a broken preprocessing step upstream).
+    /// - Parameters:
+    ///   - allowNonFinite: accept NaN/infinity in float inputs (rejected by default because they
+    ///     almost always mean a broken preprocessing step upstream).
+    ///   - outputs: names of the graph outputs wanted (nil: all). Only the nodes these outputs
+    ///     and the hooks' captures depend on run — e.g. `[]` with a capture computes the model up
+    ///     to that layer and stops (Eigen-CAM, activation extraction).
     public func forward(_ feeds: [String: Tensor], hooks: Hooks = .none, recording rules: RuleMap? = nil,
-                        allowNonFinite: Bool = false) throws -> ForwardPass {
+                        allowNonFinite: Bool = false, outputs wanted: Set<String>? = nil) throws -> ForwardPass {
         // A recorded pass decides the backward pass's ReLU masks: no Winograd rounding in it.
         if rules != nil {
             return try Kernels.withDirectConvolutions {
-                try forwardPass(feeds, hooks: hooks, recording: rules, allowNonFinite: allowNonFinite)
+                try forwardPass(feeds, hooks: hooks, recording: rules, allowNonFinite: allowNonFinite, wanted: wanted)
             }
         }
-        return try forwardPass(feeds, hooks: hooks, recording: rules, allowNonFinite: allowNonFinite)
+        return try forwardPass(feeds, hooks: hooks, recording: rules, allowNonFinite: allowNonFinite, wanted: wanted)
+    }
+
+    /// Which steps the wanted outputs and the captures depend on (all steps when `wanted` is nil).
+    private func neededSteps(wanted: Set<String>?, captures: Set<Int>) throws -> [Bool]? {
+        guard let wanted else { return nil }
+        var needed = [Bool](repeating: false, count: valueNames.count)
+        for name in wanted {
+            guard let s = outputSlots.first(where: { valueNames[$0] == name }) else {
+                throw GraphError.invalid("'\(name)' is not an output of the model; outputs: \(outputSlots.map { valueNames[$0] })")
+            }
+            needed[s] = true
+        }
+        for s in captures { needed[s] = true }
+        var run = [Bool](repeating: false, count: steps.count)
+        for i in steps.indices.reversed() where steps[i].outputs.contains(where: { $0 >= 0 && needed[$0] }) {
+            run[i] = true
+            for s in steps[i].inputs where s >= 0 { needed[s] = true }
+        }
+        return run
     }
 
     private func forwardPass(_ feeds: [String: Tensor], hooks: Hooks, recording rules: RuleMap?,
-                             allowNonFinite: Bool) throws -> ForwardPass {
+                             allowNonFinite: Bool, wanted: Set<String>?) throws -> ForwardPass {
         var values = constants
         var shapes = [[Int]?](repeating: nil, count: values.count)
         for (s, c) in values.enumerated() { shapes[s] = c?.shape }
@@ -68,9 +91,10 @@ extension Model {
             for q in f.absorbed { fusedAway[q] = true }
         }
 
+        let needed = try neededSteps(wanted: wanted, captures: Set(hooks.captures))
         var args: [Tensor?] = []
         for (i, st) in steps.enumerated() {
-            if fusedAway[i] {
+            if fusedAway[i] || needed?[i] == false {
                 // Its work was done by the fused step; its inputs still die here (x of SiLU and
                 // GELU is read by an absorbed Mul, possibly after other steps that need it).
                 for s in st.inputs where s >= 0 && lastUse[s] == i && !keep[s] && constants[s] == nil { values[s] = nil }
@@ -139,7 +163,7 @@ extension Model {
         }
 
         var outputs: [String: Tensor] = [:]
-        for o in outputSlots { if let v = values[o] { outputs[valueNames[o]] = v } }
+        for o in outputSlots where wanted?.contains(valueNames[o]) ?? true { if let v = values[o] { outputs[valueNames[o]] = v } }
         var captured: [String: Tensor] = [:]
         for s in hooks.captures { if let v = values[s] { captured[valueNames[s]] = v } }
         return ForwardPass(model: self, outputs: outputs, captured: captured,

@@ -222,3 +222,36 @@ extension StepFusionTests {
     }
 }
 
+extension StepFusionTests {
+    /// `outputs:` runs only what the wanted outputs and the captures depend on: asking for none
+    /// with a capture stops at the captured layer (whose value is that of a full pass), asking
+    /// for one output of two skips the other's branch, and an unknown name is an error.
+    func testForwardRunsOnlyWhatTheWantedOutputsNeed() throws {
+        let model = try Model(graph: try activationGraph())
+        var rng = SplitMix(seed: 12)
+        let x = try Tensor(shape: [2, 4, 9, 8], floats: (0..<576).map { _ in rng.uniform() })
+        var hooks = Hooks()
+        hooks.capture(try model.hook("d"))
+        let full = try model.forward(["x": x], hooks: hooks)
+        // A hook past the captured layer must not run when nothing past it is wanted.
+        final class Flag: @unchecked Sendable { var hit = false }
+        let flag = Flag()
+        hooks.transform(try model.hook("y")) { flag.hit = true; return $0 }
+        let upToD = try model.forward(["x": x], hooks: hooks, outputs: [])
+        XCTAssertFalse(flag.hit, "the step after the captured layer ran")
+        XCTAssertTrue(upToD.outputs.isEmpty)
+        _ = try model.forward(["x": x], hooks: hooks)
+        XCTAssertTrue(flag.hit)
+        XCTAssertEqual(try upToD.captured["d"]?.floats(), try full.captured["d"]?.floats())
+        let onlyE = try model.forward(["x": x], outputs: ["e"])
+        XCTAssertEqual(Set(onlyE.outputs.keys), ["e"])
+        XCTAssertEqual(try onlyE.outputs["e"]?.floats(), try full.outputs["e"]?.floats())
+        XCTAssertThrowsError(try model.forward(["x": x], outputs: ["nope"]))
+        // A recorded pass pruned to one output still differentiates it.
+        let seed = try Tensor(shape: [2, 5, 9, 8], floats: (0..<720).map { Float($0 % 3) - 1 })
+        let g = try model.forward(["x": x], recording: .gradient, outputs: ["e"]).backward(seeds: ["e": seed], wrt: ["x"])
+        let gFull = try model.forward(["x": x], recording: .gradient).backward(seeds: ["e": seed], wrt: ["x"])
+        XCTAssertEqual(try g["x"]?.floats(), try gFull["x"]?.floats())
+    }
+}
+

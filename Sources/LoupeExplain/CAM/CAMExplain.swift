@@ -67,13 +67,27 @@ extension CAM {
         }
         var hooks = Hooks()
         hooks.capture(hook)
-        let pass = try model.forward([inName: input], hooks: hooks, recording: method.usesGradients ? .gradient : nil)
-        guard let logits = pass.outputs[outName] else {
+        guard model.outputs.contains(where: { $0.name == outName }) else {
             throw CAMError.invalidArgument("output '\(outName)' not found; outputs: \(model.outputs.map(\.name))")
         }
+        // Class-agnostic weightings without gradients (Eigen-CAM) need the layer only: the
+        // forward pass stops there instead of running the head.
+        let layerOnly = method.weighting.map { !$0.usesGradients } ?? false
+        let pass = try model.forward([inName: input], hooks: hooks, recording: method.usesGradients ? .gradient : nil,
+                                     outputs: layerOnly ? [] : [outName])
         guard let value = pass.captured[layer] else { throw CAMError.invalidArgument("layer '\(layer)' was not captured") }
         let layout = try Layout.of(shape: value.shape, layer: layer, spatialLayers: spatialLayers(before: layer, in: pass))
-        try checkTargets(classes, logits: logits, batch: value.shape[0])
+        let logits: Tensor
+        if layerOnly {
+            guard classes.count == value.shape[0] else {
+                throw CAMError.badTarget("\(classes.count) target classes for a batch of \(value.shape[0])")
+            }
+            logits = Tensor(zeros: [0])
+        } else {
+            guard let l = pass.outputs[outName] else { throw CAMError.invalidArgument("output '\(outName)' was not computed") }
+            logits = l
+            try checkTargets(classes, logits: logits, batch: value.shape[0])
+        }
         let acts = try grid(value, layout: layout)
 
         var grads: Tensor?

@@ -9,13 +9,10 @@ extension CAM {
         let n = maps.shape[1] * maps.shape[2]
         let v = try maps.floats()
         return Tensor.makeFloats(shape: maps.shape) { out in
-            for b in 0..<maps.shape[0] {
-                var lo = Float.infinity
-                for i in 0..<n { lo = min(lo, v[b * n + i]) }
-                var hi = -Float.infinity
-                for i in 0..<n { out[b * n + i] = v[b * n + i] - lo; hi = max(hi, out[b * n + i]) }
-                let d = 1e-7 + hi
-                for i in 0..<n { out[b * n + i] /= d }
+            // The 224×224 final image is scaled twice per CAM: the vectorised kernel.
+            v.withUnsafeBufferPointer { vb in
+                guard let src = vb.baseAddress, let dst = out.baseAddress else { return }
+                for b in 0..<maps.shape[0] { Kernels.minMaxScale(src + b * n, dst + b * n, count: n, epsilon: 1e-7) }
             }
         }
     }
