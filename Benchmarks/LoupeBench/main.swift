@@ -10,7 +10,7 @@ import Loupe
 //   .build/release/loupe-bench gemm M N K [--reps R] [common options]
 //   .build/release/loupe-bench conv N C H W M kH kW STRIDE PAD [--groups G] [--backward] [--unpacked] [--reps R] [common options]
 //
-// Common options: --runs R (timed runs, default 10), --warmup W (default 2), --threads T (Loupe's
+// Common options: --runs R (timed runs, default 10), --warmup W (untimed runs, each of --reps calls; default 2), --threads T (Loupe's
 // pool; default all online CPUs).
 //
 // MODEL: one forward (`Model.run`), or with --backward a recorded forward plus the backward of
@@ -152,7 +152,10 @@ if let threads { Kernels.threads = threads }
 
 /// Times `body` (`reps` calls per run) and prints the result lines; `flops` per call, if known.
 @MainActor func measure(fields: String, flops: Double?, baselineMiB: Double, _ body: () throws -> Void) throws {
-    for _ in 0..<warmup { try body() }
+    // A warm-up run is a run like the timed ones (reps calls): a fresh process needs several
+    // calls before its allocator has grown to steady state (a 0.25 ms convolution's first timed
+    // run read 0.65-0.95 ms after one warm-up call).
+    for _ in 0..<warmup { for _ in 0..<reps { try body() } }
     var times: [Double] = []
     for _ in 0..<runs {
         let t0 = DispatchTime.now().uptimeNanoseconds

@@ -112,6 +112,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=5, help="timed calls per side, entry and round (default 5)")
     p.add_argument("--warmup", type=int, default=1, help="untimed calls per side, entry and round (default 1)")
     p.add_argument("--rounds", type=int, default=2, help="rounds; the side that goes first rotates (default 2)")
+    p.add_argument("--settle", type=float, default=0.3,
+                   help="seconds of idle before each side's turn, so the previous side's spinning threads stop (default 0.3)")
     p.add_argument("--gemm-sizes", default=",".join(map(str, SQUARE)), help="square GEMM sizes (default %(default)s)")
     p.add_argument("--no-shaped", action="store_true", help="skip the conv/ViT-shaped GEMMs")
     p.add_argument("--conv-batches", default="1,16", help="batches of the conv section (default 1,16)")
@@ -175,6 +177,9 @@ class LoupeBench:
         return {"times_ms": times or [float(fields["median_ms"])], "fields": fields, "command": " ".join(cmd)}
 
 
+SETTLE_S = 0.3  # --settle
+
+
 def rounds(sides: dict, n_rounds: int, progress: str | None = None) -> dict:
     """Runs every side (name -> callable returning per-call ms) once per round, rotating which
     goes first; returns name -> summary over all rounds, or {"error": ...}."""
@@ -186,6 +191,11 @@ def rounds(sides: dict, n_rounds: int, progress: str | None = None) -> dict:
         for name in order:
             if name in errors:
                 continue
+            # Let the previous side's worker threads stop spinning (torch's OpenMP pool and
+            # onnxruntime's spin-wait after each call for a while) before this side starts: a
+            # short-lived loupe-bench child started right after torch otherwise shares its two
+            # cores with a spinning thread (a 0.30 ms convolution read as 0.48-0.95 ms).
+            time.sleep(SETTLE_S)
             try:
                 samples[name].extend(sides[name]())
             except Exception as e:  # one side failing must not lose the others' numbers
@@ -716,6 +726,8 @@ def cpu_model() -> str:
 
 def main() -> int:
     args = parse_args()
+    global SETTLE_S
+    SETTLE_S = max(0.0, args.settle)
     if args.memory_child:
         return memory_child(args)
     sections = SECTIONS if args.sections == "all" else [s for s in args.sections.split(",") if s]
