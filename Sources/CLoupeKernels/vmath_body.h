@@ -240,7 +240,7 @@ static VATTR void FN(unary_range)(int op, const float *src, float *dst, ptrdiff_
     case LOUPE_VU_ERF: VLOOP(FN(verf)(x)); break;
     case LOUPE_VU_GELU: VLOOP(FN(vgelu)(x)); break;
     case LOUPE_VU_GELU_TANH: VLOOP(x * FN(vsigmoid)(FN(vgelu_tanh_inner2)(x))); break;
-    case LOUPE_VU_RELU: VLOOP(FN(vsel)(x > 0.0f, x, (VF)0.0f)); break;
+    case LOUPE_VU_RELU: VLOOP(FN(vsel)(x < 0.0f, (VF)0.0f, x)); break;
     case LOUPE_VU_SILU: VLOOP(x * FN(vsigmoid)(x)); break;
     case LOUPE_VU_LEAKY_RELU: VLOOP(FN(vsel)(x >= 0.0f, x, p0 * x)); break;
     case LOUPE_VU_CLIP: VLOOP(FN(vclip)(x, p0, p1)); break;

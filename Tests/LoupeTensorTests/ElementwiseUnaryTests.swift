@@ -1,3 +1,4 @@
+import CLoupeKernels
 import XCTest
 @testable import LoupeTensor
 
@@ -111,4 +112,18 @@ final class ElementwiseUnaryTests: XCTestCase {
             }
         }
     }
+
+    /// Relu keeps NaN (torch.relu; the ReLU fused into a Conv's epilogue does too, so fusing
+    /// never changes a result), on the vector kernel and the scalar reference alike.
+    func testReluKeepsNaNOnEveryPath() throws {
+        let x = try Tensor(shape: [20], floats: [.nan, -1, 2, -.infinity, .infinity] + (0..<15).map { Float($0) - 7 })
+        defer { loupe_vmath_use_reference(0) }
+        for reference in [0, 1] {
+            loupe_vmath_use_reference(Int32(reference))
+            let y = try x.unary(.relu).floats()
+            XCTAssertTrue(y[0].isNaN, "reference \(reference)")
+            XCTAssertEqual(Array(y[1...]), [0, 2, 0, .infinity] + (0..<15).map { max(Float($0) - 7, 0) }, "reference \(reference)")
+        }
+    }
 }
+

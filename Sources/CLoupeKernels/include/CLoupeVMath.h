@@ -30,7 +30,7 @@ typedef enum {
     LOUPE_VU_GELU = 4,
     /// 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))), evaluated as x·sigmoid(2·inner).
     LOUPE_VU_GELU_TANH = 5,
-    /// x > 0 ? x : 0 (NaN gives 0, as the scalar kernel).
+    /// x < 0 ? 0 : x (NaN kept, as torch.relu and the ReLU fused into Conv).
     LOUPE_VU_RELU = 6,
     /// x ≥ 0 ? x : p0·x.
     LOUPE_VU_LEAKY_RELU = 7,

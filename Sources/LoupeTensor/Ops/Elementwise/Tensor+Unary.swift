@@ -104,7 +104,8 @@ extension Tensor {
                 case .acosh: mapLoop(a, o) { Foundation.acosh($0) }
                 case .atanh: mapLoop(a, o) { Foundation.atanh($0) }
                 case .erf: mapLoop(a, o) { Foundation.erf($0) }
-                case .relu: mapLoop(a, o) { $0 > 0 ? $0 : 0 }
+                // NaN kept, as torch.relu and the ReLU fused into Conv (-0 stays -0 too).
+                case .relu: mapLoop(a, o) { $0 < 0 ? 0 : $0 }
                 case let .leakyRelu(alpha): mapLoop(a, o) { $0 >= 0 ? $0 : alpha * $0 }
                 case let .elu(alpha): mapLoop(a, o) { $0 > 0 ? $0 : alpha * Foundation.expm1($0) }
                 case let .selu(alpha, gamma): mapLoop(a, o) { gamma * ($0 > 0 ? $0 : alpha * Foundation.expm1($0)) }
