@@ -670,6 +670,17 @@ static double transposed_gain(ptrdiff_t N, const gemm_path *path) {
     return (double)plain / (double)rows;
 }
 
+/// All of op(B) (K x N, from `src`) as B panels: k block at pc (blocks of k_step(K)) at
+/// dst + pc*Npad, its column panel j at + j*kc, zero padded to Npad columns.
+static void pack_b_blocks(const b_source *src, ptrdiff_t K, ptrdiff_t N, ptrdiff_t Npad, int nr, float *dst) {
+    const ptrdiff_t step = k_step(K);
+    for (ptrdiff_t pc = 0; pc < K; pc += step) {
+        ptrdiff_t kc = K - pc < step ? K - pc : step;
+        for (ptrdiff_t j = 0; j < Npad; j += nr)
+            pack_matrix_panel(src, pc, kc, j, N - j < nr ? (N - j > 0 ? N - j : 0) : nr, nr, dst + pc * Npad + j * kc);
+    }
+}
+
 /// W^T (K x M) of packed weights as B panels (k blocks of k_step(K), 32-column panels of the
 /// output channels), made on first use and kept; NULL without a source or memory.
 static const float *weight_bpanels(loupe_packed_a *p, ptrdiff_t *Npad) {
@@ -682,12 +693,7 @@ static const float *weight_bpanels(loupe_packed_a *p, ptrdiff_t *Npad) {
     if (!made) return NULL;
     // op(B)[k][m] = W[m][k]
     b_source src = {0, p->src, 1, p->lda, NULL, {0}};
-    const ptrdiff_t step = k_step(p->K);
-    for (ptrdiff_t pc = 0; pc < p->K; pc += step) {
-        ptrdiff_t kc = p->K - pc < step ? p->K - pc : step;
-        for (ptrdiff_t j = 0; j < *Npad; j += path->nr)
-            pack_matrix_panel(&src, pc, kc, j, p->M - j < path->nr ? p->M - j : path->nr, path->nr, made + pc * *Npad + j * kc);
-    }
+    pack_b_blocks(&src, p->K, p->M, *Npad, path->nr, made);
     float *expected = NULL;
     if (!atomic_compare_exchange_strong_explicit(&p->bpanels, &expected, made, memory_order_acq_rel, memory_order_acquire)) {
         free(made);
@@ -823,3 +829,67 @@ int loupe_sgemm_via_packed(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptr
     loupe_packed_a_destroy(a);
     return 1;
 }
+
+// MARK: - Pre-packed B operand (constant right-hand weights of MatMul)
+
+struct loupe_packed_b {
+    int level;
+    ptrdiff_t K, N, Npad;
+    float *data; // pack_b_blocks layout
+};
+
+loupe_packed_b *loupe_packed_b_create(int transB, ptrdiff_t K, ptrdiff_t N, const float *B, ptrdiff_t ldb) {
+    if (K <= 0 || N <= 0 || !B) return NULL;
+    const int level = loupe_gemm_level();
+    const int nr = loupe_gemm_paths[level].nr;
+    loupe_packed_b *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->level = level;
+    p->K = K;
+    p->N = N;
+    p->Npad = (N + nr - 1) / nr * nr;
+    p->data = aligned_alloc(64, ((size_t)p->Npad * (size_t)K * sizeof(float) + 63) & ~(size_t)63);
+    if (!p->data) { free(p); return NULL; }
+    b_source src = {0, B, transB ? 1 : ldb, transB ? ldb : 1, NULL, {0}};
+    pack_b_blocks(&src, K, N, p->Npad, nr, p->data);
+    return p;
+}
+
+void loupe_packed_b_destroy(loupe_packed_b *p) {
+    if (!p) return;
+    free(p->data);
+    free(p);
+}
+
+int loupe_packed_b_matches(const loupe_packed_b *p) { return p && p->level == loupe_gemm_level(); }
+
+int loupe_sgemm_packed_b(int transA, ptrdiff_t M, const float *A, ptrdiff_t lda, const loupe_packed_b *b, float *C,
+                         ptrdiff_t ldc, int threaded) {
+    if (!loupe_packed_b_matches(b) || M <= 0) return M == 0;
+    const gemm_path *path = &loupe_gemm_paths[b->level];
+    const int threads = threaded ? loupe_threads() : 1;
+    loupe_packed_a *a = create_packed(transA, M, b->K, A, lda, threads > 1);
+    if (!a) return 0;
+    packed_job job;
+    memset(&job, 0, sizeof job);
+    job.a = a;
+    job.N = b->N;
+    job.alpha = 1.0f;
+    job.C = C;
+    job.ldc = ldc;
+    job.bpacked = b->data;
+    job.Npad = b->Npad;
+    const ptrdiff_t rowPanels = (M + path->mr - 1) / path->mr, colPanels = b->Npad / path->nr;
+    // Tall (many tokens): bands of rows, each with all of B (small, in L2); else bands of columns,
+    // each with all of the packed A.
+    job.splitRows = rowPanels >= colPanels;
+    const ptrdiff_t units = job.splitRows ? rowPanels : colPanels, unit = job.splitRows ? path->mr : path->nr;
+    ptrdiff_t tasks = threads > 1 ? (units < 4 * threads ? units : 4 * threads) : 1;
+    job.chunk = (units + tasks - 1) / tasks * unit;
+    tasks = ((job.splitRows ? M : b->N) + job.chunk - 1) / job.chunk;
+    if (tasks > 1) loupe_parallel_for(tasks, packed_task, &job);
+    else run_block(&job, 0, M, 0, b->N);
+    loupe_packed_a_destroy(a);
+    return 1;
+}
+

@@ -187,4 +187,28 @@ final class KernelGEMMTests: XCTestCase {
         XCTAssertEqual(try Kernels.sumToShape(g, []).floats(), [21])
         XCTAssertThrowsError(try Kernels.sumToShape(g, [4]))
     }
+
+    /// MatMul with its constant right operand pre-packed equals the plain product: a batch of
+    /// rows (3-D left operand), tall (row bands over the pool) and wide (column bands) shapes,
+    /// a K past one k block; a different tensor of the same shape, or another GEMM path, is
+    /// not paired with the panels.
+    func testPrepackedMatMulWeightsMatchThePlainProduct() throws {
+        var rng = KernelRNG(seed: 31)
+        defer { Kernels.forceGEMMLevel(nil) }
+        for (aShape, n) in [([2, 37, 50], 70), ([300, 64], 45), ([20, 300], 500), ([1, 3, 1000], 33)] as [([Int], Int)] {
+            let a = try rng.tensor(aShape), w = try rng.tensor([aShape.last!, n])
+            let packed = try PackedMatMulWeights(weight: w)
+            XCTAssertTrue(packed.matches(w))
+            XCTAssertFalse(packed.matches(try rng.tensor(w.shape)))
+            let plain = try Kernels.matmul(a, w)
+            try assertKernelClose(try Kernels.matmul(a, w, packedB: packed), plain, "\(aShape) x \(n)")
+            for level in 0..<Kernels.cpuLevel {
+                Kernels.forceGEMMLevel(level)
+                XCTAssertFalse(packed.matches(w), "level \(level)")
+                try assertKernelClose(try Kernels.matmul(a, w, packedB: packed), plain, "\(aShape) x \(n) level \(level)")
+            }
+            Kernels.forceGEMMLevel(nil)
+        }
+    }
 }
+

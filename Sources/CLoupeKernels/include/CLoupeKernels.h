@@ -127,6 +127,21 @@ const loupe_packed_a *loupe_packed_a_conv_adjoint(loupe_packed_a *p, ptrdiff_t k
 void loupe_sgemm_packed(const loupe_packed_a *a, int transB, ptrdiff_t N, const float *B, ptrdiff_t ldb,
                         float beta, const float *bias, int act, float *C, ptrdiff_t ldc, int threaded);
 
+/// A K x N right-hand operand packed once into the micro-kernel's column panels (constant MatMul
+/// weights). Opaque; owned by the caller.
+typedef struct loupe_packed_b loupe_packed_b;
+/// Packs op(B) (K x N; B stored K x N with row stride ldb, or N x K when transB). NULL for an
+/// empty matrix or when out of memory.
+loupe_packed_b *loupe_packed_b_create(int transB, ptrdiff_t K, ptrdiff_t N, const float *B, ptrdiff_t ldb);
+void loupe_packed_b_destroy(loupe_packed_b *p);
+/// Whether the panels fit the GEMM path in force now.
+int loupe_packed_b_matches(const loupe_packed_b *p);
+/// C (M x N, row stride ldc) = op(A) * B with B pre-packed (beta 0; op(A) is M x K, A stored M x K
+/// with row stride lda, or K x M when transA). Returns 0, having written nothing, when `b` does
+/// not match the GEMM path in force or memory for packing A is short.
+int loupe_sgemm_packed_b(int transA, ptrdiff_t M, const float *A, ptrdiff_t lda, const loupe_packed_b *b, float *C,
+                         ptrdiff_t ldc, int threaded);
+
 /// Convolution of one image and one group without an im2col buffer: y (M, outH*outW) =
 /// W (M, C*kH*kW) * im2col(x), x being (C, inH, inW) with geometry g, then + bias[m] (bias may
 /// be NULL) and the activation `act` (LOUPE_ACT_*). W must have been packed with K = C*kH*kW.

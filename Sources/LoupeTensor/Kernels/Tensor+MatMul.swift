@@ -1,3 +1,4 @@
+import CLoupeKernels
 /// Matrix products on tensors, NumPy `matmul` semantics (ONNX MatMul).
 extension Tensor {
     /// NumPy `matmul`: the last two dimensions multiply (m × k · k × n); leading (batch)
@@ -10,7 +11,12 @@ extension Kernels {
     /// Batched, broadcasting matrix product `op(a) · op(b)` (see ``Tensor/matmul(_:)``), where
     /// `transposeA`/`transposeB` swap the last two dimensions of an operand of rank ≥ 2 without
     /// copying it.
-    public static func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) throws -> Tensor {
+    ///
+    /// - Parameter packedB: `b` pre-packed (a constant 2-D weight, ``PackedMatMulWeights``);
+    ///   used when it ``PackedMatMulWeights/matches(_:)`` `b` and `b` is not transposed.
+    public static func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false,
+                              packedB: PackedMatMulWeights? = nil) throws -> Tensor {
+        let prepacked = packedB.flatMap { !transposeB && b.rank == 2 && $0.matches(b) ? $0 : nil }
         var sa = a.shape, sb = b.shape
         guard !sa.isEmpty, !sb.isEmpty else {
             throw TensorError.shapeMismatch(op: "MatMul", expected: "operands of rank >= 1", got: [sa, sb])
@@ -53,6 +59,10 @@ extension Kernels {
                     }
                     // A shared right operand and a plain left one: one tall GEMM over all batches.
                     if batchB.reduce(1, *) == 1 && !tA && batchA == batch {
+                        if let prepacked, batchCount * m > 1,
+                           loupe_sgemm_packed_b(0, batchCount * m, a0, lda, prepacked.pointer, c0, n, 1) != 0 {
+                            return
+                        }
                         gemm(transB: tB, m: batchCount * m, n: n, k: k, a: a0, lda: lda, b: b0, ldb: ldb, c: c0, ldc: n)
                         return
                     }

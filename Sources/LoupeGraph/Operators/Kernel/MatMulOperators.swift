@@ -12,14 +12,18 @@ func kernelScaled(_ t: Tensor, _ s: Float, _ label: String) throws -> Tensor {
 /// dimensions broadcast). VJP wrt both operands, summed over broadcast batch dimensions.
 struct MatMulOperator: Operator {
     let label: String
+    /// A constant 2-D right operand (a Linear layer's weight) packed at load time.
+    let packed: PackedMatMulWeights?
 
     init(_ ctx: OperatorContext) throws {
         try ctx.expectInputs(2)
         label = ctx.label
+        let w = ctx.constantInputs.count > 1 ? ctx.constantInputs[1] : nil
+        packed = w.flatMap { $0.rank == 2 && $0.dtype == .float32 && $0.count >= 1024 ? try? PackedMatMulWeights(weight: $0) : nil }
     }
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
-        [try Kernels.matmul(try kernelInput(inputs, 0, label), try kernelInput(inputs, 1, label))]
+        [try Kernels.matmul(try kernelInput(inputs, 0, label), try kernelInput(inputs, 1, label), packedB: packed)]
     }
 
     var backwardNeeds: BackwardNeeds { .allInputs(2) }
