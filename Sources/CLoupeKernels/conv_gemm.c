@@ -26,6 +26,12 @@ static ptrdiff_t k_step(ptrdiff_t K) {
     return blocks <= 1 ? K : (K + blocks - 1) / blocks;
 }
 
+struct loupe_packed_b {
+    int level;
+    ptrdiff_t K, N, Npad;
+    float *data; // pack_b_blocks layout: k block pc at data + pc*Npad, column panel j at + j*kc
+};
+
 struct loupe_packed_a {
     int level;        // GEMM path the panels were laid out for
     ptrdiff_t M, K;
@@ -38,7 +44,7 @@ struct loupe_packed_a {
     _Atomic(struct loupe_packed_a *) transposed;
     _Atomic(struct loupe_packed_a *) adjoint; // conv weights flipped for the input gradient
     _Atomic(loupe_winograd *) winograd[2];    // 3x3 weights in the Winograd domain: forward, adjoint
-    _Atomic(float *) bpanels;                 // op(A)^T as the GEMM's B panels (conv_transposed)
+    _Atomic(struct loupe_packed_b *) wt;      // op(A)^T as a packed B operand (conv_transposed)
 };
 
 typedef struct {
@@ -80,7 +86,7 @@ static loupe_packed_a *create_packed(int transA, ptrdiff_t M, ptrdiff_t K, const
     atomic_init(&p->adjoint, NULL);
     atomic_init(&p->winograd[0], NULL);
     atomic_init(&p->winograd[1], NULL);
-    atomic_init(&p->bpanels, NULL);
+    atomic_init(&p->wt, NULL);
     pack_a_job j = {p, A, transA ? 1 : lda, transA ? lda : 1, k_step(K), 0, Mpad / path->mr, path->mr};
     ptrdiff_t blocks = (K + j.step - 1) / j.step;
     // Parallel: about four tasks per thread in all; serial: one task per k block.
@@ -103,7 +109,7 @@ void loupe_packed_a_destroy(loupe_packed_a *p) {
     loupe_packed_a_destroy(atomic_load(&p->adjoint));
     loupe_winograd_destroy(atomic_load(&p->winograd[0]));
     loupe_winograd_destroy(atomic_load(&p->winograd[1]));
-    free(atomic_load(&p->bpanels));
+    loupe_packed_b_destroy(atomic_load(&p->wt));
     free(p->data);
     free(p);
 }
@@ -681,22 +687,17 @@ static void pack_b_blocks(const b_source *src, ptrdiff_t K, ptrdiff_t N, ptrdiff
     }
 }
 
-/// W^T (K x M) of packed weights as B panels (k blocks of k_step(K), 32-column panels of the
-/// output channels), made on first use and kept; NULL without a source or memory.
-static const float *weight_bpanels(loupe_packed_a *p, ptrdiff_t *Npad) {
-    const gemm_path *path = &loupe_gemm_paths[p->level];
-    *Npad = (p->M + path->nr - 1) / path->nr * path->nr;
-    float *made = atomic_load_explicit(&p->bpanels, memory_order_acquire);
-    if (made) return made;
-    if (!p->src || p->transA) return NULL;
-    made = aligned_alloc(64, ((size_t)*Npad * (size_t)p->K * sizeof(float) + 63) & ~(size_t)63);
+/// W^T (K x M) of packed weights as a packed B operand, made on first use and kept; NULL without
+/// a source or memory.
+static const loupe_packed_b *weight_transposed_b(loupe_packed_a *p) {
+    loupe_packed_b *made = atomic_load_explicit(&p->wt, memory_order_acquire);
+    if (made || !p->src || p->transA) return made;
+    // op(B)[k][m] = W[m][k]: W read as an N x K matrix with transB.
+    made = loupe_packed_b_create(1, p->K, p->M, p->src, p->lda);
     if (!made) return NULL;
-    // op(B)[k][m] = W[m][k]
-    b_source src = {0, p->src, 1, p->lda, NULL, {0}};
-    pack_b_blocks(&src, p->K, p->M, *Npad, path->nr, made);
-    float *expected = NULL;
-    if (!atomic_compare_exchange_strong_explicit(&p->bpanels, &expected, made, memory_order_acq_rel, memory_order_acquire)) {
-        free(made);
+    loupe_packed_b *expected = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&p->wt, &expected, made, memory_order_acq_rel, memory_order_acquire)) {
+        loupe_packed_b_destroy(made);
         return expected;
     }
     return made;
@@ -727,9 +728,8 @@ static int conv_transposed(const loupe_packed_a *wc, const float *x, const loupe
     const gemm_path *path = &loupe_gemm_paths[w->level];
     const ptrdiff_t N = g->outH * g->outW, M = w->M, K = w->K;
     if (N <= 0 || M < 2 * path->nr || transposed_gain(N, path) < 1.15) return 0;
-    ptrdiff_t Npad;
-    const float *bp = weight_bpanels(w, &Npad);
-    if (!bp) return 0;
+    const loupe_packed_b *wt = weight_transposed_b(w);
+    if (!wt || wt->level != w->level) return 0;
     float *col = malloc((size_t)K * (size_t)N * sizeof(float)), *yt = malloc((size_t)N * (size_t)M * sizeof(float));
     if (!col || !yt) { free(col); free(yt); return 0; }
     const int threads = threaded ? loupe_threads() : 1;
@@ -738,25 +738,7 @@ static int conv_transposed(const loupe_packed_a *wc, const float *x, const loupe
     ptrdiff_t itasks = (ij.C + ij.perTask - 1) / ij.perTask;
     if (itasks > 1) loupe_parallel_for(itasks, im2col_task, &ij);
     else im2col_task(&ij, 0);
-    loupe_packed_a *a = create_packed(1, N, K, col, N, threads > 1);
-    if (!a) { free(col); free(yt); return 0; }
-    packed_job job;
-    memset(&job, 0, sizeof job);
-    job.a = a;
-    job.N = M;
-    job.alpha = 1.0f;
-    job.C = yt;
-    job.ldc = M;
-    job.bpacked = bp;
-    job.Npad = Npad;
-    // One column band per thread: every task reads all of the packed pixels, so no more tasks
-    // than threads.
-    const ptrdiff_t colPanels = Npad / path->nr;
-    ptrdiff_t tasks = threads > 1 ? (colPanels < threads ? colPanels : threads) : 1;
-    job.chunk = (colPanels + tasks - 1) / tasks * path->nr;
-    tasks = (M + job.chunk - 1) / job.chunk;
-    if (tasks > 1) loupe_parallel_for(tasks, packed_task, &job);
-    else run_block(&job, 0, N, 0, M);
+    if (!loupe_sgemm_packed_b(1, N, col, N, wt, yt, M, threaded)) { free(col); free(yt); return 0; }
     for (ptrdiff_t m = 0; m < M; m++) {
         const float b = bias ? bias[m] : 0.0f;
         float *ym = y + m * N;
@@ -766,7 +748,6 @@ static int conv_transposed(const loupe_packed_a *wc, const float *x, const loupe
         }
     }
     if (act >= LOUPE_ACT_UNARY) loupe_vunary_serial(act - LOUPE_ACT_UNARY, y, y, M * N, 0, 0);
-    loupe_packed_a_destroy(a);
     free(col);
     free(yt);
     return 1;
@@ -791,29 +772,9 @@ void loupe_conv2d_packed(const loupe_packed_a *w, const float *x, const loupe_wi
     run_job(&job, threaded);
 }
 
-void loupe_sgemm_packed(const loupe_packed_a *a, int transB, ptrdiff_t N, const float *B, ptrdiff_t ldb,
-                        float beta, const float *bias, int act, float *C, ptrdiff_t ldc, int threaded) {
-    packed_job job;
-    memset(&job, 0, sizeof job);
-    job.a = a;
-    job.src.B = B;
-    job.src.rs = transB ? 1 : ldb;
-    job.src.cs = transB ? ldb : 1;
-    job.N = N;
-    job.alpha = 1.0f;
-    job.beta = beta;
-    job.C = C;
-    job.ldc = ldc;
-    job.bias = bias;
-    job.act = act;
-    run_job(&job, threaded);
-}
-
-int loupe_sgemm_via_packed(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, float alpha,
-                           const float *A, ptrdiff_t lda, const float *B, ptrdiff_t ldb, float beta,
-                           float *C, ptrdiff_t ldc) {
-    loupe_packed_a *a = create_packed(transA, M, K, A, lda, 1);
-    if (!a) return 0;
+/// A job multiplying packed A by op(B) (K x N; B stored K x N with row stride ldb, or N x K).
+static packed_job matrix_job(const loupe_packed_a *a, int transB, ptrdiff_t N, const float *B, ptrdiff_t ldb,
+                             float alpha, float beta, float *C, ptrdiff_t ldc) {
     packed_job job;
     memset(&job, 0, sizeof job);
     job.a = a;
@@ -825,6 +786,23 @@ int loupe_sgemm_via_packed(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptr
     job.beta = beta;
     job.C = C;
     job.ldc = ldc;
+    return job;
+}
+
+void loupe_sgemm_packed(const loupe_packed_a *a, int transB, ptrdiff_t N, const float *B, ptrdiff_t ldb,
+                        float beta, const float *bias, int act, float *C, ptrdiff_t ldc, int threaded) {
+    packed_job job = matrix_job(a, transB, N, B, ldb, 1.0f, beta, C, ldc);
+    job.bias = bias;
+    job.act = act;
+    run_job(&job, threaded);
+}
+
+int loupe_sgemm_via_packed(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, float alpha,
+                           const float *A, ptrdiff_t lda, const float *B, ptrdiff_t ldb, float beta,
+                           float *C, ptrdiff_t ldc) {
+    loupe_packed_a *a = create_packed(transA, M, K, A, lda, 1);
+    if (!a) return 0;
+    packed_job job = matrix_job(a, transB, N, B, ldb, alpha, beta, C, ldc);
     run_job(&job, 1);
     loupe_packed_a_destroy(a);
     return 1;
@@ -832,11 +810,6 @@ int loupe_sgemm_via_packed(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptr
 
 // MARK: - Pre-packed B operand (constant right-hand weights of MatMul)
 
-struct loupe_packed_b {
-    int level;
-    ptrdiff_t K, N, Npad;
-    float *data; // pack_b_blocks layout
-};
 
 loupe_packed_b *loupe_packed_b_create(int transB, ptrdiff_t K, ptrdiff_t N, const float *B, ptrdiff_t ldb) {
     if (K <= 0 || N <= 0 || !B) return NULL;
@@ -880,11 +853,12 @@ int loupe_sgemm_packed_b(int transA, ptrdiff_t M, const float *A, ptrdiff_t lda,
     job.bpacked = b->data;
     job.Npad = b->Npad;
     const ptrdiff_t rowPanels = (M + path->mr - 1) / path->mr, colPanels = b->Npad / path->nr;
-    // Tall (many tokens): bands of rows, each with all of B (small, in L2); else bands of columns,
-    // each with all of the packed A.
+    // Tall (many tokens): bands of rows, a few per thread, each with all of B (small, in L2).
+    // Wide (few pixels or tokens): one band of columns per thread, since each reads all of A.
     job.splitRows = rowPanels >= colPanels;
     const ptrdiff_t units = job.splitRows ? rowPanels : colPanels, unit = job.splitRows ? path->mr : path->nr;
-    ptrdiff_t tasks = threads > 1 ? (units < 4 * threads ? units : 4 * threads) : 1;
+    const ptrdiff_t perThread = job.splitRows ? 4 : 1;
+    ptrdiff_t tasks = threads > 1 ? (units < perThread * threads ? units : perThread * threads) : 1;
     job.chunk = (units + tasks - 1) / tasks * unit;
     tasks = ((job.splitRows ? M : b->N) + job.chunk - 1) / job.chunk;
     if (tasks > 1) loupe_parallel_for(tasks, packed_task, &job);

@@ -18,6 +18,7 @@
 #include "CLoupeKernels.h"
 #include "gemm_internal.h"
 #include "transpose16.h"
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,17 +44,27 @@ int loupe_winograd_direct_only(int on) {
     return previous;
 }
 
+/// LOUPE_WINOGRAD, read once: 0 off, 1 default, 2 "all" (recorded passes too, trading gradient
+/// fidelity at ReLU kinks for speed). Asked on every convolution, so not a getenv each time.
+static int env_setting(void) {
+    static _Atomic int cached = -1;
+    int v = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (v < 0) {
+        const char *e = getenv("LOUPE_WINOGRAD");
+        v = e && e[0] == '0' ? 0 : e && strcmp(e, "all") == 0 ? 2 : 1;
+        atomic_store_explicit(&cached, v, memory_order_relaxed);
+    }
+    return v;
+}
+
 int loupe_winograd_available(void) {
     if (loupe_gemm_level() != 2) return 0;
     if (winograd_override >= 0) return winograd_override && !direct_only;
-    const char *e = getenv("LOUPE_WINOGRAD");
-    if (e && e[0] == '0') return 0;
-    // "all": recorded passes too, trading gradient fidelity at ReLU kinks for speed.
-    return !direct_only || (e && strcmp(e, "all") == 0);
+    const int env = env_setting();
+    return env == 2 || (env == 1 && !direct_only);
 }
 
-int loupe_winograd_suits(ptrdiff_t N, ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, ptrdiff_t outW, ptrdiff_t inH, ptrdiff_t inW) {
-    (void)inH; (void)inW; // kept in the signature for shape-dependent rules; the strips have no size limit
+int loupe_winograd_suits(ptrdiff_t N, ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, ptrdiff_t outW) {
     if (!loupe_winograd_available() || N < 1 || M < 8 || C < 8 || outH < 4 || outW < 4) return 0;
     ptrdiff_t T = N * ((outH + 3) / 4) * ((outW + 3) / 4 + 1), panels = (T + LANES - 1) / LANES;
     // GEMM work against the direct convolution's: 36 * 32 per panel vs 9 per output pixel (tiles

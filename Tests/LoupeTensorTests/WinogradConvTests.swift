@@ -40,8 +40,8 @@ final class WinogradConvTests: XCTestCase {
             loupe_winograd_set_enabled(-1)
             if avx512 {
                 // Otherwise this test would compare the direct path with the reference only.
-                XCTAssertEqual(loupe_winograd_suits(cs.x[0], cs.m, cs.x[1], oh, ow, cs.x[2], cs.x[3]), 1, cs.name)
-                XCTAssertEqual(loupe_winograd_suits(cs.x[0], cs.x[1], cs.m, cs.x[2], cs.x[3], oh, ow), 1, cs.name + " adjoint")
+                XCTAssertEqual(loupe_winograd_suits(cs.x[0], cs.m, cs.x[1], oh, ow), 1, cs.name)
+                XCTAssertEqual(loupe_winograd_suits(cs.x[0], cs.x[1], cs.m, cs.x[2], cs.x[3]), 1, cs.name + " adjoint")
                 XCTAssertNotNil(packed.winogradHandle(adjoint: false), cs.name)
                 XCTAssertNotNil(packed.winogradHandle(adjoint: true), cs.name)
             }
@@ -61,14 +61,14 @@ final class WinogradConvTests: XCTestCase {
     /// it, the 7×7 ones (a 32-tile panel with 6 tiles in it) only in a batch.
     func testSuitsOnlyWhenTilesFillThePanels() throws {
         try XCTSkipUnless(loupe_gemm_level() == 2, "Winograd runs on the AVX-512 path only")
-        XCTAssertEqual(loupe_winograd_suits(1, 64, 64, 56, 56, 56, 56), 1)
-        XCTAssertEqual(loupe_winograd_suits(1, 128, 128, 28, 28, 28, 28), 1)
-        XCTAssertEqual(loupe_winograd_suits(1, 256, 256, 14, 14, 14, 14), 1)
-        XCTAssertEqual(loupe_winograd_suits(1, 512, 512, 7, 7, 7, 7), 0)
-        XCTAssertEqual(loupe_winograd_suits(16, 512, 512, 7, 7, 7, 7), 1, "a batch of 16 fills 3 panels")
-        XCTAssertEqual(loupe_winograd_suits(1, 4, 64, 56, 56, 56, 56), 0, "too few output channels")
+        XCTAssertEqual(loupe_winograd_suits(1, 64, 64, 56, 56), 1)
+        XCTAssertEqual(loupe_winograd_suits(1, 128, 128, 28, 28), 1)
+        XCTAssertEqual(loupe_winograd_suits(1, 256, 256, 14, 14), 1)
+        XCTAssertEqual(loupe_winograd_suits(1, 512, 512, 7, 7), 0)
+        XCTAssertEqual(loupe_winograd_suits(16, 512, 512, 7, 7), 1, "a batch of 16 fills 3 panels")
+        XCTAssertEqual(loupe_winograd_suits(1, 4, 64, 56, 56), 0, "too few output channels")
         loupe_winograd_set_enabled(0)
-        XCTAssertEqual(loupe_winograd_suits(1, 64, 64, 56, 56, 56, 56), 0, "switched off")
+        XCTAssertEqual(loupe_winograd_suits(1, 64, 64, 56, 56), 0, "switched off")
     }
 
     /// A NaN or infinity in the input (or weight) leaves the direct path's pattern: the output is

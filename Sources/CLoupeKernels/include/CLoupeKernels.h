@@ -163,7 +163,8 @@ void loupe_winograd_destroy(loupe_winograd *p);
 int loupe_winograd_matches(const loupe_winograd *p);
 /// Whether Winograd convolutions may run: the AVX-512 path is in force, this thread is not inside
 /// loupe_winograd_direct_only(1) (unless the environment variable LOUPE_WINOGRAD=all), and
-/// neither loupe_winograd_set_enabled(0) nor LOUPE_WINOGRAD=0 turned them off.
+/// neither loupe_winograd_set_enabled(0) nor LOUPE_WINOGRAD=0 turned them off (the environment
+/// is read once per process).
 int loupe_winograd_available(void);
 /// 1 / 0 forces Winograd on / off (still only on the AVX-512 path); -1 restores the default.
 void loupe_winograd_set_enabled(int on);
@@ -173,7 +174,7 @@ int loupe_winograd_direct_only(int on);
 /// Whether a 3x3 stride-1 convolution of N images of this size is expected to run faster as
 /// Winograd than directly (enough 4x4 output tiles, over the batch, to fill the 32-tile panels),
 /// and loupe_winograd_available().
-int loupe_winograd_suits(ptrdiff_t N, ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, ptrdiff_t outW, ptrdiff_t inH, ptrdiff_t inW);
+int loupe_winograd_suits(ptrdiff_t N, ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, ptrdiff_t outW);
 /// y (N, M, outH, outW) = 3x3 stride-1 undilated convolution of x (N, C, inH, inW) with geometry
 /// g (any padding), + bias[m] (may be NULL), then the activation `act` (LOUPE_ACT_*). The images'
 /// tiles share panels, so small maps fill them in a batch. Returns 0, having written nothing,

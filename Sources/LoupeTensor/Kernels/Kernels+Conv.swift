@@ -173,7 +173,7 @@ extension Kernels {
     /// With `adjoint`, `s` is the adjoint convolution (gradient in, input gradient out) and the
     /// weights are those of the flipped, channel-transposed kernel.
     static func winograd(_ pk: PackedConvWeights, _ s: ConvShapes, _ p: ConvGeometry, adjoint: Bool) -> OpaquePointer? {
-        guard p.isWinogradShape, loupe_winograd_suits(s.n, s.m, s.c, s.oh, s.ow, s.h, s.w) != 0 else { return nil }
+        guard p.isWinogradShape, loupe_winograd_suits(s.n, s.m, s.c, s.oh, s.ow) != 0 else { return nil }
         return pk.winogradHandle(adjoint: adjoint)
     }
 
