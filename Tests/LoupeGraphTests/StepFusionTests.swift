@@ -11,9 +11,6 @@ final class StepFusionTests: XCTestCase {
     /// also a graph output (so that second pair must not fuse).
     func graph() throws -> Graph {
         var rng = SplitMix(seed: 3)
-        func t(_ shape: [Int]) throws -> Tensor {
-            try Tensor(shape: shape, floats: (0..<shape.reduce(1, *)).map { _ in rng.uniform() })
-        }
         var g = Graph(nodes: [
             Node(name: "c1", opType: "Conv", inputs: ["x", "w1", "b1"], outputs: ["a"], attributes: ["pads": .ints([1, 1, 1, 1])]),
             Node(name: "r1", opType: "Relu", inputs: ["a"], outputs: ["h"]),
@@ -21,7 +18,7 @@ final class StepFusionTests: XCTestCase {
             Node(name: "r2", opType: "Relu", inputs: ["z"], outputs: ["y"]),
         ], inputs: [ValueInfo(name: "x", elementType: 1, shape: [.fixed(1), .fixed(2), .fixed(6), .fixed(5)])],
            outputs: [ValueInfo(name: "y"), ValueInfo(name: "z")])
-        g.initializers = ["w1": try t([3, 2, 3, 3]), "b1": try t([3]), "w2": try t([2, 3, 1, 1])]
+        g.initializers = ["w1": try rng.tensor([3, 2, 3, 3]), "b1": try rng.tensor([3]), "w2": try rng.tensor([2, 3, 1, 1])]
         return g
     }
 
@@ -163,6 +160,10 @@ private struct SplitMix {
         z ^= z >> 31
         return Float(z >> 40) / Float(1 << 23) - 1
     }
+    /// A tensor of `shape` filled with scale · uniform().
+    mutating func tensor(_ shape: [Int], scale: Float = 1) throws -> Tensor {
+        try Tensor(shape: shape, floats: (0..<shape.reduce(1, *)).map { _ in scale * uniform() })
+    }
 }
 
 extension StepFusionTests {
@@ -170,9 +171,6 @@ extension StepFusionTests {
     /// HardSwish → y, and a 1x1 Conv → e → HardSwish → z whose e is also a graph output.
     func activationGraph() throws -> Graph {
         var rng = SplitMix(seed: 5)
-        func t(_ shape: [Int]) throws -> Tensor {
-            try Tensor(shape: shape, floats: (0..<shape.reduce(1, *)).map { _ in 2 * rng.uniform() })
-        }
         var g = Graph(nodes: [
             Node(name: "c1", opType: "Conv", inputs: ["x", "w1", "b1"], outputs: ["a"], attributes: ["pads": .ints([1, 1, 1, 1])]),
             Node(name: "sig", opType: "Sigmoid", inputs: ["a"], outputs: ["s"]),
@@ -184,7 +182,8 @@ extension StepFusionTests {
             Node(name: "hs2", opType: "HardSwish", inputs: ["e"], outputs: ["z"]),
         ], inputs: [ValueInfo(name: "x", elementType: 1, shape: [.fixed(2), .fixed(4), .fixed(9), .fixed(8)])],
            outputs: [ValueInfo(name: "z"), ValueInfo(name: "e")])
-        g.initializers = ["w1": try t([6, 4, 3, 3]), "b1": try t([6]), "w2": try t([6, 1, 3, 3]), "w3": try t([5, 6, 1, 1])]
+        g.initializers = ["w1": try rng.tensor([6, 4, 3, 3], scale: 2), "b1": try rng.tensor([6], scale: 2),
+                          "w2": try rng.tensor([6, 1, 3, 3], scale: 2), "w3": try rng.tensor([5, 6, 1, 1], scale: 2)]
         return g
     }
 

@@ -77,23 +77,21 @@ extension CAM {
                                      outputs: layerOnly ? [] : [outName])
         guard let value = pass.captured[layer] else { throw CAMError.invalidArgument("layer '\(layer)' was not captured") }
         let layout = try Layout.of(shape: value.shape, layer: layer, spatialLayers: spatialLayers(before: layer, in: pass))
-        let logits: Tensor
-        if layerOnly {
-            guard classes.count == value.shape[0] else {
-                throw CAMError.badTarget("\(classes.count) target classes for a batch of \(value.shape[0])")
-            }
-            logits = Tensor(zeros: [0])
-        } else {
-            guard let l = pass.outputs[outName] else { throw CAMError.invalidArgument("output '\(outName)' was not computed") }
-            logits = l
+        // nil exactly when the pass stopped at the layer (no weighting there reads the logits).
+        let logits = pass.outputs[outName]
+        if let logits {
             try checkTargets(classes, logits: logits, batch: value.shape[0])
+        } else if !layerOnly {
+            throw CAMError.invalidArgument("output '\(outName)' was not computed")
+        } else if classes.count != value.shape[0] {
+            throw CAMError.badTarget("\(classes.count) target classes for a batch of \(value.shape[0])")
         }
         let acts = try grid(value, layout: layout)
 
         var grads: Tensor?
         var readout: CAMReadout
         if let weighting = method.weighting {
-            if weighting.usesGradients {
+            if weighting.usesGradients, let logits {
                 let k = logits.shape[1]
                 var seed = [Float](repeating: 0, count: logits.count)
                 for (b, c) in classes.enumerated() { seed[b * k + c] = 1 }
@@ -105,7 +103,7 @@ extension CAM {
         } else if case let .scoreCAM(batchSize) = method {
             readout = .channelWeights(try ScoreCAM.weights(model: model, input: input, inputName: inName, outputName: outName,
                                                           activations: acts, classes: classes, batchSize: batchSize))
-        } else if case let .ablationCAM(batchSize, ablation) = method {
+        } else if case let .ablationCAM(batchSize, ablation) = method, let logits {
             readout = .channelWeights(try AblationCAM.weights(model: model, input: input, inputName: inName, outputName: outName,
                                                              layer: hook, layerValue: value, layout: layout, logits: logits,
                                                              classes: classes, batchSize: batchSize, ablation: ablation))
