@@ -8,6 +8,10 @@
 #include "CLoupeVMath.h"
 #include "CLoupeKernels.h"
 #include <math.h>
+#include <stdint.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #if defined(__x86_64__)
 #define VW 16
@@ -129,6 +133,117 @@ void loupe_vunary(int op, const float *x, float *y, ptrdiff_t n, float p0, float
 
 void loupe_vunary_serial(int op, const float *x, float *y, ptrdiff_t n, float p0, float p1) {
     if (n > 0) path()->unary(op, x, y, n, p0, p1);
+}
+
+#if defined(__x86_64__)
+/// v - v is exactly 0 for finite v and NaN for infinities and NaN: one sum tells, no branch.
+__attribute__((target("avx512f")))
+static int all_finite_avx512(const float *x, ptrdiff_t n) {
+    __m512 acc = _mm512_setzero_ps();
+    ptrdiff_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        acc = _mm512_add_ps(acc, _mm512_sub_ps(v, v));
+    }
+    if (i < n) {
+        __m512 v = _mm512_maskz_loadu_ps((__mmask16)((1u << (n - i)) - 1), x + i);
+        acc = _mm512_add_ps(acc, _mm512_sub_ps(v, v));
+    }
+    return _mm512_cmp_ps_mask(acc, acc, _CMP_UNORD_Q) == 0;
+}
+#endif
+
+/// 16 interleaved lanes, each `x < acc ? x : acc` (min) or `x > acc ? x : acc` (max) as Swift's
+/// min/max, folded pairwise at the end: one body for every CPU, so every path agrees.
+#define EXTREMUM_BODY                                                                                \
+    float acc[16];                                                                                   \
+    for (int j = 0; j < 16; j++) acc[j] = want_max ? -INFINITY : INFINITY;                           \
+    ptrdiff_t i = 0;                                                                                 \
+    if (want_max) {                                                                                  \
+        for (; i + 16 <= n; i += 16)                                                                 \
+            for (int j = 0; j < 16; j++) acc[j] = x[i + j] > acc[j] ? x[i + j] : acc[j];             \
+    } else {                                                                                         \
+        for (; i + 16 <= n; i += 16)                                                                 \
+            for (int j = 0; j < 16; j++) acc[j] = x[i + j] < acc[j] ? x[i + j] : acc[j];             \
+    }                                                                                                \
+    for (int w = 8; w >= 1; w /= 2)                                                                  \
+        for (int j = 0; j < w; j++)                                                                  \
+            acc[j] = want_max ? (acc[j + w] > acc[j] ? acc[j + w] : acc[j])                          \
+                              : (acc[j + w] < acc[j] ? acc[j + w] : acc[j]);                         \
+    float r = acc[0];                                                                                \
+    for (; i < n; i++) r = want_max ? (x[i] > r ? x[i] : r) : (x[i] < r ? x[i] : r);                 \
+    return r;
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f")))
+static float extremum_avx512(const float *x, ptrdiff_t n, int want_max) { EXTREMUM_BODY }
+#endif
+static float extremum_plain(const float *x, ptrdiff_t n, int want_max) { EXTREMUM_BODY }
+
+float loupe_vextremum(const float *x, ptrdiff_t n, int want_max) {
+#if defined(__x86_64__)
+    if (loupe_vmath_level() >= 2) return extremum_avx512(x, n, want_max);
+#endif
+    return extremum_plain(x, n, want_max);
+}
+
+/// Output row r = top·(1 − f) + bottom·f with top/bottom rows y0[r]/y1[r] of `rows`; products and
+/// sum as separate operations (no fused multiply-add), so every path rounds alike. Tracks the
+/// extrema with `x < lo ? x : lo` / `x > hi ? x : hi` per lane (NaN never replaces them).
+#define BLEND_BODY(...)                                                                                \
+    float lo = INFINITY, hi = -INFINITY;                                                              \
+    for (ptrdiff_t r = 0; r < height; r++) {                                                          \
+        const float *t = rows + (ptrdiff_t)y0[r] * width, *b = rows + (ptrdiff_t)y1[r] * width;       \
+        float *o = out + r * width;                                                                   \
+        const float f = fy[r], g = 1 - f;                                                             \
+        ptrdiff_t x = 0;                                                                              \
+        __VA_ARGS__                                                                                   \
+        for (; x < width; x++) {                                                                      \
+            const float u = t[x] * g;                                                                 \
+            const float v = b[x] * f;                                                                 \
+            const float y = u + v;                                                                    \
+            o[x] = y;                                                                                 \
+            lo = y < lo ? y : lo;                                                                     \
+            hi = y > hi ? y : hi;                                                                     \
+        }                                                                                             \
+    }                                                                                                 \
+    lohi[0] = lo;                                                                                     \
+    lohi[1] = hi;
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f")))
+static void blend_rows_avx512(const float *rows, ptrdiff_t width, const int32_t *y0, const int32_t *y1, const float *fy,
+                              ptrdiff_t height, float *out, float *lohi) {
+    __m512 vlo = _mm512_set1_ps(INFINITY), vhi = _mm512_set1_ps(-INFINITY);
+    BLEND_BODY({
+        const __m512 vg = _mm512_set1_ps(g), vf = _mm512_set1_ps(f);
+        for (; x + 16 <= width; x += 16) {
+            const __m512 y = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(t + x), vg), _mm512_mul_ps(_mm512_loadu_ps(b + x), vf));
+            _mm512_storeu_ps(o + x, y);
+            vlo = _mm512_min_ps(y, vlo);
+            vhi = _mm512_max_ps(y, vhi);
+        }
+    })
+    const float vl = _mm512_reduce_min_ps(vlo), vh = _mm512_reduce_max_ps(vhi);
+    lohi[0] = vl < lohi[0] ? vl : lohi[0];
+    lohi[1] = vh > lohi[1] ? vh : lohi[1];
+}
+#endif
+
+void loupe_blend_rows(const float *rows, ptrdiff_t width, const int32_t *y0, const int32_t *y1, const float *fy,
+                      ptrdiff_t height, float *out, float *lohi) {
+#if defined(__x86_64__)
+    if (loupe_vmath_level() >= 2) { blend_rows_avx512(rows, width, y0, y1, fy, height, out, lohi); return; }
+#endif
+    BLEND_BODY()
+}
+
+int loupe_all_finite(const float *x, ptrdiff_t n) {
+#if defined(__x86_64__)
+    if (loupe_vmath_level() >= 2) return all_finite_avx512(x, n);
+#endif
+    for (ptrdiff_t i = 0; i < n; i++) if (!isfinite(x[i])) return 0;
+    return 1;
 }
 
 void loupe_vderiv(int op, const float *v, const float *g, float *gx, ptrdiff_t n, float p0, float p1) {

@@ -16,6 +16,7 @@
 //   packed once per weight in its A panel layout), then Y = Aᵀ S A per tile with bias and the
 //   activation, and the 4x4 blocks stored. S (64 KB) is read back right after it is written.
 #include "CLoupeKernels.h"
+#include "CLoupeVMath.h"
 #include "gemm_internal.h"
 #include "transpose16.h"
 #include <stdatomic.h>
@@ -347,22 +348,6 @@ static void gemm_task(void *ctx, ptrdiff_t t) {
     }
 }
 
-/// Whether all n floats are finite (v - v is 0 exactly for those, NaN for infinities and NaN).
-__attribute__((target("avx512f")))
-static int all_finite(const float *x, ptrdiff_t n) {
-    __m512 acc = _mm512_setzero_ps();
-    ptrdiff_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512 v = _mm512_loadu_ps(x + i);
-        acc = _mm512_add_ps(acc, _mm512_sub_ps(v, v));
-    }
-    if (i < n) {
-        __m512 v = _mm512_maskz_loadu_ps((__mmask16)((1u << (n - i)) - 1), x + i);
-        acc = _mm512_add_ps(acc, _mm512_sub_ps(v, v));
-    }
-    return _mm512_cmp_ps_mask(acc, acc, _CMP_UNORD_Q) == 0;
-}
-
 static void run_tasks(ptrdiff_t n, loupe_task_fn fn, void *ctx, int threaded) {
     if (threaded && n > 1) loupe_parallel_for(n, fn, ctx);
     else for (ptrdiff_t t = 0; t < n; t++) fn(ctx, t);
@@ -378,7 +363,7 @@ int loupe_conv2d_winograd(const loupe_winograd *u, ptrdiff_t N, const float *x, 
         return 0;
     // A NaN or infinity would spread over its whole 4x4 tiles (and inf - inf makes NaN where the
     // direct sum gives an infinity): such inputs take the direct path, as PyTorch computes them.
-    if (!all_finite(x, N * u->C * g->inH * g->inW)) return 0;
+    if (!loupe_all_finite(x, N * u->C * g->inH * g->inW)) return 0;
     wino_job j;
     memset(&j, 0, sizeof j);
     j.u = u;

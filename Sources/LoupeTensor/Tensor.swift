@@ -1,3 +1,4 @@
+import CLoupeKernels
 import Foundation
 
 /// An n-dimensional array with value semantics (copy-on-write storage).
@@ -130,8 +131,8 @@ public struct Tensor: Sendable, Equatable {
     public var hasNonFinite: Bool {
         guard case let .float32(a) = storage else { return false }
         return a.withUnsafeBufferPointer { p in
-            for v in p where !v.isFinite { return true }
-            return false
+            guard let base = p.baseAddress else { return false }
+            return loupe_all_finite(base, p.count) == 0
         }
     }
 }

@@ -184,5 +184,55 @@ final class VectorKernelTests: XCTestCase {
             XCTAssertEqual(inPlace.map(\.bitPattern), want.map(\.bitPattern), "n \(n) in place")
         }
     }
-}
 
+    /// The bilinear row blend equals `top·(1 − f) + bottom·f` evaluated as written, bit for bit, on
+    /// every path, and reports the extrema of what it wrote (NaN ignored).
+    func testBlendRowsMatchesTheFormulaAndFindsTheExtrema() {
+        var rng = KernelRNG(seed: 78)
+        defer { Kernels.forceVectorMathLevel(nil) }
+        for level in 0...Kernels.vectorMathLevel {
+            Kernels.forceVectorMathLevel(level)
+            for (h, width, height) in [(1, 1, 3), (7, 224, 224), (3, 37, 5)] {
+                var rows = rng.floats(h * width)
+                if width > 3 { rows[1] = .nan }
+                let y0 = (0..<height).map { Int32($0 % h) }, y1 = (0..<height).map { Int32(($0 + 1) % h) }
+                let fy = (0..<height).map { _ in (rng.uniform() + 1) / 2 }
+                var out = [Float](repeating: 0, count: height * width)
+                let (lo, hi) = rows.withUnsafeBufferPointer { rb in out.withUnsafeMutableBufferPointer { ob in
+                    Kernels.blendRows(rb.baseAddress!, width: width, y0: y0, y1: y1, fy: fy, into: ob.baseAddress!)
+                } }
+                var want = [Float](repeating: 0, count: height * width)
+                for r in 0..<height {
+                    for x in 0..<width {
+                        let top = rows[Int(y0[r]) * width + x] * (1 - fy[r])
+                        let bottom = rows[Int(y1[r]) * width + x] * fy[r]
+                        want[r * width + x] = top + bottom
+                    }
+                }
+                XCTAssertEqual(out.map(\.bitPattern), want.map(\.bitPattern), "level \(level) \(h)→\(height)×\(width)")
+                let finite = want.filter { !$0.isNaN }
+                XCTAssertEqual(lo, finite.min() ?? .infinity, "level \(level)")
+                XCTAssertEqual(hi, finite.max() ?? -.infinity, "level \(level)")
+            }
+        }
+    }
+
+    /// The finiteness check behind input validation and Winograd's guard, on every path and at
+    /// every position of a 16-lane vector and its tail.
+    func testAllFiniteFindsEveryNonFiniteValue() throws {
+        defer { Kernels.forceVectorMathLevel(nil) }
+        for level in 0...Kernels.vectorMathLevel {
+            Kernels.forceVectorMathLevel(level)
+            for n in [1, 15, 16, 17, 53] {
+                XCTAssertFalse(try Tensor(shape: [n], floats: [Float](repeating: 1e30, count: n)).hasNonFinite)
+                for bad in [Float.nan, .infinity, -.infinity] {
+                    for at in [0, n / 2, n - 1] {
+                        var x = [Float](repeating: -2, count: n)
+                        x[at] = bad
+                        XCTAssertTrue(try Tensor(shape: [n], floats: x).hasNonFinite, "level \(level) n \(n) \(bad) at \(at)")
+                    }
+                }
+            }
+        }
+    }
+}

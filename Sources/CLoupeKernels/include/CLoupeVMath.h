@@ -1,6 +1,7 @@
 #ifndef CLOUPE_VMATH_H
 #define CLOUPE_VMATH_H
 #include <stddef.h>
+#include <stdint.h>
 
 // Vectorised element-wise math, softmax and row normalisation (vmath.c). One generic body
 // (vmath_body.h, clang vector extensions) is compiled three times: 16 lanes with AVX-512F,
@@ -52,6 +53,16 @@ typedef enum {
 void loupe_vunary(int op, const float *x, float *y, ptrdiff_t n, float p0, float p1);
 /// The same, always on the calling thread (for kernels that apply it to blocks they just wrote).
 void loupe_vunary_serial(int op, const float *x, float *y, ptrdiff_t n, float p0, float p1);
+/// min (want_max = 0) or max of x[0..<n] (±infinity when n = 0), NaN handled as Swift's
+/// min/max on 16 interleaved lanes; the same result on every CPU path.
+float loupe_vextremum(const float *x, ptrdiff_t n, int want_max);
+/// The vertical pass of a separable bilinear resize: out row r (width floats) =
+/// rows[y0[r]]·(1 − fy[r]) + rows[y1[r]]·fy[r], unfused; lohi receives the output's min and max
+/// (NaN ignored; +inf, −inf when there is none).
+void loupe_blend_rows(const float *rows, ptrdiff_t width, const int32_t *y0, const int32_t *y1, const float *fy,
+                      ptrdiff_t height, float *out, float *lohi);
+/// 1 when all n floats are finite, else 0 (input validation, Winograd's non-finite guard).
+int loupe_all_finite(const float *x, ptrdiff_t n);
 
 /// Element-wise derivatives: gx[i] = g[i]·f'(v[i]) where v is the op's output y for SIGMOID,
 /// TANH, EXP, RELU (the executor keeps y) and the input x for the others.

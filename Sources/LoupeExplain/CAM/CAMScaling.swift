@@ -23,8 +23,12 @@ extension CAM {
     ///
     /// - Parameter cam: raw maps (B, h, w) as ``CAMResult/raw``.
     public static func scaledLikePytorchGradCAM(_ cam: Tensor, height: Int, width: Int) throws -> Tensor {
-        let once = try resizedBilinear(try minMaxScaled(relu(cam)), height: height, width: width, alignCorners: false)
-        return try minMaxScaled(relu(once))
+        // The resized map is scaled where it was written. pytorch-grad-cam's ReLU before that
+        // second scaling is skipped: bilinear weights lie in [0, 1] and the first scaling left
+        // every value ≥ +0 (or NaN, which ReLU keeps), so it could change no value.
+        try resizedBilinear(try minMaxScaled(relu(cam)), height: height, width: width, alignCorners: false) { plane, count, lo, hi in
+            Kernels.scale(plane, plane, count: count, minimum: lo, maximum: hi, epsilon: 1e-7)
+        }
     }
 
     /// Bilinear resize of (N, h, w) maps to (N, height, width).
@@ -34,28 +38,45 @@ extension CAM {
     /// - `alignCorners: true`: corners map to corners, `o·(h − 1)/(height − 1)` —
     ///   `torch.nn.UpsamplingBilinear2d`, which Score-CAM uses.
     public static func resizedBilinear(_ maps: Tensor, height: Int, width: Int, alignCorners: Bool) throws -> Tensor {
+        try resizedBilinear(maps, height: height, width: width, alignCorners: alignCorners) { _, _, _, _ in }
+    }
+
+    /// The resize, then `finish` on each output plane (height·width floats, its minimum and
+    /// maximum) while it is in cache.
+    static func resizedBilinear(_ maps: Tensor, height: Int, width: Int, alignCorners: Bool,
+                                finish: (UnsafeMutablePointer<Float>, Int, Float, Float) -> Void) throws -> Tensor {
         guard maps.rank == 3, height > 0, width > 0 else {
             throw CAMError.shapeMismatch(what: "bilinear resize to \(height)×\(width)", expected: "(N, h, w) and a positive size", got: maps.shape)
         }
         let (n, h, w) = (maps.shape[0], maps.shape[1], maps.shape[2])
+        guard h > 0, w > 0 else {
+            throw CAMError.shapeMismatch(what: "bilinear resize to \(height)×\(width)", expected: "maps with at least one pixel", got: maps.shape)
+        }
         let ys = taps(from: h, to: height, alignCorners: alignCorners)
         let xs = taps(from: w, to: width, alignCorners: alignCorners)
         let v = try maps.floats()
+        let y0 = ys.map { Int32($0.0) }, y1 = ys.map { Int32($0.1) }, fy = ys.map(\.2)
+        // Separable: each source row is resized along x once (h rows, not `height`), then every
+        // output row blends two of those rows (a vector kernel that also finds the extrema). Same
+        // products in the same order as the four-tap formula, so the result is bit-identical to it.
+        var rows = [Float](repeating: 0, count: h * width)
         return Tensor.makeFloats(shape: [n, height, width]) { out in
-            v.withUnsafeBufferPointer { src in
+            v.withUnsafeBufferPointer { src in rows.withUnsafeMutableBufferPointer { rb in
+                guard let s0 = src.baseAddress, let r0 = rb.baseAddress, let o0 = out.baseAddress else { return }
                 for k in 0..<n {
-                    let s = k * h * w, o = k * height * width
-                    for oy in 0..<height {
-                        let (y0, y1, fy) = ys[oy]
+                    let s = s0 + k * h * w
+                    for y in 0..<h {
+                        let row = s + y * w, dst = r0 + y * width
                         for ox in 0..<width {
                             let (x0, x1, fx) = xs[ox]
-                            let top = src[s + y0 * w + x0] * (1 - fx) + src[s + y0 * w + x1] * fx
-                            let bottom = src[s + y1 * w + x0] * (1 - fx) + src[s + y1 * w + x1] * fx
-                            out[o + oy * width + ox] = top * (1 - fy) + bottom * fy
+                            dst[ox] = row[x0] * (1 - fx) + row[x1] * fx
                         }
                     }
+                    let o = o0 + k * height * width
+                    let (lo, hi) = Kernels.blendRows(r0, width: width, y0: y0, y1: y1, fy: fy, into: o)
+                    finish(o, height * width, lo, hi)
                 }
-            }
+            } }
         }
     }
 

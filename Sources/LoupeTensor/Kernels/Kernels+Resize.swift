@@ -1,3 +1,4 @@
+import CLoupeKernels
 import Foundation
 
 /// How an output coordinate maps back to an input coordinate along one axis (ONNX Resize
@@ -119,5 +120,19 @@ extension Kernels {
             }
         } }
         return gx
+    }
+}
+
+extension Kernels {
+    /// The vertical pass of a separable bilinear resize: output row r (`width` floats) is
+    /// `rows[y0[r]]·(1 − fy[r]) + rows[y1[r]]·fy[r]` (products and sum unfused, as written), for
+    /// `y0.count` rows. Returns the output's minimum and maximum (NaN ignored; (+inf, −inf) when
+    /// there is none). `rows` holds the horizontally resized source rows, `width` floats each.
+    public static func blendRows(_ rows: UnsafePointer<Float>, width: Int, y0: [Int32], y1: [Int32], fy: [Float],
+                                 into out: UnsafeMutablePointer<Float>) -> (min: Float, max: Float) {
+        precondition(y0.count == y1.count && y0.count == fy.count, "blendRows: one (y0, y1, fy) per output row")
+        var lohi: [Float] = [0, 0]
+        loupe_blend_rows(rows, width, y0, y1, fy, y0.count, out, &lohi)
+        return (lohi[0], lohi[1])
     }
 }

@@ -2,7 +2,9 @@ import CLoupeKernels
 
 extension Kernels {
     /// SIMD level the vector math, broadcast arithmetic, softmax and row-normalisation kernels
-    /// (CLoupeVMath.h) use: 0 = portable, 1 = AVX2+FMA, 2 = AVX-512F.
+    /// (CLoupeVMath.h) use: 0 = portable, 1 = AVX2+FMA, 2 = AVX-512F. The finiteness check,
+    /// extrema, bilinear row blend and Eigen-CAM's centring and tridiagonalisation follow it too
+    /// (they have an AVX-512 and a portable path).
     public static var vectorMathLevel: Int { Int(loupe_vmath_level()) }
 
     /// Forces those kernels onto a lower path (0, 1, 2), or back to automatic with nil. Levels
