@@ -8,7 +8,7 @@ import Loupe
 //   swift build -c release --product loupe-explain-bench
 //   .build/release/loupe-explain-bench MODEL.onnx --method gradcam --layer NAME --class 7 \
 //       [--input x.f32] [--runs 5] [--warmup 1] [--batch-size 32] [--steps 50] [--samples 25] \
-//       [--threads 2] [--dump out.f32]
+//       [--threads 2] [--dump out.f32] [--interleave forward]
 //
 // Methods: forward, saliency, ig, smoothgrad, gradcam, gradcampp, scorecam, eigencam.
 // Every timed call produces what the peer's call returns: gradient methods the attribution at
@@ -22,6 +22,10 @@ import Loupe
 // the peer.
 //
 // Prints `median_ms=<float> min_ms=... max_ms=...` — the line the peer scripts parse.
+// --interleave M times method M call for call with the main one (after its own warm-up; the
+// order within a pair alternates) and
+// adds `interleaved_median_ms=` and `interleaved_times_ms=` lines: Eigen-CAM's target is a ratio
+// to Loupe's own forward, and this host's speed drifts by tens of percent between processes.
 
 func fail(_ message: String, code: Int32 = 2) -> Never {
     FileHandle.standardError.write(Data("loupe-explain-bench: \(message)\n".utf8))
@@ -30,12 +34,12 @@ func fail(_ message: String, code: Int32 = 2) -> Never {
 
 var args = Array(CommandLine.arguments.dropFirst())
 guard let path = args.first, !path.hasPrefix("-") else {
-    fail("usage: loupe-explain-bench MODEL.onnx --method M --layer NAME --class C [--input F] [--runs R] [--warmup W] [--batch-size N] [--steps S] [--samples S] [--stdev F] [--threads T] [--size S] [--dump F]")
+    fail("usage: loupe-explain-bench MODEL.onnx --method M --layer NAME --class C [--input F] [--runs R] [--warmup W] [--batch-size N] [--steps S] [--samples S] [--stdev F] [--threads T] [--size S] [--dump F] [--interleave M]")
 }
 args.removeFirst()
 var method = "", layer = "", inputPath: String?, dumpPath: String?
 var cls = 0, runs = 5, warmup = 1, steps = 50, samples = 25, size = 224
-var batchSize: Int?, threads: Int?
+var batchSize: Int?, threads: Int?, interleave: String?
 var stdev: Float = 1
 while !args.isEmpty {
     let a = args.removeFirst()
@@ -64,6 +68,7 @@ while !args.isEmpty {
         guard let f = Float(v) else { fail("--stdev expects a number, got '\(v)'") }
         stdev = f
     case "--threads": threads = int()
+    case "--interleave": interleave = value()
     case "--size": size = int()
     default: fail("unknown option \(a)")
     }
@@ -100,53 +105,74 @@ do {
         "scorecam": .scoreCAM(batchSize: batchSize ?? 32),
     ]
     let target = Target.index(cls)
-    let once: () throws -> Tensor
     var image: Tensor?   // a CAM's final image, what pytorch-grad-cam returns
-    switch method {
-    case "forward":
-        once = {
-            guard let y = try model.run([input: x])[model.outputs[0].name] else { fail("no output", code: 1) }
-            return y
-        }
-    case "saliency":
-        once = { try Saliency().explain(model, input: x, target: target).attribution }
-    case "ig":
-        let ig = IntegratedGradients(baseline: .zeros, steps: steps, rule: .gaussLegendre)
-        let options = ExplainOptions(batchSize: batchSize ?? steps)
-        once = { try ig.explain(model, input: x, target: target, options: options).attribution }
-    case "smoothgrad":
-        let sg = NoiseTunnel(Saliency(), kind: .smoothGrad, samples: samples, stdev: stdev, seed: 0)
-        let options = ExplainOptions(batchSize: batchSize ?? samples)
-        once = { try sg.explain(model, input: x, target: target, options: options).attribution }
-    default:
-        guard let m = camMethods[method] else {
-            fail("unknown method '\(method)' (forward, saliency, ig, smoothgrad, \(camMethods.keys.sorted().joined(separator: ", ")))")
-        }
-        guard !layer.isEmpty else { fail("--layer is required for CAM methods") }
-        once = {
-            let r = try CAM.explain(model: model, input: x, layer: layer, classes: [cls], method: m)
-            image = try CAM.scaledLikePytorchGradCAM(r.raw, height: size, width: size)
-            return r.raw
+    func call(_ method: String) throws -> () throws -> Tensor {
+        switch method {
+        case "forward":
+            return {
+                guard let y = try model.run([input: x])[model.outputs[0].name] else { fail("no output", code: 1) }
+                return y
+            }
+        case "saliency":
+            return { try Saliency().explain(model, input: x, target: target).attribution }
+        case "ig":
+            let ig = IntegratedGradients(baseline: .zeros, steps: steps, rule: .gaussLegendre)
+            let options = ExplainOptions(batchSize: batchSize ?? steps)
+            return { try ig.explain(model, input: x, target: target, options: options).attribution }
+        case "smoothgrad":
+            let sg = NoiseTunnel(Saliency(), kind: .smoothGrad, samples: samples, stdev: stdev, seed: 0)
+            let options = ExplainOptions(batchSize: batchSize ?? samples)
+            return { try sg.explain(model, input: x, target: target, options: options).attribution }
+        default:
+            guard let m = camMethods[method] else {
+                fail("unknown method '\(method)' (forward, saliency, ig, smoothgrad, \(camMethods.keys.sorted().joined(separator: ", ")))")
+            }
+            guard !layer.isEmpty else { fail("--layer is required for CAM methods") }
+            return {
+                let r = try CAM.explain(model: model, input: x, layer: layer, classes: [cls], method: m)
+                image = try CAM.scaledLikePytorchGradCAM(r.raw, height: size, width: size)
+                return r.raw
+            }
         }
     }
+    let once = try call(method)
+    // The method to alternate with, call for call, so both see the same host load.
+    let other = try interleave.map { try call($0) }
+    var otherTimes: [Double] = []
     // At least one untimed call: it loads lazily initialised kernels and the thread pool.
     var last = try once()
     for _ in 1..<max(1, warmup) { last = try once() }
-    var times: [Double] = []
-    for _ in 0..<runs {
+    if let other { for _ in 0..<max(1, warmup) { _ = try other() } }
+    func timed(_ f: () throws -> Tensor) rethrows -> (Tensor, Double) {
         let t0 = DispatchTime.now().uptimeNanoseconds
-        last = try once()
-        times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+        let y = try f()
+        return (y, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+    }
+    var times: [Double] = []
+    for i in 0..<runs {
+        // With --interleave the pair's order alternates, so neither side always runs on the
+        // caches the other left.
+        if let other, i % 2 == 1 { otherTimes.append(try timed(other).1) }
+        let (y, t) = try timed(once)
+        last = y
+        times.append(t)
+        if let other, i % 2 == 0 { otherTimes.append(try timed(other).1) }
     }
     if let dumpPath {
         try dump(last, to: dumpPath)
         if let image { try dump(image, to: dumpPath + ".image") }
     }
-    let sorted = times.sorted()
-    let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-    print(String(format: "median_ms=%.3f min_ms=%.3f max_ms=%.3f runs=%d method=%@ threads=%d", median, sorted[0], sorted[sorted.count - 1],
-                 runs, method, Kernels.threads))
+    func median(_ t: [Double]) -> Double {
+        let s = t.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+    print(String(format: "median_ms=%.3f min_ms=%.3f max_ms=%.3f runs=%d method=%@ threads=%d", median(times), times.min() ?? 0,
+                 times.max() ?? 0, runs, method, Kernels.threads))
     print("times_ms=" + times.map { String(format: "%.3f", $0) }.joined(separator: ","))
+    if let interleave {
+        print(String(format: "interleaved_median_ms=%.3f interleaved_min_ms=%.3f method=%@", median(otherTimes), otherTimes.min() ?? 0, interleave))
+        print("interleaved_times_ms=" + otherTimes.map { String(format: "%.3f", $0) }.joined(separator: ","))
+    }
 } catch {
     fail("error: \(error)", code: 1)
 }

@@ -5,6 +5,17 @@
 /// Highest SIMD level the running CPU supports: 0 = baseline, 1 = AVX2+FMA, 2 = AVX-512F.
 int loupe_cpu_level(void);
 
+/// Householder tridiagonalisation of the symmetric row-major n x n matrix a (lower triangle
+/// read), T = Q^T A Q with Q = H_0 H_1 ... H_{n-3}, H_k = I - beta[k] v_k v_k^T acting on
+/// coordinates k+1 ..< n. On return d[n] and e[n-1] hold T's diagonal and subdiagonal, v_k sits in
+/// column k of a from row k+1 down (beta[k] == 0: no reflector), and the rest of a is scratch.
+/// beta needs n entries, work 3n + 8 doubles.
+void loupe_sym_tridiagonalize(double *a, ptrdiff_t n, double *d, double *e, double *beta, double *work);
+
+/// y = x - mean(x) per row of the rows x n matrix x, NaN counted as 0 (in the mean and in y);
+/// the mean summed in double. x and y may be the same buffer.
+void loupe_center_rows(const float *x, ptrdiff_t rows, ptrdiff_t n, float *y);
+
 // MARK: - Thread pool
 
 /// Number of threads (including the caller) parallel kernels use. Defaults to the number of

@@ -14,7 +14,7 @@ extension CAM {
         /// token layer (the reshape `tensor[:, 1:, :].reshape(B, h, w, C)` then channels first,
         /// that pytorch-grad-cam users write by hand as `reshape_transform`). Anything else
         /// throws ``CAMError/noSpatialLayer(layer:shape:spatialLayers:)``.
-        public static func of(shape: [Int], layer: String, spatialLayers: [String] = []) throws -> Layout {
+        public static func of(shape: [Int], layer: String, spatialLayers: @autoclosure () -> [String] = []) throws -> Layout {
             if shape.count == 4 { return .spatial }
             if shape.count == 3, shape[1] >= 2 {
                 let n = shape[1] - 1
@@ -24,7 +24,7 @@ extension CAM {
                 guard s * s == n else { throw CAMError.tokensNotSquare(layer: layer, tokens: shape[1]) }
                 return .tokens(height: s, width: s)
             }
-            throw CAMError.noSpatialLayer(layer: layer, shape: shape, spatialLayers: spatialLayers)
+            throw CAMError.noSpatialLayer(layer: layer, shape: shape, spatialLayers: spatialLayers())
         }
 
         /// True when `shape` could be read as a CAM layer (used to suggest alternatives).

@@ -38,17 +38,15 @@ extension CAM {
         var out = [Float](repeating: 0, count: d.b * d.hw)
         let n = d.hw, c = d.c
         guard n > 0, c > 0 else { return try Tensor(shape: [d.b, d.h, d.w], floats: out) }
-        var xc = [Float](repeating: 0, count: c * n)
+        // Every element is written by the centring before it is read.
+        var xc = [Float](unsafeUninitializedCapacity: c * n) { _, count in count = c * n }
         for b in 0..<d.b {
             // Xc (C × h·w), each channel centred (mean in Double); M = Xcᵀ is the (h·w × C)
             // matrix whose principal axis Eigen-CAM projects on.
-            for ch in 0..<c {
-                let row = (b * c + ch) * n
-                var mean = 0.0
-                for p in 0..<n { let v = x[row + p]; mean += v.isNaN ? 0 : Double(v) }
-                let mf = Float(mean / Double(n))
-                for p in 0..<n { let v = x[row + p]; xc[ch * n + p] = (v.isNaN ? 0 : v) - mf }
-            }
+            x.withUnsafeBufferPointer { xb in xc.withUnsafeMutableBufferPointer { cb in
+                guard let x0 = xb.baseAddress, let c0 = cb.baseAddress else { return }
+                Kernels.centerRows(x0 + b * c * n, rows: c, n: n, c0)
+            } }
             // The Gram matrix of the smaller side by one float GEMM (the peer's SVD runs in float
             // too); its top eigenpair in Double.
             let size = min(c, n)
@@ -62,8 +60,12 @@ extension CAM {
                 }
             } }
             // Symmetrise (the two triangles can differ in the last bit).
-            var gram = [Double](repeating: 0, count: size * size)
-            for i in 0..<size { for j in 0..<size { gram[i * size + j] = (Double(g[i * size + j]) + Double(g[j * size + i])) / 2 } }
+            let gram = [Double](unsafeUninitializedCapacity: size * size) { gb, count in
+                g.withUnsafeBufferPointer { fb in
+                    for i in 0..<size { for j in 0..<size { gb[i * size + j] = (Double(fb[i * size + j]) + Double(fb[j * size + i])) / 2 } }
+                }
+                count = size * size
+            }
             var proj = [Double](repeating: 0, count: n)
             if c <= n {
                 // Top eigenvector v of MᵀM; projection M·v.

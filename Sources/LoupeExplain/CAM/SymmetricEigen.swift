@@ -1,7 +1,10 @@
+import LoupeTensor
+
 /// The top eigenpair of a small dense symmetric matrix (Eigen-CAM's principal axis), in Double.
 ///
 /// Householder reduction to tridiagonal form T = QᵀAQ (Golub & Van Loan, Matrix Computations,
-/// 4th ed., §8.3.1), the largest eigenvalue of T by Sturm-sequence bisection (§8.4.1), its
+/// 4th ed., §8.3.1; ``Kernels/tridiagonalizeSymmetric(_:n:diagonal:subdiagonal:beta:work:)``, in
+/// C), the largest eigenvalue of T by Sturm-sequence multisection (§8.4.1, eight points a step), its
 /// eigenvector by inverse iteration on T with a pivoted tridiagonal solve (§8.2.2, LAPACK's
 /// dgttrf/dgttrs scheme), then back to A's basis through the Householder vectors. O(n³) with a
 /// small constant: about 4n³/3 flops against cyclic Jacobi's ~30n³, all backward stable, so the
@@ -19,102 +22,75 @@ enum SymmetricEigen {
             return (e, 0)
         }
         var a = Array(input.prefix(n * n))
-        var householders: [Reflector] = []
-        tridiagonalize(&a, n, &householders)
-        let d = (0..<n).map { a[$0 * n + $0] }
-        let e = (0..<(n - 1)).map { a[($0 + 1) * n + $0] }
+        var d = [Double](repeating: 0, count: n), e = [Double](repeating: 0, count: n - 1)
+        var beta = [Double](repeating: 0, count: n), work = [Double](repeating: 0, count: 3 * n + 8)
+        Kernels.tridiagonalizeSymmetric(&a, n: n, diagonal: &d, subdiagonal: &e, beta: &beta, work: &work)
         let lambda = largestEigenvalue(d, e)
         var y = inverseIteration(d, e, lambda, scale: scale)
-        // y is in T's basis; A's eigenvector is Q y with Q = H_0 H_1 ⋯ H_{n-3}.
-        for h in householders.reversed() {
-            var dot = 0.0
-            for i in 0..<h.v.count { dot += h.v[i] * y[h.first + i] }
-            let f = h.beta * dot
-            for i in 0..<h.v.count { y[h.first + i] -= f * h.v[i] }
-        }
+        // y is in T's basis; A's eigenvector is Q y with Q = H_0 H_1 ⋯ H_{n-3}, v_k in a's
+        // column k below the diagonal.
+        a.withUnsafeBufferPointer { ab in y.withUnsafeMutableBufferPointer { yb in
+            for k in stride(from: n - 3, through: 0, by: -1) where beta[k] != 0 {
+                var dot = 0.0
+                for i in (k + 1)..<n { dot += ab[i * n + k] * yb[i] }
+                let f = beta[k] * dot
+                for i in (k + 1)..<n { yb[i] -= f * ab[i * n + k] }
+            }
+        } }
         return (y, lambda)
     }
 
-    /// A Householder reflector I − β v vᵀ acting on coordinates first ..< first + v.count.
-    private struct Reflector {
-        var first: Int
-        var v: [Double]
-        var beta: Double
-    }
-
-    /// A (row-major n×n, symmetric) ← T = QᵀAQ in place, Q the product of the reflectors in order
-    /// (a column already zero below the subdiagonal needs none).
-    private static func tridiagonalize(_ a: inout [Double], _ n: Int, _ out: inout [Reflector]) {
-        guard n > 2 else { return }
-        var p = [Double](repeating: 0, count: n), w = [Double](repeating: 0, count: n)
-        for k in 0..<(n - 2) {
-            let m = n - k - 1
-            var norm2 = 0.0
-            for i in 0..<m { let x = a[(k + 1 + i) * n + k]; norm2 += x * x }
-            let x0 = a[(k + 1) * n + k]
-            let norm = norm2.squareRoot()
-            if norm == 0 { continue }
-            let alpha = x0 > 0 ? -norm : norm
-            var v = (0..<m).map { a[(k + 1 + $0) * n + k] }
-            v[0] -= alpha
-            var vv = 0.0
-            for x in v { vv += x * x }
-            if vv == 0 { continue }
-            let beta = 2 / vv
-            // B ← H B H for the trailing block B = A[k+1..., k+1...]:
-            // p = β B v, w = p − (β/2)(pᵀv) v, B ← B − v wᵀ − w vᵀ.
-            var pv = 0.0
-            for i in 0..<m {
-                var s = 0.0
-                let row = (k + 1 + i) * n + k + 1
-                for j in 0..<m { s += a[row + j] * v[j] }
-                p[i] = beta * s
-                pv += p[i] * v[i]
-            }
-            let half = beta * pv / 2
-            for i in 0..<m { w[i] = p[i] - half * v[i] }
-            for i in 0..<m {
-                let row = (k + 1 + i) * n + k + 1
-                for j in 0..<m { a[row + j] -= v[i] * w[j] + w[i] * v[j] }
-            }
-            a[(k + 1) * n + k] = alpha
-            a[k * n + k + 1] = alpha
-            for i in 1..<m { a[(k + 1 + i) * n + k] = 0; a[k * n + k + 1 + i] = 0 }
-            out.append(Reflector(first: k + 1, v: v, beta: beta))
-        }
-    }
-
-    /// Number of eigenvalues of the tridiagonal (d, e) below x (Sturm count).
-    private static func countBelow(_ d: [Double], _ e: [Double], _ x: Double, tiny: Double) -> Int {
-        var count = 0
+    /// Number of eigenvalues of the tridiagonal (d, e) below each of eight points x (Sturm
+    /// counts, §8.4.1), the eight recurrences advancing together: their divisions overlap
+    /// instead of forming one dependency chain. `e2` holds the squared subdiagonal.
+    private static func countsBelow(_ d: UnsafePointer<Double>, _ e2: UnsafePointer<Double>, _ n: Int,
+                                    _ x: SIMD8<Double>, tiny: Double) -> SIMD8<Int64> {
+        var count = SIMD8<Int64>()
+        let one = SIMD8<Int64>(repeating: 1), tinyV = SIMD8<Double>(repeating: tiny)
         var q = d[0] - x
-        if q < 0 { count += 1 }
-        for i in 1..<d.count {
-            if q == 0 { q = tiny }
-            q = d[i] - x - e[i - 1] * e[i - 1] / q
-            if q < 0 { count += 1 }
+        count.replace(with: count &+ one, where: q .< 0)
+        for i in 1..<n {
+            q.replace(with: tinyV, where: q .== 0)
+            q = d[i] - x - e2[i - 1] / q
+            count.replace(with: count &+ one, where: q .< 0)
         }
         return count
     }
 
-    /// The largest eigenvalue of the tridiagonal (d, e), by bisection inside its Gershgorin interval.
+    /// The largest eigenvalue of the tridiagonal (d, e) by multisection (bisection with eight
+    /// points per step, so each step shrinks the interval ninefold) inside [max dᵢ, Gershgorin's
+    /// upper bound]: λ_max ≥ every diagonal entry of a symmetric matrix.
     private static func largestEigenvalue(_ d: [Double], _ e: [Double]) -> Double {
         let n = d.count
-        var lo = Double.infinity, hi = -Double.infinity
+        var top = -Double.infinity, hi = -Double.infinity, big = 0.0
         for i in 0..<n {
             let r = (i > 0 ? abs(e[i - 1]) : 0) + (i < n - 1 ? abs(e[i]) : 0)
-            lo = min(lo, d[i] - r)
+            top = max(top, d[i])
             hi = max(hi, d[i] + r)
+            big = max(big, abs(d[i] - r), abs(d[i] + r))
         }
+        let e2 = e.map { $0 * $0 }
         let tiny = Double.leastNormalMagnitude * 4
-        let width = max(abs(lo), abs(hi))
+        let width = big
+        let fractions = SIMD8<Double>(1, 2, 3, 4, 5, 6, 7, 8) / 9
         // Invariant: fewer than n eigenvalues lie below a, all n below b.
-        var a = lo - Double.ulpOfOne * width, b = hi + Double.ulpOfOne * width
-        for _ in 0..<200 {
-            let mid = (a + b) / 2
-            if mid <= a || mid >= b || b - a <= 2 * Double.ulpOfOne * width { break }
-            if countBelow(d, e, mid, tiny: tiny) == n { b = mid } else { a = mid }
-        }
+        var a = top - Double.ulpOfOne * width, b = hi + Double.ulpOfOne * width
+        d.withUnsafeBufferPointer { db in e2.withUnsafeBufferPointer { eb in
+            guard let d0 = db.baseAddress else { return }
+            let e0 = eb.baseAddress ?? d0   // n = 1: never read
+            for _ in 0..<100 {
+                if b - a <= 2 * Double.ulpOfOne * width { break }
+                let x = a + (b - a) * fractions
+                let counts = countsBelow(d0, e0, n, x, tiny: tiny)
+                var newA = a, newB = b
+                for j in 0..<8 {
+                    if counts[j] == Int64(n) { newB = x[j]; break }
+                    newA = x[j]
+                }
+                if newA <= a && newB >= b { break }   // no representable progress
+                a = newA; b = newB
+            }
+        } }
         return (a + b) / 2
     }
 
