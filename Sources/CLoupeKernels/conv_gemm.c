@@ -523,6 +523,10 @@ static inline void run_tile(const packed_job *job, const gemm_path *path, ptrdif
     const int rowsOut = mv <= path->short_rows ? path->short_rows : mr;
     const float *rowBias = job->bias ? job->bias + ir : NULL;
     if (mv == rowsOut && nv == nr) {
+        if (epi && mv == mr && path->fused_kernel) {
+            path->fused_kernel(kc, ap, bp, c, job->ldc, job->alpha, beta, rowBias, job->act == LOUPE_ACT_RELU);
+            return;
+        }
         kern(kc, ap, bp, c, job->ldc, job->alpha, beta);
         if (epi) {
 #if defined(__x86_64__)

@@ -20,11 +20,18 @@ typedef void (*micro_kernel)(ptrdiff_t kc, const float *a, const float *b, float
 /// One micro-kernel with its register tile (mr x nr) and cache block sizes (mc x nc), and
 /// optionally a kernel for a last panel of at most `short_rows` rows (same panel layout, rows
 /// beyond short_rows ignored), so M = 64 with mr = 14 does not compute 6 rows of zeros.
+/// A micro-kernel that also adds a bias per row (`bias` may be NULL) and applies ReLU (`relu`
+/// non-zero) before it stores the tile: the conv epilogue without a second pass over C.
+typedef void (*fused_micro_kernel)(ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
+                                   float alpha, float beta, const float *bias, ptrdiff_t relu);
+
 typedef struct {
     int mr, nr, mc, nc;
     micro_kernel kernel;
     int short_rows;
     micro_kernel short_kernel;
+    /// `kernel` with the epilogue fused in (full mr x nr tiles), or NULL.
+    fused_micro_kernel fused_kernel;
 } gemm_path;
 
 /// Paths by level: 0 portable, 1 AVX2+FMA, 2 AVX-512F.

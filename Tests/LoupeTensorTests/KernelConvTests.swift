@@ -103,6 +103,40 @@ final class KernelConvTests: XCTestCase {
         }
     }
 
+    /// Whole 14 × 32 tiles take the micro-kernel with the bias and ReLU fused into its registers
+    /// (AVX-512), edge tiles the separate merge: both must add the same bias and keep NaN through
+    /// the ReLU (`x < 0 ? 0 : x`, as torch.relu), on every GEMM path.
+    func testFusedBiasReluKeepsNaNOnWholeAndEdgeTiles() throws {
+        var rng = KernelRNG(seed: 21)
+        defer { Kernels.forceGEMMLevel(nil) }
+        // 30 output channels = two whole 14-row tiles + 2 rows; 9 × 8 = 72 pixels = two whole
+        // 32-column panels + 8 columns.
+        let x = try rng.tensor([1, 5, 9, 8]), w = try rng.tensor([30, 5, 1, 1]), b = try rng.tensor([30])
+        var xv = try x.floats()
+        xv[2 * 72 + 10] = .nan   // pixel 10 (a whole tile) and pixel 70 (the edge panel)
+        xv[4 * 72 + 70] = .nan
+        let xn = try Tensor(shape: x.shape, floats: xv)
+        let g = ConvGeometry(kernel: (1, 1))
+        let ref = try ReferenceKernels.conv2d(xn, weight: w, bias: b, geometry: g).floats()
+        for level in [2, 1, 0] {
+            Kernels.forceGEMMLevel(level)
+            let packed = try PackedConvWeights(weight: w, groups: 1)
+            for relu in [false, true] {
+                let y = try Kernels.conv2d(xn, weight: w, bias: b, geometry: g, packed: packed, relu: relu).floats()
+                for m in 0..<30 {
+                    for p in 0..<72 {
+                        let r = ref[m * 72 + p], v = y[m * 72 + p]
+                        if p == 10 || p == 70 {
+                            XCTAssertTrue(v.isNaN, "level \(level) relu \(relu) channel \(m) pixel \(p): \(v)")
+                        } else {
+                            XCTAssertEqual(v, relu ? max(r, 0) : r, accuracy: 1e-5, "level \(level) relu \(relu) channel \(m) pixel \(p)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Zero input channels: an empty sum, so the output is the bias (and its ReLU), as in PyTorch.
     func testConvWithNoInputChannelsIsTheBias() throws {
         let x = Tensor(zeros: [2, 0, 4, 5]), w = Tensor(zeros: [3, 0, 3, 3])
