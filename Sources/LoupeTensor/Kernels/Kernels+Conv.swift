@@ -106,7 +106,10 @@ extension Kernels {
         let win = p.window(inH: s.h, inW: s.w, outH: s.oh, outW: s.ow)
         if s.depthwise {
             let W = try weight.floats("Conv")
-            var Y = [Float](repeating: 0, count: s.n * s.m * s.plane)
+            // The kernel writes every output element; zero-filling first would be a whole extra
+            // pass over the output (5 % of mobilenet_v3_small at batch 1).
+            let count = s.n * s.m * s.plane
+            var Y = [Float](unsafeUninitializedCapacity: count) { _, n in n = count }
             X.withUnsafeBufferPointer { xb in W.withUnsafeBufferPointer { wb in Y.withUnsafeMutableBufferPointer { yb in
                 guard let x0 = xb.baseAddress, let w0 = wb.baseAddress, let y0 = yb.baseAddress else { return }
                 depthwiseForward(x0, w0, Bv, s, win, y0, activation: activation)
