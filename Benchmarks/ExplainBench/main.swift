@@ -10,7 +10,8 @@ import Loupe
 //       [--input x.f32] [--runs 5] [--warmup 1] [--batch-size 32] [--steps 50] [--samples 25] \
 //       [--threads 2] [--dump out.f32] [--interleave forward]
 //
-// Methods: forward, saliency, ig, smoothgrad, gradcam, gradcampp, scorecam, eigencam.
+// Methods: forward, layer (the forward up to --layer, what Eigen-CAM runs), saliency, ig, smoothgrad,
+// gradcam, gradcampp, scorecam, eigencam.
 // Every timed call produces what the peer's call returns: gradient methods the attribution at
 // the input (IG with its convergence delta, as Captum is asked for), CAM methods
 // pytorch-grad-cam's final image (ReLU, min-max, resize to the input, min-max).
@@ -113,6 +114,14 @@ do {
                 guard let y = try model.run([input: x])[model.outputs[0].name] else { fail("no output", code: 1) }
                 return y
             }
+        case "layer":
+            // The forward pass Eigen-CAM runs: up to the layer, without the classifier head.
+            var hooks = Hooks()
+            hooks.capture(try model.hook(layer))
+            return {
+                guard let a = try model.forward([input: x], hooks: hooks, outputs: []).captured[layer] else { fail("layer not captured", code: 1) }
+                return a
+            }
         case "saliency":
             return { try Saliency().explain(model, input: x, target: target).attribution }
         case "ig":
@@ -125,7 +134,7 @@ do {
             return { try sg.explain(model, input: x, target: target, options: options).attribution }
         default:
             guard let m = camMethods[method] else {
-                fail("unknown method '\(method)' (forward, saliency, ig, smoothgrad, \(camMethods.keys.sorted().joined(separator: ", ")))")
+                fail("unknown method '\(method)' (forward, layer, saliency, ig, smoothgrad, \(camMethods.keys.sorted().joined(separator: ", ")))")
             }
             guard !layer.isEmpty else { fail("--layer is required for CAM methods") }
             return {

@@ -99,11 +99,20 @@ final class CAMIdentityTests: XCTestCase {
     }
 
     /// More channels than positions takes the (h·w × h·w) Gram path; fewer takes (C × C). Both
-    /// must agree with a power-iteration reference on the same data.
+    /// must agree with a power-iteration reference on the same data. 512 channels of 20 values
+    /// is large enough for the channels to be split over threads (partial Grams summed); it gets
+    /// a planted rank-one component so the reference's power iteration converges quickly.
     func testEigenBothGramPathsAgainstPowerIteration() throws {
         var rng = SplitMix64(seed: 7)
-        for (c, hw) in [(7, 3), (3, 7)] {
-            let vals = (0..<(c * hw)).map { _ in Float.random(in: -1...1, using: &rng) }
+        for (c, hw) in [(7, 3), (3, 7), (512, 20)] {
+            var vals = (0..<(c * hw)).map { _ in Float.random(in: -1...1, using: &rng) }
+            if c > 64 {
+                let u = (0..<hw).map { _ in Float.random(in: -1...1, using: &rng) }
+                for ch in 0..<c {
+                    let w = Float.random(in: -2...2, using: &rng)
+                    for p in 0..<hw { vals[ch * hw + p] += w * u[p] }
+                }
+            }
             let a = try Tensor(shape: [1, c, 1, hw], floats: vals)
             let got = try CAM.rawMap(try CAM.EigenCAM().readout(activations: a, gradients: nil, classes: [0]), activations: a)
             // Reference: centred X (hw × c), power iteration on XᵀX.
@@ -120,7 +129,10 @@ final class CAMIdentityTests: XCTestCase {
                     for ch in 0..<c { nv[ch] += x[p][ch] * s }
                 }
                 let norm = nv.reduce(0) { $0 + $1 * $1 }.squareRoot()
-                v = nv.map { $0 / norm }
+                let next = nv.map { $0 / norm }
+                let moved = zip(next, v).reduce(0.0) { max($0, abs($1.0 - $1.1)) }
+                v = next
+                if moved < 1e-13 { break }
             }
             var proj = (0..<hw).map { p in (0..<c).reduce(0.0) { $0 + x[p][$1] * v[$1] } }
             if abs(proj.min()!) > abs(proj.max()!) { proj = proj.map { -$0 } }

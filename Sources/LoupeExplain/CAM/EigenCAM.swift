@@ -38,52 +38,93 @@ extension CAM {
         var out = [Float](repeating: 0, count: d.b * d.hw)
         let n = d.hw, c = d.c
         guard n > 0, c > 0 else { return try Tensor(shape: [d.b, d.h, d.w], floats: out) }
-        // Every element is written by the centring before it is read.
-        var xc = [Float](unsafeUninitializedCapacity: c * n) { _, count in count = c * n }
         for b in 0..<d.b {
-            // Xc (C × h·w), each channel centred (mean in Double); M = Xcᵀ is the (h·w × C)
-            // matrix whose principal axis Eigen-CAM projects on.
-            x.withUnsafeBufferPointer { xb in xc.withUnsafeMutableBufferPointer { cb in
-                guard let x0 = xb.baseAddress, let c0 = cb.baseAddress else { return }
-                Kernels.centerRows(x0 + b * c * n, rows: c, n: n, c0)
-            } }
-            // The Gram matrix of the smaller side by one float GEMM (the peer's SVD runs in float
-            // too); its top eigenpair in Double.
-            let size = min(c, n)
-            var g = [Float](repeating: 0, count: size * size)
-            xc.withUnsafeBufferPointer { xb in g.withUnsafeMutableBufferPointer { gb in
-                guard let x0 = xb.baseAddress, let g0 = gb.baseAddress else { return }
-                if c <= n { // MᵀM = Xc·Xcᵀ (C × C)
-                    Kernels.gemm(transB: true, m: c, n: c, k: n, a: x0, lda: n, b: x0, ldb: n, c: g0, ldc: c)
-                } else {    // M·Mᵀ = Xcᵀ·Xc (h·w × h·w)
-                    Kernels.gemm(transA: true, m: n, n: n, k: c, a: x0, lda: n, b: x0, ldb: n, c: g0, ldc: n)
-                }
-            } }
-            // Symmetrise (the two triangles can differ in the last bit).
-            let gram = [Double](unsafeUninitializedCapacity: size * size) { gb, count in
-                g.withUnsafeBufferPointer { fb in
-                    for i in 0..<size { for j in 0..<size { gb[i * size + j] = (Double(fb[i * size + j]) + Double(fb[j * size + i])) / 2 } }
-                }
-                count = size * size
-            }
             var proj = [Double](repeating: 0, count: n)
-            if c <= n {
-                // Top eigenvector v of MᵀM; projection M·v.
-                let v = SymmetricEigen.topEigenvector(gram, size: c)
-                for ch in 0..<c {
-                    let vc = v[ch]
-                    for p in 0..<n { proj[p] += Double(xc[ch * n + p]) * vc }
+            x.withUnsafeBufferPointer { xb in
+                guard let x0 = xb.baseAddress else { return }
+                if c <= n {
+                    // Top eigenvector v of MᵀM = Xc·Xcᵀ (C × C); projection M·v.
+                    let xc = centred(x0 + b * c * n, rows: c, n: n)
+                    let v = SymmetricEigen.topEigenvector(gram(xc, rows: c, n: n, channelsFirst: false), size: c)
+                    for ch in 0..<c {
+                        let vc = v[ch]
+                        for p in 0..<n { proj[p] += Double(xc[ch * n + p]) * vc }
+                    }
+                } else {
+                    // Top eigenvector u of M·Mᵀ = Xcᵀ·Xc (h·w × h·w); projection σ·u.
+                    let (u, lambda) = SymmetricEigen.topEigenpair(channelGram(x0 + b * c * n, channels: c, n: n), size: n)
+                    let sigma = max(lambda, 0).squareRoot()
+                    for p in 0..<n { proj[p] = sigma * u[p] }
                 }
-            } else {
-                // Top eigenvector u of M·Mᵀ; projection σ·u.
-                let (u, lambda) = SymmetricEigen.topEigenpair(gram, size: n)
-                let sigma = max(lambda, 0).squareRoot()
-                for p in 0..<n { proj[p] = sigma * u[p] }
             }
             let lo = proj.min() ?? 0, hi = proj.max() ?? 0
             let sign: Double = abs(lo) > abs(hi) ? -1 : 1
             for p in 0..<n { out[b * n + p] = Float(sign * proj[p]) }
         }
         return try Tensor(shape: [d.b, d.h, d.w], floats: out)
+    }
+
+    /// Xc (rows × n): each row of `x` minus its mean (taken in Double), NaNs as 0.
+    private static func centred(_ x: UnsafePointer<Float>, rows: Int, n: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: rows * n) { yb, count in
+            if let y0 = yb.baseAddress { Kernels.centerRows(x, rows: rows, n: n, y0) }
+            count = rows * n
+        }
+    }
+
+    /// The Gram matrix of the centred rows by one float GEMM (the peer's SVD runs in float too),
+    /// symmetrised in Double (the two triangles can differ in the last bit): Xc·Xcᵀ (rows × rows)
+    /// or, with `channelsFirst`, Xcᵀ·Xc (n × n).
+    private static func gram(_ xc: [Float], rows: Int, n: Int, channelsFirst: Bool) -> [Double] {
+        let size = channelsFirst ? n : rows
+        var g = [Float](repeating: 0, count: size * size)
+        xc.withUnsafeBufferPointer { xb in g.withUnsafeMutableBufferPointer { gb in
+            guard let x0 = xb.baseAddress, let g0 = gb.baseAddress else { return }
+            if channelsFirst {
+                Kernels.gemm(transA: true, m: n, n: n, k: rows, a: x0, lda: n, b: x0, ldb: n, c: g0, ldc: n, parallel: false)
+            } else {
+                Kernels.gemm(transB: true, m: rows, n: rows, k: n, a: x0, lda: n, b: x0, ldb: n, c: g0, ldc: rows)
+            }
+        } }
+        return symmetrised([g], size: size)
+    }
+
+    /// Xcᵀ·Xc (n × n) of `channels` rows of n values, each row centred. The channels split into
+    /// one block per thread, each centred and multiplied out on its own core and the partial
+    /// Grams summed: the centring and the GEMM (2·n²·C flops, ~40 µs for resnet18's 512 × 7 × 7
+    /// layer on one core) are most of Eigen-CAM's time past the forward pass, which it must not
+    /// exceed by more than the classifier head it skips.
+    private static func channelGram(_ x: UnsafePointer<Float>, channels c: Int, n: Int) -> [Double] {
+        let parts = c * n >= 8192 ? max(1, min(Kernels.threads, c / 64)) : 1
+        var partial = [[Float]](repeating: [], count: parts)
+        partial.withUnsafeMutableBufferPointer { pb in
+            guard let p0 = pb.baseAddress else { return }
+            let slots = UnsafeMutablePointer<[Float]>(p0)
+            Kernels.parallelFor(parts) { t in
+                let lo = c * t / parts, hi = c * (t + 1) / parts
+                let xc = centred(x + lo * n, rows: hi - lo, n: n)
+                var g = [Float](repeating: 0, count: n * n)
+                xc.withUnsafeBufferPointer { xb in g.withUnsafeMutableBufferPointer { gb in
+                    guard let x0 = xb.baseAddress, let g0 = gb.baseAddress else { return }
+                    Kernels.gemm(transA: true, m: n, n: n, k: hi - lo, a: x0, lda: n, b: x0, ldb: n, c: g0, ldc: n, parallel: false)
+                } }
+                slots[t] = g
+            }
+        }
+        return symmetrised(partial, size: n)
+    }
+
+    /// (Σ G + (Σ G)ᵀ) / 2 in Double, of size × size float matrices.
+    private static func symmetrised(_ parts: [[Float]], size: Int) -> [Double] {
+        [Double](unsafeUninitializedCapacity: size * size) { gb, count in
+            for i in 0..<size {
+                for j in 0..<size {
+                    var s = 0.0
+                    for g in parts { s += Double(g[i * size + j]) + Double(g[j * size + i]) }
+                    gb[i * size + j] = s / 2
+                }
+            }
+            count = size * size
+        }
     }
 }
