@@ -300,6 +300,16 @@ static VATTR void FN(deriv_range)(int op, const float *vs, const float *gs, floa
             FN(vsel)((t > 0.0f) & (t < 1.0f), g * p0, (VF)0.0f);
         }));
         break;
+    case LOUPE_VD_SILU:
+        // σ(x) and 1 − σ(x) = σ(−x) from one e = exp(−|x|) and one reciprocal, so neither
+        // cancels where σ → 1: x·σ(−x) stays accurate for large x.
+        VLOOP2(({
+            VF e = FN(vexp)(-FN(vabs)(v)), r = 1.0f / (1.0f + e);
+            VI pos = v >= 0.0f;
+            VF s = FN(vsel)(pos, (VF)1.0f, e) * r, sm = FN(vsel)(pos, e, (VF)1.0f) * r;
+            g * FN(vfma)(v * sm, s, s);
+        }));
+        break;
     default: VLOOP2(((void)v, g)); break;
     }
     (void)p1;

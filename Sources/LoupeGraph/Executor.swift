@@ -168,7 +168,7 @@ extension Model {
         for s in hooks.captures { if let v = values[s] { captured[valueNames[s]] = v } }
         return ForwardPass(model: self, outputs: outputs, captured: captured,
                            values: rules == nil ? [] : values, shapes: shapes, isFloat: isFloat, preHook: preHook,
-                           cut: cut, rules: rules == nil ? nil : stepRules)
+                           cut: cut, edited: Set(hooks.edits.keys), rules: rules == nil ? nil : stepRules)
     }
 
     private func applyHooks(_ hooks: Hooks, slot s: Int, values: inout [Tensor?], cut: inout Set<Int>,

@@ -14,6 +14,8 @@ public struct ForwardPass: Sendable {
     let isFloat: [Bool]
     let preHook: [Int: Tensor]
     let cut: Set<Int>
+    /// Slots a hook replaced or edited in this pass.
+    let edited: Set<Int>
     let rules: [any BackwardRule]?
 
     /// Shape of any value computed in this pass.
@@ -72,10 +74,13 @@ public struct ForwardPass: Sendable {
         var result: [String: Tensor] = [:]
         var lastCut: Node?
         let wanted = Set(wrtSlots)
+        // Steps whose cotangents an activation chain's single VJP already produced.
+        var absorbed = [Bool](repeating: false, count: m.steps.count)
 
         var i = m.steps.count - 1
         while i >= first {
             defer { i -= 1 }
+            if absorbed[i] { continue }
             let st = m.steps[i]
             let want = st.inputs.map { $0 >= 0 && depends[$0] && reaches[$0] }
             guard want.contains(true) else { continue }
@@ -86,6 +91,15 @@ public struct ForwardPass: Sendable {
                 grads[s] = nil
             }
             guard gOut.contains(where: { $0 != nil }) else { lastCut = st.node; continue }
+            if let chain = m.activationChains[i], let gy = gOut[0],
+               let x = fusedInput(chain, rules: rules, grads: grads, wanted: wanted) {
+                if depends[chain.input] && reaches[chain.input] {
+                    let gx = try chain.vjp(input: x, grad: gy)
+                    grads[chain.input] = try Accumulate.add(grads[chain.input], gx)
+                }
+                for q in chain.steps.dropLast() { absorbed[q] = true }
+                continue
+            }
             let ctx = VJPContext(
                 inputs: st.inputs.map { $0 >= 0 ? values[$0] : nil },
                 inputShapes: st.inputs.map { $0 >= 0 ? shapes[$0] : nil },
@@ -119,6 +133,19 @@ public struct ForwardPass: Sendable {
             }
         }
         return result
+    }
+
+    /// The recorded input x of `chain` when its VJP can be taken in one step: every step in it
+    /// uses the exact gradient, and no value inside it is cut or edited by a hook, seeded, or
+    /// asked for (each of those needs the chain's own steps).
+    private func fusedInput(_ chain: ActivationChain, rules: [any BackwardRule], grads: [Tensor?],
+                            wanted: Set<Int>) -> Tensor? {
+        guard chain.steps.allSatisfy({ rules[$0] is GradientRule }), let x = values[chain.input],
+              let y = model.steps[chain.steps[chain.steps.count - 1]].outputs.first, shapes[y] == x.shape else { return nil }
+        for s in chain.intermediates(in: model.steps) {
+            if s < 0 || cut.contains(s) || edited.contains(s) || grads[s] != nil || wanted.contains(s) { return nil }
+        }
+        return x
     }
 
     /// A value kept by this pass (outputs, captures, and what backward needs).

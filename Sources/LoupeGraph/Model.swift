@@ -33,6 +33,9 @@ public final class Model: Sendable {
     /// Per step, the later step it can absorb when nothing observes the value between them (see
     /// ``StepFusion``), else nil.
     let fusions: [StepFusion?]
+    /// Activation chains (exported SiLU, exact GELU) by their last step: backward takes each
+    /// chain's VJP in one step when nothing observes its insides (``ActivationChain``).
+    let activationChains: [Int: ActivationChain]
 
     struct Step: Sendable {
         let node: Node
@@ -70,6 +73,7 @@ public final class Model: Sendable {
         self.lastUse = parts.lastUse
         self.foldedNodes = parts.folded
         self.fusions = Model.stepFusions(parts)
+        self.activationChains = ActivationChain.chains(parts.steps, fusions)
     }
 
     /// Runs of steps whose intermediate values are read only inside the run and are not graph

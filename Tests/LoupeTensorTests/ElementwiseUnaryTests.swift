@@ -125,5 +125,25 @@ final class ElementwiseUnaryTests: XCTestCase {
             XCTAssertEqual(Array(y[1...]), [0, 2, 0, .infinity] + (0..<15).map { max(Float($0) - 7, 0) }, "reference \(reference)")
         }
     }
+
+    /// The one-pass SiLU VJP, `g·σ(x)(1 + x·σ(−x))`, on the vector kernel and the scalar
+    /// reference, against the derivative of x·σ(x) in Double, tails and signed zeros included.
+    func testSiLUVJPAgainstDouble() throws {
+        var xs: [Float] = [0, -0.0, 1e-20, -1e-20, 0.5, -0.5, 1.5, -1.5, 3, -3, 8, -8, 17, -17, 30, -30, 88, -88, 103, -103]
+        xs += (0..<97).map { Float($0) * 0.23 - 11 }
+        let gs = xs.indices.map { Float($0 % 7) - 3 }
+        let x = try Tensor(shape: [xs.count], floats: xs), g = try Tensor(shape: [gs.count], floats: gs)
+        defer { loupe_vmath_use_reference(0) }
+        for reference in [0, 1] {
+            loupe_vmath_use_reference(Int32(reference))
+            let d = try Tensor.siluVJP(input: x, grad: g).floats()
+            for i in xs.indices {
+                let v = Double(xs[i]), s = 1 / (1 + exp(-v))
+                let want = Double(gs[i]) * s * (1 + v * (1 - s))
+                XCTAssertEqual(Double(d[i]), want, accuracy: 2e-6 * max(1, abs(want)) + 1e-37, "reference \(reference) at \(xs[i])")
+            }
+        }
+        XCTAssertThrowsError(try Tensor.siluVJP(input: x, grad: try Tensor(shape: [3], floats: [1, 2, 3])))
+    }
 }
 

@@ -76,6 +76,7 @@ typedef enum {
     LOUPE_VD_ERF = 6,       // g·2/√π·exp(−x²)
     LOUPE_VD_HARD_SWISH = 7,// x ≤ −3 ? 0 : (x < 3 ? g·(x/3 + 1/2) : g)
     LOUPE_VD_HARD_SIGMOID = 8, // 0 < p0·x + p1 < 1 ? g·p0 : 0
+    LOUPE_VD_SILU = 9,      // g·σ(x)·(1 + x·σ(−x)), from x: the VJP of Mul(x, Sigmoid(x)) in one pass
 } loupe_vderiv_op;
 
 /// gx[i] = g[i]·f'(v[i]). Large n runs on the pool.

@@ -1,0 +1,89 @@
+import XCTest
+import LoupeTensor
+@testable import LoupeGraph
+
+/// The exact gradient rule with another type: the backward pass then takes every step of an
+/// activation chain on its own, the reference the one-step chain VJP must equal.
+private struct StepByStepGradient: BackwardRule {
+    func backward(node: Node, op: any Operator, context: VJPContext) throws -> [Tensor?] { try op.vjp(context) }
+}
+
+/// Backward takes an exported SiLU (Sigmoid + Mul) or exact-GELU chain in one VJP when nothing
+/// observes its inside, with the gradients of the step-by-step walk.
+extension StepFusionTests {
+    private func values(_ n: Int, scale: Float, seed: Int) -> [Float] {
+        (0..<n).map { i in scale * sin(Float(i * 7 + seed) * 0.61) }
+    }
+
+    private func assertClose(_ a: Tensor?, _ b: Tensor?, _ what: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let x = try XCTUnwrap(a, what, file: file, line: line).floats(), y = try XCTUnwrap(b, what, file: file, line: line).floats()
+        XCTAssertEqual(x.count, y.count, what, file: file, line: line)
+        let scale = y.reduce(Float(0)) { max($0, abs($1)) }
+        for i in x.indices where abs(x[i] - y[i]) > 2e-6 * max(scale, 1) {
+            XCTFail("\(what)[\(i)]: \(x[i]) vs \(y[i])", file: file, line: line)
+            return
+        }
+    }
+
+    func testActivationChainsAreFoundByTheirLastStep() throws {
+        let silu = try Model(graph: siluGraph()), gelu = try Model(graph: try geluGraph()), conv = try Model(graph: try activationGraph())
+        let at = { (m: Model, s: String) in m.nodes.map(\.name).firstIndex(of: s)! }
+        XCTAssertEqual(silu.activationChains[at(silu, "mul")], ActivationChain(steps: [at(silu, "sig"), at(silu, "mul")], input: silu.slotOf["x"]!, kind: .silu))
+        XCTAssertNil(silu.activationChains[at(silu, "mul2")], "t is a graph output")
+        XCTAssertEqual(gelu.activationChains[at(gelu, "half")]?.steps, ["div", "erf", "add", "mul", "half"].map { at(gelu, $0) })
+        XCTAssertEqual(gelu.activationChains[at(gelu, "half")]?.kind, .gelu)
+        // Conv → SiLU: the Conv keeps its own backward step, the chain is the Sigmoid and the Mul.
+        XCTAssertEqual(conv.activationChains[at(conv, "mul")], ActivationChain(steps: [at(conv, "sig"), at(conv, "mul")], input: conv.slotOf["a"]!, kind: .silu))
+    }
+
+    func testChainVJPEqualsTheStepByStepWalk() throws {
+        let stepwise = RuleMap(fallback: StepByStepGradient())
+        // SiLU on a graph input (large |x|: both tails of σ), its output feeding a second,
+        // unfused SiLU.
+        let silu = try Model(graph: siluGraph())
+        let x1 = try Tensor(shape: [3, 37], floats: values(111, scale: 25, seed: 1))
+        let seed1 = try Tensor(shape: [3, 37], floats: values(111, scale: 1, seed: 2))
+        let a = try silu.forward(["x": x1], recording: .gradient).backward(seeds: ["z": seed1], wrt: ["x", "y"])
+        let b = try silu.forward(["x": x1], recording: stepwise).backward(seeds: ["z": seed1], wrt: ["x", "y"])
+        try assertClose(a["x"], b["x"], "SiLU dx")
+        try assertClose(a["y"], b["y"], "SiLU dy")
+        // GELU, x also read after the chain (two cotangents summed).
+        let gelu = try Model(graph: try geluGraph())
+        let x2 = try Tensor(shape: [4, 29], floats: values(116, scale: 6, seed: 3))
+        let seed2 = try Tensor(shape: [4, 29], floats: values(116, scale: 1, seed: 4))
+        try assertClose(try gelu.forward(["x": x2], recording: .gradient).backward(seeds: ["z": seed2], wrt: ["x"])["x"],
+                        try gelu.forward(["x": x2], recording: stepwise).backward(seeds: ["z": seed2], wrt: ["x"])["x"], "GELU dx")
+        // Conv → SiLU → depthwise Conv → HardSwish …: input and weight gradients.
+        let conv = try Model(graph: try activationGraph())
+        let x3 = try Tensor(shape: [2, 4, 9, 8], floats: values(576, scale: 3, seed: 5))
+        let seed3 = try Tensor(shape: [2, 5, 9, 8], floats: values(720, scale: 1, seed: 6))
+        let c = try conv.forward(["x": x3], recording: .gradient).backward(seeds: ["z": seed3], wrt: ["x", "w1", "b1"])
+        let d = try conv.forward(["x": x3], recording: stepwise).backward(seeds: ["z": seed3], wrt: ["x", "w1", "b1"])
+        for k in ["x", "w1", "b1"] { try assertClose(c[k], d[k], "conv SiLU d\(k)") }
+    }
+
+    /// Asking for, seeding or editing a value inside a chain takes the steps one by one, so that
+    /// value gets its own gradient and the edit counts.
+    func testObservedChainsTakeTheStepByStepWalk() throws {
+        let stepwise = RuleMap(fallback: StepByStepGradient())
+        let model = try Model(graph: siluGraph())
+        let x = try Tensor(shape: [3, 37], floats: values(111, scale: 4, seed: 7))
+        let seed = try Tensor(shape: [3, 37], floats: values(111, scale: 1, seed: 8))
+        // The sigmoid's output as a wrt value, and as a second seed.
+        let a = try model.forward(["x": x], recording: .gradient).backward(seeds: ["z": seed], wrt: ["x", "s"])
+        let b = try model.forward(["x": x], recording: stepwise).backward(seeds: ["z": seed], wrt: ["x", "s"])
+        try assertClose(a["s"], b["s"], "ds")
+        try assertClose(a["x"], b["x"], "dx with s asked for")
+        let seeds = ["z": seed, "s": seed]
+        try assertClose(try model.forward(["x": x], recording: .gradient).backward(seeds: seeds, wrt: ["x"])["x"],
+                        try model.forward(["x": x], recording: stepwise).backward(seeds: seeds, wrt: ["x"])["x"], "dx with s seeded")
+        // A hook that adds to σ(x): Mul's VJP reads the edited value, which x·σ(x)'s formula would not.
+        var hooks = Hooks()
+        hooks.add(try model.hook("s"), try Tensor(shape: [3, 37], floats: values(111, scale: 2, seed: 9)))
+        let e = try model.forward(["x": x], hooks: hooks, recording: .gradient).backward(seeds: ["z": seed], wrt: ["x"])
+        let f = try model.forward(["x": x], hooks: hooks, recording: stepwise).backward(seeds: ["z": seed], wrt: ["x"])
+        try assertClose(e["x"], f["x"], "dx with s edited")
+        let plain = try model.forward(["x": x], recording: .gradient).backward(seeds: ["z": seed], wrt: ["x"])
+        XCTAssertNotEqual(try e["x"]?.floats(), try plain["x"]?.floats(), "the edit must change the gradient")
+    }
+}
