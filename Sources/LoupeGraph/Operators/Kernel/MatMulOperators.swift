@@ -64,6 +64,8 @@ struct GemmOperator: Operator {
     let alpha: Float, beta: Float
     let transA: Bool, transB: Bool
     let label: String
+    /// A constant B (a classifier head's weight, usually (N, K) with transB) packed at load time.
+    let packed: PackedMatMulWeights?
 
     init(_ ctx: OperatorContext) throws {
         try ctx.expectInputs(ctx.opset >= 11 ? 2 : 3, 3)
@@ -72,6 +74,9 @@ struct GemmOperator: Operator {
         beta = try ctx.float("beta", default: 1)
         transA = try ctx.int("transA", default: 0) != 0
         transB = try ctx.int("transB", default: 0) != 0
+        let w = ctx.constantInputs.count > 1 ? ctx.constantInputs[1] : nil
+        let tB = transB
+        packed = w.flatMap { $0.rank == 2 && $0.dtype == .float32 && $0.count >= 1024 ? try? PackedMatMulWeights(weight: $0, transposed: tB) : nil }
     }
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
@@ -122,11 +127,36 @@ struct GemmOperator: Operator {
                     if betaEff == 0 { c0.initialize(repeating: 0, count: total) }
                     return
                 }
+                // Several rows against a pre-packed constant B: only A is packed per call. (One row
+                // takes the GEMV path below, which reads B in place.)
+                if m > 1, let packed, packed.matches(b, transposed: transB),
+                   prepackedProduct(a0, lda: a.shape[1], m: m, n: n, packed: packed, c0, accumulate: betaEff != 0) {
+                    return
+                }
                 Kernels.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a0, lda: a.shape[1],
                              b: b0, ldb: b.shape[1], beta: betaEff, c: c0, ldc: n)
             } }
         }
         return [try Tensor(shape: [m, n], floats: y)]
+    }
+
+    /// Y (m × n, holding beta·C when `accumulate`) = alpha·op(A)·B + Y through the pre-packed B.
+    /// False (nothing written) when the kernel declines, e.g. the GEMM path changed since packing.
+    private func prepackedProduct(_ a0: UnsafePointer<Float>, lda: Int, m: Int, n: Int, packed: PackedMatMulWeights,
+                                  _ c0: UnsafeMutablePointer<Float>, accumulate: Bool) -> Bool {
+        let total = m * n
+        guard accumulate || alpha != 1 else {
+            return packed.multiply(transposeA: transA, m: m, a0, lda: lda, into: c0, ldc: n)
+        }
+        let product = UnsafeMutablePointer<Float>.allocate(capacity: total)
+        defer { product.deallocate() }
+        guard packed.multiply(transposeA: transA, m: m, a0, lda: lda, into: product, ldc: n) else { return false }
+        if accumulate {
+            for i in 0..<total { c0[i] += alpha * product[i] }
+        } else {
+            for i in 0..<total { c0[i] = alpha * product[i] }
+        }
+        return true
     }
 
     var backwardNeeds: BackwardNeeds { .allInputs(2) }
