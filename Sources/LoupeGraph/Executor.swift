@@ -60,11 +60,20 @@ extension Model {
         var keep = [Bool](repeating: false, count: values.count)
         var stepRules: [any BackwardRule] = []
         if let rules {
-            stepRules.reserveCapacity(steps.count)
-            for st in steps {
-                let rule = rules.rule(for: st.node)
-                stepRules.append(rule)
-                let n = st.op.backwardNeeds, x = rule.extraNeeds(for: st.node)
+            stepRules = steps.map { rules.rule(for: $0.node) }
+            // An activation chain whose backward will be one VJP from its input (every step on
+            // the exact gradient, no hook editing a value inside) keeps only that input; its
+            // intermediates are then free to run fused below. Backward rebuilds them from the
+            // input if a later call asks for one of them (ForwardPass.rematerialize).
+            var chained = [Bool](repeating: false, count: steps.count)
+            for chain in activationChains.values
+            where chain.steps.allSatisfy({ stepRules[$0] is GradientRule })
+                && !chain.intermediates(in: steps).contains(where: { hooks.edits[$0] != nil }) {
+                for q in chain.steps { chained[q] = true }
+                keep[chain.input] = true
+            }
+            for (k, st) in steps.enumerated() where !chained[k] {
+                let n = st.op.backwardNeeds, x = stepRules[k].extraNeeds(for: st.node)
                 for i in n.inputs + x.inputs where i < st.inputs.count && st.inputs[i] >= 0 { keep[st.inputs[i]] = true }
                 for i in n.outputs + x.outputs where i < st.outputs.count && st.outputs[i] >= 0 { keep[st.outputs[i]] = true }
             }
@@ -84,10 +93,19 @@ extension Model {
         var fuseWith = [StepFusion?](repeating: nil, count: steps.count)
         var fusedAway = [Bool](repeating: false, count: steps.count)
         for (i, f) in fusions.enumerated() {
-            guard let f else { continue }
+            guard var f else { continue }
+            var first = i
+            let observed = { (s: Int) in keep[s] || hooks.edits[s] != nil }
+            // A Conv's SiLU whose pre-activation is needed (the input a recorded chain keeps, or a
+            // captured value): the Sigmoid and the Mul still run as one SiLU pass.
+            if case .activationIntoProducer(.silu) = f.kind, f.absorbed.count == 2, observed(steps[i].outputs[0]),
+               hooks.edits[steps[i].outputs[0]] == nil {
+                first = f.absorbed[0]
+                f = StepFusion(partner: f.absorbed[1], kind: .silu)
+            }
             // Every value between the first step and the result is never materialised.
-            if f.intermediates(first: i, in: steps).contains(where: { keep[$0] || hooks.edits[$0] != nil }) { continue }
-            fuseWith[i] = f
+            if f.intermediates(first: first, in: steps).contains(where: observed) { continue }
+            fuseWith[first] = f
             for q in f.absorbed { fusedAway[q] = true }
         }
 

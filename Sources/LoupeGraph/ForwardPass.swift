@@ -76,6 +76,8 @@ public struct ForwardPass: Sendable {
         let wanted = Set(wrtSlots)
         // Steps whose cotangents an activation chain's single VJP already produced.
         var absorbed = [Bool](repeating: false, count: m.steps.count)
+        // The recorded values, plus chain intermediates rebuilt for a step-by-step walk.
+        var vals = values
 
         var i = m.steps.count - 1
         while i >= first {
@@ -91,19 +93,21 @@ public struct ForwardPass: Sendable {
                 grads[s] = nil
             }
             guard gOut.contains(where: { $0 != nil }) else { lastCut = st.node; continue }
-            if let chain = m.activationChains[i], let gy = gOut[0],
-               let x = fusedInput(chain, rules: rules, grads: grads, wanted: wanted) {
-                if depends[chain.input] && reaches[chain.input] {
-                    let gx = try chain.vjp(input: x, grad: gy)
-                    grads[chain.input] = try Accumulate.add(grads[chain.input], gx)
+            if let end = m.activationChainEnd[i], let chain = m.activationChains[end] {
+                if end == i, let gy = gOut[0], let x = fusedInput(chain, rules: rules, grads: grads, wanted: wanted) {
+                    if depends[chain.input] && reaches[chain.input] {
+                        let gx = try chain.vjp(input: x, grad: gy)
+                        grads[chain.input] = try Accumulate.add(grads[chain.input], gx)
+                    }
+                    for q in chain.steps.dropLast() { absorbed[q] = true }
+                    continue
                 }
-                for q in chain.steps.dropLast() { absorbed[q] = true }
-                continue
+                try rematerialize(chain, &vals)
             }
             let ctx = VJPContext(
-                inputs: st.inputs.map { $0 >= 0 ? values[$0] : nil },
+                inputs: st.inputs.map { $0 >= 0 ? vals[$0] : nil },
                 inputShapes: st.inputs.map { $0 >= 0 ? shapes[$0] : nil },
-                outputs: st.outputs.map { $0 >= 0 ? (preHook[$0] ?? values[$0]) : nil },
+                outputs: st.outputs.map { $0 >= 0 ? (preHook[$0] ?? vals[$0]) : nil },
                 gradOutputs: gOut, wantInput: want)
             let gIn: [Tensor?]
             do {
@@ -146,6 +150,19 @@ public struct ForwardPass: Sendable {
             if s < 0 || cut.contains(s) || edited.contains(s) || grads[s] != nil || wanted.contains(s) { return nil }
         }
         return x
+    }
+
+    /// Recomputes the values inside `chain` from its kept input when the recorded pass did not
+    /// keep them (it ran the chain fused, expecting the one-step VJP) and this backward call takes
+    /// the chain step by step (a value inside it is asked for or seeded). Same operators, same
+    /// inputs: the values the unfused forward would have kept.
+    private func rematerialize(_ chain: ActivationChain, _ vals: inout [Tensor?]) throws {
+        guard chain.intermediates(in: model.steps).contains(where: { vals[$0] == nil }) else { return }
+        for q in chain.steps.dropLast() {
+            let st = model.steps[q]
+            let outs = try st.op.forward(st.inputs.map { $0 >= 0 ? vals[$0] : nil })
+            for (k, s) in st.outputs.enumerated() where s >= 0 && k < outs.count { vals[s] = outs[k] }
+        }
     }
 
     /// A value kept by this pass (outputs, captures, and what backward needs).

@@ -36,6 +36,8 @@ public final class Model: Sendable {
     /// Activation chains (exported SiLU, exact GELU) by their last step: backward takes each
     /// chain's VJP in one step when nothing observes its insides (``ActivationChain``).
     let activationChains: [Int: ActivationChain]
+    /// For every step inside an activation chain, the chain's last step (its key above).
+    let activationChainEnd: [Int: Int]
 
     struct Step: Sendable {
         let node: Node
@@ -74,6 +76,9 @@ public final class Model: Sendable {
         self.foldedNodes = parts.folded
         self.fusions = Model.stepFusions(parts)
         self.activationChains = ActivationChain.chains(parts.steps, fusions)
+        var end: [Int: Int] = [:]
+        for (last, chain) in activationChains { for q in chain.steps { end[q] = last } }
+        self.activationChainEnd = end
     }
 
     /// Runs of steps whose intermediate values are read only inside the run and are not graph

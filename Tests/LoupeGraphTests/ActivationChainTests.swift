@@ -86,4 +86,36 @@ extension StepFusionTests {
         let plain = try model.forward(["x": x], recording: .gradient).backward(seeds: ["z": seed], wrt: ["x"])
         XCTAssertNotEqual(try e["x"]?.floats(), try plain["x"]?.floats(), "the edit must change the gradient")
     }
+
+    /// A recorded pass keeps only a chain's input: σ(x) is never stored (the chain runs as one
+    /// SiLU pass, after the Conv when the Conv's output is that input). A later call that walks
+    /// the chain step by step — a seed on σ(x) alone, σ(x) asked for — rebuilds it from x.
+    func testRecordedPassKeepsOnlyTheChainInput() throws {
+        let stepwise = RuleMap(fallback: StepByStepGradient())
+        let model = try Model(graph: siluGraph())
+        let x = try Tensor(shape: [3, 37], floats: values(111, scale: 4, seed: 10))
+        let pass = try model.forward(["x": x], recording: .gradient)
+        let slot = { (n: String) in model.slotOf[n]! }
+        XCTAssertNotNil(pass.values[slot("x")])
+        XCTAssertNil(pass.values[slot("s")], "σ(x) is not kept")
+        XCTAssertNotNil(try model.forward(["x": x], recording: stepwise).values[slot("s")], "the step-by-step rules read σ(x)")
+        let seed = try Tensor(shape: [3, 37], floats: values(111, scale: 1, seed: 11))
+        // Only σ(x) seeded: the walk never reaches the chain's last step.
+        try assertClose(try pass.backward(seeds: ["s": seed], wrt: ["x"])["x"],
+                        try model.forward(["x": x], recording: stepwise).backward(seeds: ["s": seed], wrt: ["x"])["x"], "dx from s alone")
+        // The same pass serves a fused walk afterwards.
+        try assertClose(try pass.backward(seeds: ["z": seed], wrt: ["x"])["x"],
+                        try model.forward(["x": x], recording: stepwise).backward(seeds: ["z": seed], wrt: ["x"])["x"], "dx after a rebuild")
+
+        let conv = try Model(graph: try activationGraph())
+        let xc = try Tensor(shape: [2, 4, 9, 8], floats: values(576, scale: 3, seed: 12))
+        let cp = try conv.forward(["x": xc], recording: .gradient)
+        XCTAssertNotNil(cp.values[conv.slotOf["a"]!], "the Conv's output is the chain's input")
+        XCTAssertNil(cp.values[conv.slotOf["s"]!])
+        let seedC = try Tensor(shape: [2, 5, 9, 8], floats: values(720, scale: 1, seed: 13))
+        try assertClose(try cp.backward(seeds: ["z": seedC], wrt: ["x", "s"])["s"],
+                        try conv.forward(["x": xc], recording: stepwise).backward(seeds: ["z": seedC], wrt: ["x", "s"])["s"], "ds rebuilt")
+        // The forward values are the unfused graph's.
+        try assertClose(cp.outputs["z"], try conv.forward(["x": xc], recording: stepwise).outputs["z"], "z")
+    }
 }
