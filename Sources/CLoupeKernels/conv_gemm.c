@@ -28,8 +28,10 @@ static ptrdiff_t k_step(ptrdiff_t K) {
 
 struct loupe_packed_b {
     int level;
+    int transB;  // how B was read: stored K x N (0) or N x K (1)
     ptrdiff_t K, N, Npad;
     float *data; // pack_b_blocks layout: k block pc at data + pc*Npad, column panel j at + j*kc
+    _Atomic(struct loupe_packed_b *) transposed; // op(B)^T, made on first use (a backward pass)
 };
 
 struct loupe_packed_a {
@@ -822,6 +824,7 @@ loupe_packed_b *loupe_packed_b_create(int transB, ptrdiff_t K, ptrdiff_t N, cons
     loupe_packed_b *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->level = level;
+    p->transB = transB != 0;
     p->K = K;
     p->N = N;
     p->Npad = (N + nr - 1) / nr * nr;
@@ -834,8 +837,25 @@ loupe_packed_b *loupe_packed_b_create(int transB, ptrdiff_t K, ptrdiff_t N, cons
 
 void loupe_packed_b_destroy(loupe_packed_b *p) {
     if (!p) return;
+    loupe_packed_b_destroy(atomic_load(&p->transposed));
     free(p->data);
     free(p);
+}
+
+const loupe_packed_b *loupe_packed_b_transposed(loupe_packed_b *p, const float *B, ptrdiff_t ldb) {
+    if (!p || !B) return NULL;
+    loupe_packed_b *made = atomic_load_explicit(&p->transposed, memory_order_acquire);
+    if (made) return made;
+    // op(B)^T (N x K): the same storage read the other way round.
+    made = loupe_packed_b_create(!p->transB, p->N, p->K, B, ldb);
+    if (!made) return NULL;
+    loupe_packed_b *expected = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&p->transposed, &expected, made, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+        loupe_packed_b_destroy(made);
+        return expected;
+    }
+    return made;
 }
 
 int loupe_packed_b_matches(const loupe_packed_b *p) { return p && p->level == loupe_gemm_level(); }

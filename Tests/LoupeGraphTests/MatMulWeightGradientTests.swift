@@ -23,4 +23,40 @@ final class MatMulWeightGradientTests: XCTestCase {
             for (u, v) in zip(try got.floats(), try slow.floats()) { XCTAssertEqual(u, v, accuracy: 1e-4) }
         }
     }
+
+    /// A constant weight (packed at load) gives the input gradient through its packed transpose,
+    /// made on first use and kept: MatMul with batch dimensions, Gemm with and without transB and
+    /// alpha ≠ 1, against the same operators built without the constant (the plain products).
+    /// One row (a matrix-vector product) and a broadcast left operand keep the plain path.
+    func testInputGradientThroughThePackedWeightTranspose() throws {
+        var rng = TestRNG(seed: 23)
+        for (sa, sb) in [([2, 7, 48], [48, 32]), ([5, 48], [48, 40]), ([1, 48], [48, 32]), ([48], [48, 32])] {
+            let a = rng.tensor(sa), b = rng.tensor(sb)
+            let packed = try makeOperator("MatMul", inputs: 2, constants: [nil, b]), plain = try makeOperator("MatMul", inputs: 2)
+            XCTAssertNotNil((packed as? MatMulOperator)?.packed)
+            let y = try plain.forward([a, b])[0]
+            let gy = rng.tensor(y.shape)
+            let ctx = VJPContext(inputs: [a, b], inputShapes: [sa, sb], outputs: [y], gradOutputs: [gy], wantInput: [true, false])
+            for _ in 0..<2 {  // the second call reuses the kept transpose
+                try assertSame(try packed.vjp(ctx)[0], try plain.vjp(ctx)[0], "MatMul \(sa)")
+            }
+        }
+        for transB in [false, true] {
+            let a = rng.tensor([6, 48]), b = rng.tensor(transB ? [40, 48] : [48, 40]), c = rng.tensor([40])
+            let attributes: [String: Attribute] = ["transB": .int(transB ? 1 : 0), "alpha": .float(1.5)]
+            let packed = try makeOperator("Gemm", inputs: 3, attributes: attributes, constants: [nil, b, nil])
+            let plain = try makeOperator("Gemm", inputs: 3, attributes: attributes)
+            let y = try plain.forward([a, b, c])[0]
+            let gy = rng.tensor(y.shape)
+            let ctx = VJPContext(inputs: [a, b, c], inputShapes: [[6, 48], b.shape, [40]], outputs: [y], gradOutputs: [gy],
+                                 wantInput: [true, false, false])
+            try assertSame(try packed.vjp(ctx)[0], try plain.vjp(ctx)[0], "Gemm transB \(transB)")
+        }
+    }
+
+    private func assertSame(_ a: Tensor?, _ b: Tensor?, _ what: String) throws {
+        let x = try XCTUnwrap(a, what), y = try XCTUnwrap(b, what)
+        XCTAssertEqual(x.shape, y.shape, what)
+        for (u, v) in zip(try x.floats(), try y.floats()) { XCTAssertEqual(u, v, accuracy: 1e-4 * max(1, abs(v)), what) }
+    }
 }

@@ -145,6 +145,10 @@ typedef struct loupe_packed_b loupe_packed_b;
 /// empty matrix or when out of memory.
 loupe_packed_b *loupe_packed_b_create(int transB, ptrdiff_t K, ptrdiff_t N, const float *B, ptrdiff_t ldb);
 void loupe_packed_b_destroy(loupe_packed_b *p);
+/// op(B)^T (N x K) packed the same way, made from `B` (the matrix `p` was created from, same
+/// ldb) on first use and kept with `p` (published by compare-and-swap, so concurrent callers
+/// are safe): the right operand of dA = dC * op(B)^T in a backward pass. NULL when out of memory.
+const loupe_packed_b *loupe_packed_b_transposed(loupe_packed_b *p, const float *B, ptrdiff_t ldb);
 /// Whether the panels fit the GEMM path in force now.
 int loupe_packed_b_matches(const loupe_packed_b *p);
 /// C (M x N, row stride ldc) = op(A) * B with B pre-packed (beta 0; op(A) is M x K, A stored M x K

@@ -6,7 +6,8 @@ import CLoupeKernels
 /// Used by ``Kernels/matmul(_:_:transposeA:transposeB:packedB:)`` and the Gemm operator for the
 /// very tensor it was made from (``matches(_:transposed:)``), on the GEMM path it was laid out for.
 public final class PackedMatMulWeights: @unchecked Sendable {
-    // Immutable after init; the C panels are only read.
+    // Immutable after init; the C panels are only read (the transpose, made on first use, is
+    // published by compare-and-swap on the C side).
     private let handle: OpaquePointer
     private let source: Tensor
     /// The panels hold `source`ᵀ: the weight was given as (N, K).
@@ -50,5 +51,16 @@ public final class PackedMatMulWeights: @unchecked Sendable {
     public func multiply(transposeA: Bool, m: Int, _ a: UnsafePointer<Float>, lda: Int,
                          into c: UnsafeMutablePointer<Float>, ldc: Int) -> Bool {
         loupe_sgemm_packed_b(transposeA ? 1 : 0, m, a, lda, handle, c, ldc, 1) != 0
+    }
+
+    /// C (m × K, row stride `ldc`) = G·Bᵀ for G (m × N, row stride `ldg`), with B the operand
+    /// these panels hold: the input gradient of a product with this weight. Bᵀ is packed on first
+    /// use and kept (a backward pass otherwise re-packs the whole weight on every call). False,
+    /// with nothing written, when the panels do not suit the GEMM path in force or memory is short.
+    public func multiplyByTranspose(m: Int, _ g: UnsafePointer<Float>, ldg: Int,
+                                    into c: UnsafeMutablePointer<Float>, ldc: Int) -> Bool {
+        guard let t = (try? source.withFloats { w in loupe_packed_b_transposed(handle, w.baseAddress, source.shape[1]) }) ?? nil
+        else { return false }
+        return loupe_sgemm_packed_b(0, m, g, ldg, t, c, ldc, 1) != 0
     }
 }

@@ -37,8 +37,13 @@ struct MatMulOperator: Operator {
         let gy2 = try gy.reshaped(batch + [a2.shape[a2.rank - 2], b2.shape[b2.rank - 1]])
         var grads: [Tensor?] = [nil, nil]
         if ctx.wantInput[0] {
-            let g = try Kernels.matmul(gy2, b2, transposeB: true)
-            grads[0] = try Kernels.sumToShape(g, a2.shape).reshaped(a.shape)
+            if let packed, b.rank == 2, Array(a2.shape.dropLast(2)) == batch, packed.matches(b),
+               let g = try Self.gradientThroughPacked(gy2, packed: packed, k: b.shape[0]) {
+                grads[0] = try g.reshaped(a.shape)
+            } else {
+                let g = try Kernels.matmul(gy2, b2, transposeB: true)
+                grads[0] = try Kernels.sumToShape(g, a2.shape).reshaped(a.shape)
+            }
         }
         if ctx.wantInput.count > 1 && ctx.wantInput[1] {
             if b2.rank == 2 && a2.rank > 2 && b2.count > 0 {
@@ -55,6 +60,26 @@ struct MatMulOperator: Operator {
             }
         }
         return grads
+    }
+
+    /// dA = dY·Bᵀ (rows × k) through the weight's packed transpose, for a dY of `rows` × n
+    /// (contiguous) — nil when the panels do not suit the GEMM path in force (the caller then
+    /// takes the plain product).
+    static func gradientThroughPacked(_ gy: Tensor, packed: PackedMatMulWeights, k: Int) throws -> Tensor? {
+        let n = gy.shape[gy.rank - 1], rows = gy.count / max(n, 1)
+        // One row is a matrix-vector product: the plain path reads the weight in place.
+        guard rows > 1, n > 0, k > 0 else { return nil }
+        let g = try gy.floats("MatMul backward")
+        var ok = false
+        let out = [Float](unsafeUninitializedCapacity: rows * k) { o, count in
+            count = rows * k
+            g.withUnsafeBufferPointer { gp in
+                guard let g0 = gp.baseAddress, let o0 = o.baseAddress else { return }
+                ok = packed.multiplyByTranspose(m: rows, g0, ldg: n, into: o0, ldc: k)
+            }
+        }
+        guard ok else { return nil }
+        return try Tensor(shape: Array(gy.shape.dropLast()) + [k], floats: out)
     }
 }
 
@@ -166,8 +191,14 @@ struct GemmOperator: Operator {
         var grads: [Tensor?] = Array(repeating: nil, count: ctx.inputs.count)
         guard let gy = ctx.gradOutputs.first ?? nil else { return grads }
         if ctx.wantInput[0] {
-            let g = transA ? try Kernels.matmul(b, gy, transposeA: transB, transposeB: true)
+            let g: Tensor
+            if !transA, gy.rank == 2, gy.shape[0] > 1, let packed, packed.matches(b, transposed: transB),
+               let viaPacked = try MatMulOperator.gradientThroughPacked(gy, packed: packed, k: a.shape[1]) {
+                g = viaPacked
+            } else {
+                g = transA ? try Kernels.matmul(b, gy, transposeA: transB, transposeB: true)
                            : try Kernels.matmul(gy, b, transposeB: !transB)
+            }
             grads[0] = try kernelScaled(g, alpha, label)
         }
         if ctx.wantInput.count > 1 && ctx.wantInput[1] {
