@@ -25,6 +25,16 @@ extension StepFusionTests {
         }
     }
 
+    /// Gradients of `model` at `x` (fed as "x") for `seeds`, recorded with the exact gradient
+    /// (chains in one VJP) and step by step, compared for every name in `wrt`.
+    private func assertChainWalkMatches(_ model: Model, _ x: Tensor, seeds: [String: Tensor], wrt: [String], hooks: Hooks = .none,
+                                        _ what: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let fused = try model.forward(["x": x], hooks: hooks, recording: .gradient).backward(seeds: seeds, wrt: wrt)
+        let stepwise = try model.forward(["x": x], hooks: hooks, recording: RuleMap(fallback: StepByStepGradient()))
+            .backward(seeds: seeds, wrt: wrt)
+        for k in wrt { try assertClose(fused[k], stepwise[k], "\(what) d\(k)", file: file, line: line) }
+    }
+
     func testActivationChainsAreFoundByTheirLastStep() throws {
         let silu = try Model(graph: siluGraph()), gelu = try Model(graph: try geluGraph()), conv = try Model(graph: try activationGraph())
         let at = { (m: Model, s: String) in m.nodes.map(\.name).firstIndex(of: s)! }
@@ -37,52 +47,34 @@ extension StepFusionTests {
     }
 
     func testChainVJPEqualsTheStepByStepWalk() throws {
-        let stepwise = RuleMap(fallback: StepByStepGradient())
         // SiLU on a graph input (large |x|: both tails of σ), its output feeding a second,
         // unfused SiLU.
-        let silu = try Model(graph: siluGraph())
-        let x1 = try Tensor(shape: [3, 37], floats: values(111, scale: 25, seed: 1))
-        let seed1 = try Tensor(shape: [3, 37], floats: values(111, scale: 1, seed: 2))
-        let a = try silu.forward(["x": x1], recording: .gradient).backward(seeds: ["z": seed1], wrt: ["x", "y"])
-        let b = try silu.forward(["x": x1], recording: stepwise).backward(seeds: ["z": seed1], wrt: ["x", "y"])
-        try assertClose(a["x"], b["x"], "SiLU dx")
-        try assertClose(a["y"], b["y"], "SiLU dy")
+        try assertChainWalkMatches(try Model(graph: siluGraph()), try Tensor(shape: [3, 37], floats: values(111, scale: 25, seed: 1)),
+                                   seeds: ["z": try Tensor(shape: [3, 37], floats: values(111, scale: 1, seed: 2))], wrt: ["x", "y"], "SiLU")
         // GELU, x also read after the chain (two cotangents summed).
-        let gelu = try Model(graph: try geluGraph())
-        let x2 = try Tensor(shape: [4, 29], floats: values(116, scale: 6, seed: 3))
-        let seed2 = try Tensor(shape: [4, 29], floats: values(116, scale: 1, seed: 4))
-        try assertClose(try gelu.forward(["x": x2], recording: .gradient).backward(seeds: ["z": seed2], wrt: ["x"])["x"],
-                        try gelu.forward(["x": x2], recording: stepwise).backward(seeds: ["z": seed2], wrt: ["x"])["x"], "GELU dx")
+        try assertChainWalkMatches(try Model(graph: try geluGraph()), try Tensor(shape: [4, 29], floats: values(116, scale: 6, seed: 3)),
+                                   seeds: ["z": try Tensor(shape: [4, 29], floats: values(116, scale: 1, seed: 4))], wrt: ["x"], "GELU")
         // Conv → SiLU → depthwise Conv → HardSwish …: input and weight gradients.
-        let conv = try Model(graph: try activationGraph())
-        let x3 = try Tensor(shape: [2, 4, 9, 8], floats: values(576, scale: 3, seed: 5))
-        let seed3 = try Tensor(shape: [2, 5, 9, 8], floats: values(720, scale: 1, seed: 6))
-        let c = try conv.forward(["x": x3], recording: .gradient).backward(seeds: ["z": seed3], wrt: ["x", "w1", "b1"])
-        let d = try conv.forward(["x": x3], recording: stepwise).backward(seeds: ["z": seed3], wrt: ["x", "w1", "b1"])
-        for k in ["x", "w1", "b1"] { try assertClose(c[k], d[k], "conv SiLU d\(k)") }
+        try assertChainWalkMatches(try Model(graph: try activationGraph()),
+                                   try Tensor(shape: [2, 4, 9, 8], floats: values(576, scale: 3, seed: 5)),
+                                   seeds: ["z": try Tensor(shape: [2, 5, 9, 8], floats: values(720, scale: 1, seed: 6))],
+                                   wrt: ["x", "w1", "b1"], "conv SiLU")
     }
 
     /// Asking for, seeding or editing a value inside a chain takes the steps one by one, so that
     /// value gets its own gradient and the edit counts.
     func testObservedChainsTakeTheStepByStepWalk() throws {
-        let stepwise = RuleMap(fallback: StepByStepGradient())
         let model = try Model(graph: siluGraph())
         let x = try Tensor(shape: [3, 37], floats: values(111, scale: 4, seed: 7))
         let seed = try Tensor(shape: [3, 37], floats: values(111, scale: 1, seed: 8))
         // The sigmoid's output as a wrt value, and as a second seed.
-        let a = try model.forward(["x": x], recording: .gradient).backward(seeds: ["z": seed], wrt: ["x", "s"])
-        let b = try model.forward(["x": x], recording: stepwise).backward(seeds: ["z": seed], wrt: ["x", "s"])
-        try assertClose(a["s"], b["s"], "ds")
-        try assertClose(a["x"], b["x"], "dx with s asked for")
-        let seeds = ["z": seed, "s": seed]
-        try assertClose(try model.forward(["x": x], recording: .gradient).backward(seeds: seeds, wrt: ["x"])["x"],
-                        try model.forward(["x": x], recording: stepwise).backward(seeds: seeds, wrt: ["x"])["x"], "dx with s seeded")
+        try assertChainWalkMatches(model, x, seeds: ["z": seed], wrt: ["x", "s"], "s asked for")
+        try assertChainWalkMatches(model, x, seeds: ["z": seed, "s": seed], wrt: ["x"], "s seeded")
         // A hook that adds to σ(x): Mul's VJP reads the edited value, which x·σ(x)'s formula would not.
         var hooks = Hooks()
         hooks.add(try model.hook("s"), try Tensor(shape: [3, 37], floats: values(111, scale: 2, seed: 9)))
+        try assertChainWalkMatches(model, x, seeds: ["z": seed], wrt: ["x"], hooks: hooks, "s edited")
         let e = try model.forward(["x": x], hooks: hooks, recording: .gradient).backward(seeds: ["z": seed], wrt: ["x"])
-        let f = try model.forward(["x": x], hooks: hooks, recording: stepwise).backward(seeds: ["z": seed], wrt: ["x"])
-        try assertClose(e["x"], f["x"], "dx with s edited")
         let plain = try model.forward(["x": x], recording: .gradient).backward(seeds: ["z": seed], wrt: ["x"])
         XCTAssertNotEqual(try e["x"]?.floats(), try plain["x"]?.floats(), "the edit must change the gradient")
     }
