@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 import LoupeTensor
 @testable import LoupeGraph
@@ -51,6 +52,31 @@ final class MatMulWeightGradientTests: XCTestCase {
             let ctx = VJPContext(inputs: [a, b, c], inputShapes: [[6, 48], b.shape, [40]], outputs: [y], gradOutputs: [gy],
                                  wantInput: [true, false, false])
             try assertSame(try packed.vjp(ctx)[0], try plain.vjp(ctx)[0], "Gemm transB \(transB)")
+        }
+    }
+
+    /// Backward passes on one shared model, started at once, all make (or find) the weight's
+    /// packed transpose: one of them publishes it, the others use it or discard their own, and
+    /// every gradient is the same.
+    func testConcurrentBackwardPassesShareThePackedTranspose() throws {
+        var rng = TestRNG(seed: 29)
+        var g = Graph(nodes: [Node(name: "mm", opType: "MatMul", inputs: ["x", "w"], outputs: ["y"])],
+                      inputs: [ValueInfo(name: "x", elementType: 1, shape: [.fixed(9), .fixed(48)])], outputs: [ValueInfo(name: "y")])
+        g.initializers = ["w": rng.tensor([48, 40])]
+        let model = try Model(graph: g)
+        let x = rng.tensor([9, 48]), seed = rng.tensor([9, 40])
+        nonisolated(unsafe) var results = [[Float]](repeating: [], count: 16)
+        results.withUnsafeMutableBufferPointer { out in
+            nonisolated(unsafe) let slots = out
+            DispatchQueue.concurrentPerform(iterations: 16) { i in
+                let grad = try? model.forward(["x": x], recording: .gradient).backward(seeds: ["y": seed], wrt: ["x"])["x"]
+                slots[i] = grad.flatMap { try? $0.floats() } ?? []
+            }
+        }
+        let want = try Kernels.matmul(seed, g.initializers["w"]!, transposeB: true).floats()
+        for r in results {
+            XCTAssertEqual(r.count, want.count)
+            for (u, v) in zip(r, want) { XCTAssertEqual(u, v, accuracy: 1e-4 * max(1, abs(v))) }
         }
     }
 
