@@ -157,7 +157,11 @@ public struct ForwardPass: Sendable {
     /// the chain step by step (a value inside it is asked for or seeded). Same operators, same
     /// inputs: the values the unfused forward would have kept.
     private func rematerialize(_ chain: ActivationChain, _ vals: inout [Tensor?]) throws {
-        guard chain.intermediates(in: model.steps).contains(where: { vals[$0] == nil }) else { return }
+        // Only a chain the recorded pass ran fused (the executor's condition: every step on the
+        // exact gradient, nothing inside edited); otherwise its rules kept what they read.
+        guard let rules, chain.steps.allSatisfy({ rules[$0] is GradientRule }),
+              !chain.intermediates(in: model.steps).contains(where: { edited.contains($0) }),
+              chain.intermediates(in: model.steps).contains(where: { vals[$0] == nil }) else { return }
         for q in chain.steps.dropLast() {
             let st = model.steps[q]
             let outs = try st.op.forward(st.inputs.map { $0 >= 0 ? vals[$0] : nil })
