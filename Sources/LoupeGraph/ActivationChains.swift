@@ -42,6 +42,12 @@ struct ActivationChain: Sendable, Equatable {
         return out
     }
 
+    /// Whether the chain runs as one activation in a recorded pass and one VJP backward: every
+    /// step takes the exact gradient (``GradientRule``) and no hook edits a value inside it.
+    func runsAsOne(under rules: [any BackwardRule], in steps: [Model.Step], edited: (Int) -> Bool) -> Bool {
+        self.steps.allSatisfy { rules[$0] is GradientRule } && !intermediates(in: steps).contains(where: edited)
+    }
+
     /// Slots of the values made inside the chain (every step's output but the last).
     func intermediates(in steps: [Model.Step]) -> [Int] { self.steps.dropLast().map { steps[$0].outputs[0] } }
 

@@ -66,9 +66,7 @@ extension Model {
             // intermediates are then free to run fused below. Backward rebuilds them from the
             // input if a later call asks for one of them (ForwardPass.rematerialize).
             var chained = [Bool](repeating: false, count: steps.count)
-            for chain in activationChains.values
-            where chain.steps.allSatisfy({ stepRules[$0] is GradientRule })
-                && !chain.intermediates(in: steps).contains(where: { hooks.edits[$0] != nil }) {
+            for chain in activationChains.values where chain.runsAsOne(under: stepRules, in: steps, edited: { hooks.edits[$0] != nil }) {
                 for q in chain.steps { chained[q] = true }
                 keep[chain.input] = true
             }

@@ -144,10 +144,10 @@ public struct ForwardPass: Sendable {
     /// asked for (each of those needs the chain's own steps).
     private func fusedInput(_ chain: ActivationChain, rules: [any BackwardRule], grads: [Tensor?],
                             wanted: Set<Int>) -> Tensor? {
-        guard chain.steps.allSatisfy({ rules[$0] is GradientRule }), let x = values[chain.input],
+        guard chain.runsAsOne(under: rules, in: model.steps, edited: edited.contains), let x = values[chain.input],
               let y = model.steps[chain.steps[chain.steps.count - 1]].outputs.first, shapes[y] == x.shape else { return nil }
         for s in chain.intermediates(in: model.steps) {
-            if s < 0 || cut.contains(s) || edited.contains(s) || grads[s] != nil || wanted.contains(s) { return nil }
+            if s < 0 || cut.contains(s) || grads[s] != nil || wanted.contains(s) { return nil }
         }
         return x
     }
@@ -159,8 +159,7 @@ public struct ForwardPass: Sendable {
     private func rematerialize(_ chain: ActivationChain, _ vals: inout [Tensor?]) throws {
         // Only a chain the recorded pass ran fused (the executor's condition: every step on the
         // exact gradient, nothing inside edited); otherwise its rules kept what they read.
-        guard let rules, chain.steps.allSatisfy({ rules[$0] is GradientRule }),
-              !chain.intermediates(in: model.steps).contains(where: { edited.contains($0) }),
+        guard let rules, chain.runsAsOne(under: rules, in: model.steps, edited: edited.contains),
               chain.intermediates(in: model.steps).contains(where: { vals[$0] == nil }) else { return }
         for q in chain.steps.dropLast() {
             let st = model.steps[q]

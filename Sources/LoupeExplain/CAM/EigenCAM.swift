@@ -45,7 +45,7 @@ extension CAM {
                 if c <= n {
                     // Top eigenvector v of MᵀM = Xc·Xcᵀ (C × C); projection M·v.
                     let xc = centred(x0 + b * c * n, rows: c, n: n)
-                    let v = SymmetricEigen.topEigenvector(gram(xc, rows: c, n: n, channelsFirst: false), size: c)
+                    let v = SymmetricEigen.topEigenvector(gram(xc, rows: c, n: n), size: c)
                     for ch in 0..<c {
                         let vc = v[ch]
                         for p in 0..<n { proj[p] += Double(xc[ch * n + p]) * vc }
@@ -72,21 +72,15 @@ extension CAM {
         }
     }
 
-    /// The Gram matrix of the centred rows by one float GEMM (the peer's SVD runs in float too),
-    /// symmetrised in Double (the two triangles can differ in the last bit): Xc·Xcᵀ (rows × rows)
-    /// or, with `channelsFirst`, Xcᵀ·Xc (n × n).
-    private static func gram(_ xc: [Float], rows: Int, n: Int, channelsFirst: Bool) -> [Double] {
-        let size = channelsFirst ? n : rows
-        var g = [Float](repeating: 0, count: size * size)
+    /// Xc·Xcᵀ (rows × rows) of the centred rows by one float GEMM (the peer's SVD runs in float
+    /// too), symmetrised in Double (the two triangles can differ in the last bit).
+    private static func gram(_ xc: [Float], rows: Int, n: Int) -> [Double] {
+        var g = [Float](repeating: 0, count: rows * rows)
         xc.withUnsafeBufferPointer { xb in g.withUnsafeMutableBufferPointer { gb in
             guard let x0 = xb.baseAddress, let g0 = gb.baseAddress else { return }
-            if channelsFirst {
-                Kernels.gemm(transA: true, m: n, n: n, k: rows, a: x0, lda: n, b: x0, ldb: n, c: g0, ldc: n, parallel: false)
-            } else {
-                Kernels.gemm(transB: true, m: rows, n: rows, k: n, a: x0, lda: n, b: x0, ldb: n, c: g0, ldc: rows)
-            }
+            Kernels.gemm(transB: true, m: rows, n: rows, k: n, a: x0, lda: n, b: x0, ldb: n, c: g0, ldc: rows)
         } }
-        return symmetrised([g], size: size)
+        return symmetrised([g], size: rows)
     }
 
     /// Xcᵀ·Xc (n × n) of `channels` rows of n values, each row centred. The channels split into

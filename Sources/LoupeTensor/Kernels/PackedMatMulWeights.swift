@@ -43,8 +43,6 @@ public final class PackedMatMulWeights: @unchecked Sendable {
         return a != nil && a == b
     }
 
-    var pointer: OpaquePointer { handle }
-
     /// C (m × N, row stride `ldc`) = op(A)·B for A (m × K, or K × m with `transposeA`, row stride
     /// `lda`), over both cores. False, with nothing written, when these panels do not suit the
     /// GEMM path in force.

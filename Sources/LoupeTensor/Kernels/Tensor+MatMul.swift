@@ -60,7 +60,7 @@ extension Kernels {
                     // A shared right operand and a plain left one: one tall GEMM over all batches.
                     if batchB.reduce(1, *) == 1 && !tA && batchA == batch {
                         if let prepacked, batchCount * m > 1,
-                           loupe_sgemm_packed_b(0, batchCount * m, a0, lda, prepacked.pointer, c0, n, 1) != 0 {
+                           prepacked.multiply(transposeA: false, m: batchCount * m, a0, lda: lda, into: c0, ldc: n) {
                             return
                         }
                         gemm(transB: tB, m: batchCount * m, n: n, k: k, a: a0, lda: lda, b: b0, ldb: ldb, c: c0, ldc: n)

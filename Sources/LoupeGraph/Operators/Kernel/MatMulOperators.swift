@@ -192,7 +192,7 @@ struct GemmOperator: Operator {
         guard let gy = ctx.gradOutputs.first ?? nil else { return grads }
         if ctx.wantInput[0] {
             let g: Tensor
-            if !transA, gy.rank == 2, gy.shape[0] > 1, let packed, packed.matches(b, transposed: transB),
+            if !transA, let packed, packed.matches(b, transposed: transB),
                let viaPacked = try MatMulOperator.gradientThroughPacked(gy, packed: packed, k: a.shape[1]) {
                 g = viaPacked
             } else {
