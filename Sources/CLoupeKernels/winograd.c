@@ -34,8 +34,6 @@ struct loupe_winograd {
 };
 
 static int winograd_override = -1;
-// Whether recorded passes may take Winograd under a sign guard (-1: as LOUPE_WINOGRAD says).
-static int guard_override = -1;
 // Per thread: a forward pass whose values a backward pass will read runs direct convolutions.
 static _Thread_local int direct_only = 0;
 
@@ -47,17 +45,14 @@ int loupe_winograd_direct_only(int on) {
     return previous;
 }
 
-void loupe_winograd_set_guarded(int on) { guard_override = on < 0 ? -1 : (on ? 1 : 0); }
-
-/// LOUPE_WINOGRAD, read once: 0 off, 1 default, 2 "all" (recorded passes too, unguarded,
-/// trading gradient fidelity at ReLU kinks for speed), 3 "direct" (recorded passes direct, no
-/// guarded Winograd). Asked on every convolution, so not a getenv each time.
+/// LOUPE_WINOGRAD, read once: 0 off, 1 default, 2 "all" (recorded passes too, trading gradient
+/// fidelity at ReLU kinks for speed). Asked on every convolution, so not a getenv each time.
 static int env_setting(void) {
     static _Atomic int cached = -1;
     int v = atomic_load_explicit(&cached, memory_order_relaxed);
     if (v < 0) {
         const char *e = getenv("LOUPE_WINOGRAD");
-        v = e && e[0] == '0' ? 0 : e && strcmp(e, "all") == 0 ? 2 : e && strcmp(e, "direct") == 0 ? 3 : 1;
+        v = e && e[0] == '0' ? 0 : e && strcmp(e, "all") == 0 ? 2 : 1;
         atomic_store_explicit(&cached, v, memory_order_relaxed);
     }
     return v;
@@ -67,27 +62,11 @@ int loupe_winograd_available(void) {
     if (loupe_gemm_level() != 2) return 0;
     if (winograd_override >= 0) return winograd_override && !direct_only;
     const int env = env_setting();
-    return env == 2 || ((env == 1 || env == 3) && !direct_only);
+    return env == 2 || (env == 1 && !direct_only);
 }
-
-static int suits_size(ptrdiff_t N, ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, ptrdiff_t outW);
 
 int loupe_winograd_suits(ptrdiff_t N, ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, ptrdiff_t outW) {
-    return loupe_winograd_available() && suits_size(N, M, C, outH, outW);
-}
-
-int loupe_winograd_guarded_suits(ptrdiff_t N, ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, ptrdiff_t outW) {
-    if (loupe_gemm_level() != 2) return 0;
-    int on = guard_override;
-    if (on < 0) {
-        const int env = env_setting();
-        on = winograd_override >= 0 ? winograd_override && env != 3 : env == 1 || env == 2;
-    }
-    return on && suits_size(N, M, C, outH, outW);
-}
-
-static int suits_size(ptrdiff_t N, ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, ptrdiff_t outW) {
-    if (N < 1 || M < 8 || C < 8 || outH < 4 || outW < 4) return 0;
+    if (!loupe_winograd_available() || N < 1 || M < 8 || C < 8 || outH < 4 || outW < 4) return 0;
     ptrdiff_t T = N * ((outH + 3) / 4) * ((outW + 3) / 4 + 1), panels = (T + LANES - 1) / LANES;
     // GEMM work against the direct convolution's: 36 * 32 per panel vs 9 per output pixel (tiles
     // counted with the spare one per row). A part-filled last panel costs a whole one. Measured

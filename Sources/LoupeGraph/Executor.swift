@@ -107,18 +107,6 @@ extension Model {
             for q in f.absorbed { fusedAway[q] = true }
         }
 
-        // Convs whose output's sign decides a ReLU mask run by Winograd under a sign guard; the
-        // guards of unfused ones wait, by slot, for the Add and the ReLU that spend them.
-        var guardedSteps = Set<Int>()
-        if rules != nil {
-            for (i, gc) in guardedConvolutions where gc.applies(
-                under: stepRules, in: steps, fused: fuseWith[i]?.kind == .activationIntoProducer(.relu),
-                observed: { keep[$0] || hooks.edits[$0] != nil }, edited: { hooks.edits[$0] != nil }) {
-                guardedSteps.insert(i)
-            }
-        }
-        var pendingGuards: [Int: KinkGuard] = [:]
-
         let needed = try neededSteps(wanted: wanted, captures: Set(hooks.captures))
         var args: [Tensor?] = []
         for (i, st) in steps.enumerated() {
@@ -135,14 +123,10 @@ extension Model {
             do {
                 switch fusion?.kind {
                 case let .activationIntoProducer(activation)?:
-                    if activation == .relu, guardedSteps.contains(i), let conv = st.op as? ConvOperator {
-                        outs = [try conv.forwardGuarded(args, activation: .relu).0]
-                    } else {
-                        guard let op = st.op as? ActivationFusable else {
-                            throw GraphError.invalid("\(st.node.label): cannot fuse an activation")
-                        }
-                        outs = try op.forwardFusing(args, activation: activation)
+                    guard let op = st.op as? ActivationFusable else {
+                        throw GraphError.invalid("\(st.node.label): cannot fuse an activation")
                     }
+                    outs = try op.forwardFusing(args, activation: activation)
                 case .silu?:
                     guard let x = args.first ?? nil else { throw GraphError.invalid("\(st.node.label): missing input") }
                     outs = [try x.silu(name: st.node.label)]
@@ -150,16 +134,7 @@ extension Model {
                     guard let x = args.first ?? nil else { throw GraphError.invalid("\(st.node.label): missing input") }
                     outs = [try x.unary(.gelu(tanhApproximation: false), name: st.node.label)]
                 case nil:
-                    if guardedSteps.contains(i), let conv = st.op as? ConvOperator {
-                        let (y, guardian) = try conv.forwardGuarded(args, activation: .none)
-                        outs = [y]
-                        if let guardian, st.outputs[0] >= 0 { pendingGuards[st.outputs[0]] = guardian }
-                    } else if !pendingGuards.isEmpty,
-                              let spent = try spendGuards(st, args: &args, pending: &pendingGuards, values: &values, keep: keep) {
-                        outs = spent
-                    } else {
-                        outs = try st.op.forward(args)
-                    }
+                    outs = try st.op.forward(args)
                 }
             } catch let e as GraphError {
                 throw e
@@ -210,38 +185,6 @@ extension Model {
         return ForwardPass(model: self, outputs: outputs, captured: captured,
                            values: rules == nil ? [] : values, shapes: shapes, isFloat: isFloat, preHook: preHook,
                            cut: cut, edited: Set(hooks.edits.keys), rules: rules == nil ? nil : stepRules)
-    }
-
-    /// Runs the Add or the Relu of a ``GuardedConvolution`` whose inputs carry pending guards
-    /// (nil for any other step): the Add passes the summed guard on to its sum; the Relu first
-    /// makes the uncertain signs of its input exact, and so do the values kept for backward.
-    private func spendGuards(_ st: Step, args: inout [Tensor?], pending: inout [Int: KinkGuard],
-                             values: inout [Tensor?], keep: [Bool]) throws -> [Tensor]? {
-        var held: [(k: Int, slot: Int, guardian: KinkGuard)] = []
-        for (k, s) in st.inputs.enumerated() where s >= 0 { if let g = pending[s] { held.append((k, s, g)) } }
-        guard let first = held.first else { return nil }
-        for h in held { pending[h.slot] = nil }
-        if (st.op as? UnaryOperator)?.op == .relu, var v = args[first.k] {
-            // Only v refers to the sum now, so the repair patches it in place.
-            args[first.k] = nil
-            values[first.slot] = nil
-            try first.guardian.repair(&v)
-            args[first.k] = v
-            if keep[first.slot] { values[first.slot] = v }
-            return try st.op.forward(args)
-        }
-        var sum = first.guardian
-        for h in held.dropFirst() { sum = sum.adding(h.guardian) }
-        var outs = try st.op.forward(args)
-        if outs.first?.shape == sum.shape, st.outputs[0] >= 0 {
-            pending[st.outputs[0]] = sum
-        } else {
-            // The Conv's output broadcast into a larger sum, which the guard does not cover: the
-            // sum of the exact convolutions instead.
-            for h in held { args[h.k] = try h.guardian.exactValue() }
-            outs = try st.op.forward(args)
-        }
-        return outs
     }
 
     private func applyHooks(_ hooks: Hooks, slot s: Int, values: inout [Tensor?], cut: inout Set<Int>,

@@ -33,8 +33,6 @@ public final class Model: Sendable {
     /// Per step, the later step it can absorb when nothing observes the value between them (see
     /// ``StepFusion``), else nil.
     let fusions: [StepFusion?]
-    /// Convs whose recorded forward may take Winograd under a sign guard, by Conv step.
-    let guardedConvolutions: [Int: GuardedConvolution]
     /// Activation chains (exported SiLU, exact GELU) by their last step: backward takes each
     /// chain's VJP in one step when nothing observes its insides (``ActivationChain``).
     let activationChains: [Int: ActivationChain]
@@ -81,8 +79,6 @@ public final class Model: Sendable {
         var end: [Int: Int] = [:]
         for (last, chain) in activationChains { for q in chain.steps { end[q] = last } }
         self.activationChainEnd = end
-        self.guardedConvolutions = GuardedConvolution.find(parts.steps, fusions, outputs: parts.outputSlots,
-                                                           slots: parts.names.count)
     }
 
     /// Runs of steps whose intermediate values are read only inside the run and are not graph

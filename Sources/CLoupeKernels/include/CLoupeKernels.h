@@ -190,26 +190,6 @@ int loupe_winograd_direct_only(int on);
 /// Winograd than directly (enough 4x4 output tiles, over the batch, to fill the 32-tile panels),
 /// and loupe_winograd_available().
 int loupe_winograd_suits(ptrdiff_t N, ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, ptrdiff_t outW);
-/// The same size rule for a forward pass recorded for a backward pass, whose convolutions may
-/// take Winograd only with a sign guard (WinogradSignGuard.swift): on by default, ignoring
-/// loupe_winograd_direct_only; off under LOUPE_WINOGRAD=0 or =direct, loupe_winograd_set_enabled(0)
-/// or loupe_winograd_set_guarded(0).
-int loupe_winograd_guarded_suits(ptrdiff_t N, ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, ptrdiff_t outW);
-/// 1 / 0 forces guarded Winograd in recorded passes on / off; -1 restores the default.
-void loupe_winograd_set_guarded(int on);
-/// out (tilesH x tilesW) = max |x| over each 4x4 output tile's 6x6 input patch of the h x w plane
-/// x (rows from 4*ty - padTop, columns from 4*tx - padLeft; outside the plane counts 0).
-/// `colMax` is scratch of w floats.
-void loupe_sign_guard_patch_max(const float *x, ptrdiff_t h, ptrdiff_t w, ptrdiff_t padTop, ptrdiff_t padLeft,
-                                ptrdiff_t tilesH, ptrdiff_t tilesW, float *colMax, float *out);
-/// The indices (oy*ow + ox) of the oh x ow plane v whose |v| < tol[(oy/4)*tilesW + ox/4], in
-/// order; writes at most `capacity` of them and returns how many there are.
-ptrdiff_t loupe_sign_guard_scan(const float *v, ptrdiff_t oh, ptrdiff_t ow, const float *tol, ptrdiff_t tilesW,
-                                ptrdiff_t *found, ptrdiff_t capacity);
-/// Output (oy, ox) of the 3x3 stride-1 convolution of one image x (C, h, wd) with one output
-/// channel's weights w (C, 3, 3), pads padTop/padLeft, summed in float64 (no bias).
-double loupe_sign_guard_exact(const float *x, const float *w, ptrdiff_t C, ptrdiff_t h, ptrdiff_t wd, ptrdiff_t padTop,
-                              ptrdiff_t padLeft, ptrdiff_t oy, ptrdiff_t ox);
 /// y (N, M, outH, outW) = 3x3 stride-1 undilated convolution of x (N, C, inH, inW) with geometry
 /// g (any padding), + bias[m] (may be NULL), then the activation `act` (LOUPE_ACT_*). The images'
 /// tiles share panels, so small maps fill them in a batch. Returns 0, having written nothing,

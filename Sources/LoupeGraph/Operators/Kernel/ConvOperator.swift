@@ -54,16 +54,6 @@ struct ConvOperator: ActivationFusable {
         return [try kernelLowerFrom2D(y, rank: x.rank)]
     }
 
-    /// The forward of a recorded pass whose output's sign decides a ReLU mask
-    /// (``GuardedConvolution``): by Winograd with a sign guard where the shape suits it.
-    func forwardGuarded(_ inputs: [Tensor?], activation: ConvActivation) throws -> (Tensor, KinkGuard?) {
-        let x = try kernelInput(inputs, 0, label), w = try kernelInput(inputs, 1, label)
-        let b = inputs.count > 2 ? inputs[2] : nil
-        guard x.rank == 4 else { return (try run(inputs, activation: activation)[0], nil) }
-        let (x4, w4, g) = try prepare(x, w)
-        return try Kernels.conv2dGuarded(x4, weight: w4, bias: b, geometry: g, packed: packed, activation: activation)
-    }
-
     var backwardNeeds: BackwardNeeds { BackwardNeeds(inputs: [0, 1]) }
 
     func vjp(_ ctx: VJPContext) throws -> [Tensor?] {
