@@ -8,7 +8,7 @@ import Loupe
 //   swift build -c release --product loupe-bench
 //   .build/release/loupe-bench MODEL.onnx [--batch 16] [--backward] [--input x.f32] [common options]
 //   .build/release/loupe-bench gemm M N K [--reps R] [common options]
-//   .build/release/loupe-bench conv N C H W M kH kW STRIDE PAD [--groups G] [--backward] [--unpacked] [--reps R] [common options]
+//   .build/release/loupe-bench conv N C H W M kH kW STRIDE PAD [--groups G] [--backward] [--unpacked] [--recorded] [--reps R] [common options]
 //
 // Common options: --runs R (timed runs, default 10), --warmup W (untimed runs, each of --reps calls; default 2), --threads T (Loupe's
 // pool; default all online CPUs).
@@ -21,7 +21,8 @@ import Loupe
 // stride/padding; with --backward `Kernels.conv2dBackwardInput` instead (the gradient with
 // respect to x, what an input attribution needs). The weight is packed once before timing
 // (`PackedConvWeights`, as a model does at load) unless --unpacked, which times the per-call
-// packing path.
+// packing path. --recorded runs the forward inside `Kernels.withDirectConvolutions`, as a
+// recorded pass does (F(2×2, 3×3) Winograd or direct; LOUPE_WINOGRAD=direct for direct only).
 // --reps R makes each timed run R back-to-back calls (for sub-millisecond kernels); times are
 // per call.
 //
@@ -40,7 +41,7 @@ func fail(_ message: String, code: Int32 = 2) -> Never {
 let usage = """
     usage: loupe-bench MODEL.onnx [--batch N] [--backward] [--input F] [--runs R] [--warmup W] [--threads T]
            loupe-bench gemm M N K [--reps R] [--runs R] [--warmup W] [--threads T]
-           loupe-bench conv N C H W M kH kW STRIDE PAD [--groups G] [--backward] [--unpacked] [--reps R] [--runs R] [--warmup W] [--threads T]
+           loupe-bench conv N C H W M kH kW STRIDE PAD [--groups G] [--backward] [--unpacked] [--recorded] [--reps R] [--runs R] [--warmup W] [--threads T]
     """
 
 /// Resident set size now, in MiB (Linux: /proc/self/statm; elsewhere the peak stands in).
@@ -120,7 +121,7 @@ default: dims = []
 
 var batch = 1, runs = 10, warmup = 2, reps = 1, groups = 1
 var threads: Int?
-var backward = false, unpacked = false
+var backward = false, unpacked = false, recorded = false
 var inputPath: String?
 while !args.isEmpty {
     let a = args.removeFirst()
@@ -142,6 +143,7 @@ while !args.isEmpty {
     case "--groups": groups = max(1, int())
     case "--backward": backward = true
     case "--unpacked": unpacked = true
+    case "--recorded": recorded = true
     case "--input": inputPath = value()
     default: fail("unknown option \(a)\n\(usage)")
     }
@@ -205,11 +207,13 @@ if let threads { Kernels.threads = threads }
     Kernels.tuneAllocator()
     let packed = unpacked ? nil : try PackedConvWeights(weight: weight, groups: groups)
     let fields = "mode=conv n=\(n) c=\(c) h=\(h) w=\(w) m=\(m) kh=\(kh) kw=\(kw) stride=\(stride) pad=\(pad) groups=\(groups) "
-        + "backward=\(backward ? "input" : "no") packed=\(unpacked ? "no" : "yes") reps=\(reps)"
+        + "backward=\(backward ? "input" : "no") packed=\(unpacked ? "no" : "yes") recorded=\(recorded ? "yes" : "no") reps=\(reps)"
     let baseline = currentRSSMiB()
     try measure(fields: fields, flops: flops, baselineMiB: baseline) {
         if backward {
             _ = try Kernels.conv2dBackwardInput(gy, weight: weight, inputShape: x.shape, geometry: geometry, packed: packed)
+        } else if recorded {
+            _ = try Kernels.withDirectConvolutions { try Kernels.conv2d(x, weight: weight, bias: nil, geometry: geometry, packed: packed) }
         } else {
             _ = try Kernels.conv2d(x, weight: weight, bias: nil, geometry: geometry, packed: packed)
         }

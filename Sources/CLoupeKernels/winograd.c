@@ -28,9 +28,10 @@ enum { XI = 36, LANES = 32 };
 
 struct loupe_winograd {
     int level;
+    int m, n, xi; // output tile m x m, input patch n x n (n = m + 2), xi = n*n frequencies
     ptrdiff_t M, C, rowPanels;
     int mr;
-    float *u; // U[ξ] rows of panel rp: u + (rp*36 + ξ)*C*mr, k-major (C x mr)
+    float *u; // U[ξ] rows of panel rp: u + (rp*xi + ξ)*C*mr, k-major (C x mr)
 };
 
 static int winograd_override = -1;
@@ -45,14 +46,15 @@ int loupe_winograd_direct_only(int on) {
     return previous;
 }
 
-/// LOUPE_WINOGRAD, read once: 0 off, 1 default, 2 "all" (recorded passes too, trading gradient
-/// fidelity at ReLU kinks for speed). Asked on every convolution, so not a getenv each time.
+/// LOUPE_WINOGRAD, read once: 0 off, 1 default, 2 "all" (recorded passes take F(4x4) too,
+/// trading gradient fidelity at ReLU kinks for speed), 3 "direct" (recorded passes take no
+/// Winograd, not even F(2x2)). Asked on every convolution, so not a getenv each time.
 static int env_setting(void) {
     static _Atomic int cached = -1;
     int v = atomic_load_explicit(&cached, memory_order_relaxed);
     if (v < 0) {
         const char *e = getenv("LOUPE_WINOGRAD");
-        v = e && e[0] == '0' ? 0 : e && strcmp(e, "all") == 0 ? 2 : 1;
+        v = e && e[0] == '0' ? 0 : e && strcmp(e, "all") == 0 ? 2 : e && strcmp(e, "direct") == 0 ? 3 : 1;
         atomic_store_explicit(&cached, v, memory_order_relaxed);
     }
     return v;
@@ -62,7 +64,17 @@ int loupe_winograd_available(void) {
     if (loupe_gemm_level() != 2) return 0;
     if (winograd_override >= 0) return winograd_override && !direct_only;
     const int env = env_setting();
-    return env == 2 || (env == 1 && !direct_only);
+    return env == 2 || ((env == 1 || env == 3) && !direct_only);
+}
+
+int loupe_winograd_tile(ptrdiff_t N, ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, ptrdiff_t outW) {
+    if (loupe_winograd_suits(N, M, C, outH, outW)) return 4;
+    if (!direct_only || loupe_gemm_level() != 2 || winograd_override == 0 || env_setting() == 0 || env_setting() == 3) return 0;
+    if (N < 1 || M < 8 || C < 8 || outH < 2 || outW < 2) return 0;
+    // GEMM work against the direct convolution's, as for F(4x4): 16 * 32 per panel vs 9 per
+    // output pixel, tiles counted with the spare one per row.
+    ptrdiff_t T = N * ((outH + 1) / 2) * ((outW + 1) / 2 + 1), panels = (T + LANES - 1) / LANES;
+    return 512.0 * (double)panels <= 9.0 * (double)N * (double)(outH * outW) ? 2 : 0;
 }
 
 int loupe_winograd_suits(ptrdiff_t N, ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, ptrdiff_t outW) {
@@ -78,7 +90,7 @@ int loupe_winograd_suits(ptrdiff_t N, ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, 
 #if defined(__x86_64__)
 
 // Interpolation points 0, ±1, ±2, ∞ (Lavin & Gray's F(4x4, 3x3) matrices).
-static const double G[6][3] = {
+static const double G4[6][3] = {
     {1.0 / 4, 0, 0},
     {-1.0 / 6, -1.0 / 6, -1.0 / 6},
     {-1.0 / 6, 1.0 / 6, -1.0 / 6},
@@ -87,8 +99,16 @@ static const double G[6][3] = {
     {0, 0, 1},
 };
 
-loupe_winograd *loupe_winograd_create(const float *w, ptrdiff_t M, ptrdiff_t C, ptrdiff_t so, ptrdiff_t si, int flip) {
-    if (!w || M <= 0 || C <= 0 || loupe_gemm_level() != 2) return NULL;
+// Interpolation points 0, ±1, ∞ (F(2x2, 3x3)): only 0, ±1 and ½ in the transforms.
+static const double G2[4][3] = {
+    {1, 0, 0},
+    {0.5, 0.5, 0.5},
+    {0.5, -0.5, 0.5},
+    {0, 0, 1},
+};
+
+loupe_winograd *loupe_winograd_create(const float *w, ptrdiff_t M, ptrdiff_t C, ptrdiff_t so, ptrdiff_t si, int flip, int tile) {
+    if (!w || M <= 0 || C <= 0 || (tile != 2 && tile != 4) || loupe_gemm_level() != 2) return NULL;
     // A non-finite weight would turn all 36 transformed values NaN (inf - inf), where the direct
     // sum keeps an infinity: such weights stay on the direct path.
     for (ptrdiff_t o = 0; o < M; o++)
@@ -101,11 +121,16 @@ loupe_winograd *loupe_winograd_create(const float *w, ptrdiff_t M, ptrdiff_t C, 
     loupe_winograd *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->level = 2;
+    p->m = tile;
+    p->n = tile + 2;
+    p->xi = p->n * p->n;
     p->M = M;
     p->C = C;
     p->mr = mr;
     p->rowPanels = (M + mr - 1) / mr;
-    size_t bytes = ((size_t)p->rowPanels * XI * (size_t)C * (size_t)mr * sizeof(float) + 63) & ~(size_t)63;
+    const int n = p->n, xi = p->xi;
+    const double (*G)[3] = tile == 4 ? G4 : G2;
+    size_t bytes = ((size_t)p->rowPanels * xi * (size_t)C * (size_t)mr * sizeof(float) + 63) & ~(size_t)63;
     p->u = aligned_alloc(64, bytes);
     if (!p->u) { free(p); return NULL; }
     memset(p->u, 0, bytes); // rows past M in the last panel
@@ -113,20 +138,20 @@ loupe_winograd *loupe_winograd_create(const float *w, ptrdiff_t M, ptrdiff_t C, 
         for (ptrdiff_t i = 0; i < C; i++) {
             double g[3][3], t[6][3];
             for (int k = 0; k < 9; k++) g[k / 3][k % 3] = w[o * so + i * si + (flip ? 8 - k : k)];
-            for (int a = 0; a < 6; a++)
+            for (int a = 0; a < n; a++)
                 for (int b = 0; b < 3; b++) t[a][b] = G[a][0] * g[0][b] + G[a][1] * g[1][b] + G[a][2] * g[2][b];
-            float *dst = p->u + ((o / mr) * XI * C + i) * mr + o % mr;
-            for (int a = 0; a < 6; a++)
-                for (int b = 0; b < 6; b++)
-                    dst[(a * 6 + b) * C * mr] = (float)(t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2]);
+            float *dst = p->u + ((o / mr) * xi * C + i) * mr + o % mr;
+            for (int a = 0; a < n; a++)
+                for (int b = 0; b < n; b++)
+                    dst[(a * n + b) * C * mr] = (float)(t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2]);
         }
     return p;
 }
 
 #else
 
-loupe_winograd *loupe_winograd_create(const float *w, ptrdiff_t M, ptrdiff_t C, ptrdiff_t so, ptrdiff_t si, int flip) {
-    (void)w; (void)M; (void)C; (void)so; (void)si; (void)flip;
+loupe_winograd *loupe_winograd_create(const float *w, ptrdiff_t M, ptrdiff_t C, ptrdiff_t so, ptrdiff_t si, int flip, int tile) {
+    (void)w; (void)M; (void)C; (void)so; (void)si; (void)flip; (void)tile;
     return NULL;
 }
 
@@ -157,7 +182,7 @@ typedef struct {
     ptrdiff_t N;                   // images: tile L is tile L % Tp of image L / Tp
     ptrdiff_t th, tw, tw1, Tp;     // real tile grid, padded row length (tw + 1), padded tiles per image
     ptrdiff_t band0, bandPanels;   // panels [band0, band0 + bandPanels) are in VT
-    float *VT;                     // panel q of the band, frequency ξ, channel c: VT + (q*36 + ξ)*xi_stride(C) + c*32
+    float *VT;                     // panel q of the band, frequency ξ, channel c: VT + (q*xi + ξ)*xi_stride(C) + c*32
     ptrdiff_t chanPerTask, groups, rpPerGroup;
 } wino_job;
 
@@ -183,24 +208,25 @@ static inline __attribute__((target("avx512f,fma"), always_inline)) void at6(con
     o[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), m34, m12), m[5]);
 }
 
-/// Floats of one strip for `tiles` tiles: 4 per tile, one more tile (the j = 4, 5 taps of the
-/// last), and a vector of slack for the full-width loads past the end.
-static ptrdiff_t strip_floats(ptrdiff_t tiles) { return (4 * tiles + 4 + 64 + 16 + 15) / 16 * 16; }
+/// Floats of one strip for `tiles` tiles of step m: m per tile, one more tile (the last taps of
+/// the last), and a vector of slack for the full-width loads past the end.
+static ptrdiff_t strip_floats(ptrdiff_t tiles, int m) { return (m * tiles + m + 64 + 16 + 15) / 16 * 16; }
 
 /// Floats from one frequency's B panel (C x 32) to the next: one cache line more than the panel,
 /// so the 36 stores of a tile group do not all fall in one L1 set (panels of 8 KB would).
 static ptrdiff_t xi_stride(ptrdiff_t C) { return C * LANES + 16; }
 
-/// Strip i of channel c for padded tiles [L0, L0 + tiles + 1): element 4(L - L0) + u is input
-/// pixel (4ty + i - padTop, 4tx + u - padLeft) of tile L = n*Tp + ty*tw1 + tx of image n, 0
-/// outside the image (and past the last image).
+/// Strip i of channel c for padded tiles [L0, L0 + tiles + 1): element m(L - L0) + u is input
+/// pixel (m·ty + i - padTop, m·tx + u - padLeft) of tile L = n*Tp + ty*tw1 + tx of image n, 0
+/// outside the image (and past the last image); m is the tile step.
 static void fill_strip(const wino_job *j, ptrdiff_t c, int i, ptrdiff_t L0, ptrdiff_t tiles, float *dst) {
     const ptrdiff_t H = j->g.inH, W = j->g.inW, end = L0 + tiles + 1, C = j->u->C;
+    const int m = j->u->m;
     float *d = dst;
     for (ptrdiff_t L = L0; L < end;) {
         ptrdiff_t n = L / j->Tp, t = L % j->Tp, ty = t / j->tw1, tx = t % j->tw1;
         ptrdiff_t run = j->tw1 - tx < end - L ? j->tw1 - tx : end - L;
-        ptrdiff_t r = 4 * ty + i - j->g.padTop, c0 = 4 * tx - j->g.padLeft, len = 4 * run;
+        ptrdiff_t r = m * ty + i - j->g.padTop, c0 = m * tx - j->g.padLeft, len = m * run;
         if (n >= j->N || r < 0 || r >= H) {
             memset(d, 0, (size_t)len * sizeof(float));
         } else {
@@ -214,7 +240,7 @@ static void fill_strip(const wino_job *j, ptrdiff_t c, int i, ptrdiff_t L0, ptrd
         d += len;
         L += run;
     }
-    memset(d, 0, (size_t)(dst + strip_floats(tiles) - d) * sizeof(float));
+    memset(d, 0, (size_t)(dst + strip_floats(tiles, m) - d) * sizeof(float));
 }
 
 /// d[j] lane l = p[4l + j] for j in 0..<6 (taps 4 and 5 are taps 0 and 1 of the next tile).
@@ -238,11 +264,11 @@ static inline __attribute__((target("avx512f"), always_inline)) void deinterleav
 /// first applied across the six strips (rows of the patches) in whole-strip vector passes; each
 /// of the six results is then deinterleaved into per-tile columns and Bᵀ applied along them.
 __attribute__((target("avx512f,fma")))
-static void input_task(void *ctx, ptrdiff_t t) {
+static void input_task4(void *ctx, ptrdiff_t t) {
     const wino_job *j = ctx;
     const ptrdiff_t C = j->u->C, tiles = j->bandPanels * LANES, L0 = j->band0 * LANES;
     const ptrdiff_t c0 = t * j->chanPerTask, c1 = c0 + j->chanPerTask < C ? c0 + j->chanPerTask : C;
-    const ptrdiff_t sl = strip_floats(tiles), xs = xi_stride(C);
+    const ptrdiff_t sl = strip_floats(tiles, 4), xs = xi_stride(C);
     float *strips = loupe_thread_buffer((size_t)(12 * sl));
     if (!strips) return;
     float *rows = strips + 6 * sl; // Bᵀ across the strips
@@ -266,10 +292,132 @@ static void input_task(void *ctx, ptrdiff_t t) {
     }
 }
 
+/// F(2x2, 3x3)'s Bᵀ applied to four vectors.
+static inline __attribute__((target("avx512f"), always_inline)) void bt4(const __m512 d[4], __m512 r[4]) {
+    r[0] = _mm512_sub_ps(d[0], d[2]);
+    r[1] = _mm512_add_ps(d[1], d[2]);
+    r[2] = _mm512_sub_ps(d[2], d[1]);
+    r[3] = _mm512_sub_ps(d[1], d[3]);
+}
+
+/// F(2x2, 3x3)'s Aᵀ applied to four vectors.
+static inline __attribute__((target("avx512f"), always_inline)) void at4(const __m512 m[4], __m512 o[2]) {
+    o[0] = _mm512_add_ps(_mm512_add_ps(m[0], m[1]), m[2]);
+    o[1] = _mm512_sub_ps(_mm512_sub_ps(m[1], m[2]), m[3]);
+}
+
+/// d[j] lane l = p[2l + j] for j in 0..<4 (taps 2 and 3 are taps 0 and 1 of the next tile).
+static inline __attribute__((target("avx512f"), always_inline)) void deinterleave4(const float *p, __m512 d[4]) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    __m512 z0 = _mm512_loadu_ps(p), z1 = _mm512_loadu_ps(p + 16);
+    d[0] = _mm512_permutex2var_ps(z0, even, z1);
+    d[1] = _mm512_permutex2var_ps(z0, odd, z1);
+    d[2] = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(_mm512_set1_ps(p[32])), _mm512_castps_si512(d[0]), 1));
+    d[3] = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(_mm512_set1_ps(p[33])), _mm512_castps_si512(d[1]), 1));
+}
+
+/// Phase A of F(2x2, 3x3), as input_task4 with 4x4 patches at a step of 2.
+__attribute__((target("avx512f,fma")))
+static void input_task2(void *ctx, ptrdiff_t t) {
+    const wino_job *j = ctx;
+    const ptrdiff_t C = j->u->C, tiles = j->bandPanels * LANES, L0 = j->band0 * LANES;
+    const ptrdiff_t c0 = t * j->chanPerTask, c1 = c0 + j->chanPerTask < C ? c0 + j->chanPerTask : C;
+    const ptrdiff_t sl = strip_floats(tiles, 2), xs = xi_stride(C);
+    float *strips = loupe_thread_buffer((size_t)(8 * sl));
+    if (!strips) return;
+    float *rows = strips + 4 * sl;
+    for (ptrdiff_t c = c0; c < c1; c++) {
+        for (int i = 0; i < 4; i++) fill_strip(j, c, i, L0, tiles, strips + i * sl);
+        for (ptrdiff_t e = 0; e < sl; e += 16) {
+            __m512 d[4], r[4];
+            for (int i = 0; i < 4; i++) d[i] = _mm512_load_ps(strips + i * sl + e);
+            bt4(d, r);
+            for (int a = 0; a < 4; a++) _mm512_store_ps(rows + a * sl + e, r[a]);
+        }
+        for (ptrdiff_t l = 0; l < tiles; l += 16) {
+            float *dst = j->VT + (l / LANES) * 16 * xs + c * LANES + l % LANES;
+            for (int a = 0; a < 4; a++) {
+                __m512 d[4], v[4];
+                deinterleave4(rows + a * sl + 2 * l, d);
+                bt4(d, v);
+                for (int b = 0; b < 4; b++) _mm512_store_ps(dst + (a * 4 + b) * xs, v[b]);
+            }
+        }
+    }
+}
+
+static void input_task(void *ctx, ptrdiff_t t) {
+    const wino_job *j = ctx;
+    if (j->u->m == 2) input_task2(ctx, t);
+    else input_task4(ctx, t);
+}
+
+/// The F(2x2, 3x3) output transform, as output_transform4 with 2x2 blocks.
+__attribute__((target("avx512f,fma")))
+static void output_transform2(const wino_job *j, ptrdiff_t L0, ptrdiff_t i0, ptrdiff_t mv, const float *S) {
+    const int mr = j->u->mr;
+    const ptrdiff_t outH = j->g.outH, outW = j->g.outW, plane = outH * outW;
+    const __m512 zero = _mm512_setzero_ps();
+    // Row 0 of 16 tiles' blocks as pairs (o0[l], o1[l]): lanes 0..15 then 16..31.
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    for (int h = 0; h < 2; h++) {
+        const ptrdiff_t Tall = j->N * j->Tp;
+        if (L0 + 16 * h >= Tall) break;
+        ptrdiff_t lanes = Tall - (L0 + 16 * h) < 16 ? Tall - (L0 + 16 * h) : 16;
+        for (ptrdiff_t r = 0; r < mv; r++) {
+            const float *s = S + r * LANES + 16 * h;
+            __m512 t[2][4], o[4];
+            for (int k = 0; k < 4; k++) {
+                __m512 m[4], q[2];
+                for (int i = 0; i < 4; i++) m[i] = _mm512_load_ps(s + (i * 4 + k) * mr * LANES);
+                at4(m, q);
+                t[0][k] = q[0];
+                t[1][k] = q[1];
+            }
+            const __m512 bias = _mm512_set1_ps(j->bias ? j->bias[i0 + r] : 0.0f);
+            for (int a = 0; a < 2; a++) {
+                __m512 q[2];
+                at4(t[a], q);
+                for (int b = 0; b < 2; b++) {
+                    __m512 v = _mm512_add_ps(q[b], bias);
+                    if (j->act == LOUPE_ACT_RELU) v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), zero);
+                    o[a * 2 + b] = v;
+                }
+            }
+            float blk[64] __attribute__((aligned(64)));
+            if (j->act >= LOUPE_ACT_UNARY) {
+                for (int q = 0; q < 4; q++) _mm512_store_ps(blk + 16 * q, o[q]);
+                loupe_vunary_serial(j->act - LOUPE_ACT_UNARY, blk, blk, 64, 0, 0);
+                for (int q = 0; q < 4; q++) o[q] = _mm512_load_ps(blk + 16 * q);
+            }
+            // blk: row 0 pairs of tiles 0..15, then row 1 pairs.
+            _mm512_store_ps(blk, _mm512_permutex2var_ps(o[0], lo, o[1]));
+            _mm512_store_ps(blk + 16, _mm512_permutex2var_ps(o[0], hi, o[1]));
+            _mm512_store_ps(blk + 32, _mm512_permutex2var_ps(o[2], lo, o[3]));
+            _mm512_store_ps(blk + 48, _mm512_permutex2var_ps(o[2], hi, o[3]));
+            for (ptrdiff_t l = 0; l < lanes; l++) {
+                ptrdiff_t L = L0 + 16 * h + l, n = L / j->Tp, tl = L % j->Tp, tx = tl % j->tw1;
+                if (tx == j->tw) continue; // the spare tile of the row
+                ptrdiff_t oy = (tl / j->tw1) * 2, ox = tx * 2;
+                float *yt = j->y + (n * j->u->M + i0 + r) * plane + oy * outW + ox;
+                if (oy + 2 <= outH && ox + 2 <= outW) {
+                    memcpy(yt, blk + 2 * l, 2 * sizeof(float));
+                    memcpy(yt + outW, blk + 32 + 2 * l, 2 * sizeof(float));
+                } else {
+                    for (ptrdiff_t a = 0; a < 2 && oy + a < outH; a++)
+                        for (ptrdiff_t b = 0; b < 2 && ox + b < outW; b++) yt[a * outW + b] = blk[32 * a + 2 * l + b];
+                }
+            }
+        }
+    }
+}
+
 /// Y = Aᵀ S A for rows [0, mv) of the row panel at output channel i0 and the panel's tiles, then
 /// bias and ReLU, and each tile's 4x4 block stored (clipped at the bottom and right edges).
 __attribute__((target("avx512f,fma")))
-static void output_transform(const wino_job *j, ptrdiff_t L0, ptrdiff_t i0, ptrdiff_t mv, const float *S) {
+static void output_transform4(const wino_job *j, ptrdiff_t L0, ptrdiff_t i0, ptrdiff_t mv, const float *S) {
     const int mr = j->u->mr;
     const ptrdiff_t outH = j->g.outH, outW = j->g.outW, plane = outH * outW;
     const __m512 zero = _mm512_setzero_ps();
@@ -335,16 +483,18 @@ static void gemm_task(void *ctx, ptrdiff_t t) {
     const ptrdiff_t C = u->C, q = t / j->groups, L0 = (j->band0 + q) * LANES;
     const ptrdiff_t rp0 = (t % j->groups) * j->rpPerGroup;
     const ptrdiff_t rp1 = rp0 + j->rpPerGroup < u->rowPanels ? rp0 + j->rpPerGroup : u->rowPanels;
-    float *S = loupe_thread_buffer((size_t)XI * (size_t)u->mr * LANES);
+    const int nxi = u->xi;
+    float *S = loupe_thread_buffer((size_t)nxi * (size_t)u->mr * LANES);
     if (!S) return;
     const ptrdiff_t xs = xi_stride(C);
-    const float *V = j->VT + q * XI * xs;
+    const float *V = j->VT + q * nxi * xs;
     for (ptrdiff_t rp = rp0; rp < rp1; rp++) {
         const ptrdiff_t i0 = rp * u->mr, mv = u->M - i0 < u->mr ? u->M - i0 : u->mr;
         micro_kernel kern = mv <= path->short_rows ? path->short_kernel : path->kernel;
-        const float *a = u->u + rp * XI * C * u->mr;
-        for (int xi = 0; xi < XI; xi++) kern(C, a + xi * C * u->mr, V + xi * xs, S + xi * u->mr * LANES, LANES, 1.0f, 0.0f);
-        output_transform(j, L0, i0, mv, S);
+        const float *a = u->u + rp * nxi * C * u->mr;
+        for (int xi = 0; xi < nxi; xi++) kern(C, a + xi * C * u->mr, V + xi * xs, S + xi * u->mr * LANES, LANES, 1.0f, 0.0f);
+        if (u->m == 2) output_transform2(j, L0, i0, mv, S);
+        else output_transform4(j, L0, i0, mv, S);
     }
 }
 
@@ -373,16 +523,17 @@ int loupe_conv2d_winograd(const loupe_winograd *u, ptrdiff_t N, const float *x, 
     j.bias = bias;
     j.act = act;
     j.y = y;
-    j.th = (g->outH + 3) / 4;
-    j.tw = (g->outW + 3) / 4;
+    const int m = u->m;
+    j.th = (g->outH + m - 1) / m;
+    j.tw = (g->outW + m - 1) / m;
     j.tw1 = j.tw + 1;
     j.Tp = j.th * j.tw1;
     const ptrdiff_t C = u->C, panels = (N * j.Tp + LANES - 1) / LANES;
-    // Every band streams all of U (36 x M x C floats) once: at least 4 panels per band.
-    ptrdiff_t perBand = BAND_FLOATS / (XI * xi_stride(C));
+    // Every band streams all of U (xi x M x C floats) once: at least 4 panels per band.
+    ptrdiff_t perBand = BAND_FLOATS / (u->xi * xi_stride(C));
     if (perBand < 4) perBand = 4;
     if (perBand > panels) perBand = panels;
-    j.VT = aligned_alloc(64, (size_t)perBand * XI * (size_t)xi_stride(C) * sizeof(float));
+    j.VT = aligned_alloc(64, (size_t)perBand * u->xi * (size_t)xi_stride(C) * sizeof(float));
     if (!j.VT) return 0;
     const int threads = threaded ? loupe_threads() : 1;
     j.chanPerTask = threads > 1 ? (C + 4 * threads - 1) / (4 * threads) : C;

@@ -112,4 +112,64 @@ final class WinogradConvTests: XCTestCase {
         }
         XCTAssertEqual(loupe_winograd_available(), 1)
     }
+
+    /// Inside the recorded-pass scope the same shapes run as F(2×2, 3×3): edge tiles (odd sizes),
+    /// several panels, bands, a batch, bias and the fused ReLU, against the reference, and its
+    /// error against a float64 sum is that of a direct float sum (F(4×4) is several times more).
+    func testF2x2InsideTheDirectScope() throws {
+        try XCTSkipUnless(loupe_gemm_level() == 2, "Winograd runs on the AVX-512 path only")
+        var rng = KernelRNG(seed: 42)
+        for cs in Self.cases {
+            let x = try rng.tensor(cs.x)
+            let w = try rng.tensor([cs.m, cs.x[1], 3, 3])
+            let b = try rng.tensor([cs.m])
+            let packed = try PackedConvWeights(weight: w, groups: 1)
+            let ref = try ReferenceKernels.conv2d(x, weight: w, bias: b, geometry: cs.g)
+            let (oh, ow) = (ref.shape[2], ref.shape[3])
+            try Kernels.withDirectConvolutions {
+                XCTAssertEqual(loupe_winograd_tile(cs.x[0], cs.m, cs.x[1], oh, ow), 2, cs.name)
+                XCTAssertNotNil(packed.winogradHandle(adjoint: false, tile: 2), cs.name)
+                for relu in [false, true] {
+                    let y = try Kernels.conv2d(x, weight: w, bias: b, geometry: cs.g, packed: packed, relu: relu)
+                    let r = relu ? try Tensor(shape: ref.shape, floats: try ref.floats().map { max($0, 0) }) : ref
+                    try assertKernelClose(y, r, atol: Float(1e-5 * Double(cs.x[1]).squareRoot()), rtol: 1e-5, "\(cs.name) F2 relu \(relu)")
+                }
+            }
+        }
+    }
+
+    /// F(2×2, 3×3) rounds like a direct float sum, F(4×4, 3×3) several times more: rms error
+    /// against a float64 sum over 128 channels of post-ReLU inputs.
+    func testF2x2RoundsLikeADirectSum() throws {
+        try XCTSkipUnless(loupe_gemm_level() == 2, "Winograd runs on the AVX-512 path only")
+        var rng = KernelRNG(seed: 43)
+        let (n, c, m, h) = (2, 128, 16, 24)
+        let xs = rng.floats(n * c * h * h).map { max(0, $0) }
+        let ws = rng.floats(m * c * 9)
+        let x = try Tensor(shape: [n, c, h, h], floats: xs), w = try Tensor(shape: [m, c, 3, 3], floats: ws)
+        let g = ConvGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))
+        var exact = [Double](repeating: 0, count: n * m * h * h)
+        for img in 0..<n { for o in 0..<m { for oy in 0..<h { for ox in 0..<h {
+            var acc = 0.0
+            for ci in 0..<c { for kh in 0..<3 { for kw in 0..<3 {
+                let iy = oy - 1 + kh, ix = ox - 1 + kw
+                guard iy >= 0, iy < h, ix >= 0, ix < h else { continue }
+                acc += Double(ws[((o * c + ci) * 3 + kh) * 3 + kw]) * Double(xs[((img * c + ci) * h + iy) * h + ix])
+            } } }
+            exact[((img * m + o) * h + oy) * h + ox] = acc
+        } } } }
+        let rms = (exact.map { $0 * $0 }.reduce(0, +) / Double(exact.count)).squareRoot()
+        func error(_ y: Tensor) throws -> Double {
+            let v = try y.floats()
+            return (zip(v, exact).map { (Double($0) - $1) * (Double($0) - $1) }.reduce(0, +) / Double(v.count)).squareRoot() / rms
+        }
+        let packed = try PackedConvWeights(weight: w, groups: 1)
+        loupe_winograd_set_enabled(0)
+        let direct = try error(try Kernels.conv2d(x, weight: w, bias: nil, geometry: g, packed: packed))
+        loupe_winograd_set_enabled(-1)
+        let f4 = try error(try Kernels.conv2d(x, weight: w, bias: nil, geometry: g, packed: packed))
+        let f2 = try Kernels.withDirectConvolutions { try error(try Kernels.conv2d(x, weight: w, bias: nil, geometry: g, packed: packed)) }
+        XCTAssertLessThan(f2, 2 * direct, "F(2x2) \(f2) vs direct \(direct)")
+        XCTAssertGreaterThan(f4, 4 * direct, "F(4x4) \(f4) vs direct \(direct)")
+    }
 }

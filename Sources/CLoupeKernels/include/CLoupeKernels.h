@@ -169,10 +169,11 @@ void loupe_conv2d_packed(const loupe_packed_a *w, const float *x, const loupe_wi
 typedef struct loupe_winograd loupe_winograd;
 
 /// Transforms weights whose element (output o, input i, tap t = kh*3 + kw) is
-/// w[o*so + i*si + t] (tap 8 - t when `flip`) for M outputs and C inputs. NULL when out of
+/// w[o*so + i*si + t] (tap 8 - t when `flip`) for M outputs and C inputs, for F(tile x tile,
+/// 3x3) with tile 4 (fast) or 2 (rounds like a direct sum, see winograd.c). NULL when out of
 /// memory, for empty shapes, for a weight that is not finite everywhere, or when the GEMM path in
 /// force is not AVX-512.
-loupe_winograd *loupe_winograd_create(const float *w, ptrdiff_t M, ptrdiff_t C, ptrdiff_t so, ptrdiff_t si, int flip);
+loupe_winograd *loupe_winograd_create(const float *w, ptrdiff_t M, ptrdiff_t C, ptrdiff_t so, ptrdiff_t si, int flip, int tile);
 void loupe_winograd_destroy(loupe_winograd *p);
 /// Whether `p` was made for the GEMM path in force.
 int loupe_winograd_matches(const loupe_winograd *p);
@@ -190,6 +191,11 @@ int loupe_winograd_direct_only(int on);
 /// Winograd than directly (enough 4x4 output tiles, over the batch, to fill the 32-tile panels),
 /// and loupe_winograd_available().
 int loupe_winograd_suits(ptrdiff_t N, ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, ptrdiff_t outW);
+/// The Winograd tile for this convolution on this thread: 4 where loupe_winograd_suits; inside
+/// loupe_winograd_direct_only(1), 2 where F(2x2, 3x3) — whose rounding is that of a direct sum —
+/// is expected to beat the direct convolution (unless LOUPE_WINOGRAD=direct or 0, or
+/// loupe_winograd_set_enabled(0)); else 0.
+int loupe_winograd_tile(ptrdiff_t N, ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, ptrdiff_t outW);
 /// y (N, M, outH, outW) = 3x3 stride-1 undilated convolution of x (N, C, inH, inW) with geometry
 /// g (any padding), + bias[m] (may be NULL), then the activation `act` (LOUPE_ACT_*). The images'
 /// tiles share panels, so small maps fill them in a batch. Returns 0, having written nothing,
@@ -198,10 +204,11 @@ int loupe_winograd_suits(ptrdiff_t N, ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, 
 int loupe_conv2d_winograd(const loupe_winograd *u, ptrdiff_t N, const float *x, const loupe_window2d *g, const float *bias,
                           int act, float *y, int threaded);
 /// The Winograd form of packed 3x3 convolution weights W (M x C*9), made on first use and kept
-/// (thread-safe): of W itself, or with `adjoint` of the flipped, channel-transposed kernel whose
-/// convolution with the output gradient is a stride-1 convolution's input gradient. NULL when
-/// unavailable (not 3x3, no source, out of memory, another GEMM path).
-const loupe_winograd *loupe_packed_a_winograd(loupe_packed_a *p, int adjoint);
+/// (thread-safe): `kind` 0, F(4x4, 3x3) of W itself; 1, F(4x4, 3x3) of the flipped,
+/// channel-transposed kernel whose convolution with the output gradient is a stride-1
+/// convolution's input gradient; 2, F(2x2, 3x3) of W. NULL when unavailable (not 3x3, no
+/// source, out of memory, another GEMM path).
+const loupe_winograd *loupe_packed_a_winograd(loupe_packed_a *p, int kind);
 
 // Whole-tensor depthwise and global-pooling kernels (umbrella: the module exports only what this header includes).
 #include "CLoupeWindow.h"

@@ -156,28 +156,35 @@ extension Kernels {
         return try a.withUnsafeBufferPointer { try body($0.baseAddress) }
     }
 
-    /// Runs `body` with every convolution on this thread computed directly, never by Winograd.
+    /// Runs `body` with every convolution on this thread computed so that it rounds like a direct
+    /// sum: directly, or by Winograd F(2×2, 3×3), never by F(4×4, 3×3).
     ///
-    /// Winograd F(4×4, 3×3) rounds about 4× more than a direct sum (relative error about 1e-5
-    /// against 3e-6 on resnet18's logits). That is harmless for an inference result, but a
-    /// forward pass recorded for a gradient decides every ReLU mask of the backward pass, and
-    /// pre-activations within that error of zero flip: on VGG-11-BN the input gradient's error
-    /// against float64 grows from 3.3e-3 to 1.1e-2 (PyTorch's own float32: 1.8e-3). The executor
-    /// therefore records forwards inside this scope; the backward pass's adjoint convolutions,
-    /// which only scale gradient values by that error, still take Winograd.
+    /// Winograd F(4×4, 3×3) rounds about 5× more than a direct sum (rms; 10× at the maximum; about
+    /// 2e-6 against 4e-7 of the outputs' rms, 3e-6 against 1.5e-6 on resnet18's logits). That is
+    /// harmless for an inference result, but a forward pass recorded for a gradient decides every
+    /// ReLU mask of the backward pass, and pre-activations within that error of zero flip, here and
+    /// in every layer the rounded values reach: on VGG-11-BN the input gradient's error against
+    /// float64 grows from 3.3e-3 to 1.1e-2 (PyTorch's own float32: 1.8e-3). F(2×2, 3×3)'s
+    /// transforms hold only 0, ±1 and ½, and its frequency-domain sums run over C terms rather
+    /// than the direct sum's 9·C: it rounds no more than a direct sum (3.4e-7 of the rms in a
+    /// float32 simulation). The executor records forwards inside this scope; the backward pass's
+    /// adjoint convolutions, which only scale gradient values by the error, still take F(4×4).
     public static func withDirectConvolutions<R>(_ body: () throws -> R) rethrows -> R {
         let previous = loupe_winograd_direct_only(1)
         defer { _ = loupe_winograd_direct_only(previous) }
         return try body()
     }
 
-    /// The Winograd F(4×4, 3×3) weights for the convolution `s` (geometry `p`), when its shape takes
-    /// Winograd and it has enough output tiles to run faster that way (``loupe_winograd_suits``).
-    /// With `adjoint`, `s` is the adjoint convolution (gradient in, input gradient out) and the
-    /// weights are those of the flipped, channel-transposed kernel.
+    /// The Winograd weights for the convolution `s` (geometry `p`), when its shape takes Winograd
+    /// and it has enough output tiles to run faster that way (``loupe_winograd_tile``: F(4×4, 3×3),
+    /// or F(2×2, 3×3) inside ``withDirectConvolutions(_:)``). With `adjoint`, `s` is the adjoint
+    /// convolution (gradient in, input gradient out) and the weights are those of the flipped,
+    /// channel-transposed kernel (F(4×4) only).
     static func winograd(_ pk: PackedConvWeights, _ s: ConvShapes, _ p: ConvGeometry, adjoint: Bool) -> OpaquePointer? {
-        guard p.isWinogradShape, loupe_winograd_suits(s.n, s.m, s.c, s.oh, s.ow) != 0 else { return nil }
-        return pk.winogradHandle(adjoint: adjoint)
+        guard p.isWinogradShape else { return nil }
+        let tile = Int(loupe_winograd_tile(s.n, s.m, s.c, s.oh, s.ow))
+        guard tile != 0 else { return nil }
+        return pk.winogradHandle(adjoint: adjoint, tile: tile)
     }
 
     /// The (image, group) GEMMs of a convolution over pre-packed weights (one matrix per group):
