@@ -7,6 +7,12 @@
 // patches of the image), an output transform, and weights 4x larger (36 values per channel pair
 // instead of 9), which only pays while there are enough output tiles to reuse them.
 //
+// F(2x2, 3x3) (points 0, ±1, ∞; 16 multiplications for a 2x2 block instead of 36) runs through
+// the same pipeline with 4x4 patches at a step of 2. Its transforms hold only 0, ±1 and ½, so
+// it rounds about like a direct sum, where F(4x4)'s points ±2 amplify the frequency-domain
+// rounding ~9x: forward passes recorded for a gradient, whose ReLU masks a rounding can flip,
+// take F(2x2) (loupe_winograd_tile).
+//
 // Data flow, per band of 32-tile panels (about 4 MB of transformed input; the tiles of all
 // images of the batch numbered one after another):
 //   phase A, tasks over channels: V[ξ] (C x 32 per panel, the micro-kernel's B panel layout) =
@@ -24,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { XI = 36, LANES = 32 };
+enum { LANES = 32 };
 
 struct loupe_winograd {
     int level;
@@ -260,38 +266,6 @@ static inline __attribute__((target("avx512f"), always_inline)) void deinterleav
     d[5] = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(_mm512_set1_ps(p[65])), _mm512_castps_si512(d[1]), 1));
 }
 
-/// Phase A, task t: VT = Bᵀ d B for the band's tiles and channels [t*chanPerTask, ...). Bᵀ is
-/// first applied across the six strips (rows of the patches) in whole-strip vector passes; each
-/// of the six results is then deinterleaved into per-tile columns and Bᵀ applied along them.
-__attribute__((target("avx512f,fma")))
-static void input_task4(void *ctx, ptrdiff_t t) {
-    const wino_job *j = ctx;
-    const ptrdiff_t C = j->u->C, tiles = j->bandPanels * LANES, L0 = j->band0 * LANES;
-    const ptrdiff_t c0 = t * j->chanPerTask, c1 = c0 + j->chanPerTask < C ? c0 + j->chanPerTask : C;
-    const ptrdiff_t sl = strip_floats(tiles, 4), xs = xi_stride(C);
-    float *strips = loupe_thread_buffer((size_t)(12 * sl));
-    if (!strips) return;
-    float *rows = strips + 6 * sl; // Bᵀ across the strips
-    for (ptrdiff_t c = c0; c < c1; c++) {
-        for (int i = 0; i < 6; i++) fill_strip(j, c, i, L0, tiles, strips + i * sl);
-        for (ptrdiff_t e = 0; e < sl; e += 16) {
-            __m512 d[6], r[6];
-            for (int i = 0; i < 6; i++) d[i] = _mm512_load_ps(strips + i * sl + e);
-            bt6(d, r);
-            for (int a = 0; a < 6; a++) _mm512_store_ps(rows + a * sl + e, r[a]);
-        }
-        for (ptrdiff_t l = 0; l < tiles; l += 16) {
-            float *dst = j->VT + (l / LANES) * XI * xs + c * LANES + l % LANES;
-            for (int a = 0; a < 6; a++) {
-                __m512 d[6], v[6];
-                deinterleave6(rows + a * sl + 4 * l, d);
-                bt6(d, v);
-                for (int b = 0; b < 6; b++) _mm512_store_ps(dst + (a * 6 + b) * xs, v[b]);
-            }
-        }
-    }
-}
-
 /// F(2x2, 3x3)'s Bᵀ applied to four vectors.
 static inline __attribute__((target("avx512f"), always_inline)) void bt4(const __m512 d[4], __m512 r[4]) {
     r[0] = _mm512_sub_ps(d[0], d[2]);
@@ -317,48 +291,91 @@ static inline __attribute__((target("avx512f"), always_inline)) void deinterleav
     d[3] = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(_mm512_set1_ps(p[33])), _mm512_castps_si512(d[1]), 1));
 }
 
-/// Phase A of F(2x2, 3x3), as input_task4 with 4x4 patches at a step of 2.
-__attribute__((target("avx512f,fma")))
-static void input_task2(void *ctx, ptrdiff_t t) {
-    const wino_job *j = ctx;
+/// Phase A, task t: VT = Bᵀ d B for the band's tiles and channels [t*chanPerTask, ...), for tiles
+/// of m x m outputs (n x n patches, n = m + 2). Bᵀ is first applied across the n strips (rows of
+/// the patches) in whole-strip vector passes; each of the n results is then deinterleaved into
+/// per-tile columns and Bᵀ applied along them. Inlined once per m, so each keeps its constants.
+static inline __attribute__((target("avx512f,fma"), always_inline)) void input_task_m(const wino_job *j, ptrdiff_t t, const int m) {
+    const int n = m + 2;
     const ptrdiff_t C = j->u->C, tiles = j->bandPanels * LANES, L0 = j->band0 * LANES;
     const ptrdiff_t c0 = t * j->chanPerTask, c1 = c0 + j->chanPerTask < C ? c0 + j->chanPerTask : C;
-    const ptrdiff_t sl = strip_floats(tiles, 2), xs = xi_stride(C);
-    float *strips = loupe_thread_buffer((size_t)(8 * sl));
+    const ptrdiff_t sl = strip_floats(tiles, m), xs = xi_stride(C);
+    float *strips = loupe_thread_buffer((size_t)(2 * n * sl));
     if (!strips) return;
-    float *rows = strips + 4 * sl;
+    float *rows = strips + n * sl; // Bᵀ across the strips
     for (ptrdiff_t c = c0; c < c1; c++) {
-        for (int i = 0; i < 4; i++) fill_strip(j, c, i, L0, tiles, strips + i * sl);
+        for (int i = 0; i < n; i++) fill_strip(j, c, i, L0, tiles, strips + i * sl);
         for (ptrdiff_t e = 0; e < sl; e += 16) {
-            __m512 d[4], r[4];
-            for (int i = 0; i < 4; i++) d[i] = _mm512_load_ps(strips + i * sl + e);
-            bt4(d, r);
-            for (int a = 0; a < 4; a++) _mm512_store_ps(rows + a * sl + e, r[a]);
+            __m512 d[6], r[6];
+            for (int i = 0; i < n; i++) d[i] = _mm512_load_ps(strips + i * sl + e);
+            if (m == 4) bt6(d, r); else bt4(d, r);
+            for (int a = 0; a < n; a++) _mm512_store_ps(rows + a * sl + e, r[a]);
         }
         for (ptrdiff_t l = 0; l < tiles; l += 16) {
-            float *dst = j->VT + (l / LANES) * 16 * xs + c * LANES + l % LANES;
-            for (int a = 0; a < 4; a++) {
-                __m512 d[4], v[4];
-                deinterleave4(rows + a * sl + 2 * l, d);
-                bt4(d, v);
-                for (int b = 0; b < 4; b++) _mm512_store_ps(dst + (a * 4 + b) * xs, v[b]);
+            float *dst = j->VT + (l / LANES) * n * n * xs + c * LANES + l % LANES;
+            for (int a = 0; a < n; a++) {
+                __m512 d[6], v[6];
+                if (m == 4) { deinterleave6(rows + a * sl + 4 * l, d); bt6(d, v); }
+                else { deinterleave4(rows + a * sl + 2 * l, d); bt4(d, v); }
+                for (int b = 0; b < n; b++) _mm512_store_ps(dst + (a * n + b) * xs, v[b]);
             }
         }
     }
 }
 
+__attribute__((target("avx512f,fma")))
 static void input_task(void *ctx, ptrdiff_t t) {
     const wino_job *j = ctx;
-    if (j->u->m == 2) input_task2(ctx, t);
-    else input_task4(ctx, t);
+    if (j->u->m == 2) input_task_m(j, t, 2);
+    else input_task_m(j, t, 4);
+}
+
+/// o[a*m + b] (16 tiles per vector) = (Aᵀ S A)[a][b] + bias, then the activation (ReLU keeping
+/// NaN, as torch.relu: only lanes below zero become 0; others through the vector-math kernels
+/// while the block is in registers/L1), for the output-channel row whose frequency ξ is at
+/// s + ξ*mr*LANES; tiles of m x m (n = m + 2). Inlined once per m.
+static inline __attribute__((target("avx512f,fma"), always_inline)) void inverse_tile(const wino_job *j, const float *s,
+                                                                                        float bias, const int m, __m512 *o) {
+    const int n = m + 2, mr = j->u->mr;
+    const __m512 zero = _mm512_setzero_ps(), b = _mm512_set1_ps(bias);
+    __m512 t[4][6];
+    for (int k = 0; k < n; k++) {
+        __m512 v[6], q[4];
+        for (int i = 0; i < n; i++) v[i] = _mm512_load_ps(s + (i * n + k) * mr * LANES);
+        if (m == 4) at6(v, q); else at4(v, q);
+        for (int a = 0; a < m; a++) t[a][k] = q[a];
+    }
+    for (int a = 0; a < m; a++) {
+        __m512 q[4];
+        if (m == 4) at6(t[a], q); else at4(t[a], q);
+        for (int c = 0; c < m; c++) {
+            __m512 v = _mm512_add_ps(q[c], b);
+            if (j->act == LOUPE_ACT_RELU) v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), zero);
+            o[a * m + c] = v;
+        }
+    }
+    if (j->act >= LOUPE_ACT_UNARY) {
+        float blk[256] __attribute__((aligned(64)));
+        for (int q = 0; q < m * m; q++) _mm512_store_ps(blk + 16 * q, o[q]);
+        loupe_vunary_serial(j->act - LOUPE_ACT_UNARY, blk, blk, 16 * m * m, 0, 0);
+        for (int q = 0; q < m * m; q++) o[q] = _mm512_load_ps(blk + 16 * q);
+    }
+}
+
+/// Where tile L's m x m block starts in y for output channel o (its origin in oy, ox), or NULL for
+/// the spare tile of a row, which is computed and never stored.
+static inline float *tile_output(const wino_job *j, ptrdiff_t L, ptrdiff_t o, int m, ptrdiff_t *oy, ptrdiff_t *ox) {
+    const ptrdiff_t n = L / j->Tp, tl = L % j->Tp, tx = tl % j->tw1;
+    if (tx == j->tw) return NULL;
+    *oy = (tl / j->tw1) * m;
+    *ox = tx * m;
+    return j->y + (n * j->u->M + o) * j->g.outH * j->g.outW + *oy * j->g.outW + *ox;
 }
 
 /// The F(2x2, 3x3) output transform, as output_transform4 with 2x2 blocks.
 __attribute__((target("avx512f,fma")))
 static void output_transform2(const wino_job *j, ptrdiff_t L0, ptrdiff_t i0, ptrdiff_t mv, const float *S) {
-    const int mr = j->u->mr;
-    const ptrdiff_t outH = j->g.outH, outW = j->g.outW, plane = outH * outW;
-    const __m512 zero = _mm512_setzero_ps();
+    const ptrdiff_t outH = j->g.outH, outW = j->g.outW;
     // Row 0 of 16 tiles' blocks as pairs (o0[l], o1[l]): lanes 0..15 then 16..31.
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
@@ -367,41 +384,18 @@ static void output_transform2(const wino_job *j, ptrdiff_t L0, ptrdiff_t i0, ptr
         if (L0 + 16 * h >= Tall) break;
         ptrdiff_t lanes = Tall - (L0 + 16 * h) < 16 ? Tall - (L0 + 16 * h) : 16;
         for (ptrdiff_t r = 0; r < mv; r++) {
-            const float *s = S + r * LANES + 16 * h;
-            __m512 t[2][4], o[4];
-            for (int k = 0; k < 4; k++) {
-                __m512 m[4], q[2];
-                for (int i = 0; i < 4; i++) m[i] = _mm512_load_ps(s + (i * 4 + k) * mr * LANES);
-                at4(m, q);
-                t[0][k] = q[0];
-                t[1][k] = q[1];
-            }
-            const __m512 bias = _mm512_set1_ps(j->bias ? j->bias[i0 + r] : 0.0f);
-            for (int a = 0; a < 2; a++) {
-                __m512 q[2];
-                at4(t[a], q);
-                for (int b = 0; b < 2; b++) {
-                    __m512 v = _mm512_add_ps(q[b], bias);
-                    if (j->act == LOUPE_ACT_RELU) v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), zero);
-                    o[a * 2 + b] = v;
-                }
-            }
+            __m512 o[4];
+            inverse_tile(j, S + r * LANES + 16 * h, j->bias ? j->bias[i0 + r] : 0.0f, 2, o);
             float blk[64] __attribute__((aligned(64)));
-            if (j->act >= LOUPE_ACT_UNARY) {
-                for (int q = 0; q < 4; q++) _mm512_store_ps(blk + 16 * q, o[q]);
-                loupe_vunary_serial(j->act - LOUPE_ACT_UNARY, blk, blk, 64, 0, 0);
-                for (int q = 0; q < 4; q++) o[q] = _mm512_load_ps(blk + 16 * q);
-            }
             // blk: row 0 pairs of tiles 0..15, then row 1 pairs.
             _mm512_store_ps(blk, _mm512_permutex2var_ps(o[0], lo, o[1]));
             _mm512_store_ps(blk + 16, _mm512_permutex2var_ps(o[0], hi, o[1]));
             _mm512_store_ps(blk + 32, _mm512_permutex2var_ps(o[2], lo, o[3]));
             _mm512_store_ps(blk + 48, _mm512_permutex2var_ps(o[2], hi, o[3]));
             for (ptrdiff_t l = 0; l < lanes; l++) {
-                ptrdiff_t L = L0 + 16 * h + l, n = L / j->Tp, tl = L % j->Tp, tx = tl % j->tw1;
-                if (tx == j->tw) continue; // the spare tile of the row
-                ptrdiff_t oy = (tl / j->tw1) * 2, ox = tx * 2;
-                float *yt = j->y + (n * j->u->M + i0 + r) * plane + oy * outW + ox;
+                ptrdiff_t oy, ox;
+                float *yt = tile_output(j, L0 + 16 * h + l, i0 + r, 2, &oy, &ox);
+                if (!yt) continue;
                 if (oy + 2 <= outH && ox + 2 <= outW) {
                     memcpy(yt, blk + 2 * l, 2 * sizeof(float));
                     memcpy(yt + outW, blk + 32 + 2 * l, 2 * sizeof(float));
@@ -418,46 +412,19 @@ static void output_transform2(const wino_job *j, ptrdiff_t L0, ptrdiff_t i0, ptr
 /// bias and ReLU, and each tile's 4x4 block stored (clipped at the bottom and right edges).
 __attribute__((target("avx512f,fma")))
 static void output_transform4(const wino_job *j, ptrdiff_t L0, ptrdiff_t i0, ptrdiff_t mv, const float *S) {
-    const int mr = j->u->mr;
-    const ptrdiff_t outH = j->g.outH, outW = j->g.outW, plane = outH * outW;
-    const __m512 zero = _mm512_setzero_ps();
+    const ptrdiff_t outH = j->g.outH, outW = j->g.outW;
     for (int h = 0; h < 2; h++) {
         const ptrdiff_t Tall = j->N * j->Tp;
         if (L0 + 16 * h >= Tall) break;
         ptrdiff_t lanes = Tall - (L0 + 16 * h) < 16 ? Tall - (L0 + 16 * h) : 16;
         for (ptrdiff_t r = 0; r < mv; r++) {
-            const float *s = S + r * LANES + 16 * h;
-            __m512 t[4][6], o[16], col[16];
-            for (int k = 0; k < 6; k++) {
-                __m512 m[6], q[4];
-                for (int i = 0; i < 6; i++) m[i] = _mm512_load_ps(s + (i * 6 + k) * mr * LANES);
-                at6(m, q);
-                for (int a = 0; a < 4; a++) t[a][k] = q[a];
-            }
-            const __m512 bias = _mm512_set1_ps(j->bias ? j->bias[i0 + r] : 0.0f);
-            for (int a = 0; a < 4; a++) {
-                __m512 q[4];
-                at6(t[a], q);
-                for (int b = 0; b < 4; b++) {
-                    __m512 v = _mm512_add_ps(q[b], bias);
-                    // ReLU that keeps NaN, as torch.relu: only lanes below zero become 0.
-                    if (j->act == LOUPE_ACT_RELU) v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), zero);
-                    o[a * 4 + b] = v;
-                }
-            }
-            if (j->act >= LOUPE_ACT_UNARY) {
-                // Other activations through the vector-math kernels, on the block still in registers/L1.
-                float blk[256] __attribute__((aligned(64)));
-                for (int q = 0; q < 16; q++) _mm512_store_ps(blk + 16 * q, o[q]);
-                loupe_vunary_serial(j->act - LOUPE_ACT_UNARY, blk, blk, 256, 0, 0);
-                for (int q = 0; q < 16; q++) o[q] = _mm512_load_ps(blk + 16 * q);
-            }
+            __m512 o[16], col[16];
+            inverse_tile(j, S + r * LANES + 16 * h, j->bias ? j->bias[i0 + r] : 0.0f, 4, o);
             loupe_transpose16(o, col);
             for (ptrdiff_t l = 0; l < lanes; l++) {
-                ptrdiff_t L = L0 + 16 * h + l, n = L / j->Tp, tl = L % j->Tp, tx = tl % j->tw1;
-                if (tx == j->tw) continue; // the spare tile of the row
-                ptrdiff_t oy = (tl / j->tw1) * 4, ox = tx * 4;
-                float *yt = j->y + (n * j->u->M + i0 + r) * plane + oy * outW + ox;
+                ptrdiff_t oy, ox;
+                float *yt = tile_output(j, L0 + 16 * h + l, i0 + r, 4, &oy, &ox);
+                if (!yt) continue;
                 if (oy + 4 <= outH && ox + 4 <= outW) {
                     _mm_storeu_ps(yt, _mm512_castps512_ps128(col[l]));
                     _mm_storeu_ps(yt + outW, _mm512_extractf32x4_ps(col[l], 1));

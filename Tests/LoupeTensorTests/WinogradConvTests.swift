@@ -21,16 +21,22 @@ final class WinogradConvTests: XCTestCase {
 
     override func tearDown() { loupe_winograd_set_enabled(-1) }
 
+    /// A case's input, weight, bias, packed weight, and the reference output with and without ReLU.
+    private func caseData(_ cs: (name: String, x: [Int], m: Int, g: ConvGeometry), _ rng: inout KernelRNG) throws
+        -> (x: Tensor, w: Tensor, b: Tensor, packed: PackedConvWeights, ref: Tensor, refRelu: Tensor) {
+        let x = try rng.tensor(cs.x)
+        let w = try rng.tensor([cs.m, cs.x[1], 3, 3])
+        let b = try rng.tensor([cs.m])
+        let ref = try ReferenceKernels.conv2d(x, weight: w, bias: b, geometry: cs.g)
+        return (x, w, b, try PackedConvWeights(weight: w, groups: 1), ref,
+                try Tensor(shape: ref.shape, floats: try ref.floats().map { max($0, 0) }))
+    }
+
     func testWinogradMatchesReference() throws {
         var rng = KernelRNG(seed: 40)
         let avx512 = loupe_gemm_level() == 2
         for cs in Self.cases {
-            let x = try rng.tensor(cs.x)
-            let w = try rng.tensor([cs.m, cs.x[1], 3, 3])
-            let b = try rng.tensor([cs.m])
-            let packed = try PackedConvWeights(weight: w, groups: 1)
-            let ref = try ReferenceKernels.conv2d(x, weight: w, bias: b, geometry: cs.g)
-            let refRelu = try Tensor(shape: ref.shape, floats: try ref.floats().map { max($0, 0) })
+            let (x, w, b, packed, ref, refRelu) = try caseData(cs, &rng)
             let gy = try rng.tensor(ref.shape)
             let refGrad = try ReferenceKernels.conv2dBackward(gy, input: x, weight: w, geometry: cs.g)
             let (oh, ow) = (ref.shape[2], ref.shape[3])
@@ -67,8 +73,20 @@ final class WinogradConvTests: XCTestCase {
         XCTAssertEqual(loupe_winograd_suits(1, 512, 512, 7, 7), 0)
         XCTAssertEqual(loupe_winograd_suits(16, 512, 512, 7, 7), 1, "a batch of 16 fills 3 panels")
         XCTAssertEqual(loupe_winograd_suits(1, 4, 64, 56, 56), 0, "too few output channels")
+        // The tile: F(4×4) outside a recorded pass; inside, F(2×2) where it beats the direct sum.
+        XCTAssertEqual(loupe_winograd_tile(1, 64, 64, 56, 56), 4)
+        XCTAssertEqual(loupe_winograd_tile(1, 512, 512, 7, 7), 0)
+        Kernels.withDirectConvolutions {
+            XCTAssertEqual(loupe_winograd_tile(1, 64, 64, 56, 56), 2)
+            XCTAssertEqual(loupe_winograd_tile(1, 256, 256, 14, 14), 2)
+            XCTAssertEqual(loupe_winograd_tile(1, 512, 512, 7, 7), 0, "one panel of 20 tiles does more work than direct")
+            XCTAssertEqual(loupe_winograd_tile(16, 512, 512, 7, 7), 2)
+            XCTAssertEqual(loupe_winograd_tile(1, 4, 64, 56, 56), 0, "too few output channels")
+        }
         loupe_winograd_set_enabled(0)
         XCTAssertEqual(loupe_winograd_suits(1, 64, 64, 56, 56), 0, "switched off")
+        XCTAssertEqual(loupe_winograd_tile(1, 64, 64, 56, 56), 0, "switched off")
+        Kernels.withDirectConvolutions { XCTAssertEqual(loupe_winograd_tile(1, 64, 64, 56, 56), 0, "switched off") }
     }
 
     /// A NaN or infinity in the input (or weight) leaves the direct path's pattern: the output is
@@ -120,19 +138,14 @@ final class WinogradConvTests: XCTestCase {
         try XCTSkipUnless(loupe_gemm_level() == 2, "Winograd runs on the AVX-512 path only")
         var rng = KernelRNG(seed: 42)
         for cs in Self.cases {
-            let x = try rng.tensor(cs.x)
-            let w = try rng.tensor([cs.m, cs.x[1], 3, 3])
-            let b = try rng.tensor([cs.m])
-            let packed = try PackedConvWeights(weight: w, groups: 1)
-            let ref = try ReferenceKernels.conv2d(x, weight: w, bias: b, geometry: cs.g)
+            let (x, w, b, packed, ref, refRelu) = try caseData(cs, &rng)
             let (oh, ow) = (ref.shape[2], ref.shape[3])
             try Kernels.withDirectConvolutions {
                 XCTAssertEqual(loupe_winograd_tile(cs.x[0], cs.m, cs.x[1], oh, ow), 2, cs.name)
                 XCTAssertNotNil(packed.winogradHandle(adjoint: false, tile: 2), cs.name)
                 for relu in [false, true] {
                     let y = try Kernels.conv2d(x, weight: w, bias: b, geometry: cs.g, packed: packed, relu: relu)
-                    let r = relu ? try Tensor(shape: ref.shape, floats: try ref.floats().map { max($0, 0) }) : ref
-                    try assertKernelClose(y, r, atol: Float(1e-5 * Double(cs.x[1]).squareRoot()), rtol: 1e-5, "\(cs.name) F2 relu \(relu)")
+                    try assertKernelClose(y, relu ? refRelu : ref, atol: Float(1e-5 * Double(cs.x[1]).squareRoot()), rtol: 1e-5, "\(cs.name) F2 relu \(relu)")
                 }
             }
         }
