@@ -210,6 +210,9 @@ static __attribute__((target("avx512f,fma"))) void corr_avx512(const dw_corr *c,
     }
 }
 
+/// Widest output rows the in-place correlation takes (wider planes keep the padded copy).
+#define INPLACE_MAX_W 64
+
 /// Stride-1, undilated correlation read straight from the input plane x (inH x inW), with the
 /// padding as masked-off lanes and skipped rows instead of a zero-padded copy:
 /// y[oh][ow] = init + sum wt[kh*kW + kw] * x[oh - padTop + kh][ow - padLeft + kw] (0 outside).
@@ -260,7 +263,7 @@ static __attribute__((target("avx512f,fma"))) void corr_inplace_avx512(const flo
                                                                         const float *next, ptrdiff_t nextFloats) {
     // Per 16-output chunk q and tap column kw: the lanes whose input column lies in [0, inW),
     // a contiguous run [lo, hi); the chunk is interior when every tap column is whole.
-    enum { MAXQ = 64 };
+    enum { MAXQ = INPLACE_MAX_W / 16 };
     __mmask16 masks[MAXQ * 16];
     int interior[MAXQ];
     const ptrdiff_t chunks = (g->outW + 15) / 16;
@@ -639,45 +642,50 @@ static void activate_plane(int act, float *y, ptrdiff_t n) {
 static void forward_task(void *ctx, ptrdiff_t task) {
     const dw_job *j = ctx;
     const loupe_window2d *g = &j->g;
-    const ptrdiff_t taps = g->kH * g->kW, m = j->c * j->mult;
+    const ptrdiff_t taps = g->kH * g->kW, m = j->c * j->mult, size = g->inH * g->inW;
     ptrdiff_t p1 = (task + 1) * j->chunk < j->planes ? (task + 1) * j->chunk : j->planes;
+    // Stride 1, undilated, 17 to INPLACE_MAX_W outputs wide: the input is read in place, no copy.
+    // Measured (loupe-bench conv, batch 16): 28x28 and 56x56 planes 10-20 % faster; 14x14 ones
+    // (one masked chunk per row, the padded copy in L1 anyway) ~8 % slower, and 112x112 ones,
+    // which stream from memory either way, ~5 % slower, so those keep the copy.
+    int inplace = 0;
 #ifdef DW_X86
-    // Stride 1, undilated, 17 to 64 outputs wide: the input is read in place, no copy. Measured
-    // (loupe-bench conv, batch 16): 28x28 and 56x56 planes 10-20 % faster; 14x14 ones (one
-    // masked chunk per row, the padded copy in L1 anyway) ~8 % slower, and 112x112 ones, which
-    // stream from memory either way, ~5 % slower, so those keep the copy.
-    if (j->level >= 2 && !j->cntH && g->strideH == 1 && g->strideW == 1 && g->dilH == 1 && g->dilW == 1 && g->outW > 16 &&
-        g->outW <= 64 && g->kW <= 16) {
-        for (ptrdiff_t t = task * j->chunk; t < p1; t++) {
-            ptrdiff_t img = t / m, oc = t % m, xp = img * j->c + oc / j->mult;
-            float *yp = j->y + t * g->outH * g->outW;
-            ptrdiff_t nextXp = t + 1 < p1 ? ((t + 1) / m) * j->c + ((t + 1) % m) / j->mult : -1;
-            const float *next = nextXp >= 0 && nextXp != xp && g->inH * g->inW >= 2048 ? j->x + nextXp * g->inH * g->inW : NULL;
-            corr_inplace_avx512(j->x + xp * g->inH * g->inW, g, job_weights(j, oc), j->bias ? j->bias[oc] : 0.0f, yp,
-                                next, g->inH * g->inW);
-            if (j->act != LOUPE_ACT_NONE) activate_plane(j->act, yp, g->outH * g->outW);
-        }
-        return;
-    }
+    inplace = j->level >= 2 && !j->cntH && g->strideH == 1 && g->strideW == 1 && g->dilH == 1 && g->dilW == 1 &&
+              g->outW > 16 && g->outW <= INPLACE_MAX_W && g->kW <= 16;
 #endif
     dw_layout L = input_layout(g);
-    ptrdiff_t *off;
-    float *S = thread_scratch((size_t)(L.rows * L.rs), taps, &off, NULL);
-    if (!S) return;
-    memset(S, 0, (size_t)(L.rows * L.rs) * sizeof(float));
-    input_taps(g, &L, off);
-    dw_corr c = { S, off, NULL, (int)taps, g->strideH * L.rs, g->outH, g->outW, NULL, 0 };
+    ptrdiff_t *off = NULL;
+    float *S = NULL;
+    dw_corr c = { NULL, NULL, NULL, (int)taps, g->strideH * L.rs, g->outH, g->outW, NULL, 0 };
+    if (!inplace) {
+        S = thread_scratch((size_t)(L.rows * L.rs), taps, &off, NULL);
+        if (!S) return;
+        memset(S, 0, (size_t)(L.rows * L.rs) * sizeof(float));
+        input_taps(g, &L, off);
+        c.S = S;
+        c.off = off;
+    }
     ptrdiff_t filled = -1;
     for (ptrdiff_t t = task * j->chunk; t < p1; t++) {
         ptrdiff_t img = t / m, oc = t % m, xp = img * j->c + oc / j->mult;
-        if (xp != filled) { fill_input(j->x + xp * g->inH * g->inW, g, &L, S, j->level); filled = xp; }
-        c.wt = job_weights(j, oc);
+        const float *wt = job_weights(j, oc), *xplane = j->x + xp * size;
+        const float init = j->bias ? j->bias[oc] : 0.0f;
         // The next input plane of this task, when it is a different one and big enough to miss cache.
         ptrdiff_t nextXp = t + 1 < p1 ? ((t + 1) / m) * j->c + ((t + 1) % m) / j->mult : -1;
-        c.prefetch = nextXp >= 0 && nextXp != xp && g->inH * g->inW >= 2048 ? j->x + nextXp * g->inH * g->inW : NULL;
-        c.prefetchFloats = g->inH * g->inW;
+        const float *next = nextXp >= 0 && nextXp != xp && size >= 2048 ? j->x + nextXp * size : NULL;
         float *yp = j->y + t * g->outH * g->outW;
-        corr(&c, j->bias ? j->bias[oc] : 0.0f, 0, yp, j->level);
+#ifdef DW_X86
+        if (inplace) {
+            corr_inplace_avx512(xplane, g, wt, init, yp, next, size);
+        } else
+#endif
+        {
+            if (xp != filled) { fill_input(xplane, g, &L, S, j->level); filled = xp; }
+            c.wt = wt;
+            c.prefetch = next;
+            c.prefetchFloats = size;
+            corr(&c, init, 0, yp, j->level);
+        }
         if (j->act != LOUPE_ACT_NONE) activate_plane(j->act, yp, g->outH * g->outW);
         if (j->cntH)
             for (ptrdiff_t oh = 0; oh < g->outH; oh++)

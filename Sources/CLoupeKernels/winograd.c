@@ -41,7 +41,8 @@ struct loupe_winograd {
 };
 
 static int winograd_override = -1;
-// Per thread: a forward pass whose values a backward pass will read runs direct convolutions.
+// Per thread: a forward pass whose values a backward pass will read rounds like a direct sum
+// (direct convolutions or F(2x2), never F(4x4); loupe_winograd_tile).
 static _Thread_local int direct_only = 0;
 
 void loupe_winograd_set_enabled(int on) { winograd_override = on < 0 ? -1 : (on ? 1 : 0); }
@@ -73,24 +74,26 @@ int loupe_winograd_available(void) {
     return env == 2 || ((env == 1 || env == 3) && !direct_only);
 }
 
-int loupe_winograd_tile(ptrdiff_t N, ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, ptrdiff_t outW) {
-    if (loupe_winograd_suits(N, M, C, outH, outW)) return 4;
-    if (!direct_only || loupe_gemm_level() != 2 || winograd_override == 0 || env_setting() == 0 || env_setting() == 3) return 0;
-    if (N < 1 || M < 8 || C < 8 || outH < 2 || outW < 2) return 0;
-    // GEMM work against the direct convolution's, as for F(4x4): 16 * 32 per panel vs 9 per
-    // output pixel, tiles counted with the spare one per row.
-    ptrdiff_t T = N * ((outH + 1) / 2) * ((outW + 1) / 2 + 1), panels = (T + LANES - 1) / LANES;
-    return 512.0 * (double)panels <= 9.0 * (double)N * (double)(outH * outW) ? 2 : 0;
+/// Whether F(m x m, 3x3) of N images of this size is expected to beat the direct convolution: its
+/// GEMM work, (m+2)^2 * 32 per 32-tile panel (tiles counted with the spare one per row, a
+/// part-filled last panel as a whole one), at most the direct 9 per output pixel. Measured for
+/// m = 4 (loupe-bench conv, resnet18's layers): 14x14 maps, one panel at 0.65 of the direct work,
+/// still run 1.6x faster; 7x7 maps (2.6) run 1.7x slower, so the cut is at 1.
+static int work_fits(ptrdiff_t N, ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, ptrdiff_t outW, int m) {
+    if (N < 1 || M < 8 || C < 8 || outH < m || outW < m) return 0;
+    ptrdiff_t T = N * ((outH + m - 1) / m) * ((outW + m - 1) / m + 1), panels = (T + LANES - 1) / LANES;
+    return (double)((m + 2) * (m + 2) * LANES) * (double)panels <= 9.0 * (double)N * (double)(outH * outW);
 }
 
 int loupe_winograd_suits(ptrdiff_t N, ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, ptrdiff_t outW) {
-    if (!loupe_winograd_available() || N < 1 || M < 8 || C < 8 || outH < 4 || outW < 4) return 0;
-    ptrdiff_t T = N * ((outH + 3) / 4) * ((outW + 3) / 4 + 1), panels = (T + LANES - 1) / LANES;
-    // GEMM work against the direct convolution's: 36 * 32 per panel vs 9 per output pixel (tiles
-    // counted with the spare one per row). A part-filled last panel costs a whole one. Measured
-    // (loupe-bench conv, resnet18's layers): 14x14 maps, one panel at 0.65 of the direct work,
-    // still run 1.6x faster; 7x7 maps (2.6) run 1.7x slower, so the cut is at 1.
-    return 128.0 * (double)panels <= (double)N * (double)(outH * outW);
+    return loupe_winograd_available() && work_fits(N, M, C, outH, outW, 4);
+}
+
+int loupe_winograd_tile(ptrdiff_t N, ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, ptrdiff_t outW) {
+    if (loupe_winograd_suits(N, M, C, outH, outW)) return 4;
+    const int env = env_setting();
+    if (!direct_only || loupe_gemm_level() != 2 || winograd_override == 0 || env == 0 || env == 3) return 0;
+    return work_fits(N, M, C, outH, outW, 2) ? 2 : 0;
 }
 
 #if defined(__x86_64__)

@@ -157,18 +157,20 @@ extension Kernels {
     }
 
     /// Runs `body` with every convolution on this thread computed so that it rounds like a direct
-    /// sum: directly, or by Winograd F(2×2, 3×3), never by F(4×4, 3×3).
+    /// sum: directly, or by Winograd F(2×2, 3×3), never by F(4×4, 3×3). (The name predates F(2×2):
+    /// the scope is about rounding, not about the algorithm.)
     ///
-    /// Winograd F(4×4, 3×3) rounds about 5× more than a direct sum (rms; 10× at the maximum; about
-    /// 2e-6 against 4e-7 of the outputs' rms, 3e-6 against 1.5e-6 on resnet18's logits). That is
-    /// harmless for an inference result, but a forward pass recorded for a gradient decides every
-    /// ReLU mask of the backward pass, and pre-activations within that error of zero flip, here and
-    /// in every layer the rounded values reach: on VGG-11-BN the input gradient's error against
-    /// float64 grows from 3.3e-3 to 1.1e-2 (PyTorch's own float32: 1.8e-3). F(2×2, 3×3)'s
-    /// transforms hold only 0, ±1 and ½, and its frequency-domain sums run over C terms rather
-    /// than the direct sum's 9·C: it rounds no more than a direct sum (3.4e-7 of the rms in a
-    /// float32 simulation). The executor records forwards inside this scope; the backward pass's
-    /// adjoint convolutions, which only scale gradient values by the error, still take F(4×4).
+    /// Winograd F(4×4, 3×3) rounds about 9× more than a direct sum (rms against float64 on 128
+    /// post-ReLU channels: 1.8e-6 against 2.0e-7 of the outputs' rms; resnet18's logits move
+    /// 3.6e-6 relative instead of 1.5e-6). That is harmless for an inference result, but a forward
+    /// pass recorded for a gradient decides every ReLU mask of the backward pass, and
+    /// pre-activations within that error of zero flip, in the layer and in every layer its values
+    /// reach: on vgg11_bn the input gradient's error against float64 grows from 3.3e-3 to 9.9e-3
+    /// (PyTorch's own float32: 1.8e-3). F(2×2, 3×3)'s transforms hold only 0, ±1 and ½ and its
+    /// frequency-domain sums run over C terms rather than 9·C: 3.0e-7 in the same measurement
+    /// (`WinogradConvTests.testF2x2RoundsLikeADirectSum`). The executor records forwards inside this
+    /// scope; the backward pass's adjoint convolutions, which only scale gradient values by the
+    /// error, still take F(4×4).
     public static func withDirectConvolutions<R>(_ body: () throws -> R) rethrows -> R {
         let previous = loupe_winograd_direct_only(1)
         defer { _ = loupe_winograd_direct_only(previous) }
