@@ -6,7 +6,7 @@ import Loupe
 // (Benchmarks/README.md). Build release:
 //
 //   swift build -c release --product loupe-bench
-//   .build/release/loupe-bench MODEL.onnx [--batch 16] [--backward] [--input x.f32] [common options]
+//   .build/release/loupe-bench MODEL.onnx [--batch 16] [--backward] [--input x.f32] [--profile] [common options]
 //   .build/release/loupe-bench gemm M N K [--reps R] [common options]
 //   .build/release/loupe-bench conv N C H W M kH kW STRIDE PAD [--groups G] [--backward] [--unpacked] [--recorded] [--reps R] [common options]
 //
@@ -16,6 +16,8 @@ import Loupe
 // MODEL: one forward (`Model.run`), or with --backward a recorded forward plus the backward of
 // the sum of the first output to the first input. --input reads raw little-endian float32 for
 // the first input (batch x the model's other dims); otherwise inputs are fixed pseudo-random.
+// --profile prints, instead of the timing line, the median time per operator type and the 25
+// slowest nodes (`Model.profile`: each step of a plain forward timed on its own).
 // gemm: `Kernels.gemm` on row-major A (M x K), B (K x N) into C (M x N), beta 0.
 // conv: `Kernels.conv2d` of x (N, C, H, W) with weight (M, C/G, kH, kW), no bias, square
 // stride/padding; with --backward `Kernels.conv2dBackwardInput` instead (the gradient with
@@ -39,7 +41,7 @@ func fail(_ message: String, code: Int32 = 2) -> Never {
 }
 
 let usage = """
-    usage: loupe-bench MODEL.onnx [--batch N] [--backward] [--input F] [--runs R] [--warmup W] [--threads T]
+    usage: loupe-bench MODEL.onnx [--batch N] [--backward] [--input F] [--profile] [--runs R] [--warmup W] [--threads T]
            loupe-bench gemm M N K [--reps R] [--runs R] [--warmup W] [--threads T]
            loupe-bench conv N C H W M kH kW STRIDE PAD [--groups G] [--backward] [--unpacked] [--recorded] [--reps R] [--runs R] [--warmup W] [--threads T]
     """
@@ -121,7 +123,7 @@ default: dims = []
 
 var batch = 1, runs = 10, warmup = 2, reps = 1, groups = 1
 var threads: Int?
-var backward = false, unpacked = false, recorded = false
+var backward = false, unpacked = false, recorded = false, profile = false
 var inputPath: String?
 while !args.isEmpty {
     let a = args.removeFirst()
@@ -144,6 +146,7 @@ while !args.isEmpty {
     case "--backward": backward = true
     case "--unpacked": unpacked = true
     case "--recorded": recorded = true
+    case "--profile": profile = true
     case "--input": inputPath = value()
     default: fail("unknown option \(a)\n\(usage)")
     }
@@ -243,6 +246,22 @@ if let threads { Kernels.threads = threads }
     }
     guard let input = model.inputs.first?.name, let outName = model.outputs.first?.name else {
         fail("\(path): the model has no inputs or no outputs", code: 1)
+    }
+    if profile {
+        // Per operator type and the 25 slowest nodes, medians over --runs.
+        let steps = try model.profile(feeds, runs: runs)
+        let total = steps.reduce(0) { $0 + $1.milliseconds }
+        var byType: [String: (ms: Double, count: Int)] = [:]
+        for s in steps where s.milliseconds > 0 { byType[s.opType, default: (0, 0)].ms += s.milliseconds; byType[s.opType, default: (0, 0)].count += 1 }
+        print(String(format: "profile_total_ms=%.4f (sum of per-step medians)", total))
+        for (op, v) in byType.sorted(by: { $0.value.ms > $1.value.ms }) {
+            print(String(format: "op %-22@ %8.4f ms %5.1f %% n=%d", op as NSString, v.ms, 100 * v.ms / total, v.count))
+        }
+        let all = ProcessInfo.processInfo.environment["LOUPE_PROFILE_ALL"] != nil
+        for s in all ? steps : Array(steps.sorted(by: { $0.milliseconds > $1.milliseconds }).prefix(25)) {
+            print(String(format: "node %8.4f ms %-18@ %@", s.milliseconds, s.opType as NSString, s.node as NSString))
+        }
+        return
     }
     let baseline = currentRSSMiB()
     try measure(fields: "mode=model batch=\(batch) backward=\(backward ? "yes" : "no")", flops: nil, baselineMiB: baseline) {

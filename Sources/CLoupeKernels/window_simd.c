@@ -21,6 +21,7 @@
 #include <string.h>
 #include "CLoupeWindow.h"
 #include "CLoupeKernels.h" // LOUPE_ACT_*, loupe_vunary_serial
+#include "depthwise_cblock.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -697,6 +698,10 @@ void loupe_depthwise_forward(const float *x, const float *w, const float *bias, 
                              ptrdiff_t mult, const loupe_window2d *g, int act, float *y) {
     dw_job j = { x, w, bias, NULL, y, n, c, mult, 1, n * c * mult, *g, loupe_window_level(), 0, NULL, NULL, act };
     if (j.planes <= 0 || g->outH <= 0 || g->outW <= 0) return;
+    if (loupe_depthwise_cblock_suits(n, c, mult, g, j.level)) {
+        loupe_depthwise_forward_cblock(x, w, bias, n, c, g, act, y);
+        return;
+    }
     j.chunk = planes_per_task(j.planes, g->outH * g->outW * g->kH * g->kW);
     loupe_parallel_for((j.planes + j.chunk - 1) / j.chunk, forward_task, &j);
 }

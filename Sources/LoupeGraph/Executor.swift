@@ -50,8 +50,11 @@ extension Model {
         return run
     }
 
-    private func forwardPass(_ feeds: [String: Tensor], hooks: Hooks, recording rules: RuleMap?,
-                             allowNonFinite: Bool, wanted: Set<String>?) throws -> ForwardPass {
+    /// - Parameter stepNanoseconds: when given (``profile(_:runs:)``), one counter per step, each
+    ///   step's wall time added to it.
+    func forwardPass(_ feeds: [String: Tensor], hooks: Hooks, recording rules: RuleMap?,
+                     allowNonFinite: Bool, wanted: Set<String>?,
+                     stepNanoseconds: UnsafeMutableBufferPointer<UInt64>? = nil) throws -> ForwardPass {
         var values = constants
         var shapes = [[Int]?](repeating: nil, count: values.count)
         for (s, c) in values.enumerated() { shapes[s] = c?.shape }
@@ -116,6 +119,8 @@ extension Model {
                 for s in st.inputs where s >= 0 && lastUse[s] == i && !keep[s] && constants[s] == nil { values[s] = nil }
                 continue
             }
+            let started = stepNanoseconds == nil ? 0 : monotonicNanoseconds()
+            defer { if let stepNanoseconds { stepNanoseconds[i] &+= monotonicNanoseconds() &- started } }
             args.removeAll(keepingCapacity: true)
             for s in st.inputs { args.append(s >= 0 ? values[s] : nil) }
             let outs: [Tensor]

@@ -43,7 +43,10 @@ final class DepthwiseKernelTests: XCTestCase {
         return out
     }
 
-    override func tearDown() { Kernels.forceWindowLevel(nil) }
+    override func tearDown() {
+        Kernels.forceWindowLevel(nil)
+        Kernels.forceChannelBlockedDepthwise(nil)
+    }
 
     func testForwardMatchesReferenceOnEveryPath() throws {
         var rng = KernelRNG(seed: 40)
@@ -123,6 +126,63 @@ final class DepthwiseKernelTests: XCTestCase {
         } } }
         for (a, b, name) in [(fast, slow, "forward"), (gxFast, gxSlow, "dx"), (gwFast, gwSlow, "dw")] {
             for i in 0..<a.count { XCTAssertEqual(a[i], b[i], accuracy: 1e-4 + 1e-4 * abs(b[i]), "\(name) \(i)") }
+        }
+    }
+
+    /// The 16-channel-blocked forward (AVX-512) on every geometry above, forced on: against the
+    /// reference, and bit-identical to the plane kernels (same taps, same order, same FMAs).
+    func testChannelBlockedForwardOnEveryGeometry() throws {
+        guard Kernels.cpuLevel >= 2 else { throw XCTSkip("the channel-blocked kernel needs AVX-512") }
+        var rng = KernelRNG(seed: 44)
+        for cs in Self.cases {
+            let x = try rng.tensor(cs.x)
+            let m = cs.x[1]  // one output channel per input channel: the blocked kernel's case
+            let w = try rng.tensor([m, 1, cs.g.kernelH, cs.g.kernelW]), b = try rng.tensor([m])
+            let ref = try ReferenceKernels.conv2d(x, weight: w, bias: b, geometry: cs.g)
+            Kernels.forceChannelBlockedDepthwise(true)
+            let blocked = try Kernels.conv2d(x, weight: w, bias: b, geometry: cs.g)
+            Kernels.forceChannelBlockedDepthwise(false)
+            let plane = try Kernels.conv2d(x, weight: w, bias: b, geometry: cs.g)
+            try assertKernelClose(blocked, ref, cs.name)
+            XCTAssertEqual(try blocked.floats(), try plane.floats(), cs.name)
+        }
+    }
+
+    /// Layers of MobileNetV3 / EfficientNet shape that the automatic rule sends to the blocked
+    /// kernel (7x7 and 14x14 planes, strides 1 and 2, 3x3 and 5x5), with channel counts that
+    /// leave a partial last block (24, 40), a batch of 3, and each fused activation; NaN and
+    /// infinity in the input propagate as the plane kernels propagate them.
+    func testChannelBlockedLayersWithActivations() throws {
+        guard Kernels.cpuLevel >= 2 else { throw XCTSkip("the channel-blocked kernel needs AVX-512") }
+        var rng = KernelRNG(seed: 45)
+        let layers: [(x: [Int], k: Int, s: Int)] = [
+            ([3, 40, 7, 7], 5, 1), ([2, 24, 14, 14], 3, 1), ([1, 96, 14, 14], 5, 2), ([2, 16, 28, 28], 3, 2),
+            ([1, 200, 7, 7], 3, 1), ([1, 8, 9, 9], 3, 2),
+        ]
+        for l in layers {
+            let c = l.x[1], p = l.k / 2
+            let g = ConvGeometry(kernel: (l.k, l.k), strides: (l.s, l.s), pads: (p, p, p, p), groups: c)
+            var xs = rng.floats(l.x.reduce(1, *))
+            xs[5] = .nan
+            xs[xs.count - 3] = .infinity
+            let x = try Tensor(shape: l.x, floats: xs)
+            let w = try rng.tensor([c, 1, l.k, l.k]), b = try rng.tensor([c])
+            for act in [ConvActivation.none, .relu, .hardSwish, .silu] {
+                Kernels.forceChannelBlockedDepthwise(nil)
+                let auto = try Kernels.conv2d(x, weight: w, bias: b, geometry: g, activation: act)
+                Kernels.forceChannelBlockedDepthwise(false)
+                let plane = try Kernels.conv2d(x, weight: w, bias: b, geometry: g, activation: act)
+                let a = try auto.floats(), q = try plane.floats()
+                XCTAssertEqual(a.count, q.count)
+                for i in a.indices where !(a[i].isNaN && q[i].isNaN) {
+                    XCTAssertEqual(a[i], q[i], "\(l.x) k\(l.k) s\(l.s) \(act) [\(i)]")
+                }
+                XCTAssertEqual(a.filter(\.isNaN).count, q.filter(\.isNaN).count, "\(l.x) \(act) NaN count")
+            }
+            Kernels.forceChannelBlockedDepthwise(nil)
+            let clean = try rng.tensor(l.x)
+            try assertKernelClose(try Kernels.conv2d(clean, weight: w, bias: b, geometry: g),
+                                  try ReferenceKernels.conv2d(clean, weight: w, bias: b, geometry: g), "\(l.x) k\(l.k) s\(l.s) ref")
         }
     }
 

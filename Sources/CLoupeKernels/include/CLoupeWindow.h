@@ -18,6 +18,10 @@ int loupe_window_level(void);
 /// plane right after it is computed. Geometry as in loupe_window2d (end pads implied by outH/outW).
 void loupe_depthwise_forward(const float *x, const float *w, const float *bias, ptrdiff_t n, ptrdiff_t c,
                              ptrdiff_t mult, const loupe_window2d *g, int act, float *y);
+/// Which depthwise forward kernel runs: -1 = automatic (by plane size), 0 = the plane-at-a-time
+/// kernels only, 1 = the 16-channel-blocked kernel wherever it can run (AVX-512, mult 1), for
+/// tests. LOUPE_DEPTHWISE=plane in the environment also keeps the plane kernels (A/B timing).
+void loupe_depthwise_force_path(int path);
 /// Adjoint of loupe_depthwise_forward wrt x, *accumulating* into gx (n, c, inH, inW).
 void loupe_depthwise_backward_input(const float *gy, const float *w, ptrdiff_t n, ptrdiff_t c, ptrdiff_t mult,
                                     const loupe_window2d *g, float *gx);

@@ -42,6 +42,14 @@ extension Kernels {
     /// against concurrent kernel calls.
     public static func forceWindowLevel(_ level: Int?) { loupe_window_force_level(Int32(level ?? -1)) }
 
+    /// Forces the depthwise forward onto one kernel: `false` the plane-at-a-time kernels,
+    /// `true` the 16-channel-blocked one wherever it can run (AVX-512, one output channel per
+    /// input channel), nil automatic (blocked for small planes). For tests and A/B timing; not
+    /// thread-safe against concurrent kernel calls.
+    public static func forceChannelBlockedDepthwise(_ on: Bool?) {
+        loupe_depthwise_force_path(on.map { $0 ? 1 : 0 } ?? -1)
+    }
+
     /// The previous scalar depthwise kernels, one plane per task: kept as the A/B baseline for
     /// benchmarks and as a second reference in tests.
     static func depthwiseForwardScalar(_ x0: UnsafePointer<Float>, _ w0: UnsafePointer<Float>, _ bias: [Float]?,

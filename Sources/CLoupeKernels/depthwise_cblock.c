@@ -1,0 +1,261 @@
+// Depthwise convolution forward, 16 channels at a time, for small planes (AVX-512).
+//
+// The plane-at-a-time kernels of window_simd.c vectorise along an output row. On 7x7 and
+// 14x14 planes (the late layers of MobileNetV3, EfficientNet) a row fills a vector badly,
+// every plane pays a padded copy, and a 7x7 plane with a 5x5 kernel took ~750 cycles for ~100
+// useful vector FMAs. Here the 16 planes of 16 consecutive channels are transposed into one
+// zero-padded scratch laid out [row][column][16 channels], so every tap of every output is one
+// full-width FMA with a memory operand, whatever the plane's width, stride or dilation; the
+// results are transposed back to NCHW. The transposes cost ~2 x 64 shuffles per 16 positions,
+// against kH*kW FMAs per position.
+//
+// The taps are summed in the same order, from the same initial value (the bias), with the
+// same fused multiply-adds as the plane kernels: both paths give bit-identical outputs.
+#include <stdlib.h>
+#include <string.h>
+#include "CLoupeKernels.h"
+#include "CLoupeVMath.h"
+#include "depthwise_cblock.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include "transpose16.h"
+
+/// One whole-tensor job, shared by the parallel tasks.
+typedef struct {
+    const float *x, *w, *bias;
+    float *y;
+    ptrdiff_t n, c, blocksPerImage, blocks, chunk;
+    loupe_window2d g;
+    ptrdiff_t rows, cols;  // padded input scratch: rows x cols positions of 16 floats
+    int act;
+} cb_job;
+
+/// Per-thread scratch that grows and is never freed (as window_simd.c's: no page faults per task).
+static _Thread_local float *cb_buf;
+static _Thread_local size_t cb_cap;
+
+static float *cb_scratch(size_t floats) {
+    if (floats > cb_cap) {
+        free(cb_buf);
+        cb_cap = 0;
+        cb_buf = aligned_alloc(64, ((floats * sizeof(float)) + 63) & ~(size_t)63);
+        if (!cb_buf) return NULL;
+        cb_cap = floats;
+    }
+    return cb_buf;
+}
+
+static inline __attribute__((target("avx512f"))) __mmask16 cb_tail(ptrdiff_t n) {
+    return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
+}
+
+/// R output rows x CW output columns starting at (oh, ow), all 16 channels: acc = bias, then one
+/// FMA per tap in (kh, kw) order; results to O[(oh*outW + ow)*16]. SW (the horizontal stride, 1
+/// or 2, or 0 for any) is a constant so that the CW loads of a tap are immediate offsets.
+static inline __attribute__((target("avx512f,fma"), always_inline))
+void cb_tile(const cb_job *j, const float *S, const float *W, __m512 b, ptrdiff_t oh, ptrdiff_t ow, float *O,
+             const int R, const int CW, const int SW) {
+    const loupe_window2d *g = &j->g;
+    const ptrdiff_t rs = j->cols * 16, cs = (SW ? SW : g->strideW) * 16, rstep = g->strideH * rs;
+    const ptrdiff_t kwStep = g->dilW * 16, khStep = g->dilH * rs;
+    __m512 acc[2][8];
+    for (int r = 0; r < R; r++)
+        for (int q = 0; q < CW; q++) acc[r][q] = b;
+    const float *row = S + oh * rstep + ow * cs;
+    const float *wt = W;
+    for (ptrdiff_t kh = 0; kh < g->kH; kh++, row += khStep) {
+        const float *p = row;
+        for (ptrdiff_t kw = 0; kw < g->kW; kw++, p += kwStep, wt += 16) {
+            const __m512 wv = _mm512_load_ps(wt);
+            for (int q = 0; q < CW; q++) acc[0][q] = _mm512_fmadd_ps(wv, _mm512_load_ps(p + q * cs), acc[0][q]);
+            if (R == 2) {
+                const float *p1 = p + rstep;
+                for (int q = 0; q < CW; q++) acc[1][q] = _mm512_fmadd_ps(wv, _mm512_load_ps(p1 + q * cs), acc[1][q]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int q = 0; q < CW; q++) _mm512_store_ps(O + ((oh + r) * g->outW + ow + q) * 16, acc[r][q]);
+}
+
+#define CB_WIDTHS(R, SW)                                               \
+    switch (cw) {                                                      \
+    case 8: cb_tile(j, S, W, b, oh, ow, O, R, 8, SW); break;           \
+    case 7: cb_tile(j, S, W, b, oh, ow, O, R, 7, SW); break;           \
+    case 6: cb_tile(j, S, W, b, oh, ow, O, R, 6, SW); break;           \
+    case 5: cb_tile(j, S, W, b, oh, ow, O, R, 5, SW); break;           \
+    case 4: cb_tile(j, S, W, b, oh, ow, O, R, 4, SW); break;           \
+    case 3: cb_tile(j, S, W, b, oh, ow, O, R, 3, SW); break;           \
+    case 2: cb_tile(j, S, W, b, oh, ow, O, R, 2, SW); break;           \
+    default: cb_tile(j, S, W, b, oh, ow, O, R, 1, SW); break;          \
+    }
+
+/// All outputs of one channel block for horizontal stride SW: pairs of rows, columns in chunks of
+/// at most 8 (split evenly, so 14 columns run as 7 + 7 rather than 8 + 6).
+static inline __attribute__((target("avx512f,fma"), always_inline))
+void cb_compute_sw(const cb_job *j, const float *S, const float *W, __m512 b, float *O, const int SW) {
+    const loupe_window2d *g = &j->g;
+    const ptrdiff_t chunks = (g->outW + 7) / 8;
+    for (ptrdiff_t k = 0, ow = 0; k < chunks; k++) {
+        const ptrdiff_t cw = (g->outW - ow) / (chunks - k);
+        ptrdiff_t oh = 0;
+        for (; oh + 2 <= g->outH; oh += 2) { CB_WIDTHS(2, SW) }
+        if (oh < g->outH) { CB_WIDTHS(1, SW) }
+        ow += cw;
+    }
+}
+
+static __attribute__((target("avx512f,fma"))) void cb_compute(const cb_job *j, const float *S, const float *W,
+                                                              __m512 b, float *O) {
+    switch (j->g.strideW) {
+    case 1: cb_compute_sw(j, S, W, b, O, 1); break;
+    case 2: cb_compute_sw(j, S, W, b, O, 2); break;
+    default: cb_compute_sw(j, S, W, b, O, 0); break;
+    }
+}
+
+/// Scratch position (row * cols + column) of each input element; rows * cols (the spare slot)
+/// where no window reads it.
+static void cb_input_positions(const cb_job *j, ptrdiff_t *pos) {
+    const loupe_window2d *g = &j->g;
+    for (ptrdiff_t ih = 0; ih < g->inH; ih++)
+        for (ptrdiff_t iw = 0; iw < g->inW; iw++) {
+            ptrdiff_t r = ih + g->padTop, c = iw + g->padLeft;
+            pos[ih * g->inW + iw] = r < j->rows && c < j->cols ? r * j->cols + c : j->rows * j->cols;
+        }
+}
+
+/// Input positions p..p+15 of nc planes (X, `size` floats apart) transposed into the scratch:
+/// position q's 16 channels to S[pos[q]*16]. Loads run a constant 16 times with no test (lanes
+/// of missing channels repeat the last plane: their weights are 0 and their outputs dropped), so
+/// the 32 vectors stay in registers.
+static inline __attribute__((target("avx512f"), always_inline))
+void cb_load_positions(const float *X, ptrdiff_t size, ptrdiff_t p, ptrdiff_t nc, const ptrdiff_t *pos, float *S) {
+    __m512 r[16], col[16];
+    const ptrdiff_t cnt = size - p < 16 ? size - p : 16;
+    if (cnt == 16) {
+        for (int l = 0; l < 16; l++) r[l] = _mm512_loadu_ps(X + (l < nc ? l : nc - 1) * size + p);
+    } else {
+        const __mmask16 m = cb_tail(cnt);
+        for (int l = 0; l < 16; l++) r[l] = _mm512_maskz_loadu_ps(m, X + (l < nc ? l : nc - 1) * size + p);
+    }
+    loupe_transpose16(r, col);
+    for (int q = 0; q < 16; q++)
+        if (q < cnt) _mm512_store_ps(S + pos[p + q] * 16, col[q]);
+}
+
+/// Output positions p..p+15 of the block (O, 16 channels each) transposed back to nc NCHW planes
+/// (Y, `ohw` floats apart). Past the last position the loads repeat it; the stores are masked.
+static inline __attribute__((target("avx512f"), always_inline))
+void cb_store_positions(const float *O, ptrdiff_t ohw, ptrdiff_t p, ptrdiff_t nc, float *Y) {
+    __m512 r[16], col[16];
+    for (int q = 0; q < 16; q++) col[q] = _mm512_load_ps(O + (p + q < ohw ? p + q : ohw - 1) * 16);
+    loupe_transpose16(col, r);
+    const __mmask16 m = cb_tail(ohw - p);
+    for (int l = 0; l < 16; l++)
+        if (l < nc) _mm512_mask_storeu_ps(Y + l * ohw + p, m, r[l]);
+}
+
+static __attribute__((target("avx512f,fma"))) void cb_task(void *ctx, ptrdiff_t task) {
+    const cb_job *j = ctx;
+    const loupe_window2d *g = &j->g;
+    const ptrdiff_t size = g->inH * g->inW, ohw = g->outH * g->outW, taps = g->kH * g->kW;
+    const size_t sFloats = (size_t)((j->rows * j->cols + 1) * 16), oFloats = (size_t)(ohw * 16);
+    float *S = cb_scratch(sFloats + oFloats + (size_t)(taps * 16) + 16 + (size_t)size * 2);
+    if (!S) return;
+    float *O = S + sFloats, *W = O + oFloats;
+    ptrdiff_t *pos = (ptrdiff_t *)(W + taps * 16 + 16);
+    // Only the input's footprint is written per block: the padding stays zero for the task.
+    memset(S, 0, sFloats * sizeof(float));
+    cb_input_positions(j, pos);
+    ptrdiff_t b1 = (task + 1) * j->chunk < j->blocks ? (task + 1) * j->chunk : j->blocks;
+    ptrdiff_t loaded = -1;
+    __m512 b = _mm512_setzero_ps();
+    // Blocks run channel block by channel block (images inner), so a task rebuilds its weights
+    // only when the channel block changes.
+    for (ptrdiff_t blk = task * j->chunk; blk < b1; blk++) {
+        const ptrdiff_t cb = blk / j->n, img = blk % j->n, c0 = cb * 16;
+        const ptrdiff_t nc = j->c - c0 < 16 ? j->c - c0 : 16;
+        const float *X = j->x + (img * j->c + c0) * size;
+        float *Y = j->y + (img * j->c + c0) * ohw;
+        if (cb != loaded) {
+            // Weights as [tap][16 channels] (missing channels 0), bias as one vector.
+            for (ptrdiff_t l = 0; l < 16; l++)
+                for (ptrdiff_t t = 0; t < taps; t++) W[t * 16 + l] = l < nc ? j->w[(c0 + l) * taps + t] : 0.0f;
+            b = j->bias ? _mm512_maskz_loadu_ps(cb_tail(nc), j->bias + c0) : _mm512_setzero_ps();
+            loaded = cb;
+        }
+        for (ptrdiff_t p = 0; p < size; p += 16) cb_load_positions(X, size, p, nc, pos, S);
+        cb_compute(j, S, W, b, O);
+        for (ptrdiff_t p = 0; p < ohw; p += 16) cb_store_positions(O, ohw, p, nc, Y);
+        // The block's outputs are contiguous (nc planes) and in L1: one activation pass.
+        if (j->act == LOUPE_ACT_RELU) {
+            const __m512 zero = _mm512_setzero_ps();
+            for (ptrdiff_t i = 0; i < nc * ohw; i += 16) {
+                const __mmask16 m = cb_tail(nc * ohw - i);
+                // max(0, v) returns v when v is NaN: NaN kept, as torch.relu.
+                _mm512_mask_storeu_ps(Y + i, m, _mm512_max_ps(zero, _mm512_maskz_loadu_ps(m, Y + i)));
+            }
+        } else if (j->act >= LOUPE_ACT_UNARY) {
+            loupe_vunary_serial(j->act - LOUPE_ACT_UNARY, Y, Y, nc * ohw, 0, 0);
+        }
+    }
+}
+
+static int forced_path = -1;
+
+void loupe_depthwise_force_path(int path) { forced_path = path; }
+
+/// LOUPE_DEPTHWISE=plane, read once: the plane kernels only, for A/B timing.
+static int env_plane_only(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        const char *e = getenv("LOUPE_DEPTHWISE");
+        cached = e && strcmp(e, "plane") == 0;
+    }
+    return cached;
+}
+
+int loupe_depthwise_cblock_suits(ptrdiff_t n, ptrdiff_t c, ptrdiff_t mult, const loupe_window2d *g, int level) {
+    if (level < 2 || mult != 1 || forced_path == 0) return 0;
+    if (forced_path == 1) return 1;
+    if (c < 8 || env_plane_only()) return 0;
+    const ptrdiff_t rows = (g->outH - 1) * g->strideH + (g->kH - 1) * g->dilH + 1;
+    const ptrdiff_t cols = (g->outW - 1) * g->strideW + (g->kW - 1) * g->dilW + 1;
+    const ptrdiff_t taps = g->kH * g->kW, blocks = n * ((c + 15) / 16);
+    // Measured against the plane kernels (loupe-bench conv, batch 1 and 16, docs/kernels.md):
+    // every strided layer gains (the plane kernels split strided rows into phases), 56x56 -> 28x28
+    // included; stride-1 planes up to 16 wide gain, 28-wide ones only with 5x5 kernels. A few
+    // large blocks split badly over the threads (batch 1, 72 channels at 56x56: 5 blocks).
+    if (taps > 49 || rows * cols > 120 * 120) return 0;
+    if (blocks < 6 * loupe_threads() && rows * cols > 32 * 32) return 0;
+    if (g->strideH > 1 || g->strideW > 1) return 1;
+    return g->outW <= 16 || (g->outW <= 32 && taps >= 25);
+}
+
+void loupe_depthwise_forward_cblock(const float *x, const float *w, const float *bias, ptrdiff_t n, ptrdiff_t c,
+                                    const loupe_window2d *g, int act, float *y) {
+    cb_job j = { x, w, bias, y, n, c, (c + 15) / 16, 0, 1, *g, 0, 0, act };
+    j.blocks = n * j.blocksPerImage;
+    j.rows = (g->outH - 1) * g->strideH + (g->kH - 1) * g->dilH + 1;
+    j.cols = (g->outW - 1) * g->strideW + (g->kW - 1) * g->dilW + 1;
+    if (j.blocks <= 0 || g->outH <= 0 || g->outW <= 0) return;
+    // Several tasks per thread for balance; each task zeroes its scratch once.
+    const ptrdiff_t threads = loupe_threads();
+    j.chunk = j.blocks / (4 * threads);
+    if (j.chunk < 1) j.chunk = 1;
+    loupe_parallel_for((j.blocks + j.chunk - 1) / j.chunk, cb_task, &j);
+}
+
+#else
+void loupe_depthwise_force_path(int path) { (void)path; }
+int loupe_depthwise_cblock_suits(ptrdiff_t n, ptrdiff_t c, ptrdiff_t mult, const loupe_window2d *g, int level) {
+    (void)n; (void)c; (void)mult; (void)g; (void)level;
+    return 0;
+}
+void loupe_depthwise_forward_cblock(const float *x, const float *w, const float *bias, ptrdiff_t n, ptrdiff_t c,
+                                    const loupe_window2d *g, int act, float *y) {
+    (void)x; (void)w; (void)bias; (void)n; (void)c; (void)g; (void)act; (void)y;
+}
+#endif
