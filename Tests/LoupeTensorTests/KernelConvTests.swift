@@ -266,7 +266,7 @@ final class KernelConvTests: XCTestCase {
     /// plane, in the Winograd output transform, after the 1×1-map batch GEMM and the transposed
     /// product) against the reference convolution followed by the scalar formula, on every conv
     /// path: im2col panels, pointwise with several column blocks over threads, the blocked order
-    /// (M > 336), depthwise, 1×1 maps at batch 4, a Winograd-shaped 3×3, and few-pixel maps
+    /// (M > 336), depthwise, 1×1 maps at batch 4 and 1 (a matrix-vector product), a Winograd-shaped 3×3, and few-pixel maps
     /// (the transposed product); also the input gradient of the few-pixel cases.
     func testFusedActivationsMatchReference() throws {
         var rng = KernelRNG(seed: 17)
@@ -276,6 +276,7 @@ final class KernelConvTests: XCTestCase {
             ([2, 8, 9, 10], 350, ConvGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))),
             ([2, 6, 11, 9], 6, ConvGeometry(kernel: (3, 3), pads: (1, 1, 1, 1), groups: 6)),
             ([4, 10, 1, 1], 7, ConvGeometry(kernel: (1, 1))),
+            ([1, 24, 1, 1], 9, ConvGeometry(kernel: (1, 1))),
             ([1, 16, 24, 24], 16, ConvGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))),
             // few output pixels, many channels: the transposed product (pixels as GEMM rows),
             // one image over the pool and a batch of three as separate tasks
