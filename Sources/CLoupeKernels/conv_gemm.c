@@ -10,6 +10,7 @@
 // last k block, while the tile is in L1.
 #include "CLoupeKernels.h"
 #include "gemm_internal.h"
+#include "transpose16.h"
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -476,6 +477,31 @@ static void merge_tile32_avx512(float *c, ptrdiff_t ldc, const float *tile, ptrd
     }
 }
 
+/// transpose_back on AVX-512: 16 x 16 blocks through registers, bias and ReLU on the way out.
+__attribute__((target("avx512f")))
+static void transpose_back_avx512(const float *yt, ptrdiff_t N, ptrdiff_t M, const float *bias, int relu, float *y) {
+    const __m512 zero = _mm512_setzero_ps();
+    for (ptrdiff_t n0 = 0; n0 < N; n0 += 16) {
+        const ptrdiff_t nn = N - n0 < 16 ? N - n0 : 16;
+        const __mmask16 nm = (__mmask16)(nn == 16 ? 0xFFFF : (1u << nn) - 1u);
+        for (ptrdiff_t m0 = 0; m0 < M; m0 += 16) {
+            const ptrdiff_t mm = M - m0 < 16 ? M - m0 : 16;
+            const __mmask16 mmask = (__mmask16)(mm == 16 ? 0xFFFF : (1u << mm) - 1u);
+            __m512 r[16], col[16];
+            // Rows past N repeat the last one (their lanes are not stored).
+            for (int i = 0; i < 16; i++) r[i] = _mm512_maskz_loadu_ps(mmask, yt + (n0 + (i < nn ? i : nn - 1)) * M + m0);
+            loupe_transpose16(r, col);
+            for (int j = 0; j < 16; j++) {
+                if (j >= mm) break;
+                __m512 v = _mm512_add_ps(col[j], _mm512_set1_ps(bias ? bias[m0 + j] : 0.0f));
+                // v < 0 ? 0 : v keeps NaN, as torch.relu
+                if (relu) v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), zero);
+                _mm512_mask_storeu_ps(y + (m0 + j) * N + n0, nm, v);
+            }
+        }
+    }
+}
+
 /// Bias and ReLU on a C tile in place, AVX-512.
 __attribute__((target("avx512f")))
 static void epilogue_avx512(float *c, ptrdiff_t ldc, ptrdiff_t mv, ptrdiff_t nv, const float *bias, int relu) {
@@ -727,27 +753,16 @@ static void im2col_task(void *ctx, ptrdiff_t t) {
     if (c1 > c0) loupe_im2col(j->x + c0 * j->g->inH * j->g->inW, c1 - c0, j->g, 0, j->g->outH, j->col + c0 * kk * j->N);
 }
 
-/// y = W * im2col(x) computed as y^T = im2col(x)^T * W^T when the output has few pixels (7x7
-/// maps: 49 columns fill 32-wide panels to 77 %, 14-row panels to 98 %): the pixels become the
-/// GEMM's rows, the output channels its columns, with W^T's panels packed once per weight.
-/// Returns 0 (nothing written) when it would not pay or memory is short.
-static int conv_transposed(const loupe_packed_a *wc, const float *x, const loupe_window2d *g, const float *bias, int act,
-                           float *y, int threaded) {
-    loupe_packed_a *w = (loupe_packed_a *)wc; // only the lazily made, atomically published panels change
-    const gemm_path *path = &loupe_gemm_paths[w->level];
-    const ptrdiff_t N = g->outH * g->outW, M = w->M, K = w->K;
-    if (N <= 0 || M < 2 * path->nr || transposed_gain(N, path) < 1.15) return 0;
-    const loupe_packed_b *wt = weight_transposed_b(w);
-    if (!wt || wt->level != w->level) return 0;
-    float *col = malloc((size_t)K * (size_t)N * sizeof(float)), *yt = malloc((size_t)N * (size_t)M * sizeof(float));
-    if (!col || !yt) { free(col); free(yt); return 0; }
-    const int threads = threaded ? loupe_threads() : 1;
-    im2col_job ij = {x, g, col, K / (g->kH * g->kW), N, 0};
-    ij.perTask = threads > 1 ? (ij.C + 2 * threads - 1) / (2 * threads) : ij.C;
-    ptrdiff_t itasks = (ij.C + ij.perTask - 1) / ij.perTask;
-    if (itasks > 1) loupe_parallel_for(itasks, im2col_task, &ij);
-    else im2col_task(&ij, 0);
-    if (!loupe_sgemm_packed_b(1, N, col, N, wt, yt, M, threaded)) { free(col); free(yt); return 0; }
+/// Least panel-fill gain (transposed_gain) for which the transposed product is taken.
+#define TRANSPOSED_MIN_GAIN 1.15
+
+/// y (M x N) = yt^T + bias per row, ReLU'd when `act` says so; yt is N x M (row stride M).
+static void transpose_back(const float *yt, ptrdiff_t N, ptrdiff_t M, const float *bias, int act, float *y, int level) {
+#if defined(__x86_64__)
+    if (level == 2) { transpose_back_avx512(yt, N, M, bias, act == LOUPE_ACT_RELU, y); return; }
+#else
+    (void)level;
+#endif
     for (ptrdiff_t m = 0; m < M; m++) {
         const float b = bias ? bias[m] : 0.0f;
         float *ym = y + m * N;
@@ -756,10 +771,55 @@ static int conv_transposed(const loupe_packed_a *wc, const float *x, const loupe
             ym[n] = act == LOUPE_ACT_RELU && v < 0.0f ? 0.0f : v;
         }
     }
+}
+
+/// y = W * B computed as y^T = B^T * W^T, B (K x N, row stride N) read as a transposed A operand:
+/// the N output pixels become the GEMM's rows (14-row panels), the output channels its columns,
+/// with W^T's panels packed once per weight. Returns 0 (nothing written) when memory is short.
+static int transposed_product(loupe_packed_a *w, const float *B, ptrdiff_t N, const float *bias, int act, float *y,
+                              int threaded) {
+    const loupe_packed_b *wt = weight_transposed_b(w);
+    if (!wt || wt->level != w->level) return 0;
+    const ptrdiff_t M = w->M;
+    float *yt = malloc((size_t)N * (size_t)M * sizeof(float));
+    if (!yt) return 0;
+    if (!loupe_sgemm_packed_b(1, N, B, N, wt, yt, M, threaded)) { free(yt); return 0; }
+    transpose_back(yt, N, M, bias, act, y, w->level);
     if (act >= LOUPE_ACT_UNARY) loupe_vunary_serial(act - LOUPE_ACT_UNARY, y, y, M * N, 0, 0);
-    free(col);
     free(yt);
     return 1;
+}
+
+/// y = W * im2col(x) as the transposed product when the output has few pixels (7x7 maps: 49
+/// columns fill 32-wide panels to 77 %, 14-row panels to 98 %). Returns 0 (nothing written) when
+/// it would not pay or memory is short.
+static int conv_transposed(const loupe_packed_a *wc, const float *x, const loupe_window2d *g, const float *bias, int act,
+                           float *y, int threaded) {
+    loupe_packed_a *w = (loupe_packed_a *)wc; // only the lazily made, atomically published panels change
+    const gemm_path *path = &loupe_gemm_paths[w->level];
+    const ptrdiff_t N = g->outH * g->outW, M = w->M, K = w->K;
+    if (N <= 0 || M < 2 * path->nr || transposed_gain(N, path) < TRANSPOSED_MIN_GAIN) return 0;
+    float *col = malloc((size_t)K * (size_t)N * sizeof(float));
+    if (!col) return 0;
+    const int threads = threaded ? loupe_threads() : 1;
+    im2col_job ij = {x, g, col, K / (g->kH * g->kW), N, 0};
+    ij.perTask = threads > 1 ? (ij.C + 2 * threads - 1) / (2 * threads) : ij.C;
+    ptrdiff_t itasks = (ij.C + ij.perTask - 1) / ij.perTask;
+    if (itasks > 1) loupe_parallel_for(itasks, im2col_task, &ij);
+    else im2col_task(&ij, 0);
+    int done = transposed_product(w, col, N, bias, act, y, threaded);
+    free(col);
+    return done;
+}
+
+int loupe_pointwise_transposed(const loupe_packed_a *wc, const float *x, ptrdiff_t N, const float *bias, int act,
+                               float *y, int threaded) {
+    loupe_packed_a *w = (loupe_packed_a *)wc;
+    const gemm_path *path = &loupe_gemm_paths[w->level];
+    // The same rule as the 3x3 case (loupe-bench conv, batch 1 and 16): 7x7 maps gain 12-20 %;
+    // 14x14 maps (196 columns in 224, 196 rows in 196: gain 1.14) measured 7 % slower.
+    if (N <= 0 || w->M < 2 * path->nr || w->transA || transposed_gain(N, path) < TRANSPOSED_MIN_GAIN) return 0;
+    return transposed_product(w, x, N, bias, act, y, threaded);
 }
 
 void loupe_conv2d_packed(const loupe_packed_a *w, const float *x, const loupe_window2d *g,

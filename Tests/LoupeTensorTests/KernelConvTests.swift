@@ -282,6 +282,10 @@ final class KernelConvTests: XCTestCase {
             // one image over the pool and a batch of three as separate tasks
             ([1, 40, 7, 7], 96, ConvGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))),
             ([3, 24, 4, 5], 70, ConvGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))),
+            // pointwise on 7x7 maps: the transposed product without im2col (one image, and a
+            // batch of two as separate tasks), 70 channels: a partial 16-channel block on the way back
+            ([1, 24, 7, 7], 70, ConvGeometry(kernel: (1, 1))),
+            ([2, 40, 7, 7], 96, ConvGeometry(kernel: (1, 1))),
         ]
         let formulas: [(ConvActivation, (Float) -> Float)] = [
             (.silu, { $0 / (1 + Foundation.exp(-$0)) }),
@@ -306,5 +310,37 @@ final class KernelConvTests: XCTestCase {
             }
         }
     }
-}
 
+    /// Few input channels (a first layer on RGB) take the direct kernel on AVX-512
+    /// (`loupe_conv2d_small_c`): against the reference on MobileNet/EfficientNet/ResNet first
+    /// layers and odd geometries (strides 1-3, dilation, asymmetric pads, widths off 16, a partial
+    /// last block of output channels), with and without bias, each fused activation; NaN passes.
+    func testFewInputChannelsDirect() throws {
+        var rng = KernelRNG(seed: 18)
+        let cases: [(x: [Int], m: Int, g: ConvGeometry)] = [
+            ([2, 3, 40, 37], 16, ConvGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1))),
+            ([1, 3, 45, 50], 24, ConvGeometry(kernel: (7, 7), strides: (2, 2), pads: (3, 3, 3, 3))),
+            ([1, 1, 20, 33], 5, ConvGeometry(kernel: (5, 3), strides: (1, 3), dilations: (2, 1), pads: (2, 0, 1, 4))),
+            ([3, 4, 18, 18], 40, ConvGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))),
+            ([1, 2, 17, 64], 17, ConvGeometry(kernel: (1, 1))),
+        ]
+        let win = ConvGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1)).window(inH: 40, inW: 37, outH: 20, outW: 19)
+        XCTAssertEqual(Kernels.takesFewChannelDirect(c: 3, m: 16, window: win), Kernels.gemmLevel == 2)
+        for cs in cases {
+            var xs = rng.floats(cs.x.reduce(1, *))
+            let x = try Tensor(shape: cs.x, floats: xs)
+            let w = try rng.tensor([cs.m, cs.x[1], cs.g.kernelH, cs.g.kernelW]), b = try rng.tensor([cs.m])
+            for bias in [b, nil] as [Tensor?] {
+                let ref = try ReferenceKernels.conv2d(x, weight: w, bias: bias, geometry: cs.g).floats()
+                for (act, f) in [(ConvActivation.none, { (v: Float) in v }), (.relu, { max($0, 0) }),
+                                 (.hardSwish, { $0 * max(0, min(1, $0 / 6 + 0.5)) })] {
+                    let y = try Kernels.conv2d(x, weight: w, bias: bias, geometry: cs.g, activation: act)
+                    try assertKernelClose(y, try Tensor(shape: y.shape, floats: ref.map(f)), "\(cs.x) M\(cs.m) \(act) bias \(bias != nil)")
+                }
+            }
+            xs[3] = .nan
+            let y = try Kernels.conv2d(try Tensor(shape: cs.x, floats: xs), weight: w, bias: b, geometry: cs.g, relu: true)
+            XCTAssertTrue(try y.floats().contains { $0.isNaN }, "\(cs.x): NaN input, NaN somewhere in the output")
+        }
+    }
+}

@@ -138,6 +138,21 @@ const loupe_packed_a *loupe_packed_a_conv_adjoint(loupe_packed_a *p, ptrdiff_t k
 void loupe_sgemm_packed(const loupe_packed_a *a, int transB, ptrdiff_t N, const float *B, ptrdiff_t ldb,
                         float beta, const float *bias, int act, float *C, ptrdiff_t ldc, int threaded);
 
+/// Whether loupe_conv2d_small_c takes a convolution of `c` input channels (groups 1) at SIMD
+/// level `level`: AVX-512, at most 4 input channels and 64 taps (c*kH*kW), rows of 16 outputs or more.
+int loupe_conv2d_small_c_suits(ptrdiff_t c, ptrdiff_t m, const loupe_window2d *g, int level);
+/// Direct convolution for few input channels (a first layer on RGB): x (n, c, inH, inW), w (m, c,
+/// kH, kW), bias (m) or NULL, y (n, m, outH, outW) overwritten, then the activation `act`
+/// (LOUPE_ACT_*). No panel packing of the image. Returns 0, with nothing written, when out of memory.
+int loupe_conv2d_small_c(const float *x, const float *w, const float *bias, ptrdiff_t n, ptrdiff_t c, ptrdiff_t m,
+                         const loupe_window2d *g, int act, float *y);
+
+/// A pointwise convolution of one image, y (M x N) = W x (K x N) + bias, then `act`, computed
+/// as y^T = x^T W^T when the N pixels fill the GEMM's 14-row panels markedly better than its
+/// 32-column ones (7x7 and 14x14 maps). Returns 0, with nothing written, when it would not pay.
+int loupe_pointwise_transposed(const loupe_packed_a *w, const float *x, ptrdiff_t N, const float *bias, int act,
+                               float *y, int threaded);
+
 /// A K x N right-hand operand packed once into the micro-kernel's column panels (constant MatMul
 /// weights). Opaque; owned by the caller.
 typedef struct loupe_packed_b loupe_packed_b;

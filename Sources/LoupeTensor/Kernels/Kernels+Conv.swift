@@ -139,6 +139,24 @@ extension Kernels {
             activation.apply(&Y)
             return Tensor(uncheckedShape: [s.n, s.m, 1, 1], storage: .float32(Y))
         }
+        if s.g == 1, takesFewChannelDirect(c: s.c, m: s.m, window: win) {
+            // Few input channels (a first layer on RGB): direct, no packing of the image.
+            let W = try weight.floats("Conv")
+            let count = s.n * s.m * s.plane
+            var done = false
+            let Y = [Float](unsafeUninitializedCapacity: count) { yb, n in
+                n = count
+                X.withUnsafeBufferPointer { xb in W.withUnsafeBufferPointer { wb in
+                    withOptionalPointer(Bv) { bp in
+                        var wv = win
+                        guard let x0 = xb.baseAddress, let w0 = wb.baseAddress, let y0 = yb.baseAddress else { return }
+                        done = loupe_conv2d_small_c(x0, w0, bp, s.n, s.c, s.m, &wv, activation.code, y0) != 0
+                    }
+                } }
+                if !done { for i in 0..<count { yb[i] = 0 } }
+            }
+            if done { return Tensor(uncheckedShape: [s.n, s.m, s.oh, s.ow], storage: .float32(Y)) }
+        }
         let pk: PackedConvWeights
         if let packed, packed.matches(weight, groups: s.g) { pk = packed } else { pk = try PackedConvWeights(weight: weight, groups: s.g) }
         let handles = (0..<s.g).map { pk.handle(group: $0) }
@@ -150,6 +168,13 @@ extension Kernels {
             }
         }
         return Tensor(uncheckedShape: [s.n, s.m, s.oh, s.ow], storage: .float32(Y))
+    }
+
+    /// Whether a convolution of `c` input channels (groups 1) runs on the direct few-channel
+    /// kernel (`loupe_conv2d_small_c`) rather than as a packed GEMM.
+    static func takesFewChannelDirect(c: Int, m: Int, window: loupe_window2d) -> Bool {
+        var w = window
+        return loupe_conv2d_small_c_suits(c, m, &w, Int32(gemmLevel)) != 0
     }
 
     /// `body` with the base address of `a`, or nil when there is no array.
@@ -217,6 +242,7 @@ extension Kernels {
                 let bg = bp.map { $0 + grp * s.mg }
                 var wv = win
                 if pointwise {
+                    if loupe_pointwise_transposed(handles[grp], xg, s.plane, bg, activation.code, yg, outer ? 0 : 1) != 0 { return }
                     loupe_sgemm_packed(handles[grp], 0, s.plane, xg, s.plane, 0, bg, activation.code, yg, s.plane, outer ? 0 : 1)
                 } else {
                     loupe_conv2d_packed(handles[grp], xg, &wv, bg, activation.code, yg, outer ? 0 : 1)
