@@ -191,9 +191,11 @@ const loupe_winograd *loupe_packed_a_winograd(loupe_packed_a *p, int kind) {
 /// Where B's panels come from: a strided matrix, or the implicit im2col matrix of an image.
 typedef struct {
     int conv;
-    // matrix: element (k, j) at B[k*rs + j*cs]
+    // matrix: element (k, j) at B[k*rs + j*cs], times rowScale[k] when rowScale is set (a
+    // squeeze-excitation scale folded into the pointwise convolution that reads it)
     const float *B;
     ptrdiff_t rs, cs;
+    const float *rowScale;
     // conv: rows k = (c, kh, kw), columns j = output pixel (oh, ow)
     const float *x;
     loupe_window2d g;
@@ -205,14 +207,21 @@ typedef struct {
 /// call, and the same rows' next 32 columns prefetched (each row of a 1x1 convolution's input is
 /// a separate stream, too many for the hardware prefetcher to follow).
 __attribute__((target("avx512f")))
-static void pack_rows32_avx512(const float *src, ptrdiff_t rs, ptrdiff_t kc, ptrdiff_t nv, int more, float *dst) {
+static void pack_rows32_avx512(const float *src, ptrdiff_t rs, ptrdiff_t kc, ptrdiff_t nv, int more,
+                               const float *scale, float *dst) {
     const __mmask16 m0 = nv >= 16 ? 0xFFFF : (__mmask16)((1u << nv) - 1);
     const __mmask16 m1 = nv >= 32 ? 0xFFFF : nv <= 16 ? 0 : (__mmask16)((1u << (nv - 16)) - 1);
     for (ptrdiff_t k = 0; k < kc; k++) {
         const float *r = src + k * rs;
         if (more) _mm_prefetch((const char *)(r + 32), _MM_HINT_T0);
-        _mm512_store_ps(dst + 32 * k, _mm512_maskz_loadu_ps(m0, r));
-        _mm512_store_ps(dst + 32 * k + 16, _mm512_maskz_loadu_ps(m1, r + 16));
+        __m512 a = _mm512_maskz_loadu_ps(m0, r), b = _mm512_maskz_loadu_ps(m1, r + 16);
+        if (scale) {
+            const __m512 f = _mm512_set1_ps(scale[k]);
+            a = _mm512_mul_ps(a, f);
+            b = _mm512_mul_ps(b, f);
+        }
+        _mm512_store_ps(dst + 32 * k, a);
+        _mm512_store_ps(dst + 32 * k + 16, b);
     }
 }
 #endif
@@ -220,14 +229,15 @@ static void pack_rows32_avx512(const float *src, ptrdiff_t rs, ptrdiff_t kc, ptr
 static void pack_matrix_panel(const b_source *s, ptrdiff_t p0, ptrdiff_t kc, ptrdiff_t j0, ptrdiff_t nv, int nr,
                               float *dst) {
     const float *src = s->B + p0 * s->rs + j0 * s->cs;
+    const float *scale = s->rowScale ? s->rowScale + p0 : NULL;
 #if defined(__x86_64__)
     // 64-byte aligned panels (the thread buffer, the shared buffer at 32-float steps).
     if (s->cs == 1 && nr == 32 && ((uintptr_t)dst & 63) == 0 && loupe_cpu_level() >= 2) {
-        pack_rows32_avx512(src, s->rs, kc, nv, nv == 32, dst);
+        pack_rows32_avx512(src, s->rs, kc, nv, nv == 32, scale, dst);
         return;
     }
 #endif
-    if (s->cs == 1) {
+    if (s->cs == 1 && !scale) {
         for (ptrdiff_t k = 0; k < kc; k++) {
             float *d = dst + k * nr;
             memcpy(d, src + k * s->rs, (size_t)nv * sizeof(float));
@@ -237,7 +247,8 @@ static void pack_matrix_panel(const b_source *s, ptrdiff_t p0, ptrdiff_t kc, ptr
         for (ptrdiff_t k = 0; k < kc; k++) {
             float *d = dst + k * nr;
             const float *r = src + k * s->rs;
-            for (ptrdiff_t j = 0; j < nv; j++) d[j] = r[j * s->cs];
+            const float f = scale ? scale[k] : 1.0f;
+            for (ptrdiff_t j = 0; j < nv; j++) d[j] = scale ? r[j * s->cs] * f : r[j * s->cs];
             for (ptrdiff_t j = nv; j < nr; j++) d[j] = 0.0f;
         }
     }
@@ -812,13 +823,17 @@ static int conv_transposed(const loupe_packed_a *wc, const float *x, const loupe
     return done;
 }
 
-int loupe_pointwise_transposed(const loupe_packed_a *wc, const float *x, ptrdiff_t N, const float *bias, int act,
-                               float *y, int threaded) {
-    loupe_packed_a *w = (loupe_packed_a *)wc;
+int loupe_pointwise_transposed_suits(const loupe_packed_a *w, ptrdiff_t N) {
     const gemm_path *path = &loupe_gemm_paths[w->level];
     // The same rule as the 3x3 case (loupe-bench conv, batch 1 and 16): 7x7 maps gain 12-20 %;
     // 14x14 maps (196 columns in 224, 196 rows in 196: gain 1.14) measured 7 % slower.
-    if (N <= 0 || w->M < 2 * path->nr || w->transA || transposed_gain(N, path) < TRANSPOSED_MIN_GAIN) return 0;
+    return N > 0 && w->M >= 2 * path->nr && !w->transA && transposed_gain(N, path) >= TRANSPOSED_MIN_GAIN;
+}
+
+int loupe_pointwise_transposed(const loupe_packed_a *wc, const float *x, ptrdiff_t N, const float *bias, int act,
+                               float *y, int threaded) {
+    loupe_packed_a *w = (loupe_packed_a *)wc;
+    if (!loupe_pointwise_transposed_suits(w, N)) return 0;
     return transposed_product(w, x, N, bias, act, y, threaded);
 }
 
@@ -866,6 +881,15 @@ void loupe_sgemm_packed(const loupe_packed_a *a, int transB, ptrdiff_t N, const 
     run_job(&job, threaded);
 }
 
+void loupe_sgemm_packed_scaled(const loupe_packed_a *a, ptrdiff_t N, const float *B, ptrdiff_t ldb,
+                               const float *rowScale, const float *bias, int act, float *C, ptrdiff_t ldc, int threaded) {
+    packed_job job = matrix_job(a, 0, N, B, ldb, 1.0f, 0.0f, C, ldc);
+    job.src.rowScale = rowScale;
+    job.bias = bias;
+    job.act = act;
+    run_job(&job, threaded);
+}
+
 int loupe_sgemm_via_packed(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, float alpha,
                            const float *A, ptrdiff_t lda, const float *B, ptrdiff_t ldb, float beta,
                            float *C, ptrdiff_t ldc) {
@@ -893,7 +917,7 @@ loupe_packed_b *loupe_packed_b_create(int transB, ptrdiff_t K, ptrdiff_t N, cons
     p->Npad = (N + nr - 1) / nr * nr;
     p->data = aligned_alloc(64, ((size_t)p->Npad * (size_t)K * sizeof(float) + 63) & ~(size_t)63);
     if (!p->data) { free(p); return NULL; }
-    b_source src = {0, B, transB ? 1 : ldb, transB ? ldb : 1, NULL, {0}};
+    b_source src = {.conv = 0, .B = B, .rs = transB ? 1 : ldb, .cs = transB ? ldb : 1};
     pack_b_blocks(&src, K, N, p->Npad, nr, p->data);
     return p;
 }

@@ -125,8 +125,16 @@ extension Model {
             for s in st.inputs { args.append(s >= 0 ? values[s] : nil) }
             let outs: [Tensor]
             let fusion = fuseWith[i]
+            var productShape: [Int]?
             do {
                 switch fusion?.kind {
+                case .scaleIntoConsumer?:
+                    guard let fusion, let op = steps[fusion.partner].op as? ConvOperator else {
+                        throw GraphError.invalid("\(st.node.label): cannot fold a product into its reader")
+                    }
+                    guard let a = args[0], let b = args[1] else { throw GraphError.invalid("\(st.node.label): missing input") }
+                    let convInputs = steps[fusion.partner].inputs.map { $0 >= 0 ? values[$0] : nil }
+                    (outs, productShape) = try op.forwardScalingInput(a, b, convInputs)
                 case let .activationIntoProducer(activation)?:
                     guard let op = st.op as? ActivationFusable else {
                         throw GraphError.invalid("\(st.node.label): cannot fuse an activation")
@@ -151,7 +159,7 @@ extension Model {
                 // the fused chains are element-wise) are still known to backward.
                 let out = steps[fusion.partner].outputs[0]
                 for mid in fusion.intermediates(first: i, in: steps) where mid >= 0 {
-                    shapes[mid] = y.shape
+                    shapes[mid] = productShape ?? y.shape
                     isFloat[mid] = true
                 }
                 for s in st.inputs where s >= 0 && lastUse[s] == i && !keep[s] && constants[s] == nil { values[s] = nil }

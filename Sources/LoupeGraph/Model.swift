@@ -120,6 +120,23 @@ public final class Model: Sendable {
                 }
             }
         }
+        // Mul → Conv (squeeze-excitation → projection), after the activation fusions so that a
+        // Mul they absorb is left to them.
+        var absorbed = Set<Int>()
+        for f in fusion { if let f { absorbed.formUnion(f.absorbed) } }
+        var reader = [Int](repeating: -1, count: p.names.count)
+        for (c, st) in p.steps.enumerated() { for s in Set(st.inputs) where s >= 0 { reader[s] = c } }
+        for (j, st) in p.steps.enumerated() where fusion[j] == nil && !absorbed.contains(j) {
+            guard (st.op as? BinaryOperator)?.op == .mul, st.inputs.count == 2, st.outputs.count == 1 else { continue }
+            let s = st.outputs[0]
+            guard s >= 0, readers[s] == 1, !outputs.contains(s) else { continue }
+            let c = reader[s]
+            guard c > j, fusion[c] == nil, !absorbed.contains(c), p.steps[c].op is ConvOperator,
+                  p.steps[c].inputs.first == s, p.steps[c].outputs.count == 1,
+                  p.steps[c].inputs.dropFirst().allSatisfy({ $0 < 0 || ($0 != s && p.constants[$0] != nil) }) else { continue }
+            fusion[j] = StepFusion(partner: c, kind: .scaleIntoConsumer)
+            absorbed.insert(c)
+        }
         return fusion
     }
 
@@ -395,6 +412,10 @@ struct StepFusion: Sendable, Equatable {
         /// Div(x, √2) → Erf → Add(·, 1) → Mul(x, ·) → Mul(·, ½), the exact GELU that
         /// `torch.onnx.export` writes out for `nn.GELU()`: one vectorised GELU pass.
         case gelu
+        /// Mul(x, s) whose only reader is a Conv with constant weights: the Conv of the product,
+        /// with a squeeze-excitation scale s (N, C, 1, 1) folded into its GEMM
+        /// (`ConvOperator.forwardScalingInput`). Runs at the Mul's place.
+        case scaleIntoConsumer
     }
     /// Step indices of the absorbed steps, in order; the last one's output is the result.
     let absorbed: [Int]

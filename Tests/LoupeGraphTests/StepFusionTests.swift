@@ -254,3 +254,75 @@ extension StepFusionTests {
     }
 }
 
+
+extension StepFusionTests {
+    /// A squeeze-excitation block as torchvision exports it: x → GlobalAveragePool → Conv (fc1) →
+    /// Relu → Conv (fc2) → HardSigmoid = s; Mul(s, x) → pointwise Conv (projection, constant
+    /// weights). The Mul folds into the projection (its scale applied while the GEMM packs x);
+    /// maps of 8x8 and 6x5 take the fold, 7x7 maps (the transposed product) and a Mul whose scale is not
+    /// per channel fall back to the product; all equal the unfused graph (to rounding: the scale
+    /// multiplies the same operands), and gradients take the unfused path.
+    func seGraph(batch: Int, h: Int, w: Int, scaleShape: [Int]? = nil) throws -> Graph {
+        var rng = SplitMix(seed: 21)
+        let c = 24, m = 80
+        var nodes = [
+            Node(name: "pool", opType: "GlobalAveragePool", inputs: ["x"], outputs: ["p"]),
+            Node(name: "fc1", opType: "Conv", inputs: ["p", "wf1", "bf1"], outputs: ["f1"]),
+            Node(name: "relu", opType: "Relu", inputs: ["f1"], outputs: ["r"]),
+            Node(name: "fc2", opType: "Conv", inputs: ["r", "wf2", "bf2"], outputs: ["f2"]),
+            Node(name: "hsig", opType: "HardSigmoid", inputs: ["f2"], outputs: ["s"]),
+            Node(name: "mul", opType: "Mul", inputs: ["s", "x"], outputs: ["xs"]),
+            Node(name: "proj", opType: "Conv", inputs: ["xs", "wp", "bp"], outputs: ["y"]),
+        ]
+        var g = Graph(nodes: [], inputs: [ValueInfo(name: "x", elementType: 1, shape: [.fixed(batch), .fixed(c), .fixed(h), .fixed(w)])],
+                      outputs: [ValueInfo(name: "y")])
+        if let scaleShape {
+            // A plain elementwise Mul by a constant instead of the squeeze-excitation scale.
+            nodes = [Node(name: "mul", opType: "Mul", inputs: ["k", "x"], outputs: ["xs"]), nodes[6]]
+            g.initializers["k"] = try rng.tensor(scaleShape)
+        }
+        g.nodes = nodes
+        g.initializers["wf1"] = try rng.tensor([8, c, 1, 1])
+        g.initializers["bf1"] = try rng.tensor([8])
+        g.initializers["wf2"] = try rng.tensor([c, 8, 1, 1])
+        g.initializers["bf2"] = try rng.tensor([c])
+        g.initializers["wp"] = try rng.tensor([m, c, 1, 1])
+        g.initializers["bp"] = try rng.tensor([m])
+        return g
+    }
+
+    func testSqueezeExcitationProductFoldsIntoTheProjection() throws {
+        for (batch, h, w, scaleShape) in [(2, 8, 8, nil), (1, 7, 7, nil), (3, 6, 5, nil), (2, 8, 8, [1, 24, 8, 8]) as (Int, Int, Int, [Int]?)] {
+            let model = try Model(graph: try seGraph(batch: batch, h: h, w: w, scaleShape: scaleShape))
+            let n = model.nodes.map(\.name), at = { (s: String) in n.firstIndex(of: s)! }
+            XCTAssertEqual(model.fusions[at("mul")], StepFusion(partner: at("proj"), kind: .scaleIntoConsumer))
+            var rng = SplitMix(seed: UInt64(7 + h))
+            let count = batch * 24 * h * w
+            let x = try Tensor(shape: [batch, 24, h, w], floats: (0..<count).map { _ in 2 * rng.uniform() })
+            var observe = Hooks()
+            observe.capture(try model.hook("xs"))
+            let fused = try model.run(["x": x]), plain = try model.run(["x": x], hooks: observe)
+            let f = try fused["y"]!.floats(), p = try plain["y"]!.floats()
+            XCTAssertEqual(f.count, batch * 80 * h * w)
+            for i in f.indices { XCTAssertEqual(f[i], p[i], accuracy: 2e-5 * max(1, abs(p[i])), "\(batch)x\(h)x\(w) y[\(i)]") }
+            // The product is a real scaling: the captured value differs from x.
+            XCTAssertNotEqual(try model.forward(["x": x], hooks: observe).captured["xs"]?.floats(), try x.floats())
+            let seed = try Tensor(shape: [batch, 80, h, w], floats: (0..<(batch * 80 * h * w)).map { Float($0 % 5) - 2 })
+            let g = try model.forward(["x": x], recording: .gradient).backward(seeds: ["y": seed], wrt: ["x"])
+            let gp = try model.forward(["x": x], hooks: observe, recording: .gradient).backward(seeds: ["y": seed], wrt: ["x"])
+            XCTAssertEqual(try g["x"]?.floats(), try gp["x"]?.floats())
+        }
+        // The scale really is folded on the 8x8 maps: the kernel entry takes it, and declines 7x7.
+        var rng = SplitMix(seed: 30)
+        let wp = try rng.tensor([80, 24, 1, 1]), packed = try PackedConvWeights(weight: wp, groups: 1)
+        let g = ConvGeometry(kernel: (1, 1))
+        let x88 = try rng.tensor([2, 24, 8, 8]), s = try rng.tensor([2, 24, 1, 1])
+        let folded = try Kernels.conv2dScaledInput(x88, scale: s, weight: wp, bias: nil, geometry: g, packed: packed, activation: .none)
+        let reference = try Kernels.conv2d(try Tensor.binary(.mul, x88, s), weight: wp, bias: nil, geometry: g)
+        guard let folded else { return XCTFail("8x8 maps: the scale was not folded") }
+        let a = try folded.floats(), b = try reference.floats()
+        for i in a.indices { XCTAssertEqual(a[i], b[i], accuracy: 2e-5 * max(1, abs(b[i])), "folded[\(i)]") }
+        XCTAssertNil(try Kernels.conv2dScaledInput(try rng.tensor([1, 24, 7, 7]), scale: try rng.tensor([1, 24, 1, 1]), weight: wp,
+                                                   bias: nil, geometry: g, packed: packed, activation: .none))
+    }
+}

@@ -152,6 +152,14 @@ int loupe_conv2d_small_c(const float *x, const float *w, const float *bias, ptrd
 /// 32-column ones (7x7 and 14x14 maps). Returns 0, with nothing written, when it would not pay.
 int loupe_pointwise_transposed(const loupe_packed_a *w, const float *x, ptrdiff_t N, const float *bias, int act,
                                float *y, int threaded);
+/// Whether loupe_pointwise_transposed takes N pixels with these weights.
+int loupe_pointwise_transposed_suits(const loupe_packed_a *w, ptrdiff_t N);
+
+/// loupe_sgemm_packed (transB = 0, beta = 0) with row k of B multiplied by rowScale[k] as it is
+/// packed: C = A * diag(rowScale) * B + bias. A pointwise convolution of x * s, where s is one
+/// scale per input channel (squeeze-excitation), without the pass that would multiply x.
+void loupe_sgemm_packed_scaled(const loupe_packed_a *a, ptrdiff_t N, const float *B, ptrdiff_t ldb,
+                               const float *rowScale, const float *bias, int act, float *C, ptrdiff_t ldc, int threaded);
 
 /// A K x N right-hand operand packed once into the micro-kernel's column panels (constant MatMul
 /// weights). Opaque; owned by the caller.

@@ -177,6 +177,43 @@ extension Kernels {
         return loupe_conv2d_small_c_suits(c, m, &w, Int32(gemmLevel)) != 0
     }
 
+    /// `conv2d(x · scale, …)` for a pointwise convolution (1×1, stride 1, no padding, one group)
+    /// whose input is multiplied by one `scale` per image and channel (N, C, 1, 1): the
+    /// squeeze-excitation product, folded into the packing of the GEMM's column panels, so the
+    /// scaled tensor is never made. nil (nothing done) when the shapes or the weight do not
+    /// allow it, or when the layer takes the transposed product (7×7 maps), which is faster than
+    /// the pass the fold saves.
+    public static func conv2dScaledInput(_ x: Tensor, scale: Tensor, weight: Tensor, bias: Tensor?, geometry p: ConvGeometry,
+                                         packed: PackedConvWeights?, activation: ConvActivation) throws -> Tensor? {
+        guard p.isPointwise, p.groups == 1, x.rank == 4, scale.shape == [x.shape[0], x.shape[1], 1, 1],
+              x.dtype == .float32, scale.dtype == .float32 else { return nil }
+        let s = try convShapes(input: x.shape, weight: weight.shape, geometry: p, op: "Conv")
+        guard s.plane == s.h * s.w, s.plane > 1, let packed, packed.matches(weight, groups: 1) else { return nil }
+        if let bias, bias.count != s.m {
+            throw TensorError.shapeMismatch(op: "Conv", expected: "bias of \(s.m) elements", got: [bias.shape])
+        }
+        let handle = packed.handle(group: 0)
+        if loupe_pointwise_transposed_suits(handle, s.plane) != 0 { return nil }
+        let X = try x.floats("Conv"), S = try scale.floats("Conv"), Bv = try bias?.floats("Conv")
+        let count = s.n * s.m * s.plane
+        let outer = parallelOverTasks(s.n)
+        let Y = [Float](unsafeUninitializedCapacity: count) { yb, initialized in
+            initialized = count
+            guard let y0 = yb.baseAddress else { return }
+            X.withUnsafeBufferPointer { xb in S.withUnsafeBufferPointer { sb in
+                withOptionalPointer(Bv) { bp in
+                    guard let x0 = xb.baseAddress, let s0 = sb.baseAddress else { return }
+                    let body: (Int) -> Void = { img in
+                        loupe_sgemm_packed_scaled(handle, s.plane, x0 + img * s.c * s.plane, s.plane, s0 + img * s.c, bp,
+                                                  activation.code, y0 + img * s.m * s.plane, s.plane, outer ? 0 : 1)
+                    }
+                    if outer { parallelFor(s.n, body) } else { for img in 0..<s.n { body(img) } }
+                }
+            } }
+        }
+        return Tensor(uncheckedShape: [s.n, s.m, s.oh, s.ow], storage: .float32(Y))
+    }
+
     /// `body` with the base address of `a`, or nil when there is no array.
     static func withOptionalPointer<R>(_ a: [Float]?, _ body: (UnsafePointer<Float>?) throws -> R) rethrows -> R {
         guard let a else { return try body(nil) }

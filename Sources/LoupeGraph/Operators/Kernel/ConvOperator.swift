@@ -46,6 +46,27 @@ struct ConvOperator: ActivationFusable {
         try run(inputs, activation: activation)
     }
 
+    /// The convolution of `a · b` (ONNX Mul, broadcasting), with `inputs` its other inputs
+    /// (weight, bias; input 0 ignored). When one operand is one scale per image and channel of the
+    /// other (N, C, 1, 1), a squeeze-excitation product, and the layer is pointwise, the scale is
+    /// folded into the GEMM (``Kernels/conv2dScaledInput(_:scale:weight:bias:geometry:packed:activation:)``);
+    /// otherwise the product is made and convolved.
+    func forwardScalingInput(_ a: Tensor, _ b: Tensor, _ inputs: [Tensor?]) throws -> (outputs: [Tensor], inputShape: [Int]) {
+        let w = try kernelInput(inputs, 1, label)
+        let bias = inputs.count > 2 ? inputs[2] : nil
+        for (x, s) in [(a, b), (b, a)] where x.rank == 4 && w.rank == 4 {
+            let g = try window.geometry(spatial: Array(x.shape.dropFirst(2)), kernel: Array(w.shape.dropFirst(2)), groups: groups)
+            if let y = try Kernels.conv2dScaledInput(x, scale: s, weight: w, bias: bias, geometry: g, packed: packed,
+                                                     activation: .none) {
+                return ([y], x.shape)
+            }
+        }
+        let product = try Tensor.binary(.mul, a, b, name: label)
+        var args = inputs
+        args[0] = product
+        return (try run(args, activation: .none), product.shape)
+    }
+
     private func run(_ inputs: [Tensor?], activation: ConvActivation) throws -> [Tensor] {
         let x = try kernelInput(inputs, 0, label), w = try kernelInput(inputs, 1, label)
         let b = inputs.count > 2 ? inputs[2] : nil
