@@ -21,6 +21,9 @@
 #include <immintrin.h>
 #include "transpose16.h"
 
+/// Scratch bytes above which a plane runs in bands of output rows.
+#define CB_BAND_BYTES (96 * 1024)
+
 /// One whole-tensor job, shared by the parallel tasks.
 typedef struct {
     const float *x, *w, *bias;
@@ -28,6 +31,8 @@ typedef struct {
     ptrdiff_t n, c, blocksPerImage, blocks, chunk;
     loupe_window2d g;
     ptrdiff_t rows, cols;  // padded input scratch: rows x cols positions of 16 floats
+    ptrdiff_t bandOut;     // output rows per band (large planes run in bands of rows, so the
+                           // scratch stays in L2); outH when the plane runs whole
     int act;
 } cb_job;
 
@@ -126,14 +131,16 @@ static void cb_input_positions(const cb_job *j, ptrdiff_t *pos) {
         }
 }
 
-/// Input positions p..p+15 of nc planes (X, `size` floats apart) transposed into the scratch:
-/// position q's 16 channels to S[pos[q]*16]. Loads run a constant 16 times with no test (lanes
+/// Input positions p..p+15 (up to `end`) of nc planes (X, `size` floats apart) transposed into the
+/// scratch: position q's 16 channels to S[(pos[q] - shift)*16], or to the spare slot when pos[q]
+/// is the spare (`spare`, no window reads it). Loads run a constant 16 times with no test (lanes
 /// of missing channels repeat the last plane: their weights are 0 and their outputs dropped), so
 /// the 32 vectors stay in registers.
 static inline __attribute__((target("avx512f"), always_inline))
-void cb_load_positions(const float *X, ptrdiff_t size, ptrdiff_t p, ptrdiff_t nc, const ptrdiff_t *pos, float *S) {
+void cb_load_positions(const float *X, ptrdiff_t size, ptrdiff_t p, ptrdiff_t end, ptrdiff_t nc, const ptrdiff_t *pos,
+                       ptrdiff_t shift, ptrdiff_t spare, ptrdiff_t bandSpare, float *S) {
     __m512 r[16], col[16];
-    const ptrdiff_t cnt = size - p < 16 ? size - p : 16;
+    const ptrdiff_t cnt = end - p < 16 ? end - p : 16;
     if (cnt == 16) {
         for (int l = 0; l < 16; l++) r[l] = _mm512_loadu_ps(X + (l < nc ? l : nc - 1) * size + p);
     } else {
@@ -141,27 +148,32 @@ void cb_load_positions(const float *X, ptrdiff_t size, ptrdiff_t p, ptrdiff_t nc
         for (int l = 0; l < 16; l++) r[l] = _mm512_maskz_loadu_ps(m, X + (l < nc ? l : nc - 1) * size + p);
     }
     loupe_transpose16(r, col);
-    for (int q = 0; q < 16; q++)
-        if (q < cnt) _mm512_store_ps(S + pos[p + q] * 16, col[q]);
+    for (int q = 0; q < 16; q++) {
+        if (q >= cnt) continue;
+        const ptrdiff_t at = pos[p + q];
+        _mm512_store_ps(S + (at == spare ? bandSpare : at - shift) * 16, col[q]);
+    }
 }
 
-/// Output positions p..p+15 of the block (O, 16 channels each) transposed back to nc NCHW planes
-/// (Y, `ohw` floats apart). Past the last position the loads repeat it; the stores are masked.
+/// Output positions p..p+15 (of `count`) of the block (O, 16 channels each) transposed back to nc
+/// NCHW planes (Y, `stride` floats apart). Past the last position the loads repeat it; the stores
+/// are masked.
 static inline __attribute__((target("avx512f"), always_inline))
-void cb_store_positions(const float *O, ptrdiff_t ohw, ptrdiff_t p, ptrdiff_t nc, float *Y) {
+void cb_store_positions(const float *O, ptrdiff_t count, ptrdiff_t stride, ptrdiff_t p, ptrdiff_t nc, float *Y) {
     __m512 r[16], col[16];
-    for (int q = 0; q < 16; q++) col[q] = _mm512_load_ps(O + (p + q < ohw ? p + q : ohw - 1) * 16);
+    for (int q = 0; q < 16; q++) col[q] = _mm512_load_ps(O + (p + q < count ? p + q : count - 1) * 16);
     loupe_transpose16(col, r);
-    const __mmask16 m = cb_tail(ohw - p);
+    const __mmask16 m = cb_tail(count - p);
     for (int l = 0; l < 16; l++)
-        if (l < nc) _mm512_mask_storeu_ps(Y + l * ohw + p, m, r[l]);
+        if (l < nc) _mm512_mask_storeu_ps(Y + l * stride + p, m, r[l]);
 }
 
 static __attribute__((target("avx512f,fma"))) void cb_task(void *ctx, ptrdiff_t task) {
     const cb_job *j = ctx;
     const loupe_window2d *g = &j->g;
     const ptrdiff_t size = g->inH * g->inW, ohw = g->outH * g->outW, taps = g->kH * g->kW;
-    const size_t sFloats = (size_t)((j->rows * j->cols + 1) * 16), oFloats = (size_t)(ohw * 16);
+    const ptrdiff_t bandRows = (j->bandOut - 1) * g->strideH + (g->kH - 1) * g->dilH + 1;
+    const size_t sFloats = (size_t)((bandRows * j->cols + 1) * 16), oFloats = (size_t)(j->bandOut * g->outW * 16);
     float *S = cb_scratch(sFloats + oFloats + (size_t)(taps * 16) + 16 + (size_t)size * 2);
     if (!S) return;
     float *O = S + sFloats, *W = O + oFloats;
@@ -186,9 +198,25 @@ static __attribute__((target("avx512f,fma"))) void cb_task(void *ctx, ptrdiff_t 
             b = j->bias ? _mm512_maskz_loadu_ps(cb_tail(nc), j->bias + c0) : _mm512_setzero_ps();
             loaded = cb;
         }
-        for (ptrdiff_t p = 0; p < size; p += 16) cb_load_positions(X, size, p, nc, pos, S);
-        cb_compute(j, S, W, b, O);
-        for (ptrdiff_t p = 0; p < ohw; p += 16) cb_store_positions(O, ohw, p, nc, Y);
+        for (ptrdiff_t oh0 = 0; oh0 < g->outH; oh0 += j->bandOut) {
+            const ptrdiff_t oh1 = oh0 + j->bandOut < g->outH ? oh0 + j->bandOut : g->outH;
+            // Scratch row r of this band holds input row r + oh0*strideH - padTop.
+            const ptrdiff_t top = oh0 * g->strideH - g->padTop, rowsHere = (oh1 - oh0 - 1) * g->strideH + (g->kH - 1) * g->dilH + 1;
+            const ptrdiff_t ih0 = top > 0 ? top : 0, ih1 = top + rowsHere < g->inH ? top + rowsHere : g->inH;
+            if (j->bandOut < g->outH) {
+                // Rows of this band outside the image are padding: clear what an earlier band left.
+                for (ptrdiff_t r = 0; r < rowsHere; r++)
+                    if (r + top < 0 || r + top >= g->inH) memset(S + r * j->cols * 16, 0, (size_t)j->cols * 16 * sizeof(float));
+            }
+            for (ptrdiff_t p = ih0 * g->inW; p < ih1 * g->inW; p += 16)
+                cb_load_positions(X, size, p, ih1 * g->inW, nc, pos, (top + g->padTop) * j->cols, j->rows * j->cols,
+                                  bandRows * j->cols, S);
+            cb_job band = *j;
+            band.g.outH = oh1 - oh0;
+            cb_compute(&band, S, W, b, O);
+            const ptrdiff_t count = (oh1 - oh0) * g->outW;
+            for (ptrdiff_t p = 0; p < count; p += 16) cb_store_positions(O, count, ohw, p, nc, Y + oh0 * g->outW);
+        }
         // The block's outputs are contiguous (nc planes) and in L1: one activation pass.
         if (j->act == LOUPE_ACT_RELU) {
             const __m512 zero = _mm512_setzero_ps();
@@ -236,10 +264,17 @@ int loupe_depthwise_cblock_suits(ptrdiff_t n, ptrdiff_t c, ptrdiff_t mult, const
 
 void loupe_depthwise_forward_cblock(const float *x, const float *w, const float *bias, ptrdiff_t n, ptrdiff_t c,
                                     const loupe_window2d *g, int act, float *y) {
-    cb_job j = { x, w, bias, y, n, c, (c + 15) / 16, 0, 1, *g, 0, 0, act };
+    cb_job j = { x, w, bias, y, n, c, (c + 15) / 16, 0, 1, *g, 0, 0, g->outH, act };
     j.blocks = n * j.blocksPerImage;
     j.rows = (g->outH - 1) * g->strideH + (g->kH - 1) * g->dilH + 1;
     j.cols = (g->outW - 1) * g->strideW + (g->kW - 1) * g->dilW + 1;
+    // Large planes in bands of output rows whose scratch stays within ~96 KB (in L2 with the
+    // output band): a 112x112 plane's whole scratch, 113 x 113 x 64 B, would spill to L3.
+    if (j.rows * j.cols * 64 > CB_BAND_BYTES) {
+        const ptrdiff_t maxRows = CB_BAND_BYTES / (j.cols * 64), span = (g->kH - 1) * g->dilH + 1;
+        j.bandOut = maxRows > span ? (maxRows - span) / g->strideH + 1 : 1;
+        if (j.bandOut > g->outH) j.bandOut = g->outH;
+    }
     if (j.blocks <= 0 || g->outH <= 0 || g->outW <= 0) return;
     // Several tasks per thread for balance; each task zeroes its scratch once.
     const ptrdiff_t threads = loupe_threads();

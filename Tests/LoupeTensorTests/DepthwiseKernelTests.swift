@@ -158,6 +158,8 @@ final class DepthwiseKernelTests: XCTestCase {
         let layers: [(x: [Int], k: Int, s: Int)] = [
             ([3, 40, 7, 7], 5, 1), ([2, 24, 14, 14], 3, 1), ([1, 96, 14, 14], 5, 2), ([2, 16, 28, 28], 3, 2),
             ([1, 200, 7, 7], 3, 1), ([1, 8, 9, 9], 3, 2),
+            // Planes large enough to run in bands of output rows (scratch over 96 KB).
+            ([1, 16, 112, 112], 3, 2), ([6, 40, 60, 50], 5, 2),
         ]
         for l in layers {
             let c = l.x[1], p = l.k / 2
@@ -183,6 +185,28 @@ final class DepthwiseKernelTests: XCTestCase {
             let clean = try rng.tensor(l.x)
             try assertKernelClose(try Kernels.conv2d(clean, weight: w, bias: b, geometry: g),
                                   try ReferenceKernels.conv2d(clean, weight: w, bias: b, geometry: g), "\(l.x) k\(l.k) s\(l.s) ref")
+        }
+    }
+
+    /// Bands of output rows over a large plane, with asymmetric padding (rows of padding at the
+    /// top of the first band and the bottom of the last, a last band shorter than the others),
+    /// stride 2 and 1, dilation: bit-identical to the plane kernels.
+    func testChannelBlockedBands() throws {
+        guard Kernels.cpuLevel >= 2 else { throw XCTSkip("the channel-blocked kernel needs AVX-512") }
+        var rng = KernelRNG(seed: 46)
+        let geometries = [
+            ConvGeometry(kernel: (3, 3), strides: (2, 2), pads: (2, 1, 0, 3), groups: 20),
+            ConvGeometry(kernel: (5, 3), strides: (1, 1), dilations: (2, 1), pads: (3, 1, 4, 1), groups: 20),
+        ]
+        for g in geometries {
+            let x = try rng.tensor([1, 20, 97, 83]), w = try rng.tensor([20, 1, g.kernelH, g.kernelW]), b = try rng.tensor([20])
+            Kernels.forceChannelBlockedDepthwise(true)
+            let blocked = try Kernels.conv2d(x, weight: w, bias: b, geometry: g, activation: .relu)
+            Kernels.forceChannelBlockedDepthwise(false)
+            let plane = try Kernels.conv2d(x, weight: w, bias: b, geometry: g, activation: .relu)
+            XCTAssertEqual(try blocked.floats(), try plane.floats(), "\(g)")
+            let ref = try ReferenceKernels.conv2d(x, weight: w, bias: b, geometry: g)
+            try assertKernelClose(blocked, try Tensor(shape: ref.shape, floats: try ref.floats().map { max($0, 0) }), "\(g) ref")
         }
     }
 
