@@ -326,3 +326,17 @@ extension StepFusionTests {
                                                    bias: nil, geometry: g, packed: packed, activation: .none))
     }
 }
+
+extension StepFusionTests {
+    /// `Model.profile` times every step of a plain forward: one entry per node, in execution
+    /// order, the fused-away Relu at zero (its time is its Conv's), the others positive.
+    func testProfileTimesEveryStep() throws {
+        let model = try Model(graph: try graph())
+        let x = Tensor(zeros: [1, 2, 6, 5])
+        let steps = try model.profile(["x": x], runs: 3)
+        XCTAssertEqual(steps.map(\.node), model.nodes.map(\.displayName))
+        XCTAssertEqual(steps.map(\.opType), ["Conv", "Relu", "Conv", "Relu"])
+        XCTAssertEqual(steps[1].milliseconds, 0, "r1 runs inside c1")
+        for i in [0, 2, 3] { XCTAssertGreaterThan(steps[i].milliseconds, 0, steps[i].node) }
+    }
+}
