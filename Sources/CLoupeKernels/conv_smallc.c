@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "CLoupeKernels.h"
+#include "gemm_internal.h" // loupe_thread_buffer
 #include "CLoupeVMath.h"
 
 #if defined(__x86_64__)
@@ -23,20 +24,7 @@ typedef struct {
     int act;
 } sc_job;
 
-static _Thread_local float *sc_buf;
-static _Thread_local size_t sc_cap;
-
-static float *sc_scratch(size_t floats) {
-    if (floats > sc_cap) {
-        free(sc_buf);
-        sc_cap = 0;
-        sc_buf = aligned_alloc(64, ((floats * sizeof(float)) + 63) & ~(size_t)63);
-        if (!sc_buf) return NULL;
-        sc_cap = floats;
-    }
-    return sc_buf;
-}
-
+/// The first n of 16 lanes (none for n <= 0).
 static inline __attribute__((target("avx512f"))) __mmask16 sc_tail(ptrdiff_t n) {
     return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
 }
@@ -106,7 +94,7 @@ static __attribute__((target("avx512f,fma"))) void sc_task(void *ctx, ptrdiff_t 
     const sc_job *j = ctx;
     const loupe_window2d *g = &j->g;
     const ptrdiff_t taps = j->c * g->kH * g->kW, blocks = (j->m + 15) / 16, plane = g->outH * g->outW;
-    float *rowsbuf = sc_scratch((size_t)(j->c * g->kH * j->rowLen + 16));
+    float *rowsbuf = loupe_thread_buffer((size_t)(j->c * g->kH * j->rowLen + 16));
     if (!rowsbuf) return;
     // Where each tap (c, kh, kw) reads in the phase-split rows: row (c, kh), then kw's phase and
     // its offset in it.

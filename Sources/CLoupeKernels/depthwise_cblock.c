@@ -9,11 +9,15 @@
 // results are transposed back to NCHW. The transposes cost ~2 x 64 shuffles per 16 positions,
 // against kH*kW FMAs per position.
 //
+// Scratch is the per-thread buffer the GEMM and Winograd tasks use (loupe_thread_buffer): it
+// grows and is kept, so no task pays page faults.
+//
 // The taps are summed in the same order, from the same initial value (the bias), with the
 // same fused multiply-adds as the plane kernels: both paths give bit-identical outputs.
 #include <stdlib.h>
 #include <string.h>
 #include "CLoupeKernels.h"
+#include "gemm_internal.h" // loupe_thread_buffer
 #include "CLoupeVMath.h"
 #include "depthwise_cblock.h"
 
@@ -36,23 +40,9 @@ typedef struct {
     int act;
 } cb_job;
 
-/// Per-thread scratch that grows and is never freed (as window_simd.c's: no page faults per task).
-static _Thread_local float *cb_buf;
-static _Thread_local size_t cb_cap;
-
-static float *cb_scratch(size_t floats) {
-    if (floats > cb_cap) {
-        free(cb_buf);
-        cb_cap = 0;
-        cb_buf = aligned_alloc(64, ((floats * sizeof(float)) + 63) & ~(size_t)63);
-        if (!cb_buf) return NULL;
-        cb_cap = floats;
-    }
-    return cb_buf;
-}
-
+/// The first n of 16 lanes (none for n <= 0).
 static inline __attribute__((target("avx512f"))) __mmask16 cb_tail(ptrdiff_t n) {
-    return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
 }
 
 /// R output rows x CW output columns starting at (oh, ow), all 16 channels: acc = bias, then one
@@ -174,7 +164,7 @@ static __attribute__((target("avx512f,fma"))) void cb_task(void *ctx, ptrdiff_t 
     const ptrdiff_t size = g->inH * g->inW, ohw = g->outH * g->outW, taps = g->kH * g->kW;
     const ptrdiff_t bandRows = (j->bandOut - 1) * g->strideH + (g->kH - 1) * g->dilH + 1;
     const size_t sFloats = (size_t)((bandRows * j->cols + 1) * 16), oFloats = (size_t)(j->bandOut * g->outW * 16);
-    float *S = cb_scratch(sFloats + oFloats + (size_t)(taps * 16) + 16 + (size_t)size * 2);
+    float *S = loupe_thread_buffer(sFloats + oFloats + (size_t)(taps * 16) + 16 + (size_t)size * 2);
     if (!S) return;
     float *O = S + sFloats, *W = O + oFloats;
     ptrdiff_t *pos = (ptrdiff_t *)(W + taps * 16 + 16);
