@@ -285,6 +285,9 @@ final class KernelConvTests: XCTestCase {
             // pointwise on 7x7 maps: the transposed product without im2col (one image, and a
             // batch of two as separate tasks), 70 channels: a partial 16-channel block on the way back
             ([1, 24, 7, 7], 70, ConvGeometry(kernel: (1, 1))),
+            // K = 45 (5 channels, 3x3): the row-tiles-outer order of small-K GEMMs, 30 outputs
+            // (a short last row tile), columns not a multiple of the panel width
+            ([2, 5, 17, 23], 30, ConvGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))),
             ([2, 40, 7, 7], 96, ConvGeometry(kernel: (1, 1))),
         ]
         let formulas: [(ConvActivation, (Float) -> Float)] = [
