@@ -10,6 +10,7 @@
 #include <string.h>
 #include "CLoupeKernels.h"
 #include "gemm_internal.h" // loupe_thread_buffer
+#include "window_range.h"
 #include "CLoupeVMath.h"
 
 #if defined(__x86_64__)
@@ -145,7 +146,7 @@ int loupe_conv2d_small_c(const float *x, const float *w, const float *bias, ptrd
             for (ptrdiff_t i = 0; i < 16; i++)
                 wt[(b * taps + t) * 16 + i] = b * 16 + i < m ? w[(b * 16 + i) * taps + t] : 0.0f;
     sc_job j = { x, wt, bias, y, n, c, m, n * g->outH, 1, *g, 0, 0, act };
-    const ptrdiff_t width = (g->outW - 1) * g->strideW + (g->kW - 1) * g->dilW + 1;
+    const ptrdiff_t width = window_extent(g->outW, g->strideW, g->kW, g->dilW);
     // Phases padded so that a 16-wide load from any tap's start stays inside the row.
     j.phaseW = (width + g->strideW - 1) / g->strideW + 16;
     j.rowLen = j.phaseW * g->strideW;

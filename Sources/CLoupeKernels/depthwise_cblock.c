@@ -20,6 +20,7 @@
 #include "gemm_internal.h" // loupe_thread_buffer
 #include "CLoupeVMath.h"
 #include "depthwise_cblock.h"
+#include "window_range.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -162,7 +163,7 @@ static __attribute__((target("avx512f,fma"))) void cb_task(void *ctx, ptrdiff_t 
     const cb_job *j = ctx;
     const loupe_window2d *g = &j->g;
     const ptrdiff_t size = g->inH * g->inW, ohw = g->outH * g->outW, taps = g->kH * g->kW;
-    const ptrdiff_t bandRows = (j->bandOut - 1) * g->strideH + (g->kH - 1) * g->dilH + 1;
+    const ptrdiff_t bandRows = window_extent(j->bandOut, g->strideH, g->kH, g->dilH);
     const size_t sFloats = (size_t)((bandRows * j->cols + 1) * 16), oFloats = (size_t)(j->bandOut * g->outW * 16);
     float *S = loupe_thread_buffer(sFloats + oFloats + (size_t)(taps * 16) + 16 + (size_t)size * 2);
     if (!S) return;
@@ -191,7 +192,7 @@ static __attribute__((target("avx512f,fma"))) void cb_task(void *ctx, ptrdiff_t 
         for (ptrdiff_t oh0 = 0; oh0 < g->outH; oh0 += j->bandOut) {
             const ptrdiff_t oh1 = oh0 + j->bandOut < g->outH ? oh0 + j->bandOut : g->outH;
             // Scratch row r of this band holds input row r + oh0*strideH - padTop.
-            const ptrdiff_t top = oh0 * g->strideH - g->padTop, rowsHere = (oh1 - oh0 - 1) * g->strideH + (g->kH - 1) * g->dilH + 1;
+            const ptrdiff_t top = oh0 * g->strideH - g->padTop, rowsHere = window_extent(oh1 - oh0, g->strideH, g->kH, g->dilH);
             const ptrdiff_t ih0 = top > 0 ? top : 0, ih1 = top + rowsHere < g->inH ? top + rowsHere : g->inH;
             if (j->bandOut < g->outH) {
                 // Rows of this band outside the image are padding: clear what an earlier band left.
@@ -207,17 +208,8 @@ static __attribute__((target("avx512f,fma"))) void cb_task(void *ctx, ptrdiff_t 
             const ptrdiff_t count = (oh1 - oh0) * g->outW;
             for (ptrdiff_t p = 0; p < count; p += 16) cb_store_positions(O, count, ohw, p, nc, Y + oh0 * g->outW);
         }
-        // The block's outputs are contiguous (nc planes) and in L1: one activation pass.
-        if (j->act == LOUPE_ACT_RELU) {
-            const __m512 zero = _mm512_setzero_ps();
-            for (ptrdiff_t i = 0; i < nc * ohw; i += 16) {
-                const __mmask16 m = cb_tail(nc * ohw - i);
-                // max(0, v) returns v when v is NaN: NaN kept, as torch.relu.
-                _mm512_mask_storeu_ps(Y + i, m, _mm512_max_ps(zero, _mm512_maskz_loadu_ps(m, Y + i)));
-            }
-        } else if (j->act >= LOUPE_ACT_UNARY) {
-            loupe_vunary_serial(j->act - LOUPE_ACT_UNARY, Y, Y, nc * ohw, 0, 0);
-        }
+        // The block's outputs are contiguous (nc planes): one activation pass.
+        if (j->act != LOUPE_ACT_NONE) loupe_depthwise_activate(j->act, Y, nc * ohw);
     }
 }
 
@@ -239,8 +231,8 @@ int loupe_depthwise_cblock_suits(ptrdiff_t n, ptrdiff_t c, ptrdiff_t mult, const
     if (level < 2 || mult != 1 || forced_path == 0) return 0;
     if (forced_path == 1) return 1;
     if (c < 8 || env_plane_only()) return 0;
-    const ptrdiff_t rows = (g->outH - 1) * g->strideH + (g->kH - 1) * g->dilH + 1;
-    const ptrdiff_t cols = (g->outW - 1) * g->strideW + (g->kW - 1) * g->dilW + 1;
+    const ptrdiff_t rows = window_extent(g->outH, g->strideH, g->kH, g->dilH);
+    const ptrdiff_t cols = window_extent(g->outW, g->strideW, g->kW, g->dilW);
     const ptrdiff_t taps = g->kH * g->kW, blocks = n * ((c + 15) / 16);
     // Measured against the plane kernels (loupe-bench conv, batch 1 and 16, docs/kernels.md):
     // every strided layer gains (the plane kernels split strided rows into phases), 56x56 -> 28x28
@@ -256,12 +248,12 @@ void loupe_depthwise_forward_cblock(const float *x, const float *w, const float 
                                     const loupe_window2d *g, int act, float *y) {
     cb_job j = { x, w, bias, y, n, c, (c + 15) / 16, 0, 1, *g, 0, 0, g->outH, act };
     j.blocks = n * j.blocksPerImage;
-    j.rows = (g->outH - 1) * g->strideH + (g->kH - 1) * g->dilH + 1;
-    j.cols = (g->outW - 1) * g->strideW + (g->kW - 1) * g->dilW + 1;
+    j.rows = window_extent(g->outH, g->strideH, g->kH, g->dilH);
+    j.cols = window_extent(g->outW, g->strideW, g->kW, g->dilW);
     // Large planes in bands of output rows whose scratch stays within ~96 KB (in L2 with the
     // output band): a 112x112 plane's whole scratch, 113 x 113 x 64 B, would spill to L3.
     if (j.rows * j.cols * 64 > CB_BAND_BYTES) {
-        const ptrdiff_t maxRows = CB_BAND_BYTES / (j.cols * 64), span = (g->kH - 1) * g->dilH + 1;
+        const ptrdiff_t maxRows = CB_BAND_BYTES / (j.cols * 64), span = window_extent(1, g->strideH, g->kH, g->dilH);
         j.bandOut = maxRows > span ? (maxRows - span) / g->strideH + 1 : 1;
         if (j.bandOut > g->outH) j.bandOut = g->outH;
     }

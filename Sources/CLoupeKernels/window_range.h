@@ -1,4 +1,5 @@
-// Shared by the sliding-window kernels (window.c, depthwise.c); not part of the public module.
+// Shared by the sliding-window kernels (window.c, depthwise.c, window_simd.c, depthwise_cblock.c,
+// conv_smallc.c); not part of the public module.
 #ifndef CLOUPE_WINDOW_RANGE_H
 #define CLOUPE_WINDOW_RANGE_H
 #include <stddef.h>
@@ -14,6 +15,12 @@ static inline void valid_range(ptrdiff_t off, ptrdiff_t stride, ptrdiff_t in, pt
     if (l > h) l = h;
     *lo = l;
     *hi = h;
+}
+
+/// Input extent (rows or columns, padding included) that `out` outputs of a window of `k` taps
+/// read at this stride and dilation.
+static inline ptrdiff_t window_extent(ptrdiff_t out, ptrdiff_t stride, ptrdiff_t k, ptrdiff_t dil) {
+    return (out - 1) * stride + (k - 1) * dil + 1;
 }
 
 #endif

@@ -22,6 +22,7 @@
 #include "CLoupeWindow.h"
 #include "CLoupeKernels.h" // LOUPE_ACT_*, loupe_vunary_serial
 #include "depthwise_cblock.h"
+#include "window_range.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -518,8 +519,8 @@ typedef struct {
 
 static dw_layout input_layout(const loupe_window2d *g) {
     dw_layout L;
-    L.rows = (g->outH - 1) * g->strideH + (g->kH - 1) * g->dilH + 1;
-    ptrdiff_t width = (g->outW - 1) * g->strideW + (g->kW - 1) * g->dilW + 1;
+    L.rows = window_extent(g->outH, g->strideH, g->kH, g->dilH);
+    ptrdiff_t width = window_extent(g->outW, g->strideW, g->kW, g->dilW);
     L.phaseW = (width + g->strideW - 1) / g->strideW;
     L.rs = L.phaseW * g->strideW;
     return L;
@@ -631,9 +632,23 @@ static ptrdiff_t planes_per_task(ptrdiff_t planes, ptrdiff_t workPerPlane) {
 }
 
 
-/// The fused activation on one output plane while it is in cache (ReLU keeps NaN, as torch.relu).
-static void activate_plane(int act, float *y, ptrdiff_t n) {
+/// The fused activation on output planes while they are in cache (ReLU keeps NaN, as torch.relu).
+#ifdef DW_X86
+static __attribute__((target("avx512f"))) void relu_avx512(float *y, ptrdiff_t n) {
+    const __m512 zero = _mm512_setzero_ps();
+    for (ptrdiff_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail16(n - i);
+        // max(0, v) returns v when v is NaN: NaN kept.
+        _mm512_mask_storeu_ps(y + i, m, _mm512_max_ps(zero, _mm512_maskz_loadu_ps(m, y + i)));
+    }
+}
+#endif
+
+void loupe_depthwise_activate(int act, float *y, ptrdiff_t n) {
     if (act == LOUPE_ACT_RELU) {
+#ifdef DW_X86
+        if (loupe_window_level() >= 2) { relu_avx512(y, n); return; }
+#endif
         for (ptrdiff_t i = 0; i < n; i++) y[i] = y[i] < 0.0f ? 0.0f : y[i];
     } else if (act >= LOUPE_ACT_UNARY) {
         loupe_vunary_serial(act - LOUPE_ACT_UNARY, y, y, n, 0, 0);
@@ -687,7 +702,7 @@ static void forward_task(void *ctx, ptrdiff_t task) {
             c.prefetchFloats = size;
             corr(&c, init, 0, yp, j->level);
         }
-        if (j->act != LOUPE_ACT_NONE) activate_plane(j->act, yp, g->outH * g->outW);
+        if (j->act != LOUPE_ACT_NONE) loupe_depthwise_activate(j->act, yp, g->outH * g->outW);
         if (j->cntH)
             for (ptrdiff_t oh = 0; oh < g->outH; oh++)
                 for (ptrdiff_t ow = 0; ow < g->outW; ow++) yp[oh * g->outW + ow] /= avg_div(j, oh, ow);

@@ -86,8 +86,9 @@ public final class Model: Sendable {
     /// activation itself — else (Sigmoid(x), Mul(x, ·)) as one SiLU pass, and the exported exact
     /// GELU chain as one GELU pass.
     static func stepFusions(_ p: Parts) -> [StepFusion?] {
-        var readers = [Int](repeating: 0, count: p.names.count)
-        for st in p.steps { for s in Set(st.inputs) where s >= 0 { readers[s] += 1 } }
+        // How many steps read each slot, and the last one that does.
+        var readers = [Int](repeating: 0, count: p.names.count), reader = [Int](repeating: -1, count: p.names.count)
+        for (c, st) in p.steps.enumerated() { for s in Set(st.inputs) where s >= 0 { readers[s] += 1; reader[s] = c } }
         let outputs = Set(p.outputSlots)
         var fusion = [StepFusion?](repeating: nil, count: p.steps.count)
         /// The producer of slot `s` when it can take an activation and `s`, its only output, is read
@@ -124,8 +125,6 @@ public final class Model: Sendable {
         // Mul they absorb is left to them.
         var absorbed = Set<Int>()
         for f in fusion { if let f { absorbed.formUnion(f.absorbed) } }
-        var reader = [Int](repeating: -1, count: p.names.count)
-        for (c, st) in p.steps.enumerated() { for s in Set(st.inputs) where s >= 0 { reader[s] = c } }
         for (j, st) in p.steps.enumerated() where fusion[j] == nil && !absorbed.contains(j) {
             guard (st.op as? BinaryOperator)?.op == .mul, st.inputs.count == 2, st.outputs.count == 1 else { continue }
             let s = st.outputs[0]
