@@ -248,6 +248,7 @@ static VATTR void FN(unary_range)(int op, const float *src, float *dst, ptrdiff_
     case LOUPE_VU_HARD_SWISH: VLOOP(FN(vhard_swish)(x)); break;
     case LOUPE_VU_ELU: VLOOP(FN(vsel)(x > 0.0f, x, p0 * FN(vexpm1)(x))); break;
     case LOUPE_VU_SELU: VLOOP(p1 * FN(vsel)(x > 0.0f, x, p0 * FN(vexpm1)(x))); break;
+    case LOUPE_VU_SHIFT_DIVIDE: VLOOP((x - p0) / p1); break;
     default: VLOOP(x); break;
     }
 }

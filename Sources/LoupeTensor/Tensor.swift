@@ -127,6 +127,18 @@ public struct Tensor: Sendable, Equatable {
         return Tensor(uncheckedShape: shape, storage: .float32(a))
     }
 
+    /// Creates a float32 tensor whose `body` writes every element, skipping the zero fill (for
+    /// large outputs, such as a 224×224 heat map, written once by a kernel).
+    @inlinable
+    public static func makeFloats(writingAll shape: [Int], _ body: (UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows -> Tensor {
+        let n = shape.reduce(1, *)
+        let a = try [Float](unsafeUninitializedCapacity: n) { b, count in
+            try body(b)
+            count = n
+        }
+        return Tensor(uncheckedShape: shape, storage: .float32(a))
+    }
+
     /// True if any float element is NaN or infinite (integer tensors: always false).
     public var hasNonFinite: Bool {
         guard case let .float32(a) = storage else { return false }

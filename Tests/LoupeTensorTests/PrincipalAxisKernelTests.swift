@@ -80,4 +80,38 @@ final class PrincipalAxisKernelTests: XCTestCase {
             }
         }
     }
+
+    /// The centred Gram matrix against a Double evaluation of its definition, on every vector
+    /// path: shapes with one and several 64-column blocks, short row blocks, one row, rows split
+    /// over the pool (512 × 49, resnet18's layer4), NaNs counted as 0, and an offset the centring
+    /// must remove. Both triangles must be equal exactly.
+    func testCenteredGramMatchesItsDefinition() {
+        var rng = KernelRNG(seed: 11)
+        for level in levels {
+            Kernels.forceVectorMathLevel(level)
+            for (rows, n) in [(1, 1), (3, 7), (64, 17), (9, 70), (512, 49), (200, 130)] {
+                var x = rng.floats(rows * n).map { 5 + 2 * $0 }
+                if n > 3 { x[1] = .nan; x[(rows - 1) * n + 2] = .nan }
+                let g = x.withUnsafeBufferPointer { Kernels.centeredGram($0.baseAddress!, rows: rows, n: n) }
+                XCTAssertEqual(g.count, n * n)
+                var xc = [Double](repeating: 0, count: rows * n)
+                for r in 0..<rows {
+                    let row = x[(r * n)..<(r * n + n)].map { $0.isNaN ? 0 : Double($0) }
+                    let mean = row.reduce(0, +) / Double(n)
+                    for i in 0..<n { xc[r * n + i] = row[i] - mean }
+                }
+                var maxErr = 0.0, scale = 0.0
+                for p in 0..<n {
+                    for q in 0..<n {
+                        var s = 0.0
+                        for r in 0..<rows { s += xc[r * n + p] * xc[r * n + q] }
+                        maxErr = max(maxErr, abs(g[p * n + q] - s))
+                        scale = max(scale, abs(s))
+                        XCTAssertEqual(g[p * n + q], g[q * n + p], "level \(level) \(rows)x\(n): not symmetric at (\(p), \(q))")
+                    }
+                }
+                XCTAssertLessThanOrEqual(maxErr, 2e-6 * scale, "level \(level) \(rows)x\(n)")
+            }
+        }
+    }
 }

@@ -171,17 +171,21 @@ final class VectorKernelTests: XCTestCase {
     /// operations), on lengths that leave tails after the 8-way and 16-lane steps, in place too.
     func testMinMaxScaleMatchesThePlainLoops() throws {
         var rng = KernelRNG(seed: 77)
-        for n in [1, 7, 8, 37, 50176] {
-            let x = (0..<n).map { _ in 3 * rng.uniform() - 1 }
-            let lo = x.min()!, d = 1e-7 + x.map { $0 - lo }.max()!
-            let want = x.map { ($0 - lo) / d }
-            var got = [Float](repeating: .nan, count: n), inPlace = x
-            x.withUnsafeBufferPointer { xb in got.withUnsafeMutableBufferPointer { yb in
-                Kernels.minMaxScale(xb.baseAddress!, yb.baseAddress!, count: n, epsilon: 1e-7)
-            } }
-            inPlace.withUnsafeMutableBufferPointer { b in Kernels.minMaxScale(b.baseAddress!, b.baseAddress!, count: n, epsilon: 1e-7) }
-            XCTAssertEqual(got.map(\.bitPattern), want.map(\.bitPattern), "n \(n)")
-            XCTAssertEqual(inPlace.map(\.bitPattern), want.map(\.bitPattern), "n \(n) in place")
+        defer { Kernels.forceVectorMathLevel(nil) }
+        for level in 0...Kernels.vectorMathLevel {
+            Kernels.forceVectorMathLevel(level)
+            for n in [1, 7, 8, 37, 50176] {
+                let x = (0..<n).map { _ in 3 * rng.uniform() - 1 }
+                let lo = x.min()!, d = 1e-7 + x.map { $0 - lo }.max()!
+                let want = x.map { ($0 - lo) / d }
+                var got = [Float](repeating: .nan, count: n), inPlace = x
+                x.withUnsafeBufferPointer { xb in got.withUnsafeMutableBufferPointer { yb in
+                    Kernels.minMaxScale(xb.baseAddress!, yb.baseAddress!, count: n, epsilon: 1e-7)
+                } }
+                inPlace.withUnsafeMutableBufferPointer { b in Kernels.minMaxScale(b.baseAddress!, b.baseAddress!, count: n, epsilon: 1e-7) }
+                XCTAssertEqual(got.map(\.bitPattern), want.map(\.bitPattern), "level \(level) n \(n)")
+                XCTAssertEqual(inPlace.map(\.bitPattern), want.map(\.bitPattern), "level \(level) n \(n) in place")
+            }
         }
     }
 

@@ -5,8 +5,8 @@
 /// Highest SIMD level the running CPU supports: 0 = baseline, 1 = AVX2+FMA, 2 = AVX-512F.
 int loupe_cpu_level(void);
 
-/// Householder tridiagonalisation of the symmetric row-major n x n matrix a (lower triangle
-/// read), T = Q^T A Q with Q = H_0 H_1 ... H_{n-3}, H_k = I - beta[k] v_k v_k^T acting on
+/// Householder tridiagonalisation of the symmetric row-major n x n matrix a (both triangles
+/// must hold it), T = Q^T A Q with Q = H_0 H_1 ... H_{n-3}, H_k = I - beta[k] v_k v_k^T acting on
 /// coordinates k+1 ..< n. On return d[n] and e[n-1] hold T's diagonal and subdiagonal, v_k sits in
 /// column k of a from row k+1 down (beta[k] == 0: no reflector), and the rest of a is scratch.
 /// beta needs n entries, work 3n + 8 doubles.
@@ -15,6 +15,12 @@ void loupe_sym_tridiagonalize(double *a, ptrdiff_t n, double *d, double *e, doub
 /// y = x - mean(x) per row of the rows x n matrix x, NaN counted as 0 (in the mean and in y);
 /// the mean summed in double. x and y may be the same buffer.
 void loupe_center_rows(const float *x, ptrdiff_t rows, ptrdiff_t n, float *y);
+
+/// g (n x n, row-major) = Xc' Xc, Xc the rows x n matrix x with each row centred as loupe_center_rows
+/// does; accumulated in float (rows split over the pool when large), both triangles equal.
+/// scratch holds loupe_centered_gram_scratch(rows, n) floats.
+void loupe_centered_gram(const float *x, ptrdiff_t rows, ptrdiff_t n, float *scratch, double *g);
+ptrdiff_t loupe_centered_gram_scratch(ptrdiff_t rows, ptrdiff_t n);
 
 // MARK: - Thread pool
 

@@ -47,6 +47,8 @@ typedef enum {
     LOUPE_VU_ELU = 12,
     /// p1·(x > 0 ? x : p0·(eˣ − 1)).
     LOUPE_VU_SELU = 13,
+    /// (x − p0) / p1, subtract then divide (the min-max scaling of a heat map in one pass).
+    LOUPE_VU_SHIFT_DIVIDE = 14,
 } loupe_vunary_op;
 
 /// y[i] = op(x[i]) for i in 0..<n. x and y may be the same buffer. Large n runs on the pool.

@@ -60,7 +60,7 @@ extension CAM {
         // output row blends two of those rows (a vector kernel that also finds the extrema). Same
         // products in the same order as the four-tap formula, so the result is bit-identical to it.
         var rows = [Float](repeating: 0, count: h * width)
-        return Tensor.makeFloats(shape: [n, height, width]) { out in
+        return Tensor.makeFloats(writingAll: [n, height, width]) { out in
             v.withUnsafeBufferPointer { src in rows.withUnsafeMutableBufferPointer { rb in
                 guard let s0 = src.baseAddress, let r0 = rb.baseAddress, let o0 = out.baseAddress else { return }
                 for k in 0..<n {

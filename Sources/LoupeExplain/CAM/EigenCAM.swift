@@ -52,7 +52,7 @@ extension CAM {
                     }
                 } else {
                     // Top eigenvector u of M·Mᵀ = Xcᵀ·Xc (h·w × h·w); projection σ·u.
-                    let (u, lambda) = SymmetricEigen.topEigenpair(channelGram(x0 + b * c * n, channels: c, n: n), size: n)
+                    let (u, lambda) = SymmetricEigen.topEigenpair(Kernels.centeredGram(x0 + b * c * n, rows: c, n: n), size: n)
                     let sigma = max(lambda, 0).squareRoot()
                     for p in 0..<n { proj[p] = sigma * u[p] }
                 }
@@ -80,43 +80,14 @@ extension CAM {
             guard let x0 = xb.baseAddress, let g0 = gb.baseAddress else { return }
             Kernels.gemm(transB: true, m: rows, n: rows, k: n, a: x0, lda: n, b: x0, ldb: n, c: g0, ldc: rows)
         } }
-        return symmetrised([g], size: rows)
+        return symmetrised(g, size: rows)
     }
 
-    /// Xcᵀ·Xc (n × n) of `channels` rows of n values, each row centred. The channels split into
-    /// one block per thread, each centred and multiplied out on its own core and the partial
-    /// Grams summed: the centring and the GEMM (2·n²·C flops, ~40 µs for resnet18's 512 × 7 × 7
-    /// layer on one core) are most of Eigen-CAM's time past the forward pass, which it must not
-    /// exceed by more than the classifier head it skips.
-    private static func channelGram(_ x: UnsafePointer<Float>, channels c: Int, n: Int) -> [Double] {
-        let parts = c * n >= 8192 ? max(1, min(Kernels.threads, c / 64)) : 1
-        var partial = [[Float]](repeating: [], count: parts)
-        partial.withUnsafeMutableBufferPointer { pb in
-            guard let p0 = pb.baseAddress else { return }
-            let slots = UnsafeMutablePointer<[Float]>(p0)
-            Kernels.parallelFor(parts) { t in
-                let lo = c * t / parts, hi = c * (t + 1) / parts
-                let xc = centred(x + lo * n, rows: hi - lo, n: n)
-                var g = [Float](repeating: 0, count: n * n)
-                xc.withUnsafeBufferPointer { xb in g.withUnsafeMutableBufferPointer { gb in
-                    guard let x0 = xb.baseAddress, let g0 = gb.baseAddress else { return }
-                    Kernels.gemm(transA: true, m: n, n: n, k: hi - lo, a: x0, lda: n, b: x0, ldb: n, c: g0, ldc: n, parallel: false)
-                } }
-                slots[t] = g
-            }
-        }
-        return symmetrised(partial, size: n)
-    }
-
-    /// (Σ G + (Σ G)ᵀ) / 2 in Double, of size × size float matrices.
-    private static func symmetrised(_ parts: [[Float]], size: Int) -> [Double] {
+    /// (G + Gᵀ) / 2 in Double, of a size × size float matrix.
+    private static func symmetrised(_ g: [Float], size: Int) -> [Double] {
         [Double](unsafeUninitializedCapacity: size * size) { gb, count in
             for i in 0..<size {
-                for j in 0..<size {
-                    var s = 0.0
-                    for g in parts { s += Double(g[i * size + j]) + Double(g[j * size + i]) }
-                    gb[i * size + j] = s / 2
-                }
+                for j in 0..<size { gb[i * size + j] = (Double(g[i * size + j]) + Double(g[j * size + i])) / 2 }
             }
             count = size * size
         }

@@ -16,8 +16,7 @@ extension Kernels {
     public static func scale(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int,
                              minimum lo: Float, maximum hi: Float, epsilon: Float) {
         guard n > 0 else { return }
-        var lo = lo, d = epsilon + (hi - lo)
-        loupe_vbinary(Int32(LOUPE_VB_SUB.rawValue), x, 0, 1, &lo, 0, 0, y, 1, n)
-        loupe_vbinary(Int32(LOUPE_VB_DIV.rawValue), y, 0, 1, &d, 0, 0, y, 1, n)
+        // One pass, subtract then divide per element: the same roundings as two passes.
+        loupe_vunary(Int32(LOUPE_VU_SHIFT_DIVIDE.rawValue), x, y, n, lo, epsilon + (hi - lo))
     }
 }

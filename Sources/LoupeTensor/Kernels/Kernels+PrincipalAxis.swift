@@ -1,8 +1,8 @@
 import CLoupeKernels
 
 extension Kernels {
-    /// Householder tridiagonalisation T = QᵀAQ of a symmetric n×n matrix (row-major, lower
-    /// triangle read), Golub & Van Loan §8.3.1 — the O(n³) step of a symmetric eigensolver, in C so it
+    /// Householder tridiagonalisation T = QᵀAQ of a symmetric n×n matrix (row-major, both
+    /// triangles holding it), Golub & Van Loan §8.3.1 — the O(n³) step of a symmetric eigensolver, in C so it
     /// runs at AVX-512 width.
     ///
     /// On return `diagonal` (n) and `subdiagonal` (n − 1) hold T; Q = H₀H₁⋯H_{n−3} with
@@ -27,5 +27,22 @@ extension Kernels {
     /// x and y may be the same buffer.
     public static func centerRows(_ x: UnsafePointer<Float>, rows: Int, n: Int, _ y: UnsafeMutablePointer<Float>) {
         loupe_center_rows(x, rows, n, y)
+    }
+
+    /// The n×n Gram matrix Xcᵀ·Xc of the rows×n row-major matrix `x` with each row centred as
+    /// ``centerRows(_:rows:n:_:)`` does (NaN as 0): Eigen-CAM's h·w × h·w matrix when channels
+    /// outnumber positions. Accumulated in float like the peer's float SVD, returned in Double with
+    /// both triangles equal. Only the lower triangle is computed (n²·rows flops); large inputs split
+    /// their rows over the thread pool and sum the partial Grams.
+    public static func centeredGram(_ x: UnsafePointer<Float>, rows: Int, n: Int) -> [Double] {
+        guard n > 0 else { return [] }
+        // The kernel writes its scratch before reading it: no zero fill.
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: loupe_centered_gram_scratch(rows, n))
+        defer { scratch.deallocate() }
+        return [Double](unsafeUninitializedCapacity: n * n) { gb, count in
+            guard let g0 = gb.baseAddress else { return }
+            loupe_centered_gram(x, rows, n, scratch, g0)
+            count = n * n
+        }
     }
 }
