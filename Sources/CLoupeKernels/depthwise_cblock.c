@@ -34,6 +34,7 @@ typedef struct {
     const float *x, *w, *bias;
     float *y;
     ptrdiff_t n, c, blocksPerImage, blocks, chunk;
+    ptrdiff_t bands;       // bands of output rows per block; a task item is one (block, band)
     loupe_window2d g;
     ptrdiff_t rows, cols;  // padded input scratch: rows x cols positions of 16 floats
     ptrdiff_t bandOut;     // output rows per band (large planes run in bands of rows, so the
@@ -169,15 +170,18 @@ static __attribute__((target("avx512f,fma"))) void cb_task(void *ctx, ptrdiff_t 
     if (!S) return;
     float *O = S + sFloats, *W = O + oFloats;
     ptrdiff_t *pos = (ptrdiff_t *)(W + taps * 16 + 16);
-    // Only the input's footprint is written per block: the padding stays zero for the task.
+    // Only the input's footprint is written per band: the padding stays zero for the task.
     memset(S, 0, sFloats * sizeof(float));
     cb_input_positions(j, pos);
-    ptrdiff_t b1 = (task + 1) * j->chunk < j->blocks ? (task + 1) * j->chunk : j->blocks;
+    const ptrdiff_t items = j->blocks * j->bands;
+    ptrdiff_t i1 = (task + 1) * j->chunk < items ? (task + 1) * j->chunk : items;
     ptrdiff_t loaded = -1;
     __m512 b = _mm512_setzero_ps();
-    // Blocks run channel block by channel block (images inner), so a task rebuilds its weights
-    // only when the channel block changes.
-    for (ptrdiff_t blk = task * j->chunk; blk < b1; blk++) {
+    // Items run channel block by channel block (images, then bands inner), so a task rebuilds its
+    // weights only when the channel block changes. A block's bands are separate items so that a
+    // few large blocks (batch 1, 32 channels at 112x112: 2 blocks) still spread over the threads.
+    for (ptrdiff_t item = task * j->chunk; item < i1; item++) {
+        const ptrdiff_t blk = item / j->bands, band = item % j->bands;
         const ptrdiff_t cb = blk / j->n, img = blk % j->n, c0 = cb * 16;
         const ptrdiff_t nc = j->c - c0 < 16 ? j->c - c0 : 16;
         const float *X = j->x + (img * j->c + c0) * size;
@@ -189,27 +193,28 @@ static __attribute__((target("avx512f,fma"))) void cb_task(void *ctx, ptrdiff_t 
             b = j->bias ? _mm512_maskz_loadu_ps(cb_tail(nc), j->bias + c0) : _mm512_setzero_ps();
             loaded = cb;
         }
-        for (ptrdiff_t oh0 = 0; oh0 < g->outH; oh0 += j->bandOut) {
-            const ptrdiff_t oh1 = oh0 + j->bandOut < g->outH ? oh0 + j->bandOut : g->outH;
-            // Scratch row r of this band holds input row r + oh0*strideH - padTop.
-            const ptrdiff_t top = oh0 * g->strideH - g->padTop, rowsHere = window_extent(oh1 - oh0, g->strideH, g->kH, g->dilH);
-            const ptrdiff_t ih0 = top > 0 ? top : 0, ih1 = top + rowsHere < g->inH ? top + rowsHere : g->inH;
-            if (j->bandOut < g->outH) {
-                // Rows of this band outside the image are padding: clear what an earlier band left.
-                for (ptrdiff_t r = 0; r < rowsHere; r++)
-                    if (r + top < 0 || r + top >= g->inH) memset(S + r * j->cols * 16, 0, (size_t)j->cols * 16 * sizeof(float));
-            }
-            for (ptrdiff_t p = ih0 * g->inW; p < ih1 * g->inW; p += 16)
-                cb_load_positions(X, size, p, ih1 * g->inW, nc, pos, (top + g->padTop) * j->cols, j->rows * j->cols,
-                                  bandRows * j->cols, S);
-            cb_job band = *j;
-            band.g.outH = oh1 - oh0;
-            cb_compute(&band, S, W, b, O);
-            const ptrdiff_t count = (oh1 - oh0) * g->outW;
-            for (ptrdiff_t p = 0; p < count; p += 16) cb_store_positions(O, count, ohw, p, nc, Y + oh0 * g->outW);
+        const ptrdiff_t oh0 = band * j->bandOut, oh1 = oh0 + j->bandOut < g->outH ? oh0 + j->bandOut : g->outH;
+        // Scratch row r of this band holds input row r + oh0*strideH - padTop.
+        const ptrdiff_t top = oh0 * g->strideH - g->padTop, rowsHere = window_extent(oh1 - oh0, g->strideH, g->kH, g->dilH);
+        const ptrdiff_t ih0 = top > 0 ? top : 0, ih1 = top + rowsHere < g->inH ? top + rowsHere : g->inH;
+        if (j->bands > 1) {
+            // Rows of this band outside the image are padding: clear what an earlier band left.
+            for (ptrdiff_t r = 0; r < rowsHere; r++)
+                if (r + top < 0 || r + top >= g->inH) memset(S + r * j->cols * 16, 0, (size_t)j->cols * 16 * sizeof(float));
         }
-        // The block's outputs are contiguous (nc planes): one activation pass.
-        if (j->act != LOUPE_ACT_NONE) loupe_depthwise_activate(j->act, Y, nc * ohw);
+        for (ptrdiff_t p = ih0 * g->inW; p < ih1 * g->inW; p += 16)
+            cb_load_positions(X, size, p, ih1 * g->inW, nc, pos, (top + g->padTop) * j->cols, j->rows * j->cols,
+                              bandRows * j->cols, S);
+        cb_job bandJob = *j;
+        bandJob.g.outH = oh1 - oh0;
+        cb_compute(&bandJob, S, W, b, O);
+        const ptrdiff_t count = (oh1 - oh0) * g->outW;
+        for (ptrdiff_t p = 0; p < count; p += 16) cb_store_positions(O, count, ohw, p, nc, Y + oh0 * g->outW);
+        if (j->act != LOUPE_ACT_NONE) {
+            // Whole blocks are contiguous (nc planes): one pass; a band is nc row ranges.
+            if (j->bands == 1) loupe_depthwise_activate(j->act, Y, nc * ohw);
+            else for (ptrdiff_t l = 0; l < nc; l++) loupe_depthwise_activate(j->act, Y + l * ohw + oh0 * g->outW, count);
+        }
     }
 }
 
@@ -217,20 +222,22 @@ static int forced_path = -1;
 
 void loupe_depthwise_force_path(int path) { forced_path = path; }
 
-/// LOUPE_DEPTHWISE=plane, read once: the plane kernels only, for A/B timing.
-static int env_plane_only(void) {
-    static int cached = -1;
-    if (cached < 0) {
+/// LOUPE_DEPTHWISE, read once, for A/B timing: "plane" the plane kernels only (0), "cblock" this
+/// kernel wherever it can run (1), otherwise automatic (-1).
+static int env_path(void) {
+    static int cached = -2;
+    if (cached == -2) {
         const char *e = getenv("LOUPE_DEPTHWISE");
-        cached = e && strcmp(e, "plane") == 0;
+        cached = e && strcmp(e, "plane") == 0 ? 0 : e && strcmp(e, "cblock") == 0 ? 1 : -1;
     }
     return cached;
 }
 
 int loupe_depthwise_cblock_suits(ptrdiff_t n, ptrdiff_t c, ptrdiff_t mult, const loupe_window2d *g, int level) {
-    if (level < 2 || mult != 1 || forced_path == 0) return 0;
-    if (forced_path == 1) return 1;
-    if (c < 8 || env_plane_only()) return 0;
+    const int forced = forced_path >= 0 ? forced_path : env_path();
+    if (level < 2 || mult != 1 || forced == 0) return 0;
+    if (forced == 1) return 1;
+    if (c < 8) return 0;
     const ptrdiff_t rows = window_extent(g->outH, g->strideH, g->kH, g->dilH);
     const ptrdiff_t cols = window_extent(g->outW, g->strideW, g->kW, g->dilW);
     const ptrdiff_t taps = g->kH * g->kW, blocks = n * ((c + 15) / 16);
@@ -246,7 +253,7 @@ int loupe_depthwise_cblock_suits(ptrdiff_t n, ptrdiff_t c, ptrdiff_t mult, const
 
 void loupe_depthwise_forward_cblock(const float *x, const float *w, const float *bias, ptrdiff_t n, ptrdiff_t c,
                                     const loupe_window2d *g, int act, float *y) {
-    cb_job j = { x, w, bias, y, n, c, (c + 15) / 16, 0, 1, *g, 0, 0, g->outH, act };
+    cb_job j = { x, w, bias, y, n, c, (c + 15) / 16, 0, 1, 1, *g, 0, 0, g->outH, act };
     j.blocks = n * j.blocksPerImage;
     j.rows = window_extent(g->outH, g->strideH, g->kH, g->dilH);
     j.cols = window_extent(g->outW, g->strideW, g->kW, g->dilW);
@@ -258,11 +265,12 @@ void loupe_depthwise_forward_cblock(const float *x, const float *w, const float 
         if (j.bandOut > g->outH) j.bandOut = g->outH;
     }
     if (j.blocks <= 0 || g->outH <= 0 || g->outW <= 0) return;
+    j.bands = (g->outH + j.bandOut - 1) / j.bandOut;
     // Several tasks per thread for balance; each task zeroes its scratch once.
-    const ptrdiff_t threads = loupe_threads();
-    j.chunk = j.blocks / (4 * threads);
+    const ptrdiff_t threads = loupe_threads(), items = j.blocks * j.bands;
+    j.chunk = items / (4 * threads);
     if (j.chunk < 1) j.chunk = 1;
-    loupe_parallel_for((j.blocks + j.chunk - 1) / j.chunk, cb_task, &j);
+    loupe_parallel_for((items + j.chunk - 1) / j.chunk, cb_task, &j);
 }
 
 #else

@@ -212,8 +212,12 @@ static __attribute__((target("avx512f,fma"))) void corr_avx512(const dw_corr *c,
     }
 }
 
-/// Widest output rows the in-place correlation takes (wider planes keep the padded copy).
-#define INPLACE_MAX_W 64
+/// Padded-copy bytes above which a forward plane is copied and correlated in bands of rows.
+#define DW_BAND_BYTES (16 * 1024)
+
+/// Widest output rows the in-place correlation takes (wider planes keep the padded copy): the
+/// bound of its per-chunk mask table, far above any depthwise layer measured.
+#define INPLACE_MAX_W 512
 
 /// Stride-1, undilated correlation read straight from the input plane x (inH x inW), with the
 /// padding as masked-off lanes and skipped rows instead of a zero-padded copy:
@@ -385,6 +389,31 @@ static __attribute__((target("avx512f"))) void copy_strided_avx512(float *dst, c
     for (; k < count; k++) dst[k] = src[k * stride];
 }
 
+/// One input row split into its two stride-2 phases in one pass: column c goes to phase
+/// (c + padLeft) % 2 at index (c + padLeft) / 2. Each 32 columns are two loads, two permutes and
+/// two stores; copy_strided would read the row once per phase, 16 outputs at a time.
+static __attribute__((target("avx512f"))) void split_row_s2_avx512(float *phases, ptrdiff_t phaseW, const float *src,
+                                                                     ptrdiff_t inW, ptrdiff_t padLeft) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const ptrdiff_t pe = padLeft & 1, po = pe ^ 1;
+    float *de = phases + pe * phaseW + padLeft / 2, *dO = phases + po * phaseW + (padLeft + 1) / 2;
+    // Destination lanes past the phase row are dropped (columns a right-trimmed window never reads).
+    const ptrdiff_t ne = (inW + 1) / 2, no = inW / 2;
+    const ptrdiff_t roomE = phaseW - padLeft / 2, roomO = phaseW - (padLeft + 1) / 2;
+    const ptrdiff_t lastE = ne < roomE ? ne : roomE, lastO = no < roomO ? no : roomO;
+    for (ptrdiff_t c = 0, k = 0; c < inW; c += 32, k += 16) {
+        const ptrdiff_t left = inW - c;
+        const __m512 a = left >= 16 ? _mm512_loadu_ps(src + c) : _mm512_maskz_loadu_ps(tail16(left), src + c);
+        const __m512 b = left >= 32 ? _mm512_loadu_ps(src + c + 16)
+                                    : left > 16 ? _mm512_maskz_loadu_ps(tail16(left - 16), src + c + 16) : _mm512_setzero_ps();
+        if (lastE - k >= 16) _mm512_storeu_ps(de + k, _mm512_permutex2var_ps(a, even, b));
+        else if (lastE > k) _mm512_mask_storeu_ps(de + k, tail16(lastE - k), _mm512_permutex2var_ps(a, even, b));
+        if (lastO - k >= 16) _mm512_storeu_ps(dO + k, _mm512_permutex2var_ps(a, odd, b));
+        else if (lastO > k) _mm512_mask_storeu_ps(dO + k, tail16(lastO - k), _mm512_permutex2var_ps(a, odd, b));
+    }
+}
+
 /// dst[k] += src[k] for k < count.
 static __attribute__((target("avx512f"))) void add_row_avx512(float *dst, const float *src, ptrdiff_t count) {
     ptrdiff_t k = 0;
@@ -538,13 +567,25 @@ static void input_taps(const loupe_window2d *g, const dw_layout *L, ptrdiff_t *o
 /// floor(a / b) for b > 0.
 static inline ptrdiff_t floor_div(ptrdiff_t a, ptrdiff_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
-/// Scratch row i holds input row i - padTop; column j of phase p holds input column
-/// j*strideW + p - padLeft; everything outside the input is 0. Only the input's footprint is
-/// written: the caller zeroes the scratch once, and the padding stays zero for every plane.
-static void fill_input(const float *x, const loupe_window2d *g, const dw_layout *L, float *S, int level) {
+/// Scratch row i - r0 holds padded row i (input row i - padTop) for i in [r0, r1); column j of
+/// phase p holds input column j*strideW + p - padLeft; everything outside the input is 0. Only
+/// the input's footprint is written: the caller zeroes the scratch once, and the padding columns
+/// stay zero for every plane. Rows of a band that fall in the top or bottom padding are cleared
+/// here (an earlier band may have left input there).
+static void fill_input_rows(const float *x, const loupe_window2d *g, const dw_layout *L, float *S, int level,
+                            ptrdiff_t r0, ptrdiff_t r1) {
     const ptrdiff_t sw = g->strideW;
-    ptrdiff_t i0 = g->padTop, i1 = g->padTop + g->inH;
-    if (i1 > L->rows) i1 = L->rows;
+    ptrdiff_t i0 = g->padTop > r0 ? g->padTop : r0, i1 = g->padTop + g->inH < r1 ? g->padTop + g->inH : r1;
+    if (r0 > 0 || r1 < L->rows)
+        for (ptrdiff_t i = r0; i < r1; i++)
+            if (i < i0 || i >= i1) memset(S + (i - r0) * L->rs, 0, (size_t)L->rs * sizeof(float));
+#ifdef DW_X86
+    if (sw == 2 && level >= 2 && g->padLeft >= 0) {
+        for (ptrdiff_t i = i0; i < i1; i++)
+            split_row_s2_avx512(S + (i - r0) * L->rs, L->phaseW, x + (i - g->padTop) * g->inW, g->inW, g->padLeft);
+        return;
+    }
+#endif
     for (ptrdiff_t p = 0; p < sw; p++) {
         // j*sw + p - padLeft in [0, inW)
         ptrdiff_t lo = floor_div(g->padLeft - p + sw - 1, sw), hi = floor_div(g->inW - 1 + g->padLeft - p, sw) + 1;
@@ -552,10 +593,14 @@ static void fill_input(const float *x, const loupe_window2d *g, const dw_layout 
         if (hi > L->phaseW) hi = L->phaseW;
         if (hi <= lo) continue;
         const float *src = x + lo * sw + p - g->padLeft + (i0 - g->padTop) * g->inW;
-        float *d = S + i0 * L->rs + p * L->phaseW + lo;
+        float *d = S + (i0 - r0) * L->rs + p * L->phaseW + lo;
         const float *limit = x + g->inH * g->inW;
         for (ptrdiff_t i = i0; i < i1; i++, src += g->inW, d += L->rs) copy_strided(d, src, hi - lo, sw, limit, level);
     }
+}
+
+static void fill_input(const float *x, const loupe_window2d *g, const dw_layout *L, float *S, int level) {
+    fill_input_rows(x, g, L, S, level, 0, L->rows);
 }
 
 /// The zero-inserted output gradient read by the input adjoint: gy[oh][ow] sits at row
@@ -660,10 +705,11 @@ static void forward_task(void *ctx, ptrdiff_t task) {
     const loupe_window2d *g = &j->g;
     const ptrdiff_t taps = g->kH * g->kW, m = j->c * j->mult, size = g->inH * g->inW;
     ptrdiff_t p1 = (task + 1) * j->chunk < j->planes ? (task + 1) * j->chunk : j->planes;
-    // Stride 1, undilated, 17 to INPLACE_MAX_W outputs wide: the input is read in place, no copy.
-    // Measured (loupe-bench conv, batch 16): 28x28 and 56x56 planes 10-20 % faster; 14x14 ones
-    // (one masked chunk per row, the padded copy in L1 anyway) ~8 % slower, and 112x112 ones,
-    // which stream from memory either way, ~5 % slower, so those keep the copy.
+    // Stride 1, undilated, more than 16 outputs wide: the input is read in place, no copy.
+    // Measured (loupe-bench conv, docs/kernels.md): batch 16, 28x28 and 56x56 planes 10-20 %
+    // faster; 14x14 ones (one masked chunk per row, the padded copy in L1 anyway) ~8 % slower.
+    // 112x112 and wider, 3x3: batch 1 +10-45 % (the copy was most of a memory-bound plane),
+    // batch 16 within noise; 5x5 within 3 % either way.
     int inplace = 0;
 #ifdef DW_X86
     inplace = j->level >= 2 && !j->cntH && g->strideH == 1 && g->strideW == 1 && g->dilH == 1 && g->dilW == 1 &&
@@ -673,10 +719,20 @@ static void forward_task(void *ctx, ptrdiff_t task) {
     ptrdiff_t *off = NULL;
     float *S = NULL;
     dw_corr c = { NULL, NULL, NULL, (int)taps, g->strideH * L.rs, g->outH, g->outW, NULL, 0 };
+    // Planes whose padded copy outgrows L1 (112x112: 50 KB) run in bands of output rows whose
+    // copy stays within DW_BAND_BYTES; measured (loupe-bench conv, batch 1) at 112x112, 3x3:
+    // see docs/kernels.md. One input plane feeding several outputs (mult > 1) keeps the whole copy.
+    ptrdiff_t bandOut = g->outH;
+    if (!inplace && j->mult == 1 && L.rows * L.rs * (ptrdiff_t)sizeof(float) > DW_BAND_BYTES) {
+        const ptrdiff_t fit = (DW_BAND_BYTES / (L.rs * (ptrdiff_t)sizeof(float)) - (g->kH - 1) * g->dilH - 1) / g->strideH + 1;
+        bandOut = fit >= 2 * DW_ROWS ? fit / DW_ROWS * DW_ROWS : fit >= DW_ROWS ? DW_ROWS : 1;
+        if (bandOut > g->outH) bandOut = g->outH;
+    }
     if (!inplace) {
-        S = thread_scratch((size_t)(L.rows * L.rs), taps, &off, NULL);
+        const ptrdiff_t scratchRows = bandOut < g->outH ? window_extent(bandOut, g->strideH, g->kH, g->dilH) : L.rows;
+        S = thread_scratch((size_t)(scratchRows * L.rs), taps, &off, NULL);
         if (!S) return;
-        memset(S, 0, (size_t)(L.rows * L.rs) * sizeof(float));
+        memset(S, 0, (size_t)(scratchRows * L.rs) * sizeof(float));
         input_taps(g, &L, off);
         c.S = S;
         c.off = off;
@@ -695,6 +751,23 @@ static void forward_task(void *ctx, ptrdiff_t task) {
             corr_inplace_avx512(xplane, g, wt, init, yp, next, size);
         } else
 #endif
+        if (bandOut < g->outH) {
+            // Band by band: each band's rows are copied while the previous band's are still in
+            // L1, so the plane is read once and the copy costs L1 writes only.
+            for (ptrdiff_t oh0 = 0; oh0 < g->outH; oh0 += bandOut) {
+                const ptrdiff_t oh1 = oh0 + bandOut < g->outH ? oh0 + bandOut : g->outH;
+                const ptrdiff_t r0 = oh0 * g->strideH, r1 = r0 + window_extent(oh1 - oh0, g->strideH, g->kH, g->dilH);
+                fill_input_rows(xplane, g, &L, S, j->level, r0, r1);
+                dw_corr band = c;
+                band.wt = wt;
+                band.outH = oh1 - oh0;
+                // This band's share of the next plane, streamed in while it computes.
+                band.prefetch = next ? next + size * oh0 / g->outH : NULL;
+                band.prefetchFloats = size * (oh1 - oh0) / g->outH + 16;
+                corr(&band, init, 0, yp + oh0 * g->outW, j->level);
+            }
+            filled = -1;
+        } else
         {
             if (xp != filled) { fill_input(xplane, g, &L, S, j->level); filled = xp; }
             c.wt = wt;

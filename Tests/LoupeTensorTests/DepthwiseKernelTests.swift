@@ -39,6 +39,12 @@ final class DepthwiseKernelTests: XCTestCase {
         // End pads so large that the last windows lie entirely in the padding.
         out.append(("windows past input", [1, 2, 3, 4], 2, ConvGeometry(kernel: (3, 3), strides: (2, 2), pads: (0, 1, 5, 6), groups: 2)))
         out.append(("1x1 stride 2", [1, 3, 5, 18], 1, ConvGeometry(kernel: (1, 1), strides: (2, 2), groups: 3)))
+        // Planes whose padded copy outgrows a band (copied and correlated band by band), stride 2
+        // with even and odd left pads (which phase each input column lands in), stride 1 too wide
+        // to read in place.
+        out.append(("banded s2 p1", [1, 2, 75, 71], 1, ConvGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1), groups: 2)))
+        out.append(("banded s2 5x5 p2/3", [1, 2, 61, 77], 1, ConvGeometry(kernel: (5, 5), strides: (2, 2), pads: (2, 3, 0, 1), groups: 2)))
+        out.append(("banded s1 wide", [1, 1, 40, 130], 1, ConvGeometry(kernel: (3, 3), pads: (1, 1, 1, 1), groups: 1)))
         out.append(("7x7 dil 3", [1, 2, 8, 40], 1, ConvGeometry(kernel: (7, 7), strides: (2, 2), dilations: (3, 3), pads: (9, 9, 9, 9), groups: 2)))
         return out
     }
