@@ -111,6 +111,27 @@ final class VectorMathTests: XCTestCase {
         }
     }
 
+    /// SiLU's own kernel, x / (1 + e^−x), against Double on every path: within a few ulp wherever
+    /// the result is at least 1e−36 in magnitude (x > −87; below, results that small may come out
+    /// as −0), NaN in and silu(−inf) = NaN as in PyTorch, silu(+inf) = +inf.
+    func testSiLUAccuracy() throws {
+        for level in levels {
+            Kernels.forceVectorMathLevel(level)
+            let xs = sweep(-87, 90)
+            let ys = try Tensor(shape: [xs.count], floats: xs).silu().floats()
+            var worst = 0.0
+            for (x, y) in zip(xs, ys) {
+                let r = Double(x) / (1 + Foundation.exp(-Double(x)))
+                if r.isNaN { XCTAssertTrue(y.isNaN, "silu(\(x)) = \(y), expected NaN"); continue }
+                if x < -87 { XCTAssertLessThanOrEqual(abs(Double(y) - r), 1e-36, "silu(\(x))"); continue }
+                if r.isInfinite { XCTAssertEqual(Double(y), r, "silu(\(x))"); continue }
+                worst = max(worst, abs(Double(y) - r) / Double(Float(r).magnitude.ulp))
+            }
+            print("level \(level): silu \(worst) ulp")
+            XCTAssertLessThanOrEqual(worst, 4, "silu level \(level)")
+        }
+    }
+
     /// Elu/Selu use a vector expm1: accurate near 0 where eˣ − 1 would cancel.
     func testEluExpm1Accuracy() {
         for level in levels {
