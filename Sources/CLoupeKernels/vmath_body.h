@@ -366,6 +366,7 @@ static VATTR void FN(deriv_range)(int op, const float *vs, const float *gs, floa
     case LOUPE_VB_DIV: VBIN_LOOP(A_AT, B_AT, x / y); break;                                         \
     case LOUPE_VB_MIN: VBIN_LOOP(A_AT, B_AT, FN(vsel)((x < y) | (x != x), x, y)); break;            \
     case LOUPE_VB_MAX: VBIN_LOOP(A_AT, B_AT, FN(vsel)((x > y) | (x != x), x, y)); break;            \
+    case LOUPE_VB_ADD_RELU: VBIN_LOOP(A_AT, B_AT, FN(vsel)(x + y < 0.0f, (VF)0.0f, x + y)); break;   \
     default: break;                                                                                 \
     }
 

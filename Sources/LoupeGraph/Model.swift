@@ -83,8 +83,8 @@ public final class Model: Sendable {
 
     /// Runs of steps whose intermediate values are read only inside the run and are not graph
     /// outputs: Conv → Relu / HardSwish / (Sigmoid(x), Mul(x, ·)) — the Conv applies the
-    /// activation itself — else (Sigmoid(x), Mul(x, ·)) as one SiLU pass, and the exported exact
-    /// GELU chain as one GELU pass.
+    /// activation itself — and Add → Relu as one pass; else (Sigmoid(x), Mul(x, ·)) as one SiLU
+    /// pass, and the exported exact GELU chain as one GELU pass.
     static func stepFusions(_ p: Parts) -> [StepFusion?] {
         // How many steps read each slot, and the last one that does.
         var readers = [Int](repeating: 0, count: p.names.count), reader = [Int](repeating: -1, count: p.names.count)
@@ -93,16 +93,18 @@ public final class Model: Sendable {
         var fusion = [StepFusion?](repeating: nil, count: p.steps.count)
         /// The producer of slot `s` when it can take an activation and `s`, its only output, is read
         /// `count` times (by the activation's steps) and is not a graph output.
-        func fusableProducer(of s: Int, readBy count: Int, before j: Int) -> Int? {
+        func fusableProducer(of s: Int, readBy count: Int, before j: Int, _ activation: ConvActivation) -> Int? {
             guard s >= 0, readers[s] == count, !outputs.contains(s) else { return nil }
             let i = p.producer[s]
-            guard i >= 0, i < j, p.steps[i].op is ActivationFusable, p.steps[i].outputs == [s], fusion[i] == nil else { return nil }
+            guard i >= 0, i < j, let op = p.steps[i].op as? ActivationFusable, op.fuses(activation),
+                  p.steps[i].outputs == [s], fusion[i] == nil else { return nil }
             return i
         }
         for (j, st) in p.steps.enumerated() {
             if let u = (st.op as? UnaryOperator)?.op, u == .relu || u == .hardSwish {
-                guard let s = st.inputs.first, let i = fusableProducer(of: s, readBy: 1, before: j) else { continue }
-                fusion[i] = StepFusion(partner: j, kind: .activationIntoProducer(u == .relu ? .relu : .hardSwish))
+                let activation: ConvActivation = u == .relu ? .relu : .hardSwish
+                guard let s = st.inputs.first, let i = fusableProducer(of: s, readBy: 1, before: j, activation) else { continue }
+                fusion[i] = StepFusion(partner: j, kind: .activationIntoProducer(activation))
             } else if (st.op as? UnaryOperator)?.op == .erf, let g = geluChain(erf: j, p, readers, outputs) {
                 fusion[g.first] = StepFusion(absorbed: g.rest, kind: .gelu)
             } else if (st.op as? BinaryOperator)?.op == .mul, st.inputs.count == 2 {
@@ -112,7 +114,7 @@ public final class Model: Sendable {
                     guard i >= 0, i < j, (p.steps[i].op as? UnaryOperator)?.op == .sigmoid, p.steps[i].outputs == [s],
                           p.steps[i].inputs.count == 1, p.steps[i].inputs[0] == st.inputs[1 - k], fusion[i] == nil else { continue }
                     // x read only by the Sigmoid and the Mul, made by a Conv: SiLU in the Conv's own pass.
-                    if let c = fusableProducer(of: st.inputs[1 - k], readBy: 2, before: i) {
+                    if let c = fusableProducer(of: st.inputs[1 - k], readBy: 2, before: i, .silu) {
                         fusion[c] = StepFusion(absorbed: [i, j], kind: .activationIntoProducer(.silu))
                     } else {
                         fusion[i] = StepFusion(partner: j, kind: .silu)

@@ -88,9 +88,16 @@ extension NonDifferentiableOperator {
 
 /// An operator that can apply a following activation (Relu, HardSwish, SiLU) to its own output
 /// in the same pass (Conv does it in the GEMM epilogue or per finished block, while the data is
-/// in cache). The executor uses it when the activation is the sole reader of the output and
-/// nothing observes the value before it.
+/// in cache; Add does ReLU(a + b) in one vector pass, a residual block's Add → Relu). The
+/// executor uses it when the activation is the sole reader of the output and nothing observes
+/// the value before it.
 protocol ActivationFusable: Operator {
     /// `forward(inputs)` followed by `activation` on output 0.
     func forwardFusing(_ inputs: [Tensor?], activation: ConvActivation) throws -> [Tensor]
+    /// Whether fusing `activation` saves work here (the model compiles the fusion only then).
+    func fuses(_ activation: ConvActivation) -> Bool
+}
+
+extension ActivationFusable {
+    func fuses(_ activation: ConvActivation) -> Bool { true }
 }

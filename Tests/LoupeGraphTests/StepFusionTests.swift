@@ -340,3 +340,52 @@ extension StepFusionTests {
         for i in [0, 2, 3] { XCTAssertGreaterThan(steps[i].milliseconds, 0, steps[i].node) }
     }
 }
+
+extension StepFusionTests {
+    /// Residual-block tails: Add(x, r) → Relu and Add(h, c) → Relu with a broadcast constant both
+    /// fuse into one ReLU(a + b) pass; Sub → Relu does not (only Add takes the ReLU).
+    func addReluGraph() throws -> Graph {
+        var g = Graph(nodes: [
+            Node(name: "add1", opType: "Add", inputs: ["x", "r"], outputs: ["s1"]),
+            Node(name: "relu1", opType: "Relu", inputs: ["s1"], outputs: ["h"]),
+            Node(name: "add2", opType: "Add", inputs: ["c", "h"], outputs: ["s2"]),
+            Node(name: "relu2", opType: "Relu", inputs: ["s2"], outputs: ["y"]),
+            Node(name: "sub", opType: "Sub", inputs: ["h", "r"], outputs: ["s3"]),
+            Node(name: "relu3", opType: "Relu", inputs: ["s3"], outputs: ["z"]),
+        ], inputs: [ValueInfo(name: "x", elementType: 1, shape: [.fixed(2), .fixed(3), .fixed(4), .fixed(5)]),
+                    ValueInfo(name: "r", elementType: 1, shape: [.fixed(2), .fixed(3), .fixed(4), .fixed(5)])],
+           outputs: [ValueInfo(name: "y"), ValueInfo(name: "z"), ValueInfo(name: "h")])
+        g.initializers = ["c": try Tensor(shape: [3, 1, 1], floats: [0.5, -0.25, -4])]
+        return g
+    }
+
+    func testAddReluFusesAndMatchesTheUnfusedPair() throws {
+        let model = try Model(graph: try addReluGraph())
+        let names = model.nodes.map(\.name)
+        let idx = { (n: String) in names.firstIndex(of: n)! }
+        XCTAssertEqual(model.fusions[idx("add1")], StepFusion(partner: idx("relu1"), kind: .activationIntoProducer(.relu)))
+        XCTAssertEqual(model.fusions[idx("add2")], StepFusion(partner: idx("relu2"), kind: .activationIntoProducer(.relu)))
+        XCTAssertNil(model.fusions[idx("sub")])
+        var rng = SplitMix(seed: 21)
+        var xs = (0..<120).map { _ in rng.uniform() * 4 - 2 }, rs = (0..<120).map { _ in rng.uniform() * 4 - 2 }
+        // NaN kept; −0 + −0 = −0 stays −0 (s < 0 is false), as the unfused Relu does.
+        xs[3] = .nan; xs[7] = -0.0; rs[7] = -0.0; rs[11] = .infinity; xs[12] = -.infinity
+        let x = try Tensor(shape: [2, 3, 4, 5], floats: xs), r = try Tensor(shape: [2, 3, 4, 5], floats: rs)
+        var observe = Hooks()
+        observe.capture(try model.hook("s1"))
+        observe.capture(try model.hook("s2"))
+        let fused = try model.forward(["x": x, "r": r], allowNonFinite: true).outputs
+        let plain = try model.forward(["x": x, "r": r], hooks: observe, allowNonFinite: true).outputs
+        for k in ["y", "z", "h"] {
+            XCTAssertEqual(try fused[k]!.floats().map(\.bitPattern), try plain[k]!.floats().map(\.bitPattern), k)
+        }
+        XCTAssertTrue(try fused["y"]!.floats().contains(0), "some sums were negative")
+        // Gradients through the fused pairs equal the unfused graph's.
+        let seeds = ["y": try Tensor(shape: [2, 3, 4, 5], floats: (0..<120).map { Float($0 % 5) - 2 })]
+        let feeds = ["x": try Tensor(shape: [2, 3, 4, 5], floats: (0..<120).map { _ in rng.uniform() * 4 - 2 }),
+                     "r": try Tensor(shape: [2, 3, 4, 5], floats: (0..<120).map { _ in rng.uniform() * 4 - 2 })]
+        let gf = try model.forward(feeds, recording: .gradient).backward(seeds: seeds, wrt: ["x"])
+        let gp = try model.forward(feeds, hooks: observe, recording: .gradient).backward(seeds: seeds, wrt: ["x"])
+        XCTAssertEqual(try gf["x"]!.floats(), try gp["x"]!.floats())
+    }
+}

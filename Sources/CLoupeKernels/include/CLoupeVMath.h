@@ -87,6 +87,8 @@ void loupe_vderiv(int op, const float *v, const float *g, float *gx, ptrdiff_t n
 /// Binary arithmetic. MIN/MAX propagate NaN from either operand.
 typedef enum {
     LOUPE_VB_ADD = 0, LOUPE_VB_SUB = 1, LOUPE_VB_MUL = 2, LOUPE_VB_DIV = 3, LOUPE_VB_MIN = 4, LOUPE_VB_MAX = 5,
+    /// ReLU(a + b) in one pass (a residual Add followed by Relu): s < 0 ? 0 : s, NaN kept.
+    LOUPE_VB_ADD_RELU = 6,
 } loupe_vbinary_op;
 
 /// Two-level broadcast binary op: for r in 0..<rows, k in 0..<n:

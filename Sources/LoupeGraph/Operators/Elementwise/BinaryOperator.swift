@@ -5,7 +5,7 @@ import LoupeTensor
 /// float32 and int64 (integer Div truncates toward zero; Mod follows the `fmod` attribute).
 /// The VJP reduces each operand's gradient back to its shape (``Tensor/sumToShape(_:op:)``);
 /// integer results have no gradient.
-struct BinaryOperator: Operator {
+struct BinaryOperator: ActivationFusable {
     let op: BinaryOp
     let label: String
 
@@ -24,6 +24,16 @@ struct BinaryOperator: Operator {
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
         let a = try elementwiseOperand(inputs, 0, label), b = try elementwiseOperand(inputs, 1, label)
         return [try Tensor.binary(op, a, b, name: label)]
+    }
+
+    /// Add → Relu only: ReLU(a + b) is one pass over the operands (``Tensor/addReLU(_:_:name:)``)
+    /// where the pair took two and an intermediate tensor.
+    func fuses(_ activation: ConvActivation) -> Bool { op == .add && activation == .relu }
+
+    func forwardFusing(_ inputs: [Tensor?], activation: ConvActivation) throws -> [Tensor] {
+        guard fuses(activation) else { throw GraphError.invalid("\(label): \(op.onnxName) cannot take a fused activation") }
+        let a = try elementwiseOperand(inputs, 0, label), b = try elementwiseOperand(inputs, 1, label)
+        return [try Tensor.addReLU(a, b, name: label)]
     }
 
     var backwardNeeds: BackwardNeeds {

@@ -58,6 +58,29 @@ extension Tensor {
         }
     }
 
+    /// `ReLU(a + b)` with broadcasting, in one pass for float32 (`s < 0 ? 0 : s`, NaN kept, as
+    /// `binary(.add, a, b).unary(.relu)`, bit for bit). Other types: that pair of calls.
+    public static func addReLU(_ a: Tensor, _ b: Tensor, name: String? = nil) throws -> Tensor {
+        guard case let .float32(x) = a.storage, case let .float32(y) = b.storage else {
+            return try binary(.add, a, b, name: name).unary(.relu, name: name ?? "Relu")
+        }
+        let opName = name ?? "Add"
+        let shape = try Shape.broadcast(a.shape, b.shape, op: opName)
+        let plan = try BroadcastPlan(shape: shape, operands: [a.shape, b.shape], op: opName)
+        let out: [Float] = x.withUnsafeBufferPointer { pa in
+            y.withUnsafeBufferPointer { pb in
+                arrayFilledBy(count: plan.count) { (o: UnsafeMutableBufferPointer<Float>) in
+                    if loupe_vmath_reference() == 0 {
+                        vectorBinary(Int32(LOUPE_VB_ADD_RELU.rawValue), plan, pa, pb, o)
+                    } else {
+                        broadcastLoop2(plan, pa, pb, o) { (u: Float, v: Float) -> Float in let s = u + v; return s < 0 ? 0 : s }
+                    }
+                }
+            }
+        }
+        return Tensor(uncheckedShape: shape, storage: .float32(out))
+    }
+
     static func floatBinary(_ op: BinaryOp, _ plan: BroadcastPlan, _ x: [Float], _ y: [Float]) -> [Float] {
         guard let code = op.vectorCode, plan.count > 0, loupe_vmath_reference() == 0 else { return floatBinaryScalar(op, plan, x, y) }
         return x.withUnsafeBufferPointer { a in
