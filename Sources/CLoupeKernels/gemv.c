@@ -72,35 +72,22 @@ static void gemv_dot_avx512(const gemv_problem *p, ptrdiff_t j0, ptrdiff_t j1) {
         for (ptrdiff_t k = 0; k < K; k++) xs[k] = p->x[k * p->incx];
         x = xs;
     }
-    ptrdiff_t j = j0;
-    for (; j + 4 <= j1; j += 4) {
-        const float *b0 = p->B + j * p->cs, *b1 = b0 + p->cs, *b2 = b1 + p->cs, *b3 = b2 + p->cs;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (ptrdiff_t v = 0; v < full; v++) {
-            __m512 xv = _mm512_loadu_ps(x + 16 * v);
-            a0 = _mm512_fmadd_ps(xv, _mm512_loadu_ps(b0 + 16 * v), a0);
-            a1 = _mm512_fmadd_ps(xv, _mm512_loadu_ps(b1 + 16 * v), a1);
-            a2 = _mm512_fmadd_ps(xv, _mm512_loadu_ps(b2 + 16 * v), a2);
-            a3 = _mm512_fmadd_ps(xv, _mm512_loadu_ps(b3 + 16 * v), a3);
-        }
-        if (tail) {
-            __m512 xv = _mm512_maskz_loadu_ps(tail, x + 16 * full);
-            a0 = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(tail, b0 + 16 * full), a0);
-            a1 = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(tail, b1 + 16 * full), a1);
-            a2 = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(tail, b2 + 16 * full), a2);
-            a3 = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(tail, b3 + 16 * full), a3);
-        }
-        store_out(p, j, _mm512_reduce_add_ps(a0));
-        store_out(p, j + 1, _mm512_reduce_add_ps(a1));
-        store_out(p, j + 2, _mm512_reduce_add_ps(a2));
-        store_out(p, j + 3, _mm512_reduce_add_ps(a3));
-    }
-    for (; j < j1; j++) {
+    // One row at a time, four accumulators over k: the weight is read as one contiguous stream
+    // (rows are adjacent), which the hardware prefetchers follow; four rows at once were four
+    // streams 4 KB apart and read a memory-resident weight at half the speed.
+    for (ptrdiff_t j = j0; j < j1; j++) {
         const float *b = p->B + j * p->cs;
-        __m512 a = _mm512_setzero_ps();
-        for (ptrdiff_t v = 0; v < full; v++) a = _mm512_fmadd_ps(_mm512_loadu_ps(x + 16 * v), _mm512_loadu_ps(b + 16 * v), a);
-        if (tail) a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, x + 16 * full), _mm512_maskz_loadu_ps(tail, b + 16 * full), a);
-        store_out(p, j, _mm512_reduce_add_ps(a));
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        ptrdiff_t v = 0;
+        for (; v + 4 <= full; v += 4) {
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + 16 * v), _mm512_loadu_ps(b + 16 * v), a0);
+            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + 16 * v + 16), _mm512_loadu_ps(b + 16 * v + 16), a1);
+            a2 = _mm512_fmadd_ps(_mm512_loadu_ps(x + 16 * v + 32), _mm512_loadu_ps(b + 16 * v + 32), a2);
+            a3 = _mm512_fmadd_ps(_mm512_loadu_ps(x + 16 * v + 48), _mm512_loadu_ps(b + 16 * v + 48), a3);
+        }
+        for (; v < full; v++) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + 16 * v), _mm512_loadu_ps(b + 16 * v), a0);
+        if (tail) a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, x + 16 * full), _mm512_maskz_loadu_ps(tail, b + 16 * full), a1);
+        store_out(p, j, _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3))));
     }
 }
 #endif
