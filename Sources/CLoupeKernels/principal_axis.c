@@ -279,11 +279,16 @@ void loupe_centered_gram(const float *x, ptrdiff_t rows, ptrdiff_t n, float *scr
     gram_job j = { x, scratch, scratch + rows * n, rows, n, gram_parts(rows, n) };
     if (j.parts == 1) gram_task(&j, 0);
     else loupe_parallel_for(j.parts, gram_task, &j);
+    // Partial Grams summed row by row (contiguous, vectorised), then the upper triangle mirrored.
     for (ptrdiff_t p = 0; p < n; p++) {
-        for (ptrdiff_t q = 0; q <= p; q++) {
-            float s = 0;
-            for (ptrdiff_t t = 0; t < j.parts; t++) s += j.partial[t * n * n + p * n + q];
-            g[p * n + q] = g[q * n + p] = (double)s;
+        const float *a = j.partial + p * n;
+        double *gp = g + p * n;
+        for (ptrdiff_t q = 0; q <= p; q++) gp[q] = (double)a[q];
+        for (ptrdiff_t t = 1; t < j.parts; t++) {
+            const float *b = a + t * n * n;
+            for (ptrdiff_t q = 0; q <= p; q++) gp[q] = (double)((float)gp[q] + b[q]);
         }
     }
+    for (ptrdiff_t p = 0; p < n; p++)
+        for (ptrdiff_t q = 0; q < p; q++) g[q * n + p] = g[p * n + q];
 }

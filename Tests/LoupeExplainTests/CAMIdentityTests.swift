@@ -205,6 +205,36 @@ final class CAMIdentityTests: XCTestCase {
         XCTAssertEqual(s[4], 0)
         XCTAssertEqual(s[0], 1 / (5 + 1e-7), accuracy: 1e-7)
     }
+
+    /// Images of ≥ 2¹⁴ pixels are blended and scaled in two row halves on two threads: the
+    /// result must be bit for bit the four-tap formula (`top·(1 − fy) + bottom·fy` of the two
+    /// x-interpolated rows), min-max scaled with the whole image's extrema, as pytorch-grad-cam.
+    func testLargeScaledImageEqualsTheFourTapFormula() throws {
+        var rng = SplitMix64(seed: 17)
+        let (n, h, w, height, width) = (2, 7, 9, 224, 131)
+        // The brightest rows at the bottom: the top half alone would give the wrong maximum.
+        let raw = try Tensor(shape: [n, h, w], floats: (0..<(n * h * w)).map { i in
+            Float.random(in: -1...2, using: &rng) + (i / w % h == h - 1 ? 4 : 0)
+        })
+        let got = try CAM.scaledLikePytorchGradCAM(raw, height: height, width: width).floats()
+        let first = try CAM.minMaxScaled(try raw.unary(.relu)).floats()
+        let ys = CAM.taps(from: h, to: height, alignCorners: false), xs = CAM.taps(from: w, to: width, alignCorners: false)
+        for k in 0..<n {
+            var img = [Float](repeating: 0, count: height * width)
+            for oy in 0..<height {
+                let (y0, y1, fy) = ys[oy]
+                for ox in 0..<width {
+                    let (x0, x1, fx) = xs[ox]
+                    let p = { (y: Int, x: Int) in first[k * h * w + y * w + x] }
+                    let top = p(y0, x0) * (1 - fx) + p(y0, x1) * fx, bottom = p(y1, x0) * (1 - fx) + p(y1, x1) * fx
+                    img[oy * width + ox] = top * (1 - fy) + bottom * fy
+                }
+            }
+            let lo = img.min()!, d = 1e-7 + (img.max()! - lo)
+            let want = img.map { ($0 - lo) / d }
+            XCTAssertEqual(Array(got[(k * height * width)..<((k + 1) * height * width)]).map(\.bitPattern), want.map(\.bitPattern), "map \(k)")
+        }
+    }
 }
 
 /// Seeded generator so random-input tests are reproducible (SplitMix64, Steele et al. 2014).

@@ -41,8 +41,10 @@ extension CAM {
         try resizedBilinear(maps, height: height, width: width, alignCorners: alignCorners) { _, _, _, _ in }
     }
 
-    /// The resize, then `finish` on each output plane (height·width floats, its minimum and
-    /// maximum) while it is in cache.
+    /// The resize, then `finish` on each output plane's pixels while they are in cache, given the
+    /// plane's minimum and maximum: (pointer, count, min, max). `finish` must be element-wise: a
+    /// large plane (≥ 2¹⁴ pixels, a 224² image) is blended and finished in row halves on two
+    /// threads, each half getting the whole plane's extrema.
     static func resizedBilinear(_ maps: Tensor, height: Int, width: Int, alignCorners: Bool,
                                 finish: (UnsafeMutablePointer<Float>, Int, Float, Float) -> Void) throws -> Tensor {
         guard maps.rank == 3, height > 0, width > 0 else {
@@ -56,13 +58,19 @@ extension CAM {
         let xs = taps(from: w, to: width, alignCorners: alignCorners)
         let v = try maps.floats()
         let y0 = ys.map { Int32($0.0) }, y1 = ys.map { Int32($0.1) }, fy = ys.map(\.2)
+        // Row halves for large planes: Eigen-CAM's image comes right after a forward pass, with
+        // the pool awake, and its blend and scaling are memory passes over 200 KB.
+        let parts = height * width >= 1 << 14 && height >= 2 && Kernels.threads > 1 ? 2 : 1
+        let cuts = (0...parts).map { height * $0 / parts }
+        let piece = (0..<parts).map { p in (Array(y0[cuts[p]..<cuts[p + 1]]), Array(y1[cuts[p]..<cuts[p + 1]]), Array(fy[cuts[p]..<cuts[p + 1]])) }
         // Separable: each source row is resized along x once (h rows, not `height`), then every
         // output row blends two of those rows (a vector kernel that also finds the extrema). Same
         // products in the same order as the four-tap formula, so the result is bit-identical to it.
         var rows = [Float](repeating: 0, count: h * width)
+        var extrema = [(Float, Float)](repeating: (.infinity, -.infinity), count: parts)
         return Tensor.makeFloats(writingAll: [n, height, width]) { out in
-            v.withUnsafeBufferPointer { src in rows.withUnsafeMutableBufferPointer { rb in
-                guard let s0 = src.baseAddress, let r0 = rb.baseAddress, let o0 = out.baseAddress else { return }
+            v.withUnsafeBufferPointer { src in rows.withUnsafeMutableBufferPointer { rb in extrema.withUnsafeMutableBufferPointer { eb in
+                guard let s0 = src.baseAddress, let r0 = rb.baseAddress, let o0 = out.baseAddress, let e0 = eb.baseAddress else { return }
                 for k in 0..<n {
                     let s = s0 + k * h * w
                     for y in 0..<h {
@@ -73,10 +81,16 @@ extension CAM {
                         }
                     }
                     let o = o0 + k * height * width
-                    let (lo, hi) = Kernels.blendRows(r0, width: width, y0: y0, y1: y1, fy: fy, into: o)
-                    finish(o, height * width, lo, hi)
+                    Kernels.parallelFor(parts) { p in
+                        e0[p] = Kernels.blendRows(r0, width: width, y0: piece[p].0, y1: piece[p].1, fy: piece[p].2,
+                                                  into: o + cuts[p] * width)
+                    }
+                    // Swift's min/max of the parts: NaN never replaces an extremum (blendRows ignores it too).
+                    var lo = Float.infinity, hi = -Float.infinity
+                    for p in 0..<parts { lo = Swift.min(lo, e0[p].0); hi = Swift.max(hi, e0[p].1) }
+                    Kernels.parallelFor(parts) { p in finish(o + cuts[p] * width, (cuts[p + 1] - cuts[p]) * width, lo, hi) }
                 }
-            } }
+            } } }
         }
     }
 
