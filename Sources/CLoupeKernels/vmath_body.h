@@ -46,12 +46,10 @@ static inline VATTR float FN(hmax)(VF v) {
     return m;
 }
 
-static inline VATTR VF FN(vexp)(VF x) {
-    // Clamping keeps n in [−150, 128]; beyond the clamps the result is already 0 or +inf
-    // (e^−104 is below half the smallest subnormal, e^88.8 above FLT_MAX). NaN passes through
-    // both selects (comparisons with NaN are false) and poisons the polynomial.
-    VF xc = FN(vsel)(x < -104.0f, (VF)(-104.0f), x);
-    xc = FN(vsel)(xc > 88.8f, (VF)(88.8f), xc);
+/// eʳ − 1 = r + r²·P(r) for x = n·ln2 + r, |r| ≤ ln2/2 (Cody–Waite, ln2 split in two), of an
+/// x already clamped to where n fits an exponent; n is returned in *ni. The shared core of
+/// vexp, vexpm1 and vsilu, which differ only in their clamps and in how they apply 2ⁿ.
+static inline VATTR VF FN(vexpm1_reduced)(VF xc, VI *ni) {
     // Round to nearest by adding 1.5·2²³: the low mantissa bits of t then hold n.
     const VF magic = 12582912.0f;
     VF t = FN(vfma)(xc, (VF)1.44269504088896341f, magic);
@@ -63,10 +61,20 @@ static inline VATTR VF FN(vexp)(VF x) {
     p = FN(vfma)(p, r, (VF)4.1665795894e-2f);
     p = FN(vfma)(p, r, (VF)1.6666665459e-1f);
     p = FN(vfma)(p, r, (VF)5.0000001201e-1f);
-    p = FN(vfma)(p, r * r, r) + 1.0f;
+    *ni = (VI)t - (VI)magic;
+    return FN(vfma)(p, r * r, r);
+}
+
+static inline VATTR VF FN(vexp)(VF x) {
+    // Clamping keeps n in [−150, 128]; beyond the clamps the result is already 0 or +inf
+    // (e^−104 is below half the smallest subnormal, e^88.8 above FLT_MAX). NaN passes through
+    // both selects (comparisons with NaN are false) and poisons the polynomial.
+    VF xc = FN(vsel)(x < -104.0f, (VF)(-104.0f), x);
+    xc = FN(vsel)(xc > 88.8f, (VF)(88.8f), xc);
+    VI ni;
+    VF p = FN(vexpm1_reduced)(xc, &ni) + 1.0f;
     // 2ⁿ as two normal powers of two: p·2^⌊n/2⌋ is exact, the second product rounds once
     // (into the subnormal range when n < −126).
-    VI ni = (VI)t - (VI)magic;
     VI half = ni >> 1;
     VF s1 = (VF)((half + 127) << 23);
     VF s2 = (VF)((ni - half + 127) << 23);
@@ -78,18 +86,8 @@ static inline VATTR VF FN(vexp)(VF x) {
 static inline VATTR VF FN(vexpm1)(VF x) {
     VF xc = FN(vsel)(x < -18.0f, (VF)(-18.0f), x); // e^−18 is below half an ulp of 1
     xc = FN(vsel)(xc > 88.8f, (VF)(88.8f), xc);
-    const VF magic = 12582912.0f;
-    VF t = FN(vfma)(xc, (VF)1.44269504088896341f, magic);
-    VF n = t - magic;
-    VF r = FN(vfma)(n, (VF)(-0.693359375f), xc);
-    r = FN(vfma)(n, (VF)2.12194440e-4f, r);
-    VF p = FN(vfma)((VF)1.9875691500e-4f, r, (VF)1.3981999507e-3f);
-    p = FN(vfma)(p, r, (VF)8.3334519073e-3f);
-    p = FN(vfma)(p, r, (VF)4.1665795894e-2f);
-    p = FN(vfma)(p, r, (VF)1.6666665459e-1f);
-    p = FN(vfma)(p, r, (VF)5.0000001201e-1f);
-    VF q = FN(vfma)(p, r * r, r);
-    VI ni = (VI)t - (VI)magic;
+    VI ni;
+    VF q = FN(vexpm1_reduced)(xc, &ni);
     VI top = ni == 128;
     VF s = (VF)(((ni - (top & 1)) + 127) << 23); // 2ⁿ, or 2¹²⁷ when n = 128 (doubled below)
     VF y = FN(vfma)(q, s, s - 1.0f);
@@ -113,18 +111,8 @@ static inline VATTR VF FN(vsigmoid)(VF x) {
 static inline VATTR VF FN(vsilu)(VF x) {
     VF a = FN(vsel)(x > 87.3f, (VF)(-87.3f), -x);   // NaN fails both tests and stays NaN
     a = FN(vsel)(a > 89.0f, (VF)89.0f, a);
-    const VF magic = 12582912.0f;
-    VF t = FN(vfma)(a, (VF)1.44269504088896341f, magic);
-    VF n = t - magic;
-    VF r = FN(vfma)(n, (VF)(-0.693359375f), a);
-    r = FN(vfma)(n, (VF)2.12194440e-4f, r);
-    VF p = FN(vfma)((VF)1.9875691500e-4f, r, (VF)1.3981999507e-3f);
-    p = FN(vfma)(p, r, (VF)8.3334519073e-3f);
-    p = FN(vfma)(p, r, (VF)4.1665795894e-2f);
-    p = FN(vfma)(p, r, (VF)1.6666665459e-1f);
-    p = FN(vfma)(p, r, (VF)5.0000001201e-1f);
-    p = FN(vfma)(p, r * r, r) + 1.0f;
-    VF e = p * (VF)((((VI)t - (VI)magic) + 127) << 23);
+    VI ni;
+    VF e = (FN(vexpm1_reduced)(a, &ni) + 1.0f) * (VF)((ni + 127) << 23);
     return x / (1.0f + e);
 }
 
