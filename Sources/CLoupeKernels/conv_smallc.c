@@ -11,6 +11,7 @@
 #include "CLoupeKernels.h"
 #include "gemm_internal.h" // loupe_thread_buffer
 #include "window_range.h"
+#include "row_split.h"
 #include "CLoupeVMath.h"
 
 #if defined(__x86_64__)
@@ -45,23 +46,14 @@ static __attribute__((target("avx512f"))) void sc_fill_row(const sc_job *j, cons
         ptrdiff_t q1 = (g->inW + g->padLeft - p + sw - 1) / sw;
         if (q1 > pw) q1 = pw;
         if (q0 > q1) q0 = q1;
-        for (ptrdiff_t q = 0; q < q0; q++) d[q] = 0.0f;
-        for (ptrdiff_t q = q1; q < pw; q++) d[q] = 0.0f;
+        memset(d, 0, (size_t)q0 * sizeof(float));
+        memset(d + q1, 0, (size_t)(pw - q1) * sizeof(float));
+        if (sw == 2) continue;  // both phases are filled below, in one pass over the row
         const ptrdiff_t first = q0 * sw + p - g->padLeft;  // source column of d[q0]
-        if (sw == 1) {
-            memcpy(d + q0, src + first, (size_t)(q1 - q0) * sizeof(float));
-        } else if (sw == 2) {
-            const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-            for (ptrdiff_t q = q0; q < q1; q += 16) {
-                const ptrdiff_t idx = first + 2 * (q - q0), left = g->inW - idx;
-                const __m512 lo = _mm512_maskz_loadu_ps(sc_tail(left), src + idx);
-                const __m512 hi = _mm512_maskz_loadu_ps(sc_tail(left - 16 > 0 ? left - 16 : 0), src + idx + 16);
-                _mm512_mask_storeu_ps(d + q, sc_tail(q1 - q), _mm512_permutex2var_ps(lo, even, hi));
-            }
-        } else {
-            for (ptrdiff_t q = q0; q < q1; q++) d[q] = src[first + (q - q0) * sw];
-        }
+        if (sw == 1) memcpy(d + q0, src + first, (size_t)(q1 - q0) * sizeof(float));
+        else for (ptrdiff_t q = q0; q < q1; q++) d[q] = src[first + (q - q0) * sw];
     }
+    if (sw == 2) split_row_s2_avx512(dst, pw, src, g->inW, g->padLeft);
 }
 
 /// 16 output channels x 16 output columns from ow, one FMA per tap per channel, then ReLU and

@@ -326,6 +326,9 @@ final class KernelConvTests: XCTestCase {
             ([1, 1, 20, 33], 5, ConvGeometry(kernel: (5, 3), strides: (1, 3), dilations: (2, 1), pads: (2, 0, 1, 4))),
             ([3, 4, 18, 18], 40, ConvGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))),
             ([1, 2, 17, 64], 17, ConvGeometry(kernel: (1, 1))),
+            // Stride 2 with even left pads (which phase each input column lands in), odd widths.
+            ([1, 3, 31, 43], 16, ConvGeometry(kernel: (5, 5), strides: (2, 2), pads: (2, 2, 2, 2))),
+            ([2, 3, 20, 35], 8, ConvGeometry(kernel: (3, 3), strides: (2, 2), pads: (0, 0, 1, 1))),
         ]
         let win = ConvGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1)).window(inH: 40, inW: 37, outH: 20, outW: 19)
         XCTAssertEqual(Kernels.takesFewChannelDirect(c: 3, m: 16, window: win), Kernels.gemmLevel == 2)
