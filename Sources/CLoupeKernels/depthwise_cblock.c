@@ -247,6 +247,10 @@ int loupe_depthwise_cblock_suits(ptrdiff_t n, ptrdiff_t c, ptrdiff_t mult, const
     // large blocks split badly over the threads (batch 1, 72 channels at 56x56: 5 blocks).
     if (taps > 49 || rows * cols > 120 * 120) return 0;
     if (blocks < 6 * loupe_threads() && rows * cols > 32 * 32) return 0;
+    // Large planes with few blocks take the plane kernels whatever the thread count: one thread,
+    // batch 1, 96 channels 112 -> 56 (6 blocks): plane 13-14 GFLOP/s, blocked 10 (at batch 16,
+    // 96 blocks, the blocked kernel still wins: 13-14 against 11-12).
+    if (blocks < 16 && rows * cols > 64 * 64) return 0;
     if (g->strideH > 1 || g->strideW > 1) return 1;
     return g->outW <= 16 || (g->outW <= 32 && taps >= 25);
 }
