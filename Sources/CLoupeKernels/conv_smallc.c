@@ -26,11 +26,6 @@ typedef struct {
     int act;
 } sc_job;
 
-/// The first n of 16 lanes (none for n <= 0).
-static inline __attribute__((target("avx512f"))) __mmask16 sc_tail(ptrdiff_t n) {
-    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
-}
-
 /// Input row `ih` of one channel (zeros when outside the image) as strideW phases: phase p,
 /// column q holds input column q*strideW + p - padLeft (0 outside the row). Read straight from
 /// the image (a padded copy and a memset per row took a quarter of the kernel's time).
@@ -71,7 +66,7 @@ void sc_tile(const sc_job *j, const float *rowsbuf, const ptrdiff_t *xoff, ptrdi
         const float *w = wt + t * 16;
         for (int i = 0; i < 16; i++) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(w[i]), xv, acc[i]);
     }
-    const __mmask16 m = sc_tail(g->outW - ow);
+    const __mmask16 m = lanes16(g->outW - ow);
     const __m512 zero = _mm512_setzero_ps();
     const int relu = j->act == LOUPE_ACT_RELU;
     for (int i = 0; i < 16; i++) {

@@ -25,6 +25,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include "transpose16.h"
+#include "lane_mask.h"
 
 /// Scratch bytes above which a plane runs in bands of output rows.
 #define CB_BAND_BYTES (96 * 1024)
@@ -41,11 +42,6 @@ typedef struct {
                            // scratch stays in L2); outH when the plane runs whole
     int act;
 } cb_job;
-
-/// The first n of 16 lanes (none for n <= 0).
-static inline __attribute__((target("avx512f"))) __mmask16 cb_tail(ptrdiff_t n) {
-    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
-}
 
 /// R output rows x CW output columns starting at (oh, ow), all 16 channels: acc = bias, then one
 /// FMA per tap in (kh, kw) order; results to O[(oh*outW + ow)*16]. SW (the horizontal stride, 1
@@ -136,7 +132,7 @@ void cb_load_positions(const float *X, ptrdiff_t size, ptrdiff_t p, ptrdiff_t en
     if (cnt == 16) {
         for (int l = 0; l < 16; l++) r[l] = _mm512_loadu_ps(X + (l < nc ? l : nc - 1) * size + p);
     } else {
-        const __mmask16 m = cb_tail(cnt);
+        const __mmask16 m = lanes16(cnt);
         for (int l = 0; l < 16; l++) r[l] = _mm512_maskz_loadu_ps(m, X + (l < nc ? l : nc - 1) * size + p);
     }
     loupe_transpose16(r, col);
@@ -155,7 +151,7 @@ void cb_store_positions(const float *O, ptrdiff_t count, ptrdiff_t stride, ptrdi
     __m512 r[16], col[16];
     for (int q = 0; q < 16; q++) col[q] = _mm512_load_ps(O + (p + q < count ? p + q : count - 1) * 16);
     loupe_transpose16(col, r);
-    const __mmask16 m = cb_tail(count - p);
+    const __mmask16 m = lanes16(count - p);
     for (int l = 0; l < 16; l++)
         if (l < nc) _mm512_mask_storeu_ps(Y + l * stride + p, m, r[l]);
 }
@@ -190,7 +186,7 @@ static __attribute__((target("avx512f,fma"))) void cb_task(void *ctx, ptrdiff_t 
             // Weights as [tap][16 channels] (missing channels 0), bias as one vector.
             for (ptrdiff_t l = 0; l < 16; l++)
                 for (ptrdiff_t t = 0; t < taps; t++) W[t * 16 + l] = l < nc ? j->w[(c0 + l) * taps + t] : 0.0f;
-            b = j->bias ? _mm512_maskz_loadu_ps(cb_tail(nc), j->bias + c0) : _mm512_setzero_ps();
+            b = j->bias ? _mm512_maskz_loadu_ps(lanes16(nc), j->bias + c0) : _mm512_setzero_ps();
             loaded = cb;
         }
         const ptrdiff_t oh0 = band * j->bandOut, oh1 = oh0 + j->bandOut < g->outH ? oh0 + j->bandOut : g->outH;

@@ -13,6 +13,7 @@
 #include <math.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "lane_mask.h"
 #endif
 
 /// p = B v from the lower triangle of the m x m block B (row stride n), then the rank-2 update
@@ -49,6 +50,13 @@ static void sym_update_plain(double *b0, ptrdiff_t n, ptrdiff_t m, const double 
 /// whole vectors and one tail mask, with no horizontal sum or store per row. Rows are at most
 /// Eigen-CAM's 48 long, so per-row overhead, not flops, is what the lower-triangle loop paid for.
 #define SYM_CHUNK 6
+
+/// Masks of the SYM_CHUNK vectors of 8 from vector c0 of an nv-vector row: full, `tail` on the
+/// last vector, none past it.
+static inline void sym_chunk_masks(ptrdiff_t c0, ptrdiff_t nv, __mmask8 tail, __mmask8 *k) {
+    for (int u = 0; u < SYM_CHUNK; u++) k[u] = c0 + u < nv - 1 ? (__mmask8)0xFF : c0 + u == nv - 1 ? tail : 0;
+}
+
 __attribute__((target("avx512f")))
 static void sym_update_avx512(double *b0, ptrdiff_t n, ptrdiff_t m, const double *v, double *p, double *w, double bt) {
     const ptrdiff_t nv = (m + 7) / 8;
@@ -56,10 +64,8 @@ static void sym_update_avx512(double *b0, ptrdiff_t n, ptrdiff_t m, const double
     for (ptrdiff_t c0 = 0; c0 < nv; c0 += SYM_CHUNK) {
         __m512d acc[SYM_CHUNK];
         __mmask8 k[SYM_CHUNK];
-        for (int u = 0; u < SYM_CHUNK; u++) {
-            acc[u] = _mm512_setzero_pd();
-            k[u] = c0 + u < nv - 1 ? (__mmask8)0xFF : c0 + u == nv - 1 ? tail : 0;
-        }
+        sym_chunk_masks(c0, nv, tail, k);
+        for (int u = 0; u < SYM_CHUNK; u++) acc[u] = _mm512_setzero_pd();
         for (ptrdiff_t i = 0; i < m; i++) {
             const double *row = b0 + i * n + 8 * c0;
             const __m512d vi = _mm512_set1_pd(v[i]);
@@ -74,8 +80,8 @@ static void sym_update_avx512(double *b0, ptrdiff_t n, ptrdiff_t m, const double
     for (ptrdiff_t c0 = 0; c0 < nv; c0 += SYM_CHUNK) {
         __m512d vc[SYM_CHUNK], wc[SYM_CHUNK];
         __mmask8 k[SYM_CHUNK];
+        sym_chunk_masks(c0, nv, tail, k);
         for (int u = 0; u < SYM_CHUNK; u++) {
-            k[u] = c0 + u < nv - 1 ? (__mmask8)0xFF : c0 + u == nv - 1 ? tail : 0;
             vc[u] = _mm512_maskz_loadu_pd(k[u], v + 8 * (c0 + u));
             wc[u] = _mm512_maskz_loadu_pd(k[u], w + 8 * (c0 + u));
         }
@@ -136,7 +142,7 @@ static void center_rows_avx512(const float *x, ptrdiff_t rows, ptrdiff_t n, floa
         float *d = y + r * n;
         __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
         for (ptrdiff_t i = 0; i < n; i += 16) {
-            const __mmask16 in = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+            const __mmask16 in = lanes16(n - i);
             __m512 v = _mm512_maskz_loadu_ps(in, s + i);
             v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), v);
             lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
@@ -144,7 +150,7 @@ static void center_rows_avx512(const float *x, ptrdiff_t rows, ptrdiff_t n, floa
         }
         const __m512 mean = _mm512_set1_ps((float)(_mm512_reduce_add_pd(_mm512_add_pd(lo, hi)) / (double)n));
         for (ptrdiff_t i = 0; i < n; i += 16) {
-            const __mmask16 in = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+            const __mmask16 in = lanes16(n - i);
             __m512 v = _mm512_maskz_loadu_ps(in, s + i);
             v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), v);
             _mm512_mask_storeu_ps(d + i, in, _mm512_sub_ps(v, mean));
@@ -188,7 +194,7 @@ static inline void gram_block_avx512(const float *xc, ptrdiff_t rows, ptrdiff_t 
     __mmask16 k[4];
     for (int v = 0; v < 4; v++) {
         const ptrdiff_t left = qn - 16 * v;
-        k[v] = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+        k[v] = lanes16(left);
         for (int i = 0; i < G_ROWS; i++) acc[i][v] = _mm512_setzero_ps();
     }
     // Rows past the block's last are computed from its last row and never stored.

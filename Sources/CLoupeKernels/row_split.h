@@ -6,11 +6,7 @@
 #include <stddef.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
-
-/// The first n of 16 lanes (all for n >= 16, none for n <= 0).
-static inline __attribute__((target("avx512f"))) __mmask16 rs_tail16(ptrdiff_t n) {
-    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
-}
+#include "lane_mask.h"
 
 /// One input row split into its two stride-2 phases in one pass: column c goes to phase
 /// (c + padLeft) % 2 at index (c + padLeft) / 2. Each 32 columns are two loads, two permutes and
@@ -27,13 +23,13 @@ static inline __attribute__((target("avx512f"))) void split_row_s2_avx512(float 
     const ptrdiff_t lastE = ne < roomE ? ne : roomE, lastO = no < roomO ? no : roomO;
     for (ptrdiff_t c = 0, k = 0; c < inW; c += 32, k += 16) {
         const ptrdiff_t left = inW - c;
-        const __m512 a = left >= 16 ? _mm512_loadu_ps(src + c) : _mm512_maskz_loadu_ps(rs_tail16(left), src + c);
+        const __m512 a = left >= 16 ? _mm512_loadu_ps(src + c) : _mm512_maskz_loadu_ps(lanes16(left), src + c);
         const __m512 b = left >= 32 ? _mm512_loadu_ps(src + c + 16)
-                                    : left > 16 ? _mm512_maskz_loadu_ps(rs_tail16(left - 16), src + c + 16) : _mm512_setzero_ps();
+                                    : left > 16 ? _mm512_maskz_loadu_ps(lanes16(left - 16), src + c + 16) : _mm512_setzero_ps();
         if (lastE - k >= 16) _mm512_storeu_ps(de + k, _mm512_permutex2var_ps(a, even, b));
-        else if (lastE > k) _mm512_mask_storeu_ps(de + k, rs_tail16(lastE - k), _mm512_permutex2var_ps(a, even, b));
+        else if (lastE > k) _mm512_mask_storeu_ps(de + k, lanes16(lastE - k), _mm512_permutex2var_ps(a, even, b));
         if (lastO - k >= 16) _mm512_storeu_ps(dO + k, _mm512_permutex2var_ps(a, odd, b));
-        else if (lastO > k) _mm512_mask_storeu_ps(dO + k, rs_tail16(lastO - k), _mm512_permutex2var_ps(a, odd, b));
+        else if (lastO > k) _mm512_mask_storeu_ps(dO + k, lanes16(lastO - k), _mm512_permutex2var_ps(a, odd, b));
     }
 }
 #endif

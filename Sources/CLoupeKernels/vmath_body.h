@@ -101,28 +101,36 @@ static inline VATTR VF FN(vsigmoid)(VF x) {
     return FN(vsel)(x >= 0.0f, (VF)1.0f, e) / (1.0f + e);
 }
 
+#if VW == 16
+/// 2^(j/32) rounded to float, j = 0..<32: the AVX-512 SiLU's exponential table.
+static const float FN(exp2_32nds)[32] = {
+    1.000000000e+00f, 1.021897197e+00f, 1.044273734e+00f, 1.067140460e+00f,
+    1.090507746e+00f, 1.114386797e+00f, 1.138788581e+00f, 1.163724899e+00f,
+    1.189207077e+00f, 1.215247393e+00f, 1.241857767e+00f, 1.269050956e+00f,
+    1.296839595e+00f, 1.325236678e+00f, 1.354255557e+00f, 1.383909941e+00f,
+    1.414213538e+00f, 1.445180774e+00f, 1.476826191e+00f, 1.509164453e+00f,
+    1.542210817e+00f, 1.575980902e+00f, 1.610490322e+00f, 1.645755529e+00f,
+    1.681792855e+00f, 1.718619347e+00f, 1.756252170e+00f, 1.794709086e+00f,
+    1.834008098e+00f, 1.874167681e+00f, 1.915206552e+00f, 1.957144141e+00f
+};
+#endif
+
 /// x·σ(x) as x / (1 + e^−x), PyTorch's formula. The exponent is clamped to [−87.3, 89]: there
 /// e^−x needs one power-of-two scaling instead of vexp's two half-steps for gradual underflow,
 /// and nothing is lost. Above x = 87.3, 1 + e^−x rounds to 1. At n = 128 (x ≤ −88.7) the scale's
 /// bits are +inf, so e^−x = inf and the result is −0 where the true one is under 1e−36 in
-/// magnitude, and silu(−inf) = −inf/inf = NaN as in PyTorch. Two thirds of the FP ops of x·σ(x)
-/// through vexp and a select: SiLU follows every expand and depthwise convolution of
-/// EfficientNet, where it was an eighth of the forward's samples.
-#if VW == 16
-/// 2^(j/32) rounded to float, j = 0..<32: the AVX-512 SiLU's exponential table.
-static const float FN(exp2_32nds)[32] = {
-    1.000000000e+00f, 1.021897197e+00f, 1.044273734e+00f, 1.067140460e+00f, 1.090507746e+00f, 1.114386797e+00f, 1.138788581e+00f, 1.163724899e+00f, 1.189207077e+00f, 1.215247393e+00f, 1.241857767e+00f, 1.269050956e+00f, 1.296839595e+00f, 1.325236678e+00f, 1.354255557e+00f, 1.383909941e+00f, 1.414213538e+00f, 1.445180774e+00f, 1.476826191e+00f, 1.509164453e+00f, 1.542210817e+00f, 1.575980902e+00f, 1.610490322e+00f, 1.645755529e+00f, 1.681792855e+00f, 1.718619347e+00f, 1.756252170e+00f, 1.794709086e+00f, 1.834008098e+00f, 1.874167681e+00f, 1.915206552e+00f, 1.957144141e+00f
-};
-
+/// magnitude, and silu(−inf) = −inf/inf = NaN as in PyTorch. SiLU follows every expand and
+/// depthwise convolution of EfficientNet, where it was an eighth of the forward's samples.
+///
 /// The AVX-512 path reduces further: e^a = 2^n · 2^(j/32) · e^r with k = 32n + j the nearest
 /// integer to a·32/ln2 and |r| ≤ ln2/64, so e^r needs a degree-3 polynomial (truncation
 /// 6e−10) and 2^(j/32) is one two-register table lookup (vpermt2ps on k's low five bits): about a
-/// third fewer floating-point operations than the degree-7 chain, on a unit that runs one
-/// 512-bit FMA per cycle (Zen 4). The narrower paths keep the shared polynomial; all stay within
-/// a few ulp of Double (`testSiLUAccuracy`).
+/// third fewer floating-point operations than the shared degree-7 chain, on a unit that runs one
+/// 512-bit FMA per cycle (Zen 4). All paths stay within a few ulp of Double (`testSiLUAccuracy`).
 static inline VATTR VF FN(vsilu)(VF x) {
     VF a = FN(vsel)(x > 87.3f, (VF)(-87.3f), -x);   // NaN fails both tests and stays NaN
     a = FN(vsel)(a > 89.0f, (VF)89.0f, a);
+#if VW == 16
     const VF magic = 12582912.0f;
     VF t = FN(vfma)(a, (VF)46.1662413084468283f, magic);   // 32/ln2
     VF k = t - magic;
@@ -133,19 +141,14 @@ static inline VATTR VF FN(vsilu)(VF x) {
     VI ki = (VI)t - (VI)magic;
     const __m512 table = _mm512_permutex2var_ps(_mm512_loadu_ps(FN(exp2_32nds)), (__m512i)ki,
                                                 _mm512_loadu_ps(FN(exp2_32nds) + 16));
-    // 2^n with n = floor(k / 32); at n = 128 its bits are +inf, as the other paths' scale.
+    // 2^n with n = floor(k / 32); at n = 128 its bits are +inf, as on the other paths.
     VF e = (p * (VF)table) * (VF)(((ki >> 5) + 127) << 23);
-    return x / (1.0f + e);
-}
 #else
-static inline VATTR VF FN(vsilu)(VF x) {
-    VF a = FN(vsel)(x > 87.3f, (VF)(-87.3f), -x);   // NaN fails both tests and stays NaN
-    a = FN(vsel)(a > 89.0f, (VF)89.0f, a);
     VI ni;
     VF e = (FN(vexpm1_reduced)(a, &ni) + 1.0f) * (VF)((ni + 127) << 23);
+#endif
     return x / (1.0f + e);
 }
-#endif
 
 static inline VATTR VF FN(vtanh)(VF x) {
     VF a = FN(vabs)(x);

@@ -22,6 +22,7 @@
 #include "CLoupeWindow.h"
 #include "CLoupeKernels.h" // LOUPE_ACT_*, loupe_vunary_serial
 #include "depthwise_cblock.h"
+#include "lane_mask.h"
 #include "row_split.h"
 #include "window_range.h"
 
@@ -113,10 +114,6 @@ static void copy_strided_portable(float *dst, const float *src, ptrdiff_t count,
 
 #define DW_ROWS 8
 
-static inline __attribute__((target("avx512f"))) __mmask16 tail16(ptrdiff_t left) {
-    return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
-}
-
 /// R output rows at once: R independent accumulator chains hide the FMA latency, and the tap
 /// weight is broadcast once for all of them.
 /// Masked loads and stores only where needed: on this AMD core a masked load that misses the
@@ -131,7 +128,7 @@ static inline __attribute__((target("avx512f"), always_inline)) void store16(__m
 static inline __attribute__((target("avx512f,fma"), always_inline))
 void corr_chunk_avx512(const dw_corr *c, const float *S, float *yb, ptrdiff_t ow, float init, int accumulate,
                        const int R, const int full) {
-    const __mmask16 m = tail16(c->outW - ow);
+    const __mmask16 m = lanes16(c->outW - ow);
     __m512 acc[DW_ROWS];
     for (int r = 0; r < R; r++)
         acc[r] = accumulate ? load16(m, full, yb + r * c->outW + ow) : _mm512_set1_ps(init);
@@ -342,7 +339,7 @@ void wgrad_taps_avx512(const dw_corr *c, int t0, const float *gy, float *gw, con
             for (int b = 0; b < B; b++) acc[b] = _mm512_fmadd_ps(gv, _mm512_loadu_ps(s + c->off[t0 + b] + ow), acc[b]);
         }
         if (ow < c->outW) {
-            const __mmask16 m = tail16(c->outW - ow);
+            const __mmask16 m = lanes16(c->outW - ow);
             const __m512 gv = _mm512_maskz_loadu_ps(m, g + ow);
             for (int b = 0; b < B; b++)
                 acc[b] = _mm512_fmadd_ps(gv, _mm512_maskz_loadu_ps(m, s + c->off[t0 + b] + ow), acc[b]);
@@ -368,7 +365,7 @@ static __attribute__((target("avx512f"))) void copy_strided_avx512(float *dst, c
     if (stride == 1) {
         for (; k < count; k += 16) {
             const ptrdiff_t n = count - k < 16 ? count - k : 16;
-            const __mmask16 m = tail16(n);
+            const __mmask16 m = lanes16(n);
             __m512 v = src + k + 16 <= limit ? _mm512_loadu_ps(src + k) : _mm512_maskz_loadu_ps(m, src + k);
             if (n == 16) _mm512_storeu_ps(dst + k, v); else _mm512_mask_storeu_ps(dst + k, m, v);
         }
@@ -379,11 +376,11 @@ static __attribute__((target("avx512f"))) void copy_strided_avx512(float *dst, c
         for (; k < count; k += 16) {
             const ptrdiff_t n = count - k < 16 ? count - k : 16, used = 2 * n - 1;  // src elements read
             const float *p = src + 2 * k;
-            __m512 a = p + 16 <= limit ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(tail16(used < 16 ? used : 16), p);
+            __m512 a = p + 16 <= limit ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(lanes16(used < 16 ? used : 16), p);
             __m512 b = _mm512_setzero_ps();
-            if (used > 16) b = p + 32 <= limit ? _mm512_loadu_ps(p + 16) : _mm512_maskz_loadu_ps(tail16(used - 16), p + 16);
+            if (used > 16) b = p + 32 <= limit ? _mm512_loadu_ps(p + 16) : _mm512_maskz_loadu_ps(lanes16(used - 16), p + 16);
             __m512 v = _mm512_permutex2var_ps(a, even, b);
-            if (n == 16) _mm512_storeu_ps(dst + k, v); else _mm512_mask_storeu_ps(dst + k, tail16(n), v);
+            if (n == 16) _mm512_storeu_ps(dst + k, v); else _mm512_mask_storeu_ps(dst + k, lanes16(n), v);
         }
         return;
     }
@@ -395,7 +392,7 @@ static __attribute__((target("avx512f"))) void add_row_avx512(float *dst, const 
     ptrdiff_t k = 0;
     for (; k + 16 <= count; k += 16) _mm512_storeu_ps(dst + k, _mm512_add_ps(_mm512_loadu_ps(dst + k), _mm512_loadu_ps(src + k)));
     if (k < count) {
-        const __mmask16 m = tail16(count - k);
+        const __mmask16 m = lanes16(count - k);
         _mm512_mask_storeu_ps(dst + k, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, dst + k), _mm512_maskz_loadu_ps(m, src + k)));
     }
 }
@@ -406,10 +403,10 @@ static __attribute__((target("avx512f"))) void interleave2_avx512(float *out, co
     const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     for (ptrdiff_t j = 0; j < n; j += 16) {
         const ptrdiff_t left = n - j;
-        const __mmask16 m = tail16(left);
+        const __mmask16 m = lanes16(left);
         __m512 va = _mm512_maskz_loadu_ps(m, a + j), vb = _mm512_maskz_loadu_ps(m, b + j);
-        _mm512_mask_storeu_ps(out + 2 * j, tail16(2 * left), _mm512_permutex2var_ps(va, lo, vb));
-        if (left > 8) _mm512_mask_storeu_ps(out + 2 * j + 16, tail16(2 * left - 16), _mm512_permutex2var_ps(va, hi, vb));
+        _mm512_mask_storeu_ps(out + 2 * j, lanes16(2 * left), _mm512_permutex2var_ps(va, lo, vb));
+        if (left > 8) _mm512_mask_storeu_ps(out + 2 * j + 16, lanes16(2 * left - 16), _mm512_permutex2var_ps(va, hi, vb));
     }
 }
 
@@ -658,7 +655,7 @@ static ptrdiff_t planes_per_task(ptrdiff_t planes, ptrdiff_t workPerPlane) {
 static __attribute__((target("avx512f"))) void relu_avx512(float *y, ptrdiff_t n) {
     const __m512 zero = _mm512_setzero_ps();
     for (ptrdiff_t i = 0; i < n; i += 16) {
-        const __mmask16 m = tail16(n - i);
+        const __mmask16 m = lanes16(n - i);
         // max(0, v) returns v when v is NaN: NaN kept.
         _mm512_mask_storeu_ps(y + i, m, _mm512_max_ps(zero, _mm512_maskz_loadu_ps(m, y + i)));
     }
@@ -961,7 +958,7 @@ static __attribute__((target("avx512f"))) void maxpool_grad_avx512(const float *
         const float *gr = gy + oh * c->outW;
         for (ptrdiff_t ow = 0; ow < c->outW; ow += 16) {
             const ptrdiff_t left = c->outW - ow;
-            const __mmask16 m = tail16(left);
+            const __mmask16 m = lanes16(left);
             __m512 best = ninf;
             __m512i at = _mm512_set1_epi32(-1);
             for (int t = 0; t < c->taps; t++) {
@@ -995,7 +992,7 @@ static __attribute__((target("avx512f"))) void maxpool_avx512(const dw_corr *c, 
     for (ptrdiff_t oh = 0; oh < c->outH; oh++) {
         const float *sr = c->S + oh * c->rowStep;
         for (ptrdiff_t ow = 0; ow < c->outW; ow += 16) {
-            const __mmask16 m = tail16(c->outW - ow);
+            const __mmask16 m = lanes16(c->outW - ow);
             __m512 best = ninf;
             for (int t = 0; t < c->taps; t++) {
                 __m512 v = _mm512_maskz_loadu_ps(m, sr + c->off[t] + ow);

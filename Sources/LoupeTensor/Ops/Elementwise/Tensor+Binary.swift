@@ -67,23 +67,20 @@ extension Tensor {
         let opName = name ?? "Add"
         let shape = try Shape.broadcast(a.shape, b.shape, op: opName)
         let plan = try BroadcastPlan(shape: shape, operands: [a.shape, b.shape], op: opName)
-        let out: [Float] = x.withUnsafeBufferPointer { pa in
-            y.withUnsafeBufferPointer { pb in
-                arrayFilledBy(count: plan.count) { (o: UnsafeMutableBufferPointer<Float>) in
-                    if loupe_vmath_reference() == 0 {
-                        vectorBinary(Int32(LOUPE_VB_ADD_RELU.rawValue), plan, pa, pb, o)
-                    } else {
-                        broadcastLoop2(plan, pa, pb, o) { (u: Float, v: Float) -> Float in let s = u + v; return s < 0 ? 0 : s }
-                    }
-                }
-            }
-        }
+        let out = plan.count > 0 && loupe_vmath_reference() == 0
+            ? vectorBinary(Int32(LOUPE_VB_ADD_RELU.rawValue), plan, x, y)
+            : floatBinaryScalar(.add, plan, x, y).map { $0 < 0 ? 0 : $0 }
         return Tensor(uncheckedShape: shape, storage: .float32(out))
     }
 
     static func floatBinary(_ op: BinaryOp, _ plan: BroadcastPlan, _ x: [Float], _ y: [Float]) -> [Float] {
         guard let code = op.vectorCode, plan.count > 0, loupe_vmath_reference() == 0 else { return floatBinaryScalar(op, plan, x, y) }
-        return x.withUnsafeBufferPointer { a in
+        return vectorBinary(code, plan, x, y)
+    }
+
+    /// The vector kernel `code` (LOUPE_VB_*) over the broadcast plan, into a new array.
+    private static func vectorBinary(_ code: Int32, _ plan: BroadcastPlan, _ x: [Float], _ y: [Float]) -> [Float] {
+        x.withUnsafeBufferPointer { a in
             y.withUnsafeBufferPointer { b in
                 arrayFilledBy(count: plan.count) { (o: UnsafeMutableBufferPointer<Float>) in
                     vectorBinary(code, plan, a, b, o)
