@@ -741,13 +741,25 @@ static void scale_c(const gemm_problem *p) {
     }
 }
 
+/// Deepest k block of the plain GEMM. Deeper than the convolution driver's KC: a 14 x 32 C tile
+/// is loaded and stored once per block, and the packed A block (mc x 512, 344 KB) and B block
+/// (512 x nc, 1 MB, most of it in L2 while each A panel sweeps it) still suit Zen 4's 1 MB L2.
+/// 1024^3 on one thread: 94-100 -> 103-105 GFLOP/s against 256; 2048^3 98-100 -> 103-106.
+#define PLAIN_KC 512
+
 static void gemm_blocked(const gemm_problem *p, const gemm_path *path) {
     if (p->M <= 0 || p->N <= 0) return;
     if (p->K <= 0 || p->alpha == 0.0f) { scale_c(p); return; }
     const int mr = path->mr, nr = path->nr;
     ptrdiff_t mcMax = p->M < path->mc ? (p->M + mr - 1) / mr * mr : path->mc;
     ptrdiff_t ncMax = p->N < path->nc ? (p->N + nr - 1) / nr * nr : path->nc;
-    ptrdiff_t kcMax = p->K < KC ? p->K : KC;
+    // Equal k blocks (K = 768 as 2 x 384, not 512 + 256): a short last block pays the C tiles'
+    // loads and stores for little arithmetic.
+    // Fewer rows than one A block: each B panel serves only a few row panels, and a deeper one
+    // no longer stays near L1 (64 x 3136 x 576 measured 5-10 % slower at 512).
+    const ptrdiff_t kcLimit = p->M >= path->mc ? PLAIN_KC : KC;
+    ptrdiff_t kBlocks = (p->K + kcLimit - 1) / kcLimit;
+    ptrdiff_t kcMax = (p->K + kBlocks - 1) / kBlocks;
     float *buf = loupe_thread_buffer((size_t)(mcMax + ncMax) * (size_t)kcMax + 16);
     if (!buf) { // out of memory for packing: the portable triple loop needs none
         for (ptrdiff_t i = 0; i < p->M; i++)
@@ -765,8 +777,8 @@ static void gemm_blocked(const gemm_problem *p, const gemm_path *path) {
 
     for (ptrdiff_t jc = 0; jc < p->N; jc += path->nc) {
         ptrdiff_t nc = p->N - jc < path->nc ? p->N - jc : path->nc;
-        for (ptrdiff_t pc = 0; pc < p->K; pc += KC) {
-            ptrdiff_t kc = p->K - pc < KC ? p->K - pc : KC;
+        for (ptrdiff_t pc = 0; pc < p->K; pc += kcMax) {
+            ptrdiff_t kc = p->K - pc < kcMax ? p->K - pc : kcMax;
             float beta = pc == 0 ? p->beta : 1.0f;
             pack_b(p->B + pc * p->rsB + jc * p->csB, p->rsB, p->csB, kc, nc, nr, pb);
             for (ptrdiff_t ic = 0; ic < p->M; ic += path->mc) {
@@ -847,6 +859,16 @@ void loupe_sgemm(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, 
     double flops = 2.0 * (double)M * (double)N * (double)K;
     // Below ~64^3 multiply-adds the wake-up of a second thread costs more than it saves.
     if (threads <= 1 || flops < 2.0 * 64 * 64 * 64) { gemm_blocked(&p, path); return; }
+    ptrdiff_t rowPanels = (M + path->mr - 1) / path->mr, colPanels = (N + path->nr - 1) / path->nr;
+    // Many rows and columns: one row band per thread, each the whole serial GEMM (its own rows of
+    // A packed once, all of B packed per band, which costs each thread what it costs one thread
+    // alone) at the plain path's deep k blocks. 2048^3 on two threads: 192-201 -> 193-205 GFLOP/s
+    // against the shared packed-A driver with its 256-deep blocks.
+    if (flops >= 2.0 * 256 * 256 * 256 && M >= 256 * (ptrdiff_t)threads && colPanels >= 4 * (ptrdiff_t)threads) {
+        gemm_split rows = {p, path, 1, (rowPanels + threads - 1) / threads * path->mr};
+        loupe_parallel_for((M + rows.chunk - 1) / rows.chunk, gemm_task, &rows);
+        return;
+    }
     // Large problems: pack each operand once for all threads (the split below re-packs B, or A,
     // in every task).
     if (K > 0 && alpha != 0.0f && flops >= 2.0 * 256 * 256 * 256 &&

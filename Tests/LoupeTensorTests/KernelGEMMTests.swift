@@ -6,13 +6,15 @@ final class KernelGEMMTests: XCTestCase {
     override func tearDown() { Kernels.forceGEMMLevel(nil) }
 
     /// Every SIMD path the CPU has, against the triple loop, on shapes that leave partial tiles
-    /// in every direction and cross the k-blocking boundary (k = 300 > 256); and the
+    /// in every direction and cross the k-blocking boundary (k = 300 > 256; and m = 170, past one
+    /// A block, where k = 1030 runs as three deep blocks of 344, 344 and 342); and the
     /// matrix-vector shapes (one row or one column: gemv.c), in both weight layouts, small and
     /// split over the pool, with x strided beyond the gathered-copy limit (k = 1100).
     func testGEMMMatchesReferenceOnAllPaths() throws {
         var rng = KernelRNG(seed: 1)
         let shapes = [(1, 1, 1), (3, 5, 7), (13, 31, 17), (17, 37, 300), (29, 65, 11), (2, 3, 0),
-                      (1, 300, 37), (1, 1000, 512), (300, 1, 37), (777, 1, 200), (1, 17, 1100), (1, 270, 3)]
+                      (1, 300, 37), (1, 1000, 512), (300, 1, 37), (777, 1, 200), (1, 17, 1100), (1, 270, 3),
+                      (170, 19, 1030)]
         for level in 0...Kernels.cpuLevel {
             Kernels.forceGEMMLevel(level)
             XCTAssertEqual(Kernels.gemmLevel, level)
@@ -26,9 +28,12 @@ final class KernelGEMMTests: XCTestCase {
                         var ref = c
                         ReferenceKernels.gemm(transA: tA, transB: tB, m: m, n: n, k: k, alpha: 1.5, a: a, lda: lda,
                                               b: b, ldb: ldb, beta: beta, c: &ref, ldc: ldc)
+                        // Serial for the deep-block shape: split over threads, its row bands are
+                        // shorter than one A block and take the shallow blocks.
                         a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
                             Kernels.gemm(transA: tA, transB: tB, m: m, n: n, k: k, alpha: 1.5, a: pa.baseAddress!, lda: lda,
-                                         b: pb.baseAddress!, ldb: ldb, beta: beta, c: pc.baseAddress!, ldc: ldc)
+                                         b: pb.baseAddress!, ldb: ldb, beta: beta, c: pc.baseAddress!, ldc: ldc,
+                                         parallel: m < 170)
                         } } }
                         for i in 0..<m {
                             for j in 0..<ldc {
