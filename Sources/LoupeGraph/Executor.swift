@@ -20,15 +20,38 @@ extension Model {
     ///   - outputs: names of the graph outputs wanted (nil: all). Only the nodes these outputs
     ///     and the hooks' captures depend on run — e.g. `[]` with a capture computes the model up
     ///     to that layer and stops (Eigen-CAM, activation extraction).
+    ///
+    /// With symbolic input dimensions, a call with input shapes seen before runs the model
+    /// specialised to them (``ShapeSpecialisation``): the returned pass's ``ForwardPass/model``
+    /// is then that specialisation, which shares this model's operators and value names.
     public func forward(_ feeds: [String: Tensor], hooks: Hooks = .none, recording rules: RuleMap? = nil,
                         allowNonFinite: Bool = false, outputs wanted: Set<String>? = nil) throws -> ForwardPass {
-        // A recorded pass decides the backward pass's ReLU masks: no Winograd rounding in it.
-        if rules != nil {
-            return try Kernels.withDirectConvolutions {
-                try forwardPass(feeds, hooks: hooks, recording: rules, allowNonFinite: allowNonFinite, wanted: wanted)
+        var log: ShapeLog?
+        var key: [[Int]] = []
+        if let (made, k) = specialisation(for: feeds) {
+            if let made, !made.freezes(hooks) {
+                return try made.forward(feeds, hooks: hooks, recording: rules, allowNonFinite: allowNonFinite, outputs: wanted)
+            }
+            // Learn the shape values from a pass whose hooks cannot change any shape.
+            if made == nil && hooks.edits.isEmpty, let spec = shapeSpecialisation {
+                log = ShapeLog(slots: spec.slots)
+                key = k
             }
         }
-        return try forwardPass(feeds, hooks: hooks, recording: rules, allowNonFinite: allowNonFinite, wanted: wanted)
+        // A recorded pass decides the backward pass's ReLU masks: no Winograd rounding in it.
+        let pass = rules == nil
+            ? try forwardPass(feeds, hooks: hooks, recording: rules, allowNonFinite: allowNonFinite, wanted: wanted, shapeLog: log)
+            : try Kernels.withDirectConvolutions {
+                try forwardPass(feeds, hooks: hooks, recording: rules, allowNonFinite: allowNonFinite, wanted: wanted, shapeLog: log)
+            }
+        if let log { specialise(for: key, from: log) }
+        return pass
+    }
+
+    /// Whether `hooks` edit a value this model has folded into a constant (an edit there would
+    /// never be applied): such calls run the unspecialised model.
+    func freezes(_ hooks: Hooks) -> Bool {
+        hooks.edits.keys.contains { $0 < constants.count && constants[$0] != nil }
     }
 
     /// Which steps the wanted outputs and the captures depend on (all steps when `wanted` is nil).
@@ -54,7 +77,7 @@ extension Model {
     ///   step's wall time added to it.
     func forwardPass(_ feeds: [String: Tensor], hooks: Hooks, recording rules: RuleMap?,
                      allowNonFinite: Bool, wanted: Set<String>?,
-                     stepNanoseconds: UnsafeMutableBufferPointer<UInt64>? = nil) throws -> ForwardPass {
+                     stepNanoseconds: UnsafeMutableBufferPointer<UInt64>? = nil, shapeLog: ShapeLog? = nil) throws -> ForwardPass {
         var values = constants
         var shapes = [[Int]?](repeating: nil, count: values.count)
         for (s, c) in values.enumerated() { shapes[s] = c?.shape }
@@ -181,6 +204,7 @@ extension Model {
                 values[s] = outs[k]
                 shapes[s] = outs[k].shape
                 isFloat[s] = outs[k].dtype == .float32
+                if let shapeLog, shapeLog.slots.contains(s) { shapeLog.values[s] = outs[k] }
                 if !hooks.isEmpty {
                     let needsOwnOutput = rules != nil && keep[s]
                     try applyHooks(hooks, slot: s, values: &values, cut: &cut, preHook: &preHook, keepOriginal: needsOwnOutput)

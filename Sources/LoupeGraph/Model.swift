@@ -38,6 +38,9 @@ public final class Model: Sendable {
     let activationChains: [Int: ActivationChain]
     /// For every step inside an activation chain, the chain's last step (its key above).
     let activationChainEnd: [Int: Int]
+    /// When inputs have symbolic dimensions: the Shape nodes fixed by the input shapes, and the
+    /// models specialised to the input shapes seen (``ShapeSpecialisation``); else nil.
+    let shapeSpecialisation: ShapeSpecialisation?
 
     struct Step: Sendable {
         let node: Node
@@ -52,18 +55,27 @@ public final class Model: Sendable {
     /// Constant subgraphs are folded. When every graph input has a fully static declared shape,
     /// the shape-computing chains that exporters emit (Shape → Gather → Unsqueeze → Concat →
     /// Reshape) are folded too: one dry run on zeros learns the value of every Shape/Size node,
-    /// which then become constants and their consumers fold in turn.
+    /// which then become constants and their consumers fold in turn. With symbolic input
+    /// dimensions (a dynamic batch) the same chains are folded per input shape, from the values
+    /// the first call with those shapes computes (``ShapeSpecialisation``).
     ///
     /// - Parameter customOperators: extra operators by op type (any domain), consulted before
     ///   the built-in table — how a user supplies a custom op without changing Loupe.
-    public init(graph: Graph, customOperators: [String: OperatorFactory] = [:]) throws {
+    public convenience init(graph: Graph, customOperators: [String: OperatorFactory] = [:]) throws {
         Kernels.tuneAllocator()
         var parts = try Model.build(graph, customOperators, pinned: [:])
         let staticInputs = parts.inputSlots.allSatisfy { $0.info.staticShape != nil }
-        let foldable = staticInputs ? ShapeStaticity.foldableShapeOutputs(parts) : []
-        if !foldable.isEmpty, let pinned = Model.dryRunShapes(parts, only: foldable) {
+        let foldable = ShapeStaticity.foldableShapeOutputs(parts)
+        if staticInputs, !foldable.isEmpty, let pinned = Model.dryRunShapes(parts, only: foldable) {
             parts = try Model.build(graph, customOperators, pinned: pinned)
         }
+        let perShape = staticInputs ? [] : Set(foldable.compactMap { parts.slotOf[$0] })
+        self.init(graph: graph, parts: parts, foldableShapes: perShape)
+    }
+
+    /// A model of compiled `parts`; `foldableShapes`, when not empty, are the Shape/Size output
+    /// slots to fold per input shape.
+    init(graph: Graph, parts: Parts, foldableShapes: Set<Int>) {
         self.graph = graph
         self.valueNames = parts.names
         self.slotOf = parts.slotOf
@@ -79,6 +91,7 @@ public final class Model: Sendable {
         var end: [Int: Int] = [:]
         for (last, chain) in activationChains { for q in chain.steps { end[q] = last } }
         self.activationChainEnd = end
+        self.shapeSpecialisation = foldableShapes.isEmpty ? nil : ShapeSpecialisation(slots: foldableShapes)
     }
 
     /// Runs of steps whose intermediate values are read only inside the run and are not graph
@@ -271,17 +284,7 @@ public final class Model: Sendable {
                 continue
             }
             // Fold nodes whose every present input is constant (shape arithmetic, Constant).
-            let foldable = inSlots.allSatisfy { $0 < 0 || ($0 < p.constants.count && p.constants[$0] != nil) }
-            if foldable && !Model.neverFold.contains(node.opType) {
-                do {
-                    let outs = try op.forward(constIn)
-                    for (s, t) in zip(outSlots, outs) where s >= 0 { setConstant(s, t) }
-                    p.folded.append(node.displayName)
-                    continue
-                } catch {
-                    throw GraphError.nodeFailed(node: node.displayName, opType: node.opType, underlying: "\(error)")
-                }
-            }
+            if try foldIfConstant(node: node, op: op, inSlots: inSlots, outSlots: outSlots, into: &p) { continue }
             p.steps.append(Step(node: node, op: op, inputs: inSlots, outputs: outSlots))
         }
         if !unsupported.isEmpty {
@@ -291,15 +294,8 @@ public final class Model: Sendable {
             throw GraphError.undefinedValue(name: o.name, consumer: "graph output")
         }
         while p.constants.count < p.names.count { p.constants.append(nil) }
-
-        p.producer = [Int](repeating: -1, count: p.names.count)
-        p.lastUse = [Int](repeating: -1, count: p.names.count)
-        for (i, st) in p.steps.enumerated() {
-            for s in st.outputs where s >= 0 { p.producer[s] = i }
-            for s in st.inputs where s >= 0 { p.lastUse[s] = i }
-        }
         p.outputSlots = graph.outputs.compactMap { p.slotOf[$0.name] }
-        for s in p.outputSlots { p.lastUse[s] = Int.max }
+        linkSlots(&p)
         p.inputSlots = graph.inputs.filter { graph.initializers[$0.name] == nil }.compactMap { i in p.slotOf[i.name].map { (i, $0) } }
         return p
     }

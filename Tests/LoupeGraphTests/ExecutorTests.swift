@@ -201,8 +201,14 @@ private struct ShapeToFloatOp: Operator {
     func vjp(_ ctx: VJPContext) throws -> [Tensor?] { [ctx.gradOutputs[0], nil] }
 }
 
+/// Integer arithmetic on a shape (the exporters' Gather/Concat chains).
+private struct DoubleIntsOp: NonDifferentiableOperator {
+    func forward(_ inputs: [Tensor?]) throws -> [Tensor] { [Tensor(ints: try inputs[0]!.ints().map { 2 * $0 })] }
+}
+
 final class ShapeFoldingTests: XCTestCase {
-    let ops: [String: OperatorFactory] = ["Shape": { _ in TestShapeOp() }, "ScaleByCount": { _ in ShapeToFloatOp() }]
+    let ops: [String: OperatorFactory] = ["Shape": { _ in TestShapeOp() }, "ScaleByCount": { _ in ShapeToFloatOp() },
+                                          "DoubleInts": { _ in DoubleIntsOp() }]
 
     func graph(_ dims: [Dim]) -> Graph {
         Graph(nodes: [
@@ -217,6 +223,43 @@ final class ShapeFoldingTests: XCTestCase {
         XCTAssertEqual(m.nodes.map(\.name), ["scale"])
         XCTAssertEqual(try m.run(["x": try Tensor(shape: [3], floats: [1, 2, 3])])["y"]?.floats(), [3, 6, 9])
         XCTAssertEqual(try m.inferShapes()["y"], [3])
+    }
+
+    /// Symbolic batch: the first call with given input shapes runs every node and learns the
+    /// shape values; later calls with those shapes run the specialisation with the Shape node
+    /// and the arithmetic on it folded, and other shapes never see another shape's constants.
+    func testSymbolicInputsFoldPerInputShape() throws {
+        let g = Graph(nodes: [
+            Node(name: "shape", opType: "Shape", inputs: ["x"], outputs: ["s"]),
+            Node(name: "double", opType: "DoubleInts", inputs: ["s"], outputs: ["d"]),
+            Node(name: "scale", opType: "ScaleByCount", inputs: ["x", "d"], outputs: ["y"]),
+        ], inputs: [ValueInfo(name: "x", shape: [.symbolic("n")])], outputs: [ValueInfo(name: "y")])
+        let m = try Model(graph: g, customOperators: ops)
+        XCTAssertEqual(m.foldedNodes, [])
+        let two = try Tensor(shape: [2], floats: [1, 2]), three = try Tensor(shape: [3], floats: [1, 2, 3])
+        let first = try m.forward(["x": two])
+        XCTAssertTrue(first.model === m)
+        XCTAssertEqual(try first.outputs["y"]?.floats(), [4, 8])
+        for _ in 0..<2 {
+            let p2 = try m.forward(["x": two]), p3 = try m.forward(["x": three])
+            XCTAssertEqual(try p2.outputs["y"]?.floats(), [4, 8])
+            XCTAssertEqual(try p3.outputs["y"]?.floats(), [6, 12, 18])
+            XCTAssertEqual(p2.model.foldedNodes, ["shape", "double"])
+            XCTAssertEqual(p2.model.nodes.map(\.name), ["scale"])
+            XCTAssertEqual(try p2.shape(of: "d"), [1])
+        }
+        // Gradients through the specialisation, and a profile of what runs.
+        let rec = try m.forward(["x": two], recording: RuleMap())
+        XCTAssertFalse(rec.model === m)
+        let gx = try rec.backward(seeds: ["y": try Tensor(shape: [2], floats: [1, 1])], wrt: ["x"])
+        XCTAssertEqual(try gx["x"]?.floats(), [1, 1])
+        XCTAssertEqual(try m.profile(["x": two], runs: 1).map(\.node), ["scale"])
+        // An edit of a folded value runs the unspecialised model, where the edit applies.
+        var hooks = Hooks()
+        hooks.replace(try m.hook("d"), with: Tensor(ints: [5]))
+        let edited = try m.forward(["x": two], hooks: hooks)
+        XCTAssertTrue(edited.model === m)
+        XCTAssertEqual(try edited.outputs["y"]?.floats(), [5, 10])
     }
 
     func testSymbolicInputsKeepShapeNodes() throws {
