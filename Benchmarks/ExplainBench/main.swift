@@ -11,7 +11,8 @@ import Loupe
 //       [--threads 2] [--dump out.f32] [--interleave forward]
 //
 // Methods: forward, layer (the forward up to --layer, what Eigen-CAM runs), saliency, ig, smoothgrad,
-// gradcam, gradcampp, scorecam, eigencam.
+// gradcam, gradcampp, scorecam, eigencam; eigencam-post (diagnostic: Eigen-CAM's work after the
+// forward pass, on the layer captured once).
 // Every timed call produces what the peer's call returns: gradient methods the attribution at
 // the input (IG with its convergence delta, as Captum is asked for), CAM methods
 // pytorch-grad-cam's final image (ReLU, min-max, resize to the input, min-max).
@@ -122,6 +123,20 @@ do {
                 guard let a = try model.forward([input: x], hooks: hooks, outputs: []).captured[layer] else { fail("layer not captured", code: 1) }
                 return a
             }
+        case "eigencam-post":
+            // Diagnostic: Eigen-CAM's work past the forward pass alone (principal axis of the
+            // layer captured once, then the final image), the part its target weighs against
+            // the classifier head it skips.
+            var hooks = Hooks()
+            hooks.capture(try model.hook(layer))
+            guard let a = try model.forward([input: x], hooks: hooks, outputs: []).captured[layer] else { fail("layer not captured", code: 1) }
+            return {
+                guard case let .map(raw) = try CAM.EigenCAM().readout(activations: a, gradients: nil, classes: [cls]) else {
+                    fail("Eigen-CAM did not return a map", code: 1)
+                }
+                image = try CAM.scaledLikePytorchGradCAM(raw, height: size, width: size)
+                return raw
+            }
         case "saliency":
             return { try Saliency().explain(model, input: x, target: target).attribution }
         case "ig":
@@ -134,7 +149,7 @@ do {
             return { try sg.explain(model, input: x, target: target, options: options).attribution }
         default:
             guard let m = camMethods[method] else {
-                fail("unknown method '\(method)' (forward, layer, saliency, ig, smoothgrad, \(camMethods.keys.sorted().joined(separator: ", ")))")
+                fail("unknown method '\(method)' (forward, layer, eigencam-post, saliency, ig, smoothgrad, \(camMethods.keys.sorted().joined(separator: ", ")))")
             }
             guard !layer.isEmpty else { fail("--layer is required for CAM methods") }
             return {
