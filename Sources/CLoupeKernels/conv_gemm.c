@@ -982,7 +982,10 @@ int loupe_sgemm_packed_b(int transA, ptrdiff_t M, const float *A, ptrdiff_t lda,
     const ptrdiff_t units = job.splitRows ? rowPanels : colPanels, unit = job.splitRows ? path->mr : path->nr;
     const ptrdiff_t perThread = job.splitRows ? 4 : 1;
     ptrdiff_t tasks = threads > 1 ? (units < perThread * threads ? units : perThread * threads) : 1;
-    job.chunk = (units + tasks - 1) / tasks * unit;
+    // Row tasks round down (at least perThread * threads of them, the last one short), since
+    // rounding up can leave a thread one whole chunk behind: ViT-tiny's 197 tokens are 14 full
+    // panels and one of a single row, which in chunks of two ran as 8 panels against 7.
+    job.chunk = (job.splitRows ? (units / tasks > 0 ? units / tasks : 1) : (units + tasks - 1) / tasks) * unit;
     tasks = ((job.splitRows ? M : b->N) + job.chunk - 1) / job.chunk;
     if (tasks > 1) loupe_parallel_for(tasks, packed_task, &job);
     else run_block(&job, 0, M, 0, b->N);

@@ -87,13 +87,45 @@ static const vmath_path *path(void) { return &paths[loupe_vmath_level()]; }
 /// the shared 2-core machine, threads 1 vs 2 measured the same up to 1M elements (the worker
 /// rarely got the other core in time), so only larger problems are split.
 #define PARALLEL_MIN (1 << 18)
-/// Elements per task for streaming kernels: a few tasks per thread balance the load.
-static ptrdiff_t tasks_for(ptrdiff_t elements) {
+/// How many times a streaming pass's cost per element the transcendental functions take
+/// (exponential, erf: 16-60 cycles per 16 floats on Zen 4, against a few for an add), so that
+/// they split from PARALLEL_MIN / TRANSCENDENTAL_WEIGHT elements on. ViT-tiny's GELU (151K
+/// floats, ~150 µs on one thread) and its softmax (116K, ~70 µs) stayed on one thread below
+/// the streaming threshold while a worker spun idle beside them.
+#define TRANSCENDENTAL_WEIGHT 8
+/// Elements per task for streaming kernels: a few tasks per thread balance the load. `weight`
+/// is the cost per element relative to a streaming pass (1, or TRANSCENDENTAL_WEIGHT).
+static ptrdiff_t tasks_for_weighted(ptrdiff_t elements, ptrdiff_t weight) {
     int t = loupe_threads();
-    if (t <= 1 || elements < PARALLEL_MIN) return 1;
+    ptrdiff_t work = elements * weight;
+    if (t <= 1 || work < PARALLEL_MIN) return 1;
     ptrdiff_t tasks = 4 * (ptrdiff_t)t;
-    ptrdiff_t most = elements / (PARALLEL_MIN / 4);
+    ptrdiff_t most = work / (PARALLEL_MIN / 4);
     return tasks < most ? tasks : most;
+}
+
+static ptrdiff_t tasks_for(ptrdiff_t elements) { return tasks_for_weighted(elements, 1); }
+
+/// Unary ops that are piecewise linear (a compare, a multiply) stream; the rest evaluate an
+/// exponential or a polynomial of similar cost.
+static ptrdiff_t unary_weight(int op) {
+    switch (op) {
+    case LOUPE_VU_RELU: case LOUPE_VU_LEAKY_RELU: case LOUPE_VU_CLIP: case LOUPE_VU_HARD_SIGMOID:
+    case LOUPE_VU_HARD_SWISH: case LOUPE_VU_SHIFT_DIVIDE:
+        return 1;
+    default:
+        return TRANSCENDENTAL_WEIGHT;
+    }
+}
+
+/// The same for derivatives: only those that evaluate a transcendental function from x weigh more.
+static ptrdiff_t deriv_weight(int op) {
+    switch (op) {
+    case LOUPE_VD_GELU: case LOUPE_VD_GELU_TANH: case LOUPE_VD_ERF: case LOUPE_VD_SILU:
+        return TRANSCENDENTAL_WEIGHT;
+    default:
+        return 1;
+    }
 }
 
 /// [lo, hi) of task i when `count` items are cut into `tasks` pieces, aligned to 64 items.
@@ -102,6 +134,13 @@ static void piece(ptrdiff_t count, ptrdiff_t tasks, ptrdiff_t i, ptrdiff_t *lo, 
     if (count >= 64 * tasks) per = (per + 63) & ~(ptrdiff_t)63;
     *lo = i * per < count ? i * per : count;
     *hi = *lo + per < count ? *lo + per : count;
+}
+
+/// [lo, hi) of task i when `count` rows are cut into `tasks` near-equal runs. Rows are not
+/// aligned like `piece`'s elements: 591 attention rows in 64-row units ran as 5 tasks of 8.
+static void row_piece(ptrdiff_t count, ptrdiff_t tasks, ptrdiff_t i, ptrdiff_t *lo, ptrdiff_t *hi) {
+    *lo = count * i / tasks;
+    *hi = count * (i + 1) / tasks;
 }
 
 // MARK: - Unary and derivative
@@ -126,7 +165,7 @@ static void unary_task(void *ctx, ptrdiff_t i) {
 
 void loupe_vunary(int op, const float *x, float *y, ptrdiff_t n, float p0, float p1) {
     if (n <= 0) return;
-    unary_job j = { path(), op, x, NULL, y, n, tasks_for(n), p0, p1 };
+    unary_job j = { path(), op, x, NULL, y, n, tasks_for_weighted(n, unary_weight(op)), p0, p1 };
     if (j.tasks == 1) unary_task(&j, 0);
     else loupe_parallel_for(j.tasks, unary_task, &j);
 }
@@ -248,7 +287,7 @@ int loupe_all_finite(const float *x, ptrdiff_t n) {
 
 void loupe_vderiv(int op, const float *v, const float *g, float *gx, ptrdiff_t n, float p0, float p1) {
     if (n <= 0) return;
-    unary_job j = { path(), op, v, g, gx, n, tasks_for(n), p0, p1 };
+    unary_job j = { path(), op, v, g, gx, n, tasks_for_weighted(n, deriv_weight(op)), p0, p1 };
     if (j.tasks == 1) unary_task(&j, 0);
     else loupe_parallel_for(j.tasks, unary_task, &j);
 }
@@ -276,7 +315,7 @@ static void binary_task(void *ctx, ptrdiff_t i) {
         return;
     }
     ptrdiff_t lo, hi;
-    piece(j->rows, j->tasks, i, &lo, &hi);
+    row_piece(j->rows, j->tasks, i, &lo, &hi);
     for (ptrdiff_t r = lo; r < hi; r++) {
         j->p->binary_row(j->op, j->a + r * j->aRow, j->aInner, j->b + r * j->bRow, j->bInner, j->y + r * j->n, j->n);
     }
@@ -315,7 +354,7 @@ static void softmax_task(void *ctx, ptrdiff_t i) {
     ptrdiff_t block = j->d * j->inner;
     if (j->inner == 1) {
         ptrdiff_t lo, hi;
-        piece(j->outer, j->tasks, i, &lo, &hi);
+        row_piece(j->outer, j->tasks, i, &lo, &hi);
         if (lo >= hi) return;
         if (j->g) j->p->softmax_back_rows(j->x + lo * block, j->g + lo * block, j->y + lo * block, hi - lo, j->d, j->lg);
         else j->p->softmax_rows(j->x + lo * block, j->y + lo * block, hi - lo, j->d, j->lg);
@@ -334,7 +373,7 @@ static void softmax_task(void *ctx, ptrdiff_t i) {
 static void softmax_run(const float *x, const float *g, float *y, ptrdiff_t outer, ptrdiff_t d, ptrdiff_t inner, int lg) {
     if (outer <= 0 || d <= 0 || inner <= 0) return;
     softmax_job j = { path(), x, g, y, outer, d, inner, 1, 1, lg };
-    ptrdiff_t tasks = tasks_for(outer * d * inner);
+    ptrdiff_t tasks = tasks_for_weighted(outer * d * inner, TRANSCENDENTAL_WEIGHT);
     if (inner == 1) {
         j.tasks = tasks < outer ? tasks : outer;
     } else {
@@ -374,7 +413,7 @@ typedef struct {
 static void norm_task(void *ctx, ptrdiff_t i) {
     const norm_job *j = ctx;
     ptrdiff_t lo, hi;
-    piece(j->rows, j->tasks, i, &lo, &hi);
+    row_piece(j->rows, j->tasks, i, &lo, &hi);
     for (ptrdiff_t r = lo; r < hi; r++) {
         j->p->normalize_row(j->x + r * j->d, j->y ? j->y + r * j->d : NULL, j->d, j->eps,
                             j->scale ? j->scale + r * j->sRow : NULL, j->sInner,
