@@ -11,6 +11,7 @@
 #include "CLoupeKernels.h"
 #include "gemm_internal.h"
 #include "transpose16.h"
+#include "lane_mask.h"
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -427,6 +428,7 @@ typedef struct {
     float *C;
     ptrdiff_t ldc;
     const float *bias;  // per row of C, or NULL
+    const float *colBias; // per column of C (a Linear layer's bias), or NULL; never with bias or act
     int act;          // LOUPE_ACT_*: ReLU in the epilogue, other activations per finished block
     // split
     int splitRows;
@@ -513,6 +515,19 @@ static void transpose_back_avx512(const float *yt, ptrdiff_t N, ptrdiff_t M, con
     }
 }
 
+/// add_column_bias on AVX-512: the bias row loaded once per 16 columns, every row added.
+__attribute__((target("avx512f")))
+static void column_bias_avx512(float *c, ptrdiff_t ldc, ptrdiff_t mv, ptrdiff_t nv, const float *colBias) {
+    for (ptrdiff_t j = 0; j < nv; j += 16) {
+        const __mmask16 m = lanes16(nv - j);
+        const __m512 b = _mm512_maskz_loadu_ps(m, colBias + j);
+        for (ptrdiff_t i = 0; i < mv; i++) {
+            float *p = c + i * ldc + j;
+            _mm512_mask_storeu_ps(p, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, p), b));
+        }
+    }
+}
+
 /// Bias and ReLU on a C tile in place, AVX-512.
 __attribute__((target("avx512f")))
 static void epilogue_avx512(float *c, ptrdiff_t ldc, ptrdiff_t mv, ptrdiff_t nv, const float *bias, int relu) {
@@ -531,6 +546,18 @@ static void epilogue_avx512(float *c, ptrdiff_t ldc, ptrdiff_t mv, ptrdiff_t nv,
     }
 }
 #endif
+
+/// c[i][j] += colBias[j] on an mv x nv tile of C: a Linear layer's bias added while the tile
+/// is in L1 instead of by a separate Add over the whole output.
+static void add_column_bias(int level, float *c, ptrdiff_t ldc, ptrdiff_t mv, ptrdiff_t nv, const float *colBias) {
+#if defined(__x86_64__)
+    if (level == 2) { column_bias_avx512(c, ldc, mv, nv, colBias); return; }
+#else
+    (void)level;
+#endif
+    for (ptrdiff_t i = 0; i < mv; i++)
+        for (ptrdiff_t j = 0; j < nv; j++) c[i * ldc + j] += colBias[j];
+}
 
 void loupe_merge_tile(int level, float *c, ptrdiff_t ldc, const float *tile, ptrdiff_t ts, ptrdiff_t mv, ptrdiff_t nv,
                       float beta, int fused, const float *bias, int relu) {
@@ -565,12 +592,14 @@ static inline void run_tile(const packed_job *job, const gemm_path *path, ptrdif
     const int rowsOut = mv <= path->short_rows ? path->short_rows : mr;
     const float *rowBias = job->bias ? job->bias + ir : NULL;
     if (mv == rowsOut && nv == nr) {
-        if (epi && mv == mr && path->fused_kernel) {
+        if (epi && mv == mr && path->fused_kernel && !job->colBias) {
             path->fused_kernel(kc, ap, bp, c, job->ldc, job->alpha, beta, rowBias, job->act == LOUPE_ACT_RELU);
             return;
         }
         kern(kc, ap, bp, c, job->ldc, job->alpha, beta);
-        if (epi) {
+        if (epi && job->colBias) {
+            add_column_bias(a->level, c, job->ldc, mv, nv, job->colBias + jr);
+        } else if (epi) {
 #if defined(__x86_64__)
             if (a->level == 2) epilogue_avx512(c, job->ldc, mv, nv, rowBias, job->act == LOUPE_ACT_RELU); else
 #endif
@@ -579,6 +608,7 @@ static inline void run_tile(const packed_job *job, const gemm_path *path, ptrdif
     } else {
         kern(kc, ap, bp, tile, nr, job->alpha, 0.0f);
         loupe_merge_tile(a->level, c, job->ldc, tile, nr, mv, nv, beta, epi, rowBias, job->act == LOUPE_ACT_RELU);
+        if (epi && job->colBias) add_column_bias(a->level, c, job->ldc, mv, nv, job->colBias + jr);
     }
 }
 
@@ -618,7 +648,7 @@ static void run_block(const packed_job *job, ptrdiff_t m0, ptrdiff_t m1, ptrdiff
     if (NC < nr) NC = nr;
     const ptrdiff_t MC = blocked ? MC_BLOCK : rows;
     const panel_packer pack = packer_for(job);
-    const int fused = job->bias != NULL || job->act == LOUPE_ACT_RELU;
+    const int fused = job->bias != NULL || job->act == LOUPE_ACT_RELU || job->colBias != NULL;
     for (ptrdiff_t jc = j0; jc < j1; jc += NC) {
         ptrdiff_t jend = jc + NC < j1 ? jc + NC : j1;
         for (ptrdiff_t pc = 0; pc < K; pc += step) {
@@ -806,7 +836,7 @@ static int transposed_product(loupe_packed_a *w, const float *B, ptrdiff_t N, co
     const ptrdiff_t M = w->M;
     float *yt = malloc((size_t)N * (size_t)M * sizeof(float));
     if (!yt) return 0;
-    if (!loupe_sgemm_packed_b(1, N, B, N, wt, yt, M, threaded)) { free(yt); return 0; }
+    if (!loupe_sgemm_packed_b(1, N, B, N, wt, yt, M, NULL, threaded)) { free(yt); return 0; }
     transpose_back(yt, N, M, bias, act, y, w->level);
     if (act >= LOUPE_ACT_UNARY) loupe_vunary_serial(act - LOUPE_ACT_UNARY, y, y, M * N, 0, 0);
     free(yt);
@@ -960,7 +990,7 @@ const loupe_packed_b *loupe_packed_b_transposed(loupe_packed_b *p, const float *
 int loupe_packed_b_matches(const loupe_packed_b *p) { return p && p->level == loupe_gemm_level(); }
 
 int loupe_sgemm_packed_b(int transA, ptrdiff_t M, const float *A, ptrdiff_t lda, const loupe_packed_b *b, float *C,
-                         ptrdiff_t ldc, int threaded) {
+                         ptrdiff_t ldc, const float *colBias, int threaded) {
     if (!loupe_packed_b_matches(b) || M <= 0) return M == 0;
     const gemm_path *path = &loupe_gemm_paths[b->level];
     const int threads = threaded ? loupe_threads() : 1;
@@ -975,6 +1005,7 @@ int loupe_sgemm_packed_b(int transA, ptrdiff_t M, const float *A, ptrdiff_t lda,
     job.ldc = ldc;
     job.bpacked = b->data;
     job.Npad = b->Npad;
+    job.colBias = colBias;
     const ptrdiff_t rowPanels = (M + path->mr - 1) / path->mr, colPanels = b->Npad / path->nr;
     // Tall (many tokens): bands of rows, a few per thread, each with all of B (small, in L2).
     // Wide (few pixels or tokens): one band of columns per thread, since each reads all of A.

@@ -33,7 +33,7 @@ struct ActivationChain: Sendable, Equatable {
                 // The Conv stays its own step backward; the chain is the Sigmoid and the Mul.
                 guard let sigmoid = f.absorbed.first else { continue }
                 chain = ActivationChain(steps: f.absorbed, input: steps[sigmoid].inputs[0], kind: .silu)
-            case .activationIntoProducer, .scaleIntoConsumer:
+            case .activationIntoProducer, .scaleIntoConsumer, .biasIntoProducer:
                 continue
             }
             guard chain.steps.count >= 2, chain.input >= 0, let last = chain.steps.last else { continue }

@@ -163,6 +163,14 @@ extension Model {
                         throw GraphError.invalid("\(st.node.label): cannot fuse an activation")
                     }
                     outs = try op.forwardFusing(args, activation: activation)
+                case .biasIntoProducer?:
+                    guard let fusion, let op = st.op as? MatMulOperator, let s = st.outputs.first else {
+                        throw GraphError.invalid("\(st.node.label): cannot add a bias inside its product")
+                    }
+                    let add = steps[fusion.partner].inputs
+                    let b = add[0] == s ? add[1] : add[0]
+                    guard b >= 0, let bias = values[b] else { throw GraphError.invalid("\(st.node.label): missing bias") }
+                    outs = try op.forwardAddingBias(args, bias: bias)
                 case .silu?:
                     guard let x = args.first ?? nil else { throw GraphError.invalid("\(st.node.label): missing input") }
                     outs = [try x.silu(name: st.node.label)]

@@ -97,7 +97,8 @@ public final class Model: Sendable {
     /// Runs of steps whose intermediate values are read only inside the run and are not graph
     /// outputs: Conv → Relu / HardSwish / (Sigmoid(x), Mul(x, ·)) — the Conv applies the
     /// activation itself — and Add → Relu as one pass; else (Sigmoid(x), Mul(x, ·)) as one SiLU
-    /// pass, and the exported exact GELU chain as one GELU pass.
+    /// pass, and the exported exact GELU chain as one GELU pass; a squeeze-excitation Mul into
+    /// the Conv reading it; a Linear layer's bias Add into its MatMul.
     static func stepFusions(_ p: Parts) -> [StepFusion?] {
         // How many steps read each slot, and the last one that does.
         var readers = [Int](repeating: 0, count: p.names.count), reader = [Int](repeating: -1, count: p.names.count)
@@ -150,6 +151,21 @@ public final class Model: Sendable {
                   p.steps[c].inputs.dropFirst().allSatisfy({ $0 < 0 || ($0 != s && p.constants[$0] != nil) }) else { continue }
             fusion[j] = StepFusion(partner: c, kind: .scaleIntoConsumer)
             absorbed.insert(c)
+        }
+        // MatMul with a constant (K, N) weight → Add of a constant N-vector, in either operand
+        // order: a Linear layer as `torch.onnx.export` writes it, the bias added inside the GEMM.
+        for (j, st) in p.steps.enumerated() where fusion[j] == nil && !absorbed.contains(j) {
+            guard (st.op as? BinaryOperator)?.op == .add, st.inputs.count == 2, st.outputs.count == 1 else { continue }
+            for (k, s) in st.inputs.enumerated() where s >= 0 && readers[s] == 1 && !outputs.contains(s) {
+                let i = p.producer[s], b = st.inputs[1 - k]
+                guard i >= 0, i < j, fusion[i] == nil, !absorbed.contains(i), p.steps[i].op is MatMulOperator,
+                      p.steps[i].outputs == [s], p.steps[i].inputs.count == 2, b >= 0, b != s,
+                      let w = p.constants[p.steps[i].inputs[1]], w.rank == 2,
+                      let bias = p.constants[b], bias.rank == 1, bias.dtype == .float32, bias.count == w.shape[1] else { continue }
+                fusion[i] = StepFusion(partner: j, kind: .biasIntoProducer)
+                absorbed.insert(j)
+                break
+            }
         }
         return fusion
     }
@@ -413,6 +429,10 @@ struct StepFusion: Sendable, Equatable {
         /// with a squeeze-excitation scale s (N, C, 1, 1) folded into its GEMM
         /// (`ConvOperator.forwardScalingInput`). Runs at the Mul's place.
         case scaleIntoConsumer
+        /// MatMul(x, W) with a constant (K, N) weight whose only reader is Add(·, b) with a
+        /// constant N-vector b (a Linear layer): the bias added to each tile inside the GEMM
+        /// (`MatMulOperator.forwardAddingBias`) instead of by a pass over the whole product.
+        case biasIntoProducer
     }
     /// Step indices of the absorbed steps, in order; the last one's output is the result.
     let absorbed: [Int]

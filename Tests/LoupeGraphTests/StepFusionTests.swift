@@ -388,4 +388,62 @@ extension StepFusionTests {
         let gp = try model.forward(feeds, hooks: observe, recording: .gradient).backward(seeds: seeds, wrt: ["x"])
         XCTAssertEqual(try gf["x"]!.floats(), try gp["x"]!.floats())
     }
+
+    /// Linear layers: MatMul with a constant weight, then Add of a constant bias vector in either
+    /// operand order, the bias added inside the GEMM's tiles (full and partial, 50 rows by 40 and
+    /// 33 columns); a bias that is not a vector keeps its own Add.
+    func linearGraph() throws -> Graph {
+        var rng = SplitMix(seed: 5)
+        func t(_ shape: [Int]) throws -> Tensor { try Tensor(shape: shape, floats: (0..<shape.reduce(1, *)).map { _ in rng.uniform() * 2 - 1 }) }
+        var g = Graph(nodes: [
+            Node(name: "mm1", opType: "MatMul", inputs: ["x", "w1"], outputs: ["m1"]),
+            Node(name: "add1", opType: "Add", inputs: ["m1", "b1"], outputs: ["h"]),
+            Node(name: "mm2", opType: "MatMul", inputs: ["h", "w2"], outputs: ["m2"]),
+            Node(name: "add2", opType: "Add", inputs: ["b2", "m2"], outputs: ["y"]),
+            Node(name: "mm3", opType: "MatMul", inputs: ["x", "w1"], outputs: ["m3"]),
+            Node(name: "add3", opType: "Add", inputs: ["m3", "b3"], outputs: ["z"]),
+        ], inputs: [ValueInfo(name: "x", elementType: 1, shape: [.fixed(2), .fixed(25), .fixed(48)])],
+           outputs: [ValueInfo(name: "y"), ValueInfo(name: "z"), ValueInfo(name: "h")])
+        g.initializers = ["w1": try t([48, 40]), "b1": try t([40]), "w2": try t([40, 33]), "b2": try t([33]), "b3": try t([1, 40])]
+        return g
+    }
+
+    func testLinearBiasFusesIntoItsMatMul() throws {
+        let g = try linearGraph()
+        let model = try Model(graph: g)
+        let names = model.nodes.map(\.name)
+        let idx = { (n: String) in names.firstIndex(of: n)! }
+        XCTAssertEqual(model.fusions[idx("mm1")], StepFusion(partner: idx("add1"), kind: .biasIntoProducer))
+        XCTAssertEqual(model.fusions[idx("mm2")], StepFusion(partner: idx("add2"), kind: .biasIntoProducer))
+        XCTAssertNil(model.fusions[idx("mm3")], "a (1, 40) bias keeps its Add")
+        var rng = SplitMix(seed: 6)
+        let x = try Tensor(shape: [2, 25, 48], floats: (0..<2400).map { _ in rng.uniform() * 4 - 2 })
+        var observe = Hooks()
+        observe.capture(try model.hook("m1"))
+        observe.capture(try model.hook("m2"))
+        let fused = try model.forward(["x": x]).outputs
+        let plain = try model.forward(["x": x], hooks: observe).outputs
+        for k in ["y", "z", "h"] {
+            XCTAssertEqual(try fused[k]!.floats().map(\.bitPattern), try plain[k]!.floats().map(\.bitPattern), k)
+        }
+        // Against the definition, in Double.
+        let xs = try x.floats(), w1 = try g.initializers["w1"]!.floats(), b1 = try g.initializers["b1"]!.floats()
+        let h = try fused["h"]!.floats()
+        for r in 0 ..< 50 {
+            for j in 0 ..< 40 {
+                var s = Double(b1[j]), size = abs(Double(b1[j]))
+                for k in 0 ..< 48 {
+                    let p = Double(xs[r * 48 + k]) * Double(w1[k * 40 + j])
+                    s += p
+                    size += abs(p)
+                }
+                XCTAssertEqual(Double(h[r * 40 + j]), s, accuracy: 1e-6 * size, "h[\(r), \(j)]")
+            }
+        }
+        // Gradients through the fused layers equal the unfused graph's.
+        let seeds = ["y": try Tensor(shape: [2, 25, 33], floats: (0..<1650).map { Float($0 % 7) - 3 })]
+        let gf = try model.forward(["x": x], recording: .gradient).backward(seeds: seeds, wrt: ["x"])
+        let gp = try model.forward(["x": x], hooks: observe, recording: .gradient).backward(seeds: seeds, wrt: ["x"])
+        XCTAssertEqual(try gf["x"]!.floats(), try gp["x"]!.floats())
+    }
 }

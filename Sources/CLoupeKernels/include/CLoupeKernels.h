@@ -181,10 +181,11 @@ const loupe_packed_b *loupe_packed_b_transposed(loupe_packed_b *p, const float *
 /// Whether the panels fit the GEMM path in force now.
 int loupe_packed_b_matches(const loupe_packed_b *p);
 /// C (M x N, row stride ldc) = op(A) * B with B pre-packed (beta 0; op(A) is M x K, A stored M x K
-/// with row stride lda, or K x M when transA). Returns 0, having written nothing, when `b` does
-/// not match the GEMM path in force or memory for packing A is short.
+/// with row stride lda, or K x M when transA), plus colBias[j] in every row when colBias is not
+/// NULL (N floats). Returns 0, having written nothing, when `b` does not match the GEMM path in
+/// force or memory for packing A is short.
 int loupe_sgemm_packed_b(int transA, ptrdiff_t M, const float *A, ptrdiff_t lda, const loupe_packed_b *b, float *C,
-                         ptrdiff_t ldc, int threaded);
+                         ptrdiff_t ldc, const float *colBias, int threaded);
 
 /// Convolution of one image and one group without an im2col buffer: y (M, outH*outW) =
 /// W (M, C*kH*kW) * im2col(x), x being (C, inH, inW) with geometry g, then + bias[m] (bias may

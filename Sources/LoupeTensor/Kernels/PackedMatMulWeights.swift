@@ -44,11 +44,12 @@ public final class PackedMatMulWeights: @unchecked Sendable {
     }
 
     /// C (m × N, row stride `ldc`) = op(A)·B for A (m × K, or K × m with `transposeA`, row stride
-    /// `lda`), over both cores. False, with nothing written, when these panels do not suit the
-    /// GEMM path in force.
+    /// `lda`), over both cores, plus `columnBias[j]` (N floats) in every row when given — a
+    /// Linear layer's bias, added while each tile of C is in cache. False, with nothing written,
+    /// when these panels do not suit the GEMM path in force.
     public func multiply(transposeA: Bool, m: Int, _ a: UnsafePointer<Float>, lda: Int,
-                         into c: UnsafeMutablePointer<Float>, ldc: Int) -> Bool {
-        loupe_sgemm_packed_b(transposeA ? 1 : 0, m, a, lda, handle, c, ldc, 1) != 0
+                         into c: UnsafeMutablePointer<Float>, ldc: Int, columnBias: UnsafePointer<Float>? = nil) -> Bool {
+        loupe_sgemm_packed_b(transposeA ? 1 : 0, m, a, lda, handle, c, ldc, columnBias, 1) != 0
     }
 
     /// C (m × K, row stride `ldc`) = G·Bᵀ for G (m × N, row stride `ldg`), with B the operand
@@ -59,6 +60,6 @@ public final class PackedMatMulWeights: @unchecked Sendable {
                                     into c: UnsafeMutablePointer<Float>, ldc: Int) -> Bool {
         guard let t = (try? source.withFloats { w in loupe_packed_b_transposed(handle, w.baseAddress, source.shape[1]) }) ?? nil
         else { return false }
-        return loupe_sgemm_packed_b(0, m, g, ldg, t, c, ldc, 1) != 0
+        return loupe_sgemm_packed_b(0, m, g, ldg, t, c, ldc, nil, 1) != 0
     }
 }

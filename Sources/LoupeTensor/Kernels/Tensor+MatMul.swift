@@ -12,10 +12,28 @@ extension Kernels {
     /// `transposeA`/`transposeB` swap the last two dimensions of an operand of rank ≥ 2 without
     /// copying it.
     ///
-    /// - Parameter packedB: `b` pre-packed (a constant 2-D weight, ``PackedMatMulWeights``);
-    ///   used when it ``PackedMatMulWeights/matches(_:)`` `b` and `b` is not transposed.
+    /// - Parameters:
+    ///   - packedB: `b` pre-packed (a constant 2-D weight, ``PackedMatMulWeights``); used when it
+    ///     ``PackedMatMulWeights/matches(_:)`` `b` and `b` is not transposed.
+    ///   - columnBias: a float32 vector of the result's last dimension added to every row (ONNX
+    ///     `Add(MatMul(x, W), b)` of a Linear layer in one pass: inside the GEMM's tiles on the
+    ///     pre-packed path, else after it).
     public static func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false,
-                              packedB: PackedMatMulWeights? = nil) throws -> Tensor {
+                              packedB: PackedMatMulWeights? = nil, columnBias: Tensor? = nil) throws -> Tensor {
+        guard let columnBias else {
+            return try matmul(a, b, transposeA: transposeA, transposeB: transposeB, packedB: packedB, bias: nil)
+        }
+        let n = transposeB && b.rank >= 2 ? b.shape[b.rank - 2] : b.shape.last ?? 0
+        guard columnBias.dtype == .float32, columnBias.count == n, b.rank >= 2 else {
+            throw TensorError.shapeMismatch(op: "MatMul", expected: "a float32 bias of \(n) values", got: [columnBias.shape])
+        }
+        return try columnBias.withFloats("MatMul bias") { bias in
+            try matmul(a, b, transposeA: transposeA, transposeB: transposeB, packedB: packedB, bias: bias.baseAddress)
+        }
+    }
+
+    private static func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool,
+                               packedB: PackedMatMulWeights?, bias: UnsafePointer<Float>?) throws -> Tensor {
         let prepacked = packedB.flatMap { !transposeB && b.rank == 2 && $0.matches(b) ? $0 : nil }
         var sa = a.shape, sb = b.shape
         guard !sa.isEmpty, !sb.isEmpty else {
@@ -55,23 +73,34 @@ extension Kernels {
                     guard let c0 = pc.baseAddress, total > 0 else { return }
                     guard let a0 = pa.baseAddress, let b0 = pb.baseAddress, k > 0 else {
                         c0.initialize(repeating: 0, count: total)
+                        if let bias { addColumnBias(c0, rows: total / n, n: n, bias) }
                         return
                     }
                     // A shared right operand and a plain left one: one tall GEMM over all batches.
                     if batchB.reduce(1, *) == 1 && !tA && batchA == batch {
                         if let prepacked, batchCount * m > 1,
-                           prepacked.multiply(transposeA: false, m: batchCount * m, a0, lda: lda, into: c0, ldc: n) {
+                           prepacked.multiply(transposeA: false, m: batchCount * m, a0, lda: lda, into: c0, ldc: n,
+                                              columnBias: bias) {
                             return
                         }
                         gemm(transB: tB, m: batchCount * m, n: n, k: k, a: a0, lda: lda, b: b0, ldb: ldb, c: c0, ldc: n)
-                        return
+                    } else {
+                        batchedGEMM(batch: batchCount, transA: tA, transB: tB, m: m, n: n, k: k,
+                                    a: a0, offsetsA: offA, lda: lda, b: b0, offsetsB: offB, ldb: ldb, c: c0)
                     }
-                    batchedGEMM(batch: batchCount, transA: tA, transB: tB, m: m, n: n, k: k,
-                                a: a0, offsetsA: offA, lda: lda, b: b0, offsetsB: offB, ldb: ldb, c: c0)
+                    if let bias { addColumnBias(c0, rows: total / n, n: n, bias) }
                 }
             }
         }
         return Tensor(uncheckedShape: outShape, storage: .float32(out))
+    }
+
+    /// c[r·n + j] += bias[j] for every row: the bias of a product the GEMM did not add.
+    private static func addColumnBias(_ c: UnsafeMutablePointer<Float>, rows: Int, n: Int, _ bias: UnsafePointer<Float>) {
+        for r in 0 ..< rows {
+            let row = c + r * n
+            for j in 0 ..< n { row[j] += bias[j] }
+        }
     }
 
     /// `batch` independent products `C_i = op(A_i) · op(B_i)` (`C_i` dense m × n, one after

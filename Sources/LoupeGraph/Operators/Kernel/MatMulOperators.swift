@@ -26,6 +26,13 @@ struct MatMulOperator: Operator {
         [try Kernels.matmul(try kernelInput(inputs, 0, label), try kernelInput(inputs, 1, label), packedB: packed)]
     }
 
+    /// The product plus `bias` (its last dimension's values) in every row: this MatMul and the
+    /// Add of a Linear layer's bias after it, as one step (``StepFusion/Kind/biasIntoProducer``).
+    func forwardAddingBias(_ inputs: [Tensor?], bias: Tensor) throws -> [Tensor] {
+        [try Kernels.matmul(try kernelInput(inputs, 0, label), try kernelInput(inputs, 1, label), packedB: packed,
+                            columnBias: bias)]
+    }
+
     var backwardNeeds: BackwardNeeds { .allInputs(2) }
 
     func vjp(_ ctx: VJPContext) throws -> [Tensor?] {
