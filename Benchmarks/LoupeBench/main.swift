@@ -16,6 +16,8 @@ import Loupe
 // MODEL: one forward (`Model.run`), or with --backward a recorded forward plus the backward of
 // the sum of the first output to the first input. --input reads raw little-endian float32 for
 // the first input (batch x the model's other dims); otherwise inputs are fixed pseudo-random.
+// --serve (model mode) keeps the model loaded and answers timing requests on stdin ("W N": W
+// untimed calls, then N timed; one times_ms= line each), for peer scripts that interleave.
 // --profile prints, instead of the timing line, the median time per operator type and the 25
 // slowest nodes (`Model.profile`: each step of a plain forward timed on its own).
 // gemm: `Kernels.gemm` on row-major A (M x K), B (K x N) into C (M x N), beta 0.
@@ -41,7 +43,7 @@ func fail(_ message: String, code: Int32 = 2) -> Never {
 }
 
 let usage = """
-    usage: loupe-bench MODEL.onnx [--batch N] [--backward] [--input F] [--profile] [--runs R] [--warmup W] [--threads T]
+    usage: loupe-bench MODEL.onnx [--batch N] [--backward] [--input F] [--profile] [--serve] [--runs R] [--warmup W] [--threads T]
            loupe-bench gemm M N K [--reps R] [--runs R] [--warmup W] [--threads T]
            loupe-bench conv N C H W M kH kW STRIDE PAD [--groups G] [--backward] [--unpacked] [--recorded] [--reps R] [--runs R] [--warmup W] [--threads T]
     """
@@ -123,7 +125,7 @@ default: dims = []
 
 var batch = 1, runs = 10, warmup = 2, reps = 1, groups = 1
 var threads: Int?
-var backward = false, unpacked = false, recorded = false, profile = false
+var backward = false, unpacked = false, recorded = false, profile = false, serve = false
 var inputPath: String?
 while !args.isEmpty {
     let a = args.removeFirst()
@@ -147,6 +149,7 @@ while !args.isEmpty {
     case "--unpacked": unpacked = true
     case "--recorded": recorded = true
     case "--profile": profile = true
+    case "--serve": serve = true
     case "--input": inputPath = value()
     default: fail("unknown option \(a)\n\(usage)")
     }
@@ -264,7 +267,7 @@ if let threads { Kernels.threads = threads }
         return
     }
     let baseline = currentRSSMiB()
-    try measure(fields: "mode=model batch=\(batch) backward=\(backward ? "yes" : "no")", flops: nil, baselineMiB: baseline) {
+    func call() throws {
         if backward {
             let pass = try model.forward(feeds, recording: .gradient)
             guard let y = pass.outputs[outName] else { return }
@@ -272,6 +275,31 @@ if let threads { Kernels.threads = threads }
         } else {
             _ = try model.run(feeds)
         }
+    }
+    if serve { try serveBlocks(call); return }
+    try measure(fields: "mode=model batch=\(batch) backward=\(backward ? "yes" : "no")", flops: nil, baselineMiB: baseline, call)
+}
+
+/// --serve: the model stays loaded and times blocks of calls on request, so a peer script can
+/// alternate them with its own calls milliseconds apart instead of a process start
+/// apart (this host's speed drifts by tens of percent within seconds). Each stdin line "W N"
+/// runs W untimed calls, then N timed ones, and answers one `times_ms=` line; "q" or end of
+/// input exits.
+@MainActor func serveBlocks(_ call: () throws -> Void) throws {
+    print("ready")
+    fflush(nil)
+    while let line = readLine() {
+        let parts = line.split(separator: " ").compactMap { Int($0) }
+        guard parts.count == 2 else { return }
+        for _ in 0..<max(0, parts[0]) { try call() }
+        var times: [Double] = []
+        for _ in 0..<max(1, parts[1]) {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            try call()
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+        }
+        print("times_ms=" + times.map { String(format: "%.4f", $0) }.joined(separator: ","))
+        fflush(nil)
     }
 }
 
