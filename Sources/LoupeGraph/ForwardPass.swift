@@ -3,6 +3,9 @@ import LoupeTensor
 /// The record of one forward call: outputs, captured hook values, and — when recorded for
 /// backward — exactly the tensors the chosen backward rules read.
 public struct ForwardPass: Sendable {
+    /// The model that ran: the one called, or its specialisation to these input shapes when
+    /// inputs have symbolic dimensions (``ShapeSpecialisation``), which shares its operators,
+    /// value names and hooks.
     public let model: Model
     /// Declared outputs by name.
     public let outputs: [String: Tensor]
