@@ -158,18 +158,24 @@ if let threads { Kernels.threads = threads }
 
 // MARK: - Timing
 
-/// Times `body` (`reps` calls per run) and prints the result lines; `flops` per call, if known.
-@MainActor func measure(fields: String, flops: Double?, baselineMiB: Double, _ body: () throws -> Void) throws {
-    // A warm-up run is a run like the timed ones (reps calls): a fresh process needs several
-    // calls before its allocator has grown to steady state (a 0.25 ms convolution's first timed
-    // run read 0.65-0.95 ms after one warm-up call).
-    for _ in 0..<warmup { for _ in 0..<reps { try body() } }
+/// Milliseconds per call of `runs` timed runs of `reps` back-to-back calls each.
+func timedRuns(_ runs: Int, reps: Int, _ body: () throws -> Void) rethrows -> [Double] {
     var times: [Double] = []
     for _ in 0..<runs {
         let t0 = DispatchTime.now().uptimeNanoseconds
         for _ in 0..<reps { try body() }
         times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6 / Double(reps))
     }
+    return times
+}
+
+/// Times `body` (`reps` calls per run) and prints the result lines; `flops` per call, if known.
+@MainActor func measure(fields: String, flops: Double?, baselineMiB: Double, _ body: () throws -> Void) throws {
+    // A warm-up run is a run like the timed ones (reps calls): a fresh process needs several
+    // calls before its allocator has grown to steady state (a 0.25 ms convolution's first timed
+    // run read 0.65-0.95 ms after one warm-up call).
+    for _ in 0..<warmup { for _ in 0..<reps { try body() } }
+    let times = try timedRuns(runs, reps: reps, body)
     let sorted = times.sorted()
     let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     print(String(format: "median_ms=%.4f min_ms=%.4f max_ms=%.4f runs=%d ", median, sorted[0], sorted[sorted.count - 1], runs)
@@ -292,12 +298,7 @@ if let threads { Kernels.threads = threads }
         let parts = line.split(separator: " ").compactMap { Int($0) }
         guard parts.count == 2 else { return }
         for _ in 0..<max(0, parts[0]) { try call() }
-        var times: [Double] = []
-        for _ in 0..<max(1, parts[1]) {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            try call()
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
-        }
+        let times = try timedRuns(max(1, parts[1]), reps: 1, call)
         print("times_ms=" + times.map { String(format: "%.4f", $0) }.joined(separator: ","))
         fflush(nil)
     }

@@ -214,6 +214,17 @@ class LoupeServer:
             self.proc.kill()
 
 
+def paired_with(lb: LoupeBench, serve_args: list, peer, pairs: int, label: str, settle: float = PAIR_SETTLE_S) -> dict:
+    """paired_blocks against one `loupe-bench ... --serve` process started for it."""
+    server = LoupeServer(lb, *serve_args)
+    try:
+        res = paired_blocks(peer, server, pairs, settle=settle)
+    finally:
+        server.close()
+    print(f"  {label}: {res['ratio_median']:.3f} (median of {res['pairs']} block ratios)", file=sys.stderr, flush=True)
+    return res
+
+
 def paired_blocks(peer, server: LoupeServer, pairs: int, calls: int = 3, settle: float = PAIR_SETTLE_S) -> dict:
     """`pairs` pairs of blocks, the peer's (`peer(n)` -> per-call ms of n timed calls after one
     untimed) and Loupe's alternating, the order flipping every pair; each block is one warm-up
@@ -621,17 +632,12 @@ def section_models(args, lb: LoupeBench, tmp: Path) -> dict:
                    "forward": fwd,
                    "fwd_loupe_over_torch": ratio(med(fwd, "loupe"), med(fwd, "torch")),
                    "fwd_loupe_over_ort": ratio(med(fwd, "loupe"), med(fwd, "ort"))}
+            serve = [path, "--batch", batch, "--threads", t, "--input", xfile]
             if args.pairs > 0:
-                server = LoupeServer(lb, path, "--batch", batch, "--threads", t, "--input", xfile)
-                try:
-                    pf = paired_blocks(lambda n: time_calls(lambda: sess.run(None, {"input": x_np}), n, 1), server,
-                                       args.pairs)
-                finally:
-                    server.close()
+                pf = paired_with(lb, serve, lambda n: time_calls(lambda: sess.run(None, {"input": x_np}), n, 1),
+                                 args.pairs, f"{name} b{batch} forward paired with onnxruntime")
                 row["forward_paired_ort"] = pf
                 row["fwd_loupe_over_ort_paired"] = pf["ratio_median"]
-                print(f"  {name} b{batch} forward paired with onnxruntime: {pf['ratio_median']:.3f} "
-                      f"(median of {pf['pairs']} block ratios)", file=sys.stderr, flush=True)
             # The verdict takes the paired ratio when it was measured (see paired_blocks).
             verdict_ratio = row.get("fwd_loupe_over_ort_paired", row["fwd_loupe_over_ort"])
             if name in FWD_ORT_TARGET:
@@ -646,16 +652,11 @@ def section_models(args, lb: LoupeBench, tmp: Path) -> dict:
                 row["fb_loupe_over_torch"] = ratio(med(fb, "loupe"), med(fb, "torch"))
                 if args.pairs > 0 and name in FWDBWD_TORCH_TARGET:
                     # torch's OpenMP workers spin for a while after each call: the full settle.
-                    server = LoupeServer(lb, path, "--batch", batch, "--threads", t, "--input", xfile, "--backward")
-                    try:
-                        pb = paired_blocks(lambda n: time_calls(lambda: torch_input_grad(model, x), n, 1), server,
-                                           args.pairs, settle=SETTLE_S)
-                    finally:
-                        server.close()
+                    pb = paired_with(lb, serve + ["--backward"],
+                                     lambda n: time_calls(lambda: torch_input_grad(model, x), n, 1), args.pairs,
+                                     f"{name} b{batch} forward+backward paired with torch", settle=SETTLE_S)
                     row["forward_backward_paired_torch"] = pb
                     row["fb_loupe_over_torch_paired"] = pb["ratio_median"]
-                    print(f"  {name} b{batch} forward+backward paired with torch: {pb['ratio_median']:.3f} "
-                          f"(median of {pb['pairs']} block ratios)", file=sys.stderr, flush=True)
                 if name in FWDBWD_TORCH_TARGET:
                     fb_ratio = row.get("fb_loupe_over_torch_paired", row["fb_loupe_over_torch"])
                     row["fb_target"] = f"Loupe/torch <= {FWDBWD_TORCH_TARGET[name]}"
@@ -682,6 +683,13 @@ def print_models(res: dict) -> None:
             for s, v in e.get(what, {}).items():
                 if isinstance(v, dict) and "error" in v:
                     print(f"    {e['model']} b{e['batch']} {what} {s}: error: {v['error']}")
+
+
+def paired_text(paired: float | None, by_rounds: float | None) -> str:
+    """A verdict's ratio: the paired one with the rounds' beside it, or the rounds' alone."""
+    if paired is None:
+        return fmt(by_rounds, '.2f', 0)
+    return f"{paired:.2f} paired ({fmt(by_rounds, '.2f', 0)} by rounds)"
 
 
 def rss_now_mb() -> float:
@@ -884,16 +892,13 @@ def main() -> int:
                             + (" (peak starved, see WARNING)" if suspect else ""), e["target"], e["met"]))
     for e in report.get("models", {}).get("rows", []):
         if "fwd_target" in e:
-            paired = e.get("fwd_loupe_over_ort_paired")
             targets.append((f"{e['model']} b{e['batch']} forward Loupe/ORT "
-                            + (f"{paired:.2f} paired ({fmt(e['fwd_loupe_over_ort'], '.2f', 0)} by rounds)" if paired is not None
-                               else fmt(e['fwd_loupe_over_ort'], '.2f', 0)),
+                            + paired_text(e.get("fwd_loupe_over_ort_paired"), e["fwd_loupe_over_ort"]),
                             e["fwd_target"], e["fwd_met"]))
         if "fb_target" in e:
-            pb = e.get("fb_loupe_over_torch_paired")
             targets.append((f"{e['model']} b{e['batch']} forward+backward Loupe/torch "
-                            + (f"{pb:.2f} paired ({fmt(e['fb_loupe_over_torch'], '.2f', 0)} by rounds)" if pb is not None
-                               else fmt(e['fb_loupe_over_torch'], '.2f', 0)), e["fb_target"], e["fb_met"]))
+                            + paired_text(e.get("fb_loupe_over_torch_paired"), e["fb_loupe_over_torch"]),
+                            e["fb_target"], e["fb_met"]))
     if "memory" in report:
         m = report["memory"]
         targets.append((f"memory {m['model']} b{m['batch']} peak Loupe/torch {fmt(m['loupe_over_torch_peak'], '.2f', 0)}",

@@ -862,8 +862,9 @@ void loupe_sgemm(int transA, int transB, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, 
     ptrdiff_t rowPanels = (M + path->mr - 1) / path->mr, colPanels = (N + path->nr - 1) / path->nr;
     // Many rows and columns: one row band per thread, each the whole serial GEMM (its own rows of
     // A packed once, all of B packed per band, which costs each thread what it costs one thread
-    // alone) at the plain path's deep k blocks. 2048^3 on two threads: 192-201 -> 193-205 GFLOP/s
-    // against the shared packed-A driver with its 256-deep blocks.
+    // alone) at the plain path's deep k blocks. Two threads, alternating A/B against the shared
+    // packed-A driver with its 256-deep blocks: 1024^3 159-194 -> 188-207 GFLOP/s, 2048^3
+    // 171-194 -> 188-205.
     if (flops >= 2.0 * 256 * 256 * 256 && M >= 256 * (ptrdiff_t)threads && colPanels >= 4 * (ptrdiff_t)threads) {
         gemm_split rows = {p, path, 1, (rowPanels + threads - 1) / threads * path->mr};
         loupe_parallel_for((M + rows.chunk - 1) / rows.chunk, gemm_task, &rows);

@@ -215,5 +215,26 @@ final class KernelGEMMTests: XCTestCase {
             Kernels.forceGEMMLevel(nil)
         }
     }
+
+    /// A column bias with the product: inside the packed GEMM's tiles (many rows), and added after
+    /// it where the packed path is not taken (one row: the matrix-vector product; no packed
+    /// weights) — the same floats as the product followed by a broadcast add, on every path.
+    func testMatMulColumnBiasEqualsProductPlusBias() throws {
+        var rng = KernelRNG(seed: 9)
+        let w = try Tensor(shape: [48, 40], floats: rng.floats(48 * 40)), b = try Tensor(shape: [40], floats: rng.floats(40))
+        let packed = try PackedMatMulWeights(weight: w)
+        for shape in [[1, 48], [3, 17, 48], [48]] {
+            let a = try Tensor(shape: shape, floats: rng.floats(shape.reduce(1, *)))
+            for p in [packed, nil] {
+                let fused = try Kernels.matmul(a, w, packedB: p, columnBias: b)
+                let plain = try Kernels.matmul(a, w, packedB: p)
+                let want = try plain.floats(), bias = try b.floats()
+                XCTAssertEqual(fused.shape, plain.shape)
+                XCTAssertEqual(try fused.floats(), want.indices.map { want[$0] + bias[$0 % 40] }, "\(shape) packed \(p != nil)")
+            }
+        }
+        XCTAssertThrowsError(try Kernels.matmul(try Tensor(shape: [2, 48], floats: rng.floats(96)), w,
+                                                columnBias: try Tensor(shape: [39], floats: rng.floats(39))))
+    }
 }
 

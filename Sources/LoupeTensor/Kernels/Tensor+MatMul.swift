@@ -95,12 +95,10 @@ extension Kernels {
         return Tensor(uncheckedShape: outShape, storage: .float32(out))
     }
 
-    /// c[r·n + j] += bias[j] for every row: the bias of a product the GEMM did not add.
+    /// c[r·n + j] += bias[j] for every row, in place: the bias of a product the GEMM did not add
+    /// (the row-vector broadcast of the element-wise add).
     private static func addColumnBias(_ c: UnsafeMutablePointer<Float>, rows: Int, n: Int, _ bias: UnsafePointer<Float>) {
-        for r in 0 ..< rows {
-            let row = c + r * n
-            for j in 0 ..< n { row[j] += bias[j] }
-        }
+        loupe_vbinary(Int32(LOUPE_VB_ADD.rawValue), c, n, 1, bias, 0, 1, c, rows, n)
     }
 
     /// `batch` independent products `C_i = op(A_i) · op(B_i)` (`C_i` dense m × n, one after
