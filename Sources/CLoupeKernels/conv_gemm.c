@@ -879,6 +879,18 @@ int loupe_pointwise_transposed(const loupe_packed_a *wc, const float *x, ptrdiff
     return transposed_product(w, x, N, bias, act, y, threaded);
 }
 
+int loupe_pointwise_rows(const loupe_packed_a *wc, const float *x, ptrdiff_t rows, const float *bias, int act, float *y,
+                         int threaded) {
+    loupe_packed_a *w = (loupe_packed_a *)wc;
+    if (rows <= 0 || w->transA) return 0;
+    const loupe_packed_b *wt = weight_transposed_b(w);
+    if (!wt || wt->level != w->level) return 0;
+    if (!loupe_sgemm_packed_b(0, rows, x, w->K, wt, y, w->M, bias, threaded)) return 0;
+    if (act == LOUPE_ACT_RELU) loupe_vunary_serial(LOUPE_VU_RELU, y, y, rows * w->M, 0, 0);
+    else if (act >= LOUPE_ACT_UNARY) loupe_vunary_serial(act - LOUPE_ACT_UNARY, y, y, rows * w->M, 0, 0);
+    return 1;
+}
+
 void loupe_conv2d_packed(const loupe_packed_a *w, const float *x, const loupe_window2d *g,
                          const float *bias, int act, float *y, int threaded) {
     if (conv_transposed(w, x, g, bias, act, y, threaded)) return;

@@ -314,6 +314,28 @@ final class KernelConvTests: XCTestCase {
         }
     }
 
+    /// Pointwise convolutions on 1×1 maps with a batch (squeeze-excitation layers) run on the
+    /// weight's transposed panels (`loupe_pointwise_rows`): against the reference with and
+    /// without bias, each activation, batches filling 14-row panels partly and across several,
+    /// channel counts off the panel widths.
+    func testPointwiseOnOneByOneMapsOverPackedPanels() throws {
+        var rng = KernelRNG(seed: 23)
+        let g = ConvGeometry(kernel: (1, 1))
+        for (n, c, m) in [(2, 24, 9), (16, 70, 40), (33, 150, 37)] {
+            let x = try rng.tensor([n, c, 1, 1]), w = try rng.tensor([m, c, 1, 1]), b = try rng.tensor([m])
+            let packed = try PackedConvWeights(weight: w, groups: 1)
+            for bias in [b, nil] {
+                let ref = try ReferenceKernels.conv2d(x, weight: w, bias: bias, geometry: g).floats()
+                for (act, f): (ConvActivation, (Float) -> Float) in [(.none, { $0 }), (.relu, { max($0, 0) }),
+                                                                    (.hardSwish, { $0 * max(0, min(1, $0 / 6 + 0.5)) })] {
+                    let y = try Kernels.conv2d(x, weight: w, bias: bias, geometry: g, packed: packed, activation: act)
+                    XCTAssertEqual(y.shape, [n, m, 1, 1])
+                    try assertKernelClose(y, try Tensor(shape: y.shape, floats: ref.map(f)), "n\(n) c\(c) m\(m) bias \(bias != nil) \(act)")
+                }
+            }
+        }
+    }
+
     /// Few input channels (a first layer on RGB) take the direct kernel on AVX-512
     /// (`loupe_conv2d_small_c`): against the reference on MobileNet/EfficientNet/ResNet first
     /// layers and odd geometries (strides 1-3, dilation, asymmetric pads, widths off 16, a partial

@@ -160,6 +160,12 @@ int loupe_pointwise_transposed(const loupe_packed_a *w, const float *x, ptrdiff_
                                float *y, int threaded);
 /// Whether loupe_pointwise_transposed takes N pixels with these weights.
 int loupe_pointwise_transposed_suits(const loupe_packed_a *w, ptrdiff_t N);
+/// A pointwise convolution on 1x1 maps for a batch of `rows` images (squeeze-excitation layers):
+/// y (rows x M) = x (rows x K) W^T + bias, then `act`, over the weight's transposed panels (made
+/// on first use and kept), so no call packs the weight. Returns 0, with nothing written, when
+/// those panels cannot be had.
+int loupe_pointwise_rows(const loupe_packed_a *w, const float *x, ptrdiff_t rows, const float *bias, int act, float *y,
+                         int threaded);
 
 /// loupe_sgemm_packed (transB = 0, beta = 0) with row k of B multiplied by rowScale[k] as it is
 /// packed: C = A * diag(rowScale) * B + bias. A pointwise convolution of x * s, where s is one
