@@ -826,17 +826,20 @@ static void transpose_back(const float *yt, ptrdiff_t N, ptrdiff_t M, const floa
     }
 }
 
+static int sgemm_packed_b(int transA, ptrdiff_t M, const float *A, ptrdiff_t lda, const float *kScale,
+                          const loupe_packed_b *b, float *C, ptrdiff_t ldc, const float *colBias, int threaded);
+
 /// y = W * B computed as y^T = B^T * W^T, B (K x N, row stride N) read as a transposed A operand:
 /// the N output pixels become the GEMM's rows (14-row panels), the output channels its columns,
 /// with W^T's panels packed once per weight. Returns 0 (nothing written) when memory is short.
-static int transposed_product(loupe_packed_a *w, const float *B, ptrdiff_t N, const float *bias, int act, float *y,
-                              int threaded) {
+static int transposed_product(loupe_packed_a *w, const float *B, ptrdiff_t N, const float *rowScale, const float *bias,
+                              int act, float *y, int threaded) {
     const loupe_packed_b *wt = weight_transposed_b(w);
     if (!wt || wt->level != w->level) return 0;
     const ptrdiff_t M = w->M;
     float *yt = malloc((size_t)N * (size_t)M * sizeof(float));
     if (!yt) return 0;
-    if (!loupe_sgemm_packed_b(1, N, B, N, wt, yt, M, NULL, threaded)) { free(yt); return 0; }
+    if (!sgemm_packed_b(1, N, B, N, rowScale, wt, yt, M, NULL, threaded)) { free(yt); return 0; }
     transpose_back(yt, N, M, bias, act, y, w->level);
     if (act >= LOUPE_ACT_UNARY) loupe_vunary_serial(act - LOUPE_ACT_UNARY, y, y, M * N, 0, 0);
     free(yt);
@@ -860,7 +863,7 @@ static int conv_transposed(const loupe_packed_a *wc, const float *x, const loupe
     ptrdiff_t itasks = (ij.C + ij.perTask - 1) / ij.perTask;
     if (itasks > 1) loupe_parallel_for(itasks, im2col_task, &ij);
     else im2col_task(&ij, 0);
-    int done = transposed_product(w, col, N, bias, act, y, threaded);
+    int done = transposed_product(w, col, N, NULL, bias, act, y, threaded);
     free(col);
     return done;
 }
@@ -876,7 +879,14 @@ int loupe_pointwise_transposed(const loupe_packed_a *wc, const float *x, ptrdiff
                                float *y, int threaded) {
     loupe_packed_a *w = (loupe_packed_a *)wc;
     if (!loupe_pointwise_transposed_suits(w, N)) return 0;
-    return transposed_product(w, x, N, bias, act, y, threaded);
+    return transposed_product(w, x, N, NULL, bias, act, y, threaded);
+}
+
+int loupe_pointwise_transposed_scaled(const loupe_packed_a *wc, const float *x, ptrdiff_t N, const float *rowScale,
+                                      const float *bias, int act, float *y, int threaded) {
+    loupe_packed_a *w = (loupe_packed_a *)wc;
+    if (!loupe_pointwise_transposed_suits(w, N)) return 0;
+    return transposed_product(w, x, N, rowScale, bias, act, y, threaded);
 }
 
 int loupe_pointwise_rows(const loupe_packed_a *wc, const float *x, ptrdiff_t rows, const float *bias, int act, float *y,
@@ -1001,13 +1011,32 @@ const loupe_packed_b *loupe_packed_b_transposed(loupe_packed_b *p, const float *
 
 int loupe_packed_b_matches(const loupe_packed_b *p) { return p && p->level == loupe_gemm_level(); }
 
-int loupe_sgemm_packed_b(int transA, ptrdiff_t M, const float *A, ptrdiff_t lda, const loupe_packed_b *b, float *C,
-                         ptrdiff_t ldc, const float *colBias, int threaded) {
+/// Column k of packed A (op(A) is M x K) times scale[k], in place: what packing A * diag(scale)
+/// would give, bit for bit (one product per element either way).
+static void scale_packed_columns(loupe_packed_a *a, const float *scale) {
+    const ptrdiff_t mr = loupe_gemm_paths[a->level].mr, step = k_step(a->K);
+    for (ptrdiff_t pc = 0; pc < a->K; pc += step) {
+        const ptrdiff_t kc = a->K - pc < step ? a->K - pc : step;
+        for (ptrdiff_t i0 = 0; i0 < a->Mpad; i0 += mr) {
+            float *panel = a->data + pc * a->Mpad + i0 * kc;
+            for (ptrdiff_t k = 0; k < kc; k++) {
+                const float f = scale[pc + k];
+                float *col = panel + k * mr;
+                for (ptrdiff_t i = 0; i < mr; i++) col[i] *= f;
+            }
+        }
+    }
+}
+
+/// loupe_sgemm_packed_b with op(A) * diag(kScale) when kScale is not NULL.
+static int sgemm_packed_b(int transA, ptrdiff_t M, const float *A, ptrdiff_t lda, const float *kScale,
+                          const loupe_packed_b *b, float *C, ptrdiff_t ldc, const float *colBias, int threaded) {
     if (!loupe_packed_b_matches(b) || M <= 0) return M == 0;
     const gemm_path *path = &loupe_gemm_paths[b->level];
     const int threads = threaded ? loupe_threads() : 1;
     loupe_packed_a *a = create_packed(transA, M, b->K, A, lda, threads > 1);
     if (!a) return 0;
+    if (kScale) scale_packed_columns(a, kScale);
     packed_job job;
     memset(&job, 0, sizeof job);
     job.a = a;
@@ -1034,5 +1063,10 @@ int loupe_sgemm_packed_b(int transA, ptrdiff_t M, const float *A, ptrdiff_t lda,
     else run_block(&job, 0, M, 0, b->N);
     loupe_packed_a_destroy(a);
     return 1;
+}
+
+int loupe_sgemm_packed_b(int transA, ptrdiff_t M, const float *A, ptrdiff_t lda, const loupe_packed_b *b, float *C,
+                         ptrdiff_t ldc, const float *colBias, int threaded) {
+    return sgemm_packed_b(transA, M, A, lda, NULL, b, C, ldc, colBias, threaded);
 }
 

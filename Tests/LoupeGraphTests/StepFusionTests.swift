@@ -312,7 +312,9 @@ extension StepFusionTests {
             let gp = try model.forward(["x": x], hooks: observe, recording: .gradient).backward(seeds: ["y": seed], wrt: ["x"])
             XCTAssertEqual(try g["x"]?.floats(), try gp["x"]?.floats())
         }
-        // The scale really is folded on the 8x8 maps: the kernel entry takes it, and declines 7x7.
+        // The scale really is folded on the 8x8 maps (into the column panels) and on 7x7 ones (into
+        // the transposed product's packed pixel rows: the same products as scaling x first, so
+        // bit-identical, bias and ReLU included, one image and a batch).
         var rng = SplitMix(seed: 30)
         let wp = try rng.tensor([80, 24, 1, 1]), packed = try PackedConvWeights(weight: wp, groups: 1)
         let g = ConvGeometry(kernel: (1, 1))
@@ -322,8 +324,15 @@ extension StepFusionTests {
         guard let folded else { return XCTFail("8x8 maps: the scale was not folded") }
         let a = try folded.floats(), b = try reference.floats()
         for i in a.indices { XCTAssertEqual(a[i], b[i], accuracy: 2e-5 * max(1, abs(b[i])), "folded[\(i)]") }
-        XCTAssertNil(try Kernels.conv2dScaledInput(try rng.tensor([1, 24, 7, 7]), scale: try rng.tensor([1, 24, 1, 1]), weight: wp,
-                                                   bias: nil, geometry: g, packed: packed, activation: .none))
+        let bias = try rng.tensor([80])
+        for batch in [1, 3] {
+            let x77 = try rng.tensor([batch, 24, 7, 7]), s77 = try rng.tensor([batch, 24, 1, 1])
+            let y = try Kernels.conv2dScaledInput(x77, scale: s77, weight: wp, bias: bias, geometry: g, packed: packed, activation: .relu)
+            let ref = try Kernels.conv2d(try Tensor.binary(.mul, x77, s77), weight: wp, bias: bias, geometry: g, packed: packed,
+                                         activation: .relu)
+            guard let y else { return XCTFail("7x7 maps: the scale was not folded") }
+            XCTAssertEqual(try y.floats(), try ref.floats(), "7x7 batch \(batch)")
+        }
     }
 }
 

@@ -160,6 +160,10 @@ int loupe_pointwise_transposed(const loupe_packed_a *w, const float *x, ptrdiff_
                                float *y, int threaded);
 /// Whether loupe_pointwise_transposed takes N pixels with these weights.
 int loupe_pointwise_transposed_suits(const loupe_packed_a *w, ptrdiff_t N);
+/// loupe_pointwise_transposed of x * s, row k of x (input channel k) multiplied by rowScale[k]
+/// as the operand is packed: the squeeze-excitation product folded in, never made.
+int loupe_pointwise_transposed_scaled(const loupe_packed_a *w, const float *x, ptrdiff_t N, const float *rowScale,
+                                      const float *bias, int act, float *y, int threaded);
 /// A pointwise convolution on 1x1 maps for a batch of `rows` images (squeeze-excitation layers):
 /// y (rows x M) = x (rows x K) W^T + bias, then `act`, over the weight's transposed panels (made
 /// on first use and kept), so no call packs the weight. Returns 0, with nothing written, when

@@ -201,9 +201,9 @@ extension Kernels {
     /// `conv2d(x · scale, …)` for a pointwise convolution (1×1, stride 1, no padding, one group)
     /// whose input is multiplied by one `scale` per image and channel (N, C, 1, 1): the
     /// squeeze-excitation product, folded into the packing of the GEMM's column panels, so the
-    /// scaled tensor is never made. nil (nothing done) when the shapes or the weight do not
-    /// allow it, or when the layer takes the transposed product (7×7 maps), which is faster than
-    /// the pass the fold saves.
+    /// scaled tensor is never made; on few-pixel maps (7×7), where the layer takes the transposed
+    /// product, into its packed pixel rows instead. nil (nothing done) when the shapes or the
+    /// weight do not allow it, or memory for the panels is short.
     public static func conv2dScaledInput(_ x: Tensor, scale: Tensor, weight: Tensor, bias: Tensor?, geometry p: ConvGeometry,
                                          packed: PackedConvWeights?, activation: ConvActivation) throws -> Tensor? {
         guard p.isPointwise, p.groups == 1, x.rank == 4, scale.shape == [x.shape[0], x.shape[1], 1, 1],
@@ -214,10 +214,15 @@ extension Kernels {
             throw TensorError.shapeMismatch(op: "Conv", expected: "bias of \(s.m) elements", got: [bias.shape])
         }
         let handle = packed.handle(group: 0)
-        if loupe_pointwise_transposed_suits(handle, s.plane) != 0 { return nil }
+        // Few pixels (7×7 maps) take the transposed product, the scale applied to its packed
+        // pixel rows; otherwise the scale is applied as the column panels are packed.
+        let transposed = loupe_pointwise_transposed_suits(handle, s.plane) != 0
         let X = try x.floats("Conv"), S = try scale.floats("Conv"), Bv = try bias?.floats("Conv")
         let count = s.n * s.m * s.plane
         let outer = parallelOverTasks(s.n)
+        let failed = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+        defer { failed.deallocate() }
+        failed.pointee = 0
         let Y = [Float](unsafeUninitializedCapacity: count) { yb, initialized in
             initialized = count
             guard let y0 = yb.baseAddress else { return }
@@ -225,13 +230,21 @@ extension Kernels {
                 withOptionalPointer(Bv) { bp in
                     guard let x0 = xb.baseAddress, let s0 = sb.baseAddress else { return }
                     let body: (Int) -> Void = { img in
-                        loupe_sgemm_packed_scaled(handle, s.plane, x0 + img * s.c * s.plane, s.plane, s0 + img * s.c, bp,
-                                                  activation.code, y0 + img * s.m * s.plane, s.plane, outer ? 0 : 1)
+                        let xi = x0 + img * s.c * s.plane, si = s0 + img * s.c, yi = y0 + img * s.m * s.plane
+                        if transposed {
+                            // Out of memory for the panels: the caller makes the product instead.
+                            if loupe_pointwise_transposed_scaled(handle, xi, s.plane, si, bp, activation.code, yi, outer ? 0 : 1) == 0 {
+                                failed.pointee = 1
+                            }
+                        } else {
+                            loupe_sgemm_packed_scaled(handle, s.plane, xi, s.plane, si, bp, activation.code, yi, s.plane, outer ? 0 : 1)
+                        }
                     }
                     if outer { parallelFor(s.n, body) } else { for img in 0..<s.n { body(img) } }
                 }
             } }
         }
+        if failed.pointee != 0 { return nil }
         return Tensor(uncheckedShape: [s.n, s.m, s.oh, s.ow], storage: .float32(Y))
     }
 
