@@ -128,14 +128,17 @@ static const float FN(exp2_32nds)[32] = {
 /// third fewer floating-point operations than the shared degree-7 chain, on a unit that runs one
 /// 512-bit FMA per cycle (Zen 4). All paths stay within a few ulp of Double (`testSiLUAccuracy`).
 static inline VATTR VF FN(vsilu)(VF x) {
-    VF a = FN(vsel)(x > 87.3f, (VF)(-87.3f), -x);   // NaN fails both tests and stays NaN
-    a = FN(vsel)(a > 89.0f, (VF)89.0f, a);
 #if VW == 16
+    // a = −x clamped to [−87.3, 89], kept as xc = −a = x clamped to [−89, 87.3] by max and min
+    // (which return their second operand, x, when it is NaN), the negation folded into the FMAs
+    // below: two operations where the compare-and-select form took five, the same values bit
+    // for bit (14.7 against 16.3 cycles per 16 floats on Zen 4).
+    VF xc = (VF)_mm512_min_ps(_mm512_set1_ps(87.3f), _mm512_max_ps(_mm512_set1_ps(-89.0f), (__m512)x));
     const VF magic = 12582912.0f;
-    VF t = FN(vfma)(a, (VF)46.1662413084468283f, magic);   // 32/ln2
+    VF t = (VF)_mm512_fnmadd_ps((__m512)xc, _mm512_set1_ps(46.1662413084468283f), (__m512)magic);   // a·32/ln2 + magic
     VF k = t - magic;
-    // ln2/32 in two parts; k·(0.693359375/32) is exact (9 + 13 significant bits).
-    VF r = FN(vfma)(k, (VF)(-0.02166748046875f), a);
+    // ln2/32 in two parts; k·(0.693359375/32) is exact (9 + 13 significant bits). r = a − k·c₁.
+    VF r = (VF)_mm512_fnmsub_ps((__m512)k, _mm512_set1_ps(0.02166748046875f), (__m512)xc);
     r = FN(vfma)(k, (VF)6.63107625e-06f, r);
     VF p = FN(vfma)(FN(vfma)(FN(vfma)(r, (VF)0.166666672f, (VF)0.5f), r, (VF)1.0f), r, (VF)1.0f);
     VI ki = (VI)t - (VI)magic;
@@ -144,6 +147,8 @@ static inline VATTR VF FN(vsilu)(VF x) {
     // 2^n with n = floor(k / 32); at n = 128 its bits are +inf, as on the other paths.
     VF e = (p * (VF)table) * (VF)(((ki >> 5) + 127) << 23);
 #else
+    VF a = FN(vsel)(x > 87.3f, (VF)(-87.3f), -x);   // NaN fails both tests and stays NaN
+    a = FN(vsel)(a > 89.0f, (VF)89.0f, a);
     VI ni;
     VF e = (FN(vexpm1_reduced)(a, &ni) + 1.0f) * (VF)((ni + 127) << 23);
 #endif
