@@ -351,6 +351,9 @@ final class KernelConvTests: XCTestCase {
             // Stride 2 with even left pads (which phase each input column lands in), odd widths.
             ([1, 3, 31, 43], 16, ConvGeometry(kernel: (5, 5), strides: (2, 2), pads: (2, 2, 2, 2))),
             ([2, 3, 20, 35], 8, ConvGeometry(kernel: (3, 3), strides: (2, 2), pads: (0, 0, 1, 1))),
+            // 33 output rows over 3 images of 11: tasks of 4 rows cross image boundaries, where
+            // the activation pass splits its rows per image.
+            ([3, 3, 22, 40], 16, ConvGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1))),
         ]
         let win = ConvGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1)).window(inH: 40, inW: 37, outH: 20, outW: 19)
         XCTAssertEqual(Kernels.takesFewChannelDirect(c: 3, m: 16, window: win), Kernels.gemmLevel == 2)
