@@ -82,6 +82,7 @@ import time  # noqa: E402
 import warnings  # noqa: E402
 
 import export_bench_models  # noqa: E402
+from paired_stats import ci_text, median_ci  # noqa: E402
 
 SECTIONS = ["peak", "gemm", "conv", "models", "memory", "explain"]
 DEFAULT_SECTIONS = "peak,gemm,conv,models,memory"
@@ -221,7 +222,8 @@ def paired_with(lb: LoupeBench, serve_args: list, peer, pairs: int, label: str, 
         res = paired_blocks(peer, server, pairs, settle=settle)
     finally:
         server.close()
-    print(f"  {label}: {res['ratio_median']:.3f} (median of {res['pairs']} block ratios)", file=sys.stderr, flush=True)
+    print(f"  {label}: {res['ratio_median']:.3f} (median of {res['pairs']} block ratios{ci_text(res.get('ratio_ci95'))})",
+          file=sys.stderr, flush=True)
     return res
 
 
@@ -243,7 +245,7 @@ def paired_blocks(peer, server: LoupeServer, pairs: int, calls: int = 3, settle:
         loupe_ms += got["loupe"]
         peer_ms += got["peer"]
     return {"pairs": pairs, "calls_per_block": calls, "ratio_median": statistics.median(ratios),
-            "ratios": ratios, "loupe": summarize(loupe_ms), "peer": summarize(peer_ms)}
+            "ratio_ci95": median_ci(ratios), "ratios": ratios, "loupe": summarize(loupe_ms), "peer": summarize(peer_ms)}
 
 
 def rounds(sides: dict, n_rounds: int, progress: str | None = None) -> dict:
@@ -685,11 +687,12 @@ def print_models(res: dict) -> None:
                     print(f"    {e['model']} b{e['batch']} {what} {s}: error: {v['error']}")
 
 
-def paired_text(paired: float | None, by_rounds: float | None) -> str:
-    """A verdict's ratio: the paired one with the rounds' beside it, or the rounds' alone."""
+def paired_text(paired: float | None, by_rounds: float | None, ci: tuple[float, float] | None = None) -> str:
+    """A verdict's ratio: the paired one (with its bootstrap interval) and the rounds' beside it,
+    or the rounds' alone."""
     if paired is None:
         return fmt(by_rounds, '.2f', 0)
-    return f"{paired:.2f} paired ({fmt(by_rounds, '.2f', 0)} by rounds)"
+    return f"{paired:.2f} paired{ci_text(ci, 2)} ({fmt(by_rounds, '.2f', 0)} by rounds)"
 
 
 def rss_now_mb() -> float:
@@ -893,11 +896,13 @@ def main() -> int:
     for e in report.get("models", {}).get("rows", []):
         if "fwd_target" in e:
             targets.append((f"{e['model']} b{e['batch']} forward Loupe/ORT "
-                            + paired_text(e.get("fwd_loupe_over_ort_paired"), e["fwd_loupe_over_ort"]),
+                            + paired_text(e.get("fwd_loupe_over_ort_paired"), e["fwd_loupe_over_ort"],
+                                          e.get("forward_paired_ort", {}).get("ratio_ci95")),
                             e["fwd_target"], e["fwd_met"]))
         if "fb_target" in e:
             targets.append((f"{e['model']} b{e['batch']} forward+backward Loupe/torch "
-                            + paired_text(e.get("fb_loupe_over_torch_paired"), e["fb_loupe_over_torch"]),
+                            + paired_text(e.get("fb_loupe_over_torch_paired"), e["fb_loupe_over_torch"],
+                                          e.get("forward_backward_paired_torch", {}).get("ratio_ci95")),
                             e["fb_target"], e["fb_met"]))
     if "memory" in report:
         m = report["memory"]
@@ -905,8 +910,8 @@ def main() -> int:
                         m["target"], m["met"]))
     for m, v in report.get("explain", {}).get("targets", {}).items():  # issue 4's, as bench_explainers.py judged
         if "pairs" in v:  # Eigen-CAM / Loupe's forward, paired calls
-            what = (f"explain {m} / Loupe forward {fmt(v.get('ratio'), '.3f', 0)} paired median of {v['pairs']} "
-                    f"(medians {fmt(v.get('ratio_of_medians'), '.3f', 0)}, minima {fmt(v.get('ratio_min'), '.3f', 0)})")
+            what = (f"explain {m} / Loupe forward {fmt(v.get('ratio'), '.4f', 0)} paired median of {v['pairs']}"
+                    f"{ci_text(v.get('ratio_ci95'), 4)} (medians {fmt(v.get('ratio_of_medians'), '.3f', 0)}, minima {fmt(v.get('ratio_min'), '.3f', 0)})")
         else:
             what = f"explain {m} Loupe/peer {fmt(v.get('ratio'), '.2f', 0)} (minima {fmt(v.get('ratio_min'), '.2f', 0)})"
         targets.append((what, v.get("target", "?"), v.get("met")))

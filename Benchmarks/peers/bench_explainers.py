@@ -68,6 +68,8 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
+from paired_stats import ci_text, median_ci  # noqa: E402
+
 # OpenMP wait policy: torch's default (spinning) is the fastest on a quiet machine (resnet18's
 # forward at 2 threads: ~15 ms, against ~24 ms with PASSIVE), but it slows down 20-30x as soon as
 # another process holds one of the 2 cores (~940 ms: each parallel region waits for a
@@ -333,8 +335,10 @@ def main() -> int:
         ratios["eigencam_over_loupe_forward"] = r_paired
         ratios["eigencam_over_loupe_forward_of_medians"] = r
         ratios["eigencam_over_loupe_forward_min"] = r_min
+        ci = median_ci(pairs)
+        ratios["eigencam_over_loupe_forward_ci95"] = ci
         verdicts["eigencam"] = {"target": "<= 1.0 x Loupe forward (median of per-pair ratios)", "ratio": r_paired,
-                                "pairs": len(pairs), "ratio_of_medians": r, "ratio_min": r_min,
+                                "pairs": len(pairs), "ratio_ci95": ci, "ratio_of_medians": r, "ratio_min": r_min,
                                 "met": r_paired <= 1.0}
 
     print(f"resnet18 224x224 batch 1, class {cls}, {args.threads} threads, median (min) of {args.rounds} x {args.runs} "
@@ -354,8 +358,8 @@ def main() -> int:
         cs = f"{max(c.values()):.1e}" if c else "-"
         print(f"{m:<11} {p['what']:<52} {ps:>17} {ls:>17} {ratio:>5} {rmin:>6} {tgt:>7} {met:>6} {cs:>8}")
     if "eigencam_over_loupe_forward" in ratios:
-        print(f"eigencam / Loupe forward: {ratios['eigencam_over_loupe_forward']:.3f} paired median of "
-              f"{verdicts['eigencam']['pairs']} pairs (ratio of medians "
+        print(f"eigencam / Loupe forward: {ratios['eigencam_over_loupe_forward']:.4f} paired median of "
+              f"{verdicts['eigencam']['pairs']} pairs{ci_text(verdicts['eigencam']['ratio_ci95'], 4)} (ratio of medians "
               f"{ratios['eigencam_over_loupe_forward_of_medians']:.3f}, of minima "
               f"{ratios['eigencam_over_loupe_forward_min']:.3f}) "
               f"({'met' if verdicts['eigencam']['met'] else 'MISSED'}: target <= 1.0)")
