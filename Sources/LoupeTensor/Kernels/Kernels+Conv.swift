@@ -73,12 +73,12 @@ extension Kernels {
         }
     }
 
-    /// Whether to spread independent (image, group) tasks over threads rather than
-    /// parallelising each GEMM: when they divide evenly or are plentiful.
     /// Images from which a pointwise convolution on 1×1 maps runs on the weight's transposed
     /// panels (`loupe_pointwise_rows`) rather than as a GEMM that packs the weight per call.
     static let pointwiseRowsMinimum = 2
 
+    /// Whether to spread independent (image, group) tasks over threads rather than
+    /// parallelising each GEMM: when they divide evenly or are plentiful.
     static func parallelOverTasks(_ tasks: Int) -> Bool {
         let t = threads
         return tasks >= 2 && (tasks % t == 0 || tasks >= 4 * t)
@@ -135,7 +135,7 @@ extension Kernels {
             // matrix-vector product over the weight in place (the packed path would run its
             // 14×32 tile on a single column: 32× the work, 55 µs for a 576→144 layer).
             // Several images take Wᵀ's panels, packed once per weight, where the plain GEMM
-            // packed Wᵀ on every call (576→144 at batch 16: 92 → 30 µs).
+            // packed Wᵀ on every call (576→144 at batch 16: 92 → 37 µs).
             if s.n >= pointwiseRowsMinimum, let packed, packed.matches(weight, groups: 1) {
                 let count = s.n * s.m
                 var done = false
