@@ -12,6 +12,7 @@
 #include "gemm_internal.h"
 #include "transpose16.h"
 #include "lane_mask.h"
+#include "activate.h"
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -896,8 +897,7 @@ int loupe_pointwise_rows(const loupe_packed_a *wc, const float *x, ptrdiff_t row
     const loupe_packed_b *wt = weight_transposed_b(w);
     if (!wt || wt->level != w->level) return 0;
     if (!loupe_sgemm_packed_b(0, rows, x, w->K, wt, y, w->M, bias, threaded)) return 0;
-    if (act == LOUPE_ACT_RELU) loupe_vunary_serial(LOUPE_VU_RELU, y, y, rows * w->M, 0, 0);
-    else if (act >= LOUPE_ACT_UNARY) loupe_vunary_serial(act - LOUPE_ACT_UNARY, y, y, rows * w->M, 0, 0);
+    loupe_activate_in_place(act, y, rows * w->M);
     return 1;
 }
 

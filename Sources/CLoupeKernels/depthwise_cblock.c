@@ -20,6 +20,7 @@
 #include "gemm_internal.h" // loupe_thread_buffer
 #include "CLoupeVMath.h"
 #include "depthwise_cblock.h"
+#include "activate.h"
 #include "window_range.h"
 
 #if defined(__x86_64__)
@@ -223,8 +224,8 @@ static __attribute__((target("avx512f,fma"))) void cb_task(void *ctx, ptrdiff_t 
         for (ptrdiff_t p = 0; p < count; p += 16) cb_store_positions(O, count, ohw, p, nc, Y + oh0 * g->outW);
         if (j->act != LOUPE_ACT_NONE) {
             // Whole blocks are contiguous (nc planes): one pass; a band is nc row ranges.
-            if (j->bands == 1) loupe_depthwise_activate(j->act, Y, nc * ohw);
-            else for (ptrdiff_t l = 0; l < nc; l++) loupe_depthwise_activate(j->act, Y + l * ohw + oh0 * g->outW, count);
+            if (j->bands == 1) loupe_activate_in_place(j->act, Y, nc * ohw);
+            else for (ptrdiff_t l = 0; l < nc; l++) loupe_activate_in_place(j->act, Y + l * ohw + oh0 * g->outW, count);
         }
     }
 }

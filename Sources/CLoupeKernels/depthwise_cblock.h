@@ -12,7 +12,4 @@ int loupe_depthwise_cblock_suits(ptrdiff_t n, ptrdiff_t c, ptrdiff_t mult, const
 /// loupe_depthwise_forward's contract for mult = 1, on a layer the test above accepts.
 void loupe_depthwise_forward_cblock(const float *x, const float *w, const float *bias, ptrdiff_t n, ptrdiff_t c,
                                     const loupe_window2d *g, int act, float *y);
-/// The fused activation `act` (LOUPE_ACT_*) in place on n contiguous outputs (ReLU keeps NaN, as
-/// torch.relu); window_simd.c's, shared by both depthwise forwards.
-void loupe_depthwise_activate(int act, float *y, ptrdiff_t n);
 #endif

@@ -22,6 +22,7 @@
 #include "CLoupeWindow.h"
 #include "CLoupeKernels.h" // LOUPE_ACT_*, loupe_vunary_serial
 #include "depthwise_cblock.h"
+#include "activate.h"
 #include "lane_mask.h"
 #include "row_split.h"
 #include "window_range.h"
@@ -662,7 +663,7 @@ static __attribute__((target("avx512f"))) void relu_avx512(float *y, ptrdiff_t n
 }
 #endif
 
-void loupe_depthwise_activate(int act, float *y, ptrdiff_t n) {
+void loupe_activate_in_place(int act, float *y, ptrdiff_t n) {
     if (act == LOUPE_ACT_RELU) {
 #ifdef DW_X86
         if (loupe_window_level() >= 2) { relu_avx512(y, n); return; }
@@ -749,7 +750,7 @@ static void forward_task(void *ctx, ptrdiff_t task) {
             c.prefetchFloats = size;
             corr(&c, init, 0, yp, j->level);
         }
-        if (j->act != LOUPE_ACT_NONE) loupe_depthwise_activate(j->act, yp, g->outH * g->outW);
+        if (j->act != LOUPE_ACT_NONE) loupe_activate_in_place(j->act, yp, g->outH * g->outW);
         if (j->cntH)
             for (ptrdiff_t oh = 0; oh < g->outH; oh++)
                 for (ptrdiff_t ow = 0; ow < g->outW; ow++) yp[oh * g->outW + ow] /= avg_div(j, oh, ow);

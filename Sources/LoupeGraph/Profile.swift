@@ -23,7 +23,8 @@ extension Model {
     /// feeds' shapes (``ShapeSpecialisation``), what ``run(_:hooks:)`` executes.
     public func profile(_ feeds: [String: Tensor], runs: Int = 10) throws -> [StepProfile] {
         if shapeSpecialisation != nil {
-            _ = try forward(feeds)
+            // One call makes the specialisation when these shapes are new.
+            if specialisation(for: feeds)?.model == nil { _ = try forward(feeds) }
             if let made = specialisation(for: feeds)?.model { return try made.profile(feeds, runs: runs) }
         }
         let n = steps.count, r = max(1, runs)
