@@ -50,6 +50,10 @@ struct loupe_packed_a {
     _Atomic(struct loupe_packed_a *) adjoint; // conv weights flipped for the input gradient
     _Atomic(loupe_winograd *) winograd[3];    // 3x3 weights in the Winograd domain: forward, adjoint, forward F(2x2)
     _Atomic(struct loupe_packed_b *) wt;      // op(A)^T as a packed B operand (conv_transposed)
+    // An adjoint's flipped matrix is not kept (src is NULL): its forward weight (kept alive by the
+    // owner of the forward panels, which owns this one) and tap count rebuild it when wt is made.
+    const float *flipOf;
+    ptrdiff_t flipLda, flipTaps;
 };
 
 typedef struct {
@@ -147,25 +151,37 @@ static const loupe_packed_a *publish(_Atomic(loupe_packed_a *) *slot, loupe_pack
     return made;
 }
 
+/// The flipped, channel-transposed kernel (C x M*kk, malloc'd; NULL when memory is short) of the
+/// M x C*kk weight w (row stride lda): flipped[c][m*kk + t] = W[m][c][kk-1-t]. The input gradient
+/// of a stride-1 convolution is a convolution of the output gradient with it.
+static float *flipped_kernel(const float *w, ptrdiff_t lda, ptrdiff_t M, ptrdiff_t C, ptrdiff_t kk) {
+    float *flipped = malloc((size_t)C * (size_t)M * (size_t)kk * sizeof(float));
+    if (!flipped) return NULL;
+    for (ptrdiff_t c = 0; c < C; c++)
+        for (ptrdiff_t m = 0; m < M; m++) {
+            const float *wm = w + m * lda + c * kk;
+            float *d = flipped + c * M * kk + m * kk;
+            for (ptrdiff_t q = 0; q < kk; q++) d[q] = wm[kk - 1 - q];
+        }
+    return flipped;
+}
+
 const loupe_packed_a *loupe_packed_a_conv_adjoint(loupe_packed_a *p, ptrdiff_t kk) {
     if (!p || !p->src || p->transA || kk <= 0 || p->K % kk) return NULL;
     loupe_packed_a *t = atomic_load_explicit(&p->adjoint, memory_order_acquire);
     if (t) return t->level == loupe_gemm_level() ? t : NULL;
     const ptrdiff_t M = p->M, C = p->K / kk;
-    float *flipped = malloc((size_t)C * (size_t)M * (size_t)kk * sizeof(float));
+    float *flipped = flipped_kernel(p->src, p->lda, M, C, kk);
     if (!flipped) return NULL;
-    // flipped[c][m*kk + t] = W[m][c][kk-1-t]: the input gradient of a stride-1 convolution is a
-    // convolution of the output gradient with the spatially flipped, channel-transposed kernel.
-    for (ptrdiff_t c = 0; c < C; c++)
-        for (ptrdiff_t m = 0; m < M; m++) {
-            const float *w = p->src + m * p->lda + c * kk;
-            float *d = flipped + c * M * kk + m * kk;
-            for (ptrdiff_t q = 0; q < kk; q++) d[q] = w[kk - 1 - q];
-        }
     loupe_packed_a *made = loupe_packed_a_create(0, C, M * kk, flipped, M * kk);
     free(flipped);
     if (!made) return NULL;
-    made->src = NULL; // the temporary is gone: no transpose of this one
+    // The temporary is gone: no transpose of this one; its transposed-B panels (few-pixel maps)
+    // are made from the forward weight when first asked for.
+    made->src = NULL;
+    made->flipOf = p->src;
+    made->flipLda = p->lda;
+    made->flipTaps = kk;
     return publish(&p->adjoint, made);
 }
 
@@ -780,9 +796,17 @@ static void pack_b_blocks(const b_source *src, ptrdiff_t K, ptrdiff_t N, ptrdiff
 /// a source or memory.
 static const loupe_packed_b *weight_transposed_b(loupe_packed_a *p) {
     loupe_packed_b *made = atomic_load_explicit(&p->wt, memory_order_acquire);
-    if (made || !p->src || p->transA) return made;
-    // op(B)[k][m] = W[m][k]: W read as an N x K matrix with transB.
-    made = loupe_packed_b_create(1, p->K, p->M, p->src, p->lda);
+    if (made || p->transA) return made;
+    if (p->src) {
+        // op(B)[k][m] = W[m][k]: W read as an N x K matrix with transB.
+        made = loupe_packed_b_create(1, p->K, p->M, p->src, p->lda);
+    } else if (p->flipOf) {
+        // An adjoint (M = C input channels, K = output channels * taps): its flipped matrix again.
+        float *flipped = flipped_kernel(p->flipOf, p->flipLda, p->K / p->flipTaps, p->M, p->flipTaps);
+        if (!flipped) return NULL;
+        made = loupe_packed_b_create(1, p->K, p->M, flipped, p->K);
+        free(flipped);
+    }
     if (!made) return NULL;
     loupe_packed_b *expected = NULL;
     if (!atomic_compare_exchange_strong_explicit(&p->wt, &expected, made, memory_order_acq_rel, memory_order_acquire)) {

@@ -289,6 +289,10 @@ final class KernelConvTests: XCTestCase {
             // (a short last row tile), columns not a multiple of the panel width
             ([2, 5, 17, 23], 30, ConvGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))),
             ([2, 40, 7, 7], 96, ConvGeometry(kernel: (1, 1))),
+            // 72 input channels on 7x7 maps: the input gradient's adjoint convolution (72 outputs)
+            // takes the transposed product too, on panels made from the flipped kernel
+            ([1, 72, 7, 7], 40, ConvGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))),
+            ([2, 72, 7, 7], 24, ConvGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))),
         ]
         let formulas: [(ConvActivation, (Float) -> Float)] = [
             (.silu, { $0 / (1 + Foundation.exp(-$0)) }),
