@@ -954,9 +954,15 @@ static __attribute__((target("avx512f"))) void maxpool_grad_avx512(const float *
                                                                      const dw_corr *c, float *gx) {
     const __m512 ninf = _mm512_set1_ps(-INFINITY);
     int32_t idx[16];
+    // Each tap's offset from its window's corner in the plane: no division per routed value.
+    enum { TAB = 64 };
+    ptrdiff_t tapAt[TAB];
+    const int tabled = c->taps <= TAB;
+    for (int t = 0; tabled && t < c->taps; t++) tapAt[t] = (t / g->kW) * g->dilH * g->inW + (t % g->kW) * g->dilW;
     for (ptrdiff_t oh = 0; oh < c->outH; oh++) {
         const float *sr = c->S + oh * c->rowStep;
         const float *gr = gy + oh * c->outW;
+        const ptrdiff_t rowAt = (oh * g->strideH - g->padTop) * g->inW - g->padLeft;
         for (ptrdiff_t ow = 0; ow < c->outW; ow += 16) {
             const ptrdiff_t left = c->outW - ow;
             const __mmask16 m = lanes16(left);
@@ -975,6 +981,7 @@ static __attribute__((target("avx512f"))) void maxpool_grad_avx512(const float *
                 const ptrdiff_t o = ow + l;
                 const int t = idx[l];
                 if (t < 0) { maxpool_route_one(x, g, oh, o, gr[o], gx); continue; }
+                if (tabled) { gx[rowAt + o * g->strideW + tapAt[t]] += gr[o]; continue; }
                 const ptrdiff_t ih = oh * g->strideH - g->padTop + (t / g->kW) * g->dilH;
                 const ptrdiff_t iw = o * g->strideW - g->padLeft + (t % g->kW) * g->dilW;
                 gx[ih * g->inW + iw] += gr[o];
@@ -1028,23 +1035,38 @@ static void maxpool_task(void *ctx, ptrdiff_t task) {
             dw_corr c = { S, off, NULL, (int)taps, g->strideH * L.rs, g->outH, g->outW, NULL, 0 };
             for (ptrdiff_t t = task * j->chunk; t < p1; t++) {
                 fill_input(j->x + t * plane, g, &L, S, j->level);
-                if (backward) maxpool_grad_avx512(j->x + t * plane, j->gy + t * oplane, g, &c, j->y + t * plane);
-                else maxpool_avx512(&c, j->y + t * oplane);
+                if (backward) {
+                    // Zeroed here, just before the routing, so the plane is written in cache
+                    // instead of once more from memory by the caller.
+                    memset(j->y + t * plane, 0, (size_t)plane * sizeof(float));
+                    maxpool_grad_avx512(j->x + t * plane, j->gy + t * oplane, g, &c, j->y + t * plane);
+                } else {
+                    maxpool_avx512(&c, j->y + t * oplane);
+                }
             }
             return;
         }
     }
 #endif
     for (ptrdiff_t t = task * j->chunk; t < p1; t++) {
-        if (backward) loupe_maxpool_plane_grad(j->x + t * plane, j->gy + t * oplane, g, j->y + t * plane);
-        else loupe_maxpool_plane(j->x + t * plane, g, j->y + t * oplane, NULL);
+        if (backward) {
+            memset(j->y + t * plane, 0, (size_t)plane * sizeof(float));
+            loupe_maxpool_plane_grad(j->x + t * plane, j->gy + t * oplane, g, j->y + t * plane);
+        } else {
+            loupe_maxpool_plane(j->x + t * plane, g, j->y + t * oplane, NULL);
+        }
     }
 }
 
 /// Both max-pool entry points: gy NULL for the forward pass.
 static void maxpool_run(const float *x, const float *gy, ptrdiff_t planes, const loupe_window2d *g, float *out) {
     dw_job j = { x, NULL, NULL, gy, out, 1, planes, 1, 1, planes, *g, loupe_window_level() };
-    if (planes <= 0 || g->outH <= 0 || g->outW <= 0) return;
+    if (planes <= 0) return;
+    if (g->outH <= 0 || g->outW <= 0) {
+        // No window: nothing routed, the adjoint is zero.
+        if (gy) memset(out, 0, (size_t)(planes * g->inH * g->inW) * sizeof(float));
+        return;
+    }
     j.chunk = planes_per_task(planes, g->outH * g->outW * g->kH * g->kW);
     loupe_parallel_for((planes + j.chunk - 1) / j.chunk, maxpool_task, &j);
 }

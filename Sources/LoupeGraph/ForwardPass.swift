@@ -187,14 +187,11 @@ enum Accumulate {
         guard a.shape == b.shape else {
             throw GraphError.invalid("cannot accumulate gradients of shapes \(a.shape) and \(b.shape)")
         }
-        guard case var .float32(x) = a.storage, case let .float32(y) = b.storage else {
+        guard a.dtype == .float32, b.dtype == .float32 else {
             throw GraphError.invalid("gradients must be float32, got \(a.dtype) and \(b.dtype)")
         }
-        x.withUnsafeMutableBufferPointer { xp in
-            y.withUnsafeBufferPointer { yp in
-                for i in 0..<xp.count { xp[i] += yp[i] }
-            }
-        }
-        return try Tensor(shape: a.shape, floats: x)
+        // One vectorised pass into a new buffer: `a` is shared with the pass that made it, so an
+        // in-place sum would first copy it whole.
+        return try Tensor.binary(.add, a, b, name: "gradient accumulation")
     }
 }

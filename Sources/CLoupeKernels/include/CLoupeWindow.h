@@ -50,8 +50,9 @@ void loupe_maxpool_plane_grad(const float *x, const float *gy, const loupe_windo
 /// loupe_maxpool_plane without arg-max: NaN propagates, windows without a valid tap give -infinity.
 void loupe_maxpool_forward(const float *x, ptrdiff_t planes, const loupe_window2d *g, float *y);
 /// Max-pooling adjoint over `planes` planes (x, gx: planes x inH x inW; gy: planes x outH x outW),
-/// same routing rule as loupe_maxpool_plane_grad, accumulating into gx; vectorised arg-max
-/// search, parallel over planes.
+/// same routing rule as loupe_maxpool_plane_grad; gx is written whole (it need not be zeroed:
+/// each plane is zeroed in cache just before its routing); vectorised arg-max search, parallel
+/// over planes.
 void loupe_maxpool_backward(const float *x, const float *gy, ptrdiff_t planes, const loupe_window2d *g, float *gx);
 
 #endif

@@ -34,13 +34,19 @@ extension Kernels {
             throw TensorError.shapeMismatch(op: "MaxPool backward", expected: "output gradient \([x.shape[0], x.shape[1], s.oh, s.ow])", got: [gradOutput.shape])
         }
         let X = try x.floats("MaxPool"), GY = try gradOutput.floats("MaxPool")
-        var GX = [Float](repeating: 0, count: X.count)
         let win = p.window(inH: s.h, inW: s.w, outH: s.oh, outW: s.ow)
-        X.withUnsafeBufferPointer { xb in GY.withUnsafeBufferPointer { gyb in GX.withUnsafeMutableBufferPointer { gxb in
-            guard let x0 = xb.baseAddress, let gy0 = gyb.baseAddress, let gx0 = gxb.baseAddress else { return }
-            var wv = win
-            loupe_maxpool_backward(x0, gy0, s.planes, &wv, gx0)
-        } } }
+        // The kernel writes every element (zeroing each plane in cache before routing into it).
+        let GX = [Float](unsafeUninitializedCapacity: X.count) { gxb, count in
+            count = X.count
+            X.withUnsafeBufferPointer { xb in GY.withUnsafeBufferPointer { gyb in
+                guard let x0 = xb.baseAddress, let gy0 = gyb.baseAddress, let gx0 = gxb.baseAddress else {
+                    for i in 0..<gxb.count { gxb[i] = 0 }   // no output windows: nothing routed
+                    return
+                }
+                var wv = win
+                loupe_maxpool_backward(x0, gy0, s.planes, &wv, gx0)
+            } }
+        }
         return Tensor(uncheckedShape: x.shape, storage: .float32(GX))
     }
 
