@@ -48,7 +48,7 @@ struct loupe_packed_a {
     int transA;
     _Atomic(struct loupe_packed_a *) transposed;
     _Atomic(struct loupe_packed_a *) adjoint; // conv weights flipped for the input gradient
-    _Atomic(loupe_winograd *) winograd[3];    // 3x3 weights in the Winograd domain: forward, adjoint, forward F(2x2)
+    _Atomic(loupe_winograd *) winograd[4];    // 3x3 weights in the Winograd domain: forward, adjoint, forward F(2x2), adjoint F(2x2)
     _Atomic(struct loupe_packed_b *) wt;      // op(A)^T as a packed B operand (conv_transposed)
     // An adjoint's flipped matrix is not kept (src is NULL): its forward weight (kept alive by the
     // owner of the forward panels, which owns this one) and tap count rebuild it when wt is made.
@@ -96,6 +96,7 @@ static loupe_packed_a *create_packed(int transA, ptrdiff_t M, ptrdiff_t K, const
     atomic_init(&p->winograd[0], NULL);
     atomic_init(&p->winograd[1], NULL);
     atomic_init(&p->winograd[2], NULL);
+    atomic_init(&p->winograd[3], NULL);
     atomic_init(&p->wt, NULL);
     pack_a_job j = {p, A, transA ? 1 : lda, transA ? lda : 1, k_step(K), 0, Mpad / path->mr, path->mr};
     ptrdiff_t blocks = (K + j.step - 1) / j.step;
@@ -120,6 +121,7 @@ void loupe_packed_a_destroy(loupe_packed_a *p) {
     loupe_winograd_destroy(atomic_load(&p->winograd[0]));
     loupe_winograd_destroy(atomic_load(&p->winograd[1]));
     loupe_winograd_destroy(atomic_load(&p->winograd[2]));
+    loupe_winograd_destroy(atomic_load(&p->winograd[3]));
     loupe_packed_b_destroy(atomic_load(&p->wt));
     free(p->data);
     free(p);
@@ -186,15 +188,15 @@ const loupe_packed_a *loupe_packed_a_conv_adjoint(loupe_packed_a *p, ptrdiff_t k
 }
 
 const loupe_winograd *loupe_packed_a_winograd(loupe_packed_a *p, int kind) {
-    if (!p || !p->src || p->transA || p->K % 9 || kind < 0 || kind > 2) return NULL;
-    const int adjoint = kind == 1;
+    if (!p || !p->src || p->transA || p->K % 9 || kind < 0 || kind > 3) return NULL;
+    const int adjoint = kind == 1 || kind == 3, tile = kind >= 2 ? 2 : 4;
     _Atomic(loupe_winograd *) *slot = &p->winograd[kind];
     loupe_winograd *t = atomic_load_explicit(slot, memory_order_acquire);
     if (t) return loupe_winograd_matches(t) ? t : NULL;
     const ptrdiff_t C = p->K / 9;
     // Forward: (o = m, i = c) at src[m*lda + c*9]; adjoint: (o = c, i = m), taps flipped.
-    loupe_winograd *made = adjoint ? loupe_winograd_create(p->src, C, p->M, 9, p->lda, 1, 4)
-                                   : loupe_winograd_create(p->src, p->M, C, p->lda, 9, 0, kind == 2 ? 2 : 4);
+    loupe_winograd *made = adjoint ? loupe_winograd_create(p->src, C, p->M, 9, p->lda, 1, tile)
+                                   : loupe_winograd_create(p->src, p->M, C, p->lda, 9, 0, tile);
     if (!made) return NULL;
     loupe_winograd *expected = NULL;
     if (!atomic_compare_exchange_strong_explicit(slot, &expected, made, memory_order_acq_rel, memory_order_acquire)) {

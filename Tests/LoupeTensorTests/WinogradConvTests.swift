@@ -76,6 +76,8 @@ final class WinogradConvTests: XCTestCase {
         // The tile: F(4×4) outside a recorded pass; inside, F(2×2) where it beats the direct sum.
         XCTAssertEqual(loupe_winograd_tile(1, 64, 64, 56, 56), 4)
         XCTAssertEqual(loupe_winograd_tile(1, 512, 512, 7, 7), 0)
+        XCTAssertEqual(loupe_winograd_tile(1, 256, 256, 14, 14), 2, "two F(2×2) panels do less work than one part-filled F(4×4) one")
+        XCTAssertEqual(loupe_winograd_tile(16, 256, 256, 14, 14), 4)
         Kernels.withDirectConvolutions {
             XCTAssertEqual(loupe_winograd_tile(1, 64, 64, 56, 56), 2)
             XCTAssertEqual(loupe_winograd_tile(1, 256, 256, 14, 14), 2)
@@ -87,6 +89,27 @@ final class WinogradConvTests: XCTestCase {
         XCTAssertEqual(loupe_winograd_suits(1, 64, 64, 56, 56), 0, "switched off")
         XCTAssertEqual(loupe_winograd_tile(1, 64, 64, 56, 56), 0, "switched off")
         Kernels.withDirectConvolutions { XCTAssertEqual(loupe_winograd_tile(1, 64, 64, 56, 56), 0, "switched off") }
+    }
+
+    /// One image of 14×14 maps takes F(2×2, 3×3) outside a recorded pass too, forward and for the
+    /// input gradient (the flipped kernel's F(2×2) form): both against the reference.
+    func testF2x2WhereItDoesLessWork() throws {
+        try XCTSkipUnless(loupe_gemm_level() == 2, "Winograd runs on the AVX-512 path only")
+        var rng = KernelRNG(seed: 42)
+        let cs = (name: "14x14", x: [1, 24, 14, 14], m: 20, g: ConvGeometry(kernel: (3, 3), pads: (1, 1, 1, 1)))
+        let (x, w, b, packed, ref, refRelu) = try caseData(cs, &rng)
+        XCTAssertEqual(loupe_winograd_tile(1, 20, 24, 14, 14), 2)
+        XCTAssertEqual(loupe_winograd_tile(1, 24, 20, 14, 14), 2, "adjoint")
+        XCTAssertNotNil(packed.winogradHandle(adjoint: false, tile: 2))
+        XCTAssertNotNil(packed.winogradHandle(adjoint: true, tile: 2))
+        for relu in [false, true] {
+            let y = try Kernels.conv2d(x, weight: w, bias: b, geometry: cs.g, packed: packed, relu: relu)
+            try assertKernelClose(y, relu ? refRelu : ref, atol: 1e-4, "F(2×2) relu \(relu)")
+        }
+        let gy = try rng.tensor(ref.shape)
+        let refGrad = try ReferenceKernels.conv2dBackward(gy, input: x, weight: w, geometry: cs.g)
+        let gx = try Kernels.conv2dBackwardInput(gy, weight: w, inputShape: x.shape, geometry: cs.g, packed: packed)
+        try assertKernelClose(gx, refGrad.input, atol: 1e-4, "F(2×2) dx")
     }
 
     /// A NaN or infinity in the input (or weight) leaves the direct path's pattern: the output is

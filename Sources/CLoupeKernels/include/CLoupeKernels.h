@@ -231,10 +231,11 @@ int loupe_winograd_direct_only(int on);
 /// Winograd than directly (enough 4x4 output tiles, over the batch, to fill the 32-tile panels),
 /// and loupe_winograd_available().
 int loupe_winograd_suits(ptrdiff_t N, ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, ptrdiff_t outW);
-/// The Winograd tile for this convolution on this thread: 4 where loupe_winograd_suits; inside
-/// loupe_winograd_direct_only(1), 2 where F(2x2, 3x3) — whose rounding is that of a direct sum —
-/// is expected to beat the direct convolution (unless LOUPE_WINOGRAD=direct or 0, or
-/// loupe_winograd_set_enabled(0)); else 0.
+/// The Winograd tile for this convolution on this thread: where loupe_winograd_suits, 4, or 2
+/// when F(2x2, 3x3) does less GEMM work (its panels better filled: one image of 14x14 maps);
+/// inside loupe_winograd_direct_only(1), 2 where F(2x2, 3x3) — whose rounding is that of a
+/// direct sum — is expected to beat the direct convolution (unless LOUPE_WINOGRAD=direct or 0,
+/// or loupe_winograd_set_enabled(0)); else 0.
 int loupe_winograd_tile(ptrdiff_t N, ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, ptrdiff_t outW);
 /// y (N, M, outH, outW) = 3x3 stride-1 undilated convolution of x (N, C, inH, inW) with geometry
 /// g (any padding), + bias[m] (may be NULL), then the activation `act` (LOUPE_ACT_*). The images'
@@ -246,8 +247,8 @@ int loupe_conv2d_winograd(const loupe_winograd *u, ptrdiff_t N, const float *x, 
 /// The Winograd form of packed 3x3 convolution weights W (M x C*9), made on first use and kept
 /// (thread-safe): `kind` 0, F(4x4, 3x3) of W itself; 1, F(4x4, 3x3) of the flipped,
 /// channel-transposed kernel whose convolution with the output gradient is a stride-1
-/// convolution's input gradient; 2, F(2x2, 3x3) of W. NULL when unavailable (not 3x3, no
-/// source, out of memory, another GEMM path).
+/// convolution's input gradient; 2, F(2x2, 3x3) of W; 3, F(2x2, 3x3) of that flipped kernel.
+/// NULL when unavailable (not 3x3, no source, out of memory, another GEMM path).
 const loupe_winograd *loupe_packed_a_winograd(loupe_packed_a *p, int kind);
 
 // Whole-tensor depthwise and global-pooling kernels (umbrella: the module exports only what this header includes).

@@ -277,9 +277,9 @@ extension Kernels {
 
     /// The Winograd weights for the convolution `s` (geometry `p`), when its shape takes Winograd
     /// and it has enough output tiles to run faster that way (``loupe_winograd_tile``: F(4×4, 3×3),
-    /// or F(2×2, 3×3) inside ``withDirectConvolutions(_:)``). With `adjoint`, `s` is the adjoint
-    /// convolution (gradient in, input gradient out) and the weights are those of the flipped,
-    /// channel-transposed kernel (F(4×4) only).
+    /// or F(2×2, 3×3) where that does less work or inside ``withDirectConvolutions(_:)``). With
+    /// `adjoint`, `s` is the adjoint convolution (gradient in, input gradient out) and the weights
+    /// are those of the flipped, channel-transposed kernel.
     static func winograd(_ pk: PackedConvWeights, _ s: ConvShapes, _ p: ConvGeometry, adjoint: Bool) -> OpaquePointer? {
         guard p.isWinogradShape else { return nil }
         let tile = Int(loupe_winograd_tile(s.n, s.m, s.c, s.oh, s.ow))

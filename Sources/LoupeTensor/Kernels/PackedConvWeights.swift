@@ -69,11 +69,11 @@ public final class PackedConvWeights: @unchecked Sendable {
     /// first use: a stride-1 convolution's input gradient is a convolution with it.
     func adjointHandle(group g: Int, taps: Int) -> OpaquePointer? { loupe_packed_a_conv_adjoint(handles[g], taps) }
 
-    /// The Winograd F(tile×tile, 3×3) form of an ungrouped 3×3 weight (of its adjoint, the flipped
-    /// and channel-transposed kernel, when `adjoint`: tile 4 only), made on first use and kept;
-    /// nil for other shapes or when it cannot be had for the GEMM path in force.
+    /// The Winograd F(tile×tile, 3×3) form (tile 2 or 4) of an ungrouped 3×3 weight (of its
+    /// adjoint, the flipped and channel-transposed kernel, when `adjoint`), made on first use and
+    /// kept; nil for other shapes or when it cannot be had for the GEMM path in force.
     func winogradHandle(adjoint: Bool, tile: Int = 4) -> OpaquePointer? {
-        guard groups == 1, shape[2] == 3, shape[3] == 3, tile == 4 || (tile == 2 && !adjoint) else { return nil }
-        return loupe_packed_a_winograd(handles[0], adjoint ? 1 : tile == 2 ? 2 : 0)
+        guard groups == 1, shape[2] == 3, shape[3] == 3, tile == 4 || tile == 2 else { return nil }
+        return loupe_packed_a_winograd(handles[0], Int32(adjoint ? (tile == 2 ? 3 : 1) : (tile == 2 ? 2 : 0)))
     }
 }
