@@ -5,6 +5,7 @@
 #include "CLoupeKernels.h"
 #include "CLoupeWindow.h"
 #include "window_range.h"
+#include "row_stride2.h"
 #include <math.h>
 #include <string.h>
 
@@ -12,6 +13,9 @@
 void loupe_im2col(const float *x, ptrdiff_t channels, const loupe_window2d *g, ptrdiff_t oh0, ptrdiff_t oh1,
                   float *col) {
     const ptrdiff_t width = (oh1 - oh0) * g->outW;
+#if defined(__x86_64__)
+    const int s2 = g->strideW == 2 && loupe_window_level() >= 2;
+#endif
     for (ptrdiff_t c = 0; c < channels; c++) {
         const float *xc = x + c * g->inH * g->inW;
         for (ptrdiff_t kh = 0; kh < g->kH; kh++)
@@ -26,6 +30,9 @@ void loupe_im2col(const float *x, ptrdiff_t channels, const loupe_window2d *g, p
                     const float *s = xc + ih * g->inW + offW;
                     for (ptrdiff_t ow = 0; ow < lo; ow++) d[ow] = 0.0f;
                     if (g->strideW == 1) memcpy(d + lo, s + lo, (size_t)(hi - lo) * sizeof(float));
+#if defined(__x86_64__)
+                    else if (s2) gather_s2_avx512(d + lo, s + 2 * lo, hi - lo);
+#endif
                     else for (ptrdiff_t ow = lo; ow < hi; ow++) d[ow] = s[ow * g->strideW];
                     for (ptrdiff_t ow = hi; ow < g->outW; ow++) d[ow] = 0.0f;
                 }
@@ -36,6 +43,9 @@ void loupe_im2col(const float *x, ptrdiff_t channels, const loupe_window2d *g, p
 void loupe_col2im(const float *col, ptrdiff_t channels, const loupe_window2d *g, ptrdiff_t oh0, ptrdiff_t oh1,
                   float *x) {
     const ptrdiff_t width = (oh1 - oh0) * g->outW;
+#if defined(__x86_64__)
+    const int s2 = g->strideW == 2 && loupe_window_level() >= 2;
+#endif
     for (ptrdiff_t c = 0; c < channels; c++) {
         float *xc = x + c * g->inH * g->inW;
         for (ptrdiff_t kh = 0; kh < g->kH; kh++)
@@ -48,6 +58,9 @@ void loupe_col2im(const float *col, ptrdiff_t channels, const loupe_window2d *g,
                     if (ih < 0 || ih >= g->inH) continue;
                     const float *s = src + (oh - oh0) * g->outW;
                     float *d = xc + ih * g->inW + offW;
+#if defined(__x86_64__)
+                    if (s2 && hi > lo) { scatter_add_s2_avx512(d + 2 * lo, s + lo, hi - lo); continue; }
+#endif
                     for (ptrdiff_t ow = lo; ow < hi; ow++) d[ow * g->strideW] += s[ow];
                 }
             }

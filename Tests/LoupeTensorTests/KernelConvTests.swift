@@ -14,6 +14,9 @@ final class KernelConvTests: XCTestCase {
         ("pointwise", [3, 5, 3, 7], 4, ConvGeometry(kernel: (1, 1))),
         ("stride1 dilated groups asym", [2, 4, 9, 8], 6, ConvGeometry(kernel: (3, 2), dilations: (2, 1), pads: (1, 0, 3, 1), groups: 2)),
         ("1-D as H=1", [3, 2, 1, 13], 3, ConvGeometry(kernel: (1, 3), strides: (1, 2), dilations: (1, 2), pads: (0, 1, 0, 2))),
+        // stride-2 rows of 35 outputs: the vector im2col gather and col2im scatter-add, whole
+        // 16-column blocks and a tail, taps cut by the padding on both sides
+        ("stride2 wide rows", [2, 3, 9, 70], 4, ConvGeometry(kernel: (3, 7), strides: (2, 2), pads: (1, 3, 1, 3))),
     ]
 
     func testConvForwardMatchesReference() throws {
