@@ -143,6 +143,26 @@ final class KernelGEMMTests: XCTestCase {
         XCTAssertEqual(hits, [Int](repeating: 1, count: n))
     }
 
+    /// The calling thread claims tasks from the front and the first worker from the back, so each
+    /// runs one contiguous end of the range (the same end of every job, which keeps a layer's
+    /// output on the core that reads it next): the caller's indices are a prefix.
+    func testParallelForCallerRunsTheFrontEnd() {
+        let n = 400
+        var byCaller = [Bool](repeating: false, count: n)
+        let caller = pthread_self()
+        byCaller.withUnsafeMutableBufferPointer { h in
+            Kernels.parallelFor(n) { i in
+                h[i] = pthread_equal(pthread_self(), caller) != 0
+                // Long enough that a worker joins before the caller is through.
+                var x = 0.0
+                for k in 0..<2000 { x += Double(k) }
+                if x < 0 { h[i] = false }
+            }
+        }
+        let prefix = byCaller.firstIndex(of: false) ?? n
+        XCTAssertFalse(byCaller[prefix...].contains(true), "caller's tasks are not a prefix: \(byCaller.map { $0 ? 1 : 0 })")
+    }
+
     func testMatMulHandComputed() throws {
         let a = try Tensor(shape: [2, 3], floats: [1, 2, 3, 4, 5, 6])
         let b = try Tensor(shape: [3, 2], floats: [7, 8, 9, 10, 11, 12])
