@@ -312,6 +312,36 @@ def ensure_loupe_bench(args) -> LoupeBench:
     return LoupeBench(path)
 
 
+def build_tool(name: str) -> tuple[Path | None, str]:
+    """Benchmarks/peers/NAME.c compiled into .build/bench-tools (again when the source is newer)."""
+    out_dir = REPO_ROOT / ".build" / "bench-tools"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    exe = out_dir / name
+    src = REPO_ROOT / "Benchmarks" / "peers" / f"{name}.c"
+    cc = os.environ.get("CC", "cc")
+    if not exe.exists() or exe.stat().st_mtime < src.stat().st_mtime:
+        proc = subprocess.run([cc, "-O2", "-o", str(exe), str(src), "-lpthread"], capture_output=True, text=True)
+        if proc.returncode != 0:
+            return None, f"{cc} failed: {proc.stderr.strip()[-300:]}"
+    return exe, ""
+
+
+def core_roundtrip_ns() -> float | None:
+    """A cache line's round trip between CPUs 0 and 1 (core_roundtrip.c): ~55 ns when this VM's
+    two vCPUs share an L3, ~325 ns when they are placed far apart, which slows every two-thread
+    Loupe pass that reads what the other thread wrote (docs/kernels.md, "Threads")."""
+    exe, _ = build_tool("core_roundtrip")
+    if exe is None:
+        return None
+    proc = subprocess.run([str(exe)], capture_output=True, text=True)
+    kv = dict(KV_RE.findall(proc.stdout))
+    try:
+        v = float(kv.get("roundtrip_ns", "nan"))
+    except ValueError:
+        return None
+    return None if v != v else v
+
+
 def section_peak(max_threads: int) -> dict:
     """Measured FMA peak per thread count (GFLOP/s), and the nominal cpuinfo figure."""
     info: dict = {"method": "Benchmarks/peers/fma_peak.c: 16 independent FMA chains per thread, best of 20 x ~0.05 s, "
@@ -329,16 +359,10 @@ def section_peak(max_threads: int) -> dict:
     if mhz:
         info["nominal_gflops_per_core"] = 2 * lanes * 2 * mhz / 1e3
         info["nominal_note"] = f"2 FMA units x {lanes} lanes x 2 flops x {mhz:.0f} MHz (cpuinfo; not used)"
-    out_dir = REPO_ROOT / ".build" / "bench-tools"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    exe = out_dir / "fma_peak"
-    src = REPO_ROOT / "Benchmarks" / "peers" / "fma_peak.c"
-    cc = os.environ.get("CC", "cc")
-    if not exe.exists() or exe.stat().st_mtime < src.stat().st_mtime:
-        proc = subprocess.run([cc, "-O2", "-o", str(exe), str(src), "-lpthread"], capture_output=True, text=True)
-        if proc.returncode != 0:
-            info["error"] = f"{cc} failed: {proc.stderr.strip()[-300:]}"
-            return info
+    exe, error = build_tool("fma_peak")
+    if exe is None:
+        info["error"] = error
+        return info
     proc = subprocess.run([str(exe), str(max_threads)], capture_output=True, text=True)
     measured = {}
     for line in proc.stdout.splitlines():
@@ -602,7 +626,12 @@ def section_models(args, lb: LoupeBench, tmp: Path) -> dict:
     names = [m for m in args.models.split(",") if m]
     paths = export_bench_models.ensure(["bench_" + n for n in names])
     rows = []
+    roundtrips = []
     for name in names:
+        rt = core_roundtrip_ns()
+        roundtrips.append({"before": name, "roundtrip_ns": rt})
+        if rt is not None:
+            print(f"  vCPU round trip before {name}: {rt:.0f} ns (about 55 near, 325 far apart)", flush=True)
         path = paths["bench_" + name]
         model = export_bench_models.build("bench_" + name)
         sess = ort_session(path, t)
@@ -665,7 +694,11 @@ def section_models(args, lb: LoupeBench, tmp: Path) -> dict:
                     row["fb_met"] = fb_ratio is not None and fb_ratio <= FWDBWD_TORCH_TARGET[name]
             rows.append(row)
         del sess, model
-    return {"rows": rows, "threads": t}
+    rt = core_roundtrip_ns()
+    roundtrips.append({"before": "end", "roundtrip_ns": rt})
+    if rt is not None:
+        print(f"  vCPU round trip at the end: {rt:.0f} ns", flush=True)
+    return {"rows": rows, "threads": t, "vcpu_roundtrip_ns": roundtrips}
 
 
 def print_models(res: dict) -> None:
