@@ -222,7 +222,14 @@ def paired_with(lb: LoupeBench, serve_args: list, peer, pairs: int, label: str, 
         res = paired_blocks(peer, server, pairs, settle=settle)
     finally:
         server.close()
-    print(f"  {label}: {res['ratio_median']:.3f} (median of {res['pairs']} block ratios{ci_text(res.get('ratio_ci95'))})",
+    far = [r for r, rt in zip(res["ratios"], res["roundtrip_ns"]) if rt is not None and rt > FAR_ROUNDTRIP_NS]
+    near = [r for r, rt in zip(res["ratios"], res["roundtrip_ns"]) if rt is not None and rt <= FAR_ROUNDTRIP_NS]
+    split = ""
+    if far:
+        split = f"; vCPUs far apart in {len(far)} pairs (median {statistics.median(far):.3f})"
+        if near:
+            split += f", near in {len(near)} (median {statistics.median(near):.3f})"
+    print(f"  {label}: {res['ratio_median']:.3f} (median of {res['pairs']} block ratios{ci_text(res.get('ratio_ci95'))}{split})",
           file=sys.stderr, flush=True)
     return res
 
@@ -233,8 +240,10 @@ def paired_blocks(peer, server: LoupeServer, pairs: int, calls: int = 3, settle:
     call and `calls` timed ones. The ratio is the median over pairs of Loupe's block median over
     the peer's: blocks tens of milliseconds apart see the same host speed, where whole rounds a
     process start apart do not."""
-    ratios, peer_ms, loupe_ms = [], [], []
+    ratios, peer_ms, loupe_ms, roundtrips = [], [], [], []
     for p in range(pairs):
+        # Which placement the pair ran in (one run of core_roundtrip.c, ~5-35 ms, during the settle).
+        roundtrips.append(core_roundtrip_ns(1))
         order = ("peer", "loupe") if p % 2 == 0 else ("loupe", "peer")
         got = {}
         for side in order:
@@ -245,7 +254,8 @@ def paired_blocks(peer, server: LoupeServer, pairs: int, calls: int = 3, settle:
         loupe_ms += got["loupe"]
         peer_ms += got["peer"]
     return {"pairs": pairs, "calls_per_block": calls, "ratio_median": statistics.median(ratios),
-            "ratio_ci95": median_ci(ratios), "ratios": ratios, "loupe": summarize(loupe_ms), "peer": summarize(peer_ms)}
+            "ratio_ci95": median_ci(ratios), "ratios": ratios, "roundtrip_ns": roundtrips,
+            "loupe": summarize(loupe_ms), "peer": summarize(peer_ms)}
 
 
 def rounds(sides: dict, n_rounds: int, progress: str | None = None) -> dict:
@@ -312,6 +322,10 @@ def ensure_loupe_bench(args) -> LoupeBench:
     return LoupeBench(path)
 
 
+# A vCPU round trip above this is the far placement (~325 ns; ~55 ns near).
+FAR_ROUNDTRIP_NS = 200.0
+
+
 def build_tool(name: str) -> tuple[Path | None, str]:
     """Benchmarks/peers/NAME.c compiled into .build/bench-tools (again when the source is newer)."""
     out_dir = REPO_ROOT / ".build" / "bench-tools"
@@ -326,14 +340,14 @@ def build_tool(name: str) -> tuple[Path | None, str]:
     return exe, ""
 
 
-def core_roundtrip_ns() -> float | None:
+def core_roundtrip_ns(runs: int = 9) -> float | None:
     """A cache line's round trip between CPUs 0 and 1 (core_roundtrip.c): ~55 ns when this VM's
     two vCPUs share an L3, ~325 ns when they are placed far apart, which slows every two-thread
     Loupe pass that reads what the other thread wrote (docs/kernels.md, "Threads")."""
     exe, _ = build_tool("core_roundtrip")
     if exe is None:
         return None
-    proc = subprocess.run([str(exe)], capture_output=True, text=True)
+    proc = subprocess.run([str(exe), str(runs)], capture_output=True, text=True)
     kv = dict(KV_RE.findall(proc.stdout))
     try:
         v = float(kv.get("roundtrip_ns", "nan"))

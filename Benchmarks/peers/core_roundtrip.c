@@ -1,5 +1,5 @@
 // core_roundtrip: how far apart the machine's first two CPUs are, as the round trip of one cache
-// line between two threads pinned to CPU 0 and CPU 1 (ns per round trip, median of 9 runs).
+// line between two threads pinned to CPU 0 and CPU 1 (ns per round trip, median of RUNS runs).
 //
 // This project's 2-vCPU VM is sometimes placed with its two vCPUs sharing an L3 (~55 ns) and
 // sometimes far apart (~325 ns) for tens of seconds at a time; in the far placement every byte a
@@ -8,9 +8,9 @@
 // Benchmarks/peers/bench_engine.py runs this before and after its models section so each run
 // records which placement it saw.
 //
-//   cc -O2 -o core_roundtrip core_roundtrip.c -lpthread && ./core_roundtrip
+//   cc -O2 -o core_roundtrip core_roundtrip.c -lpthread && ./core_roundtrip [RUNS]
 //
-// Prints `roundtrip_ns=<float>`; on a machine with one CPU, or where pinning fails,
+// RUNS (1-99, default 9): runs of 100 000 round trips; the median is printed. Prints `roundtrip_ns=<float>`; on a machine with one CPU, or where pinning fails,
 // `roundtrip_ns=nan` and a reason on stderr.
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #define ROUND_TRIPS 100000
-#define RUNS 9
+#define MAX_RUNS 99
 
 static _Atomic int flag __attribute__((aligned(64)));
 
@@ -63,7 +63,9 @@ static int by_value(const void *x, const void *y) {
     return (a > b) - (a < b);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    int runs = argc > 1 ? atoi(argv[1]) : 9;
+    if (runs < 1 || runs > MAX_RUNS) runs = 9;
     if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
         fprintf(stderr, "core_roundtrip: fewer than two CPUs online\n");
         printf("roundtrip_ns=nan\n");
@@ -75,8 +77,8 @@ int main(void) {
         printf("roundtrip_ns=nan\n");
         return 0;
     }
-    double t[RUNS];
-    for (int r = 0; r < RUNS; r++) {
+    double t[MAX_RUNS];
+    for (int r = 0; r < runs; r++) {
         t[r] = one_run();
         if (t[r] < 0) {
             fprintf(stderr, "core_roundtrip: cannot start a thread\n");
@@ -84,7 +86,7 @@ int main(void) {
             return 0;
         }
     }
-    qsort(t, RUNS, sizeof t[0], by_value);
-    printf("roundtrip_ns=%.1f\n", t[RUNS / 2]);
+    qsort(t, (size_t)runs, sizeof t[0], by_value);
+    printf("roundtrip_ns=%.1f\n", t[runs / 2]);
     return 0;
 }
