@@ -904,9 +904,7 @@ int loupe_pointwise_transposed_suits(const loupe_packed_a *w, ptrdiff_t N) {
 
 int loupe_pointwise_transposed(const loupe_packed_a *wc, const float *x, ptrdiff_t N, const float *bias, int act,
                                float *y, int threaded) {
-    loupe_packed_a *w = (loupe_packed_a *)wc;
-    if (!loupe_pointwise_transposed_suits(w, N)) return 0;
-    return transposed_product(w, x, N, NULL, bias, act, y, threaded);
+    return loupe_pointwise_transposed_scaled(wc, x, N, NULL, bias, act, y, threaded);
 }
 
 int loupe_pointwise_transposed_scaled(const loupe_packed_a *wc, const float *x, ptrdiff_t N, const float *rowScale,

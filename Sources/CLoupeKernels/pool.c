@@ -33,7 +33,6 @@ static atomic_uint job_state = JOB_CLOSED;
 static _Atomic unsigned long long open_tasks;
 static loupe_task_fn job_fn;
 static void *job_ctx;
-static ptrdiff_t job_count;
 static int job_participants;      // workers with index < this take tasks
 
 static int started_workers;       // guarded by busy_lock
@@ -134,7 +133,6 @@ void loupe_parallel_for(ptrdiff_t n, loupe_task_fn fn, void *ctx) {
     }
     job_fn = fn;
     job_ctx = ctx;
-    job_count = n;
     job_participants = threads - 1;
     atomic_store_explicit(&open_tasks, (unsigned long long)n << 32, memory_order_relaxed);
     atomic_store_explicit(&job_state, 0, memory_order_release);

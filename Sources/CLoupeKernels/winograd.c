@@ -74,16 +74,17 @@ int loupe_winograd_available(void) {
     return env == 2 || ((env == 1 || env == 3) && !direct_only);
 }
 
-/// Whether F(m x m, 3x3) of N images of this size is expected to beat the direct convolution: its
-/// GEMM work, (m+2)^2 * 32 per 32-tile panel (tiles counted with the spare one per row, a
-/// part-filled last panel as a whole one), at most the direct 9 per output pixel. Measured for
-/// m = 4 (loupe-bench conv, resnet18's layers): 14x14 maps, one panel at 0.65 of the direct work,
-/// still run 1.6x faster; 7x7 maps (2.6) run 1.7x slower, so the cut is at 1.
+/// GEMM work of F(m x m, 3x3) over N images: (m+2)^2 * 32 per 32-tile panel, tiles counted with
+/// the spare one per row, a part-filled last panel as a whole one.
 static double gemm_work(ptrdiff_t N, ptrdiff_t outH, ptrdiff_t outW, int m) {
     ptrdiff_t T = N * ((outH + m - 1) / m) * ((outW + m - 1) / m + 1), panels = (T + LANES - 1) / LANES;
     return (double)((m + 2) * (m + 2) * LANES) * (double)panels;
 }
 
+/// Whether F(m x m, 3x3) of N images of this size is expected to beat the direct convolution: its
+/// GEMM work (gemm_work) at most the direct 9 per output pixel. Measured for
+/// m = 4 (loupe-bench conv, resnet18's layers): 14x14 maps, one panel at 0.65 of the direct work,
+/// still run 1.6x faster; 7x7 maps (2.6) run 1.7x slower, so the cut is at 1.
 static int work_fits(ptrdiff_t N, ptrdiff_t M, ptrdiff_t C, ptrdiff_t outH, ptrdiff_t outW, int m) {
     if (N < 1 || M < 8 || C < 8 || outH < m || outW < m) return 0;
     return gemm_work(N, outH, outW, m) <= 9.0 * (double)N * (double)(outH * outW);
