@@ -361,6 +361,16 @@ final class KernelConvTests: XCTestCase {
             // 33 output rows over 3 images of 11: tasks of 4 rows cross image boundaries, where
             // the activation pass splits its rows per image.
             ([3, 3, 22, 40], 16, ConvGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1))),
+            // ResNet's 7x7 stride 2 over images of 9 output rows: the ring of input rows is
+            // reused across output rows and restarted where a task crosses into the next image;
+            // a bottom pad larger than the top one reads rows below the image into reused slots.
+            ([3, 3, 17, 40], 16, ConvGeometry(kernel: (7, 7), strides: (2, 2), pads: (3, 3, 5, 2))),
+            // Images of 3 output rows whose first and last windows share input rows 1-3: a task
+            // that carries its ring into the next image without restarting it reads the previous
+            // image's rows.
+            ([6, 3, 5, 40], 16, ConvGeometry(kernel: (7, 7), strides: (2, 2), pads: (3, 3, 3, 3))),
+            // Dilated rows two apart, stride 1: the ring spans 5 rows for 3 taps.
+            ([2, 3, 13, 36], 16, ConvGeometry(kernel: (3, 3), dilations: (2, 1), pads: (2, 1, 2, 1))),
         ]
         let win = ConvGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1)).window(inH: 40, inW: 37, outH: 20, outW: 19)
         XCTAssertEqual(Kernels.takesFewChannelDirect(c: 3, m: 16, window: win), Kernels.gemmLevel == 2)
@@ -370,8 +380,9 @@ final class KernelConvTests: XCTestCase {
             let w = try rng.tensor([cs.m, cs.x[1], cs.g.kernelH, cs.g.kernelW]), b = try rng.tensor([cs.m])
             for bias in [b, nil] as [Tensor?] {
                 let ref = try ReferenceKernels.conv2d(x, weight: w, bias: bias, geometry: cs.g).floats()
+                // HardSwish runs in the kernel's registers, SiLU in a pass over each finished row.
                 for (act, f) in [(ConvActivation.none, { (v: Float) in v }), (.relu, { max($0, 0) }),
-                                 (.hardSwish, { $0 * max(0, min(1, $0 / 6 + 0.5)) })] {
+                                 (.hardSwish, { $0 * max(0, min(1, $0 / 6 + 0.5)) }), (.silu, { $0 / (1 + exp(-$0)) })] {
                     let y = try Kernels.conv2d(x, weight: w, bias: bias, geometry: cs.g, activation: act)
                     try assertKernelClose(y, try Tensor(shape: y.shape, floats: ref.map(f)), "\(cs.x) M\(cs.m) \(act) bias \(bias != nil)")
                 }
