@@ -34,6 +34,9 @@ import Loupe
 //   median_ms=<float> min_ms=... max_ms=... runs=... <mode fields>   (the line the scripts parse)
 //   times_ms=<t1>,<t2>,...                                            per timed run, per call
 //   gflops=<median> gflops_best=<from min>                            gemm and conv only
+//   run_vs_forward_max_abs_diff=<float> output_max_abs=<float> batch_split=yes|no   model forward
+//       mode: `Model.run` (which may split the batch over the cores) against one whole-batch
+//       `Model.forward`, and whether it split
 //   peak_rss_mb=<peak resident (Linux VmHWM)> baseline_rss_mb=<resident after loading, before the first call>
 //       ru_maxrss_mb=<getrusage ru_maxrss: on Linux inherited from the parent when that was larger>
 
@@ -284,6 +287,19 @@ func timedRuns(_ runs: Int, reps: Int, _ body: () throws -> Void) rethrows -> [D
     }
     if serve { try serveBlocks(call); return }
     try measure(fields: "mode=model batch=\(batch) backward=\(backward ? "yes" : "no")", flops: nil, baselineMiB: baseline, call)
+    if !backward {
+        // `Model.run` may split the batch over the cores (after the timed calls, the shapes'
+        // verdict is settled): its outputs against one whole-batch forward.
+        let split = try model.run(feeds), whole = try model.forward(feeds).outputs
+        var diff: Float = 0, scale: Float = 0
+        for (name, w) in whole {
+            guard let s = split[name], s.shape == w.shape else { fail("run and forward disagree on output \(name)", code: 1) }
+            let a = try s.floats(), b = try w.floats()
+            for i in b.indices { diff = max(diff, abs(a[i] - b[i])); scale = max(scale, abs(b[i])) }
+        }
+        let splits = model.splitsBatch(inputShapes: model.inputs.map { feeds[$0.name]?.shape ?? [] })
+        print(String(format: "run_vs_forward_max_abs_diff=%g output_max_abs=%g", diff, scale) + " batch_split=\(splits == true ? "yes" : "no")")
+    }
 }
 
 /// --serve: the model stays loaded and times blocks of calls on request, so a peer script can

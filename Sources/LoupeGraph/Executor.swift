@@ -6,8 +6,14 @@ extension Model {
     /// - Parameter feeds: one tensor per graph input (see ``inputs``); float inputs must be
     ///   finite. Shapes must match the declared fixed dimensions; symbolic dimensions (batch)
     ///   take any size.
+    ///
+    /// Without hooks, a batch of at least two samples per thread is split into one share per
+    /// core, run concurrently, when the model is known to keep samples apart
+    /// (``BatchSplitVerdicts``: checked on the first call with those shapes, which runs whole).
+    /// The outputs are the whole batch's, up to float rounding.
     public func run(_ feeds: [String: Tensor], hooks: Hooks = .none) throws -> [String: Tensor] {
-        try forward(feeds, hooks: hooks, recording: nil).outputs
+        if hooks.captures.isEmpty && hooks.edits.isEmpty, let outputs = try runSplittingBatch(feeds) { return outputs }
+        return try forward(feeds, hooks: hooks, recording: nil).outputs
     }
 
     /// Runs the model, keeping what a later ``ForwardPass/backward(seeds:wrt:)`` needs when

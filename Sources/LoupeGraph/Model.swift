@@ -41,6 +41,9 @@ public final class Model: Sendable {
     /// When inputs have symbolic dimensions: the Shape nodes fixed by the input shapes, and the
     /// models specialised to the input shapes seen (``ShapeSpecialisation``); else nil.
     let shapeSpecialisation: ShapeSpecialisation?
+    /// Per input shapes, whether ``run(_:hooks:)`` splits the batch over the cores
+    /// (``BatchSplitVerdicts``).
+    let batchSplitVerdicts = BatchSplitVerdicts()
 
     /// A class, not a struct: the executor reads a step per node per call, and copying a struct
     /// of a node, an operator and two arrays retained each of them (Step copies were half of
