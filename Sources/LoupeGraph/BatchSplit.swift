@@ -59,7 +59,9 @@ extension Model {
     /// caller runs the whole batch).
     func runSplittingBatch(_ feeds: [String: Tensor]) throws -> [String: Tensor]? {
         let parts = Kernels.threads
-        guard parts >= 2, !inputSlots.isEmpty, let batch = commonBatch(feeds), batch >= 2 * parts else { return nil }
+        // Feeds that are not inputs are left to the whole forward pass to report.
+        guard parts >= 2, !inputSlots.isEmpty, feeds.count == inputSlots.count, let batch = commonBatch(feeds),
+              batch >= 2 * parts else { return nil }
         let key = inputSlots.map { feeds[$0.info.name]?.shape ?? [] }
         guard let known = batchSplitVerdicts.lookup(key) else {
             // First call with these shapes: the whole batch, checked.

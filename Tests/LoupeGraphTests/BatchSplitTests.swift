@@ -55,6 +55,13 @@ final class BatchSplitTests: XCTestCase {
             XCTAssertEqual(try verdict(model, x), .split, "batch \(n)")
             XCTAssertEqual(model.batchSplitVerdicts.lookup([x.shape])?.verified, true, "batch \(n): the split call checked its shapes")
         }
+        // A feed that is not an input is reported as before, split or not.
+        let x6 = rng.tensor([6, 3, 8, 8])
+        XCTAssertThrowsError(try model.run(["x": x6, "extra": x6])) { error in
+            guard case GraphError.inputMismatch(name: "extra", expected: _, got: _) = error else {
+                return XCTFail("expected an unknown-input error, got \(error)")
+            }
+        }
         // Fewer than two samples per thread, or one thread: never split (nothing recorded).
         let small = rng.tensor([3, 3, 8, 8])
         _ = try model.run(["x": small])
