@@ -96,7 +96,9 @@ struct BatchSplitCheck {
     /// Operators that work on each sample alone, reading the batched data as their first input.
     private static let perSample: Set<String> = [
         "Conv", "ConvTranspose", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool",
-        "BatchNormalization", "InstanceNormalization", "LRN", "DepthToSpace", "SpaceToDepth", "Resize", "Upsample",
+        "InstanceNormalization", "LRN", "DepthToSpace", "SpaceToDepth",
+        // Inference mode only: the operator table rejects training_mode = 1.
+        "BatchNormalization",
     ]
     private static let reductions: Set<String> = [
         "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum",
@@ -116,6 +118,16 @@ struct BatchSplitCheck {
             // Its optional indices count across the whole tensor, batch included.
             return dataOnly(st, batched) && st.outputs.dropFirst().allSatisfy { $0 < 0 }
         case "Shape", "Size":
+            return true
+        case "Resize", "Upsample":
+            // Scales must keep the batch (1 first); constant target sizes would write the whole
+            // batch's size into each share (computed ones follow it, and outputs are checked).
+            guard dataOnly(st, batched) else { return false }
+            let scalesAt = op == "Upsample" ? 1 : 2
+            if st.inputs.count > scalesAt, st.inputs[scalesAt] >= 0, let scales = constant(st.inputs[scalesAt]),
+               let first = try? scales.floats().first, first != 1 { return false }
+            if case let .floats(v)? = st.node.attributes["scales"], v.first != 1 { return false }
+            if op == "Resize", st.inputs.count > 3, st.inputs[3] >= 0, constant(st.inputs[3]) != nil { return false }
             return true
         case "Softmax", "LogSoftmax", "Hardmax":
             let axis = attrInt(st, "axis") ?? (model.graph.opset >= 13 ? -1 : 1)

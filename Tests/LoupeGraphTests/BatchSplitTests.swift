@@ -91,6 +91,24 @@ final class BatchSplitTests: XCTestCase {
         XCTAssertEqual(try verdict(model, rng.tensor([6, 4, 3])), .split)
     }
 
+    /// Resize of (N, 1, 2, 2) to 4×4 by scales (1, 1, 2, 2), or by constant sizes (6, 1, 4, 4).
+    private func resize(sizes: Bool) throws -> Graph {
+        var g = Graph(nodes: [
+            Node(name: "r", opType: "Resize", inputs: sizes ? ["x", "", "", "sz"] : ["x", "", "sc"], outputs: ["y"],
+                 attributes: ["mode": .string("linear")]),
+        ], inputs: [input([.symbolic("N"), .fixed(1), .fixed(2), .fixed(2)])], outputs: [ValueInfo(name: "y")])
+        g.initializers = sizes ? ["sz": try Tensor(shape: [4], ints: [6, 1, 4, 4])] : ["sc": try Tensor(shape: [4], floats: [1, 1, 2, 2])]
+        return g
+    }
+
+    /// Resize by scales keeping the batch splits; to constant sizes (which name the whole
+    /// batch's size) it runs whole.
+    func testResizeSplitsOnlyByScales() throws {
+        var rng = TestRNG(seed: 10)
+        XCTAssertEqual(try verdict(try Model(graph: try resize(sizes: false)), rng.tensor([6, 1, 2, 2])), .split)
+        XCTAssertEqual(try verdict(try Model(graph: try resize(sizes: true)), rng.tensor([6, 1, 2, 2])), .whole)
+    }
+
     /// Models that let samples meet: each runs the whole batch, with the same outputs.
     func testModelsMixingSamplesRunWhole() throws {
         var rng = TestRNG(seed: 9)
