@@ -72,6 +72,30 @@ final class BatchSplitTests: XCTestCase {
         XCTAssertNil(model.batchSplitVerdicts.lookup([single.shape]))
     }
 
+    /// Token ids (int64) looked up in an embedding table, pooled, classified, and an int64 ArgMax
+    /// output: the table is not split, the ids and both outputs are.
+    func testTokenIdsAndIntegerOutputsSplit() throws {
+        var rng = TestRNG(seed: 21)
+        var g = Graph(nodes: [
+            Node(name: "emb", opType: "Gather", inputs: ["table", "ids"], outputs: ["e"], attributes: ["axis": .int(0)]),
+            Node(name: "pool", opType: "ReduceMean", inputs: ["e"], outputs: ["p"], attributes: ["axes": .ints([1]), "keepdims": .int(0)]),
+            Node(name: "fc", opType: "Gemm", inputs: ["p", "w", "b"], outputs: ["l"], attributes: ["transB": .int(1)]),
+            Node(name: "top", opType: "ArgMax", inputs: ["l"], outputs: ["k"], attributes: ["axis": .int(1), "keepdims": .int(0)]),
+        ], inputs: [ValueInfo(name: "ids", elementType: 7, shape: [.symbolic("N"), .symbolic("T")])],
+           outputs: [ValueInfo(name: "l"), ValueInfo(name: "k")])
+        g.opsets = ["": 13]
+        g.initializers = ["table": rng.tensor([10, 6]), "w": rng.tensor([4, 6]), "b": rng.tensor([4])]
+        let model = try Model(graph: g)
+        let ids = try Tensor(shape: [7, 5], ints: (0..<35).map { Int64(($0 * 7 + 3) % 10) })
+        let whole = try model.forward(["ids": ids]).outputs
+        for call in 0..<2 {
+            let out = try model.run(["ids": ids])
+            XCTAssertEqual(try out["l"]?.floats(), try whole["l"]?.floats(), "call \(call)")
+            XCTAssertEqual(try out["k"]?.ints(), try whole["k"]?.ints(), "call \(call)")
+        }
+        XCTAssertEqual(model.splitsBatch(inputShapes: [[7, 5]]), true)
+    }
+
     /// A ViT's class token: a constant row expanded to the batch by a shape read from the input,
     /// then concatenated with each sample's tokens. The expanded rows are the same for every
     /// sample, so the model still splits.
