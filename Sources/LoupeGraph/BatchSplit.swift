@@ -29,6 +29,11 @@ final class BatchSplitVerdicts: @unchecked Sendable {
     private var lock = pthread_mutex_t()
     /// Input-shape signatures remembered; past this the table starts over.
     static let capacity = 16
+    /// `LOUPE_BATCH_SPLIT=0` keeps every batch whole (for A/B timing in one binary).
+    static let enabled: Bool = {
+        guard let v = getenv("LOUPE_BATCH_SPLIT") else { return true }
+        return String(cString: v) != "0"
+    }()
 
     init() { pthread_mutex_init(&lock, nil) }
     deinit { pthread_mutex_destroy(&lock) }
@@ -60,7 +65,7 @@ extension Model {
     func runSplittingBatch(_ feeds: [String: Tensor]) throws -> [String: Tensor]? {
         let parts = Kernels.threads
         // Feeds that are not inputs are left to the whole forward pass to report.
-        guard parts >= 2, !inputSlots.isEmpty, feeds.count == inputSlots.count, let batch = commonBatch(feeds),
+        guard BatchSplitVerdicts.enabled, parts >= 2, !inputSlots.isEmpty, feeds.count == inputSlots.count, let batch = commonBatch(feeds),
               batch >= 2 * parts else { return nil }
         let key = inputSlots.map { feeds[$0.info.name]?.shape ?? [] }
         guard let known = batchSplitVerdicts.lookup(key) else {
