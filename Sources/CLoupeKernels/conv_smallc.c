@@ -125,6 +125,8 @@ static __attribute__((target("avx512f,fma"))) void sc_task(void *ctx, ptrdiff_t 
             for (ptrdiff_t s = 0; s < span; s++) slotRow[s] = PTRDIFF_MIN;
         }
         const float *ximg = j->x + img * j->c * g->inH * g->inW;
+        // Each kh's input row into its slot (filled only when the slot holds another row), then
+        // the taps' offsets in (c, kh, kw) order, as the weights.
         for (ptrdiff_t kh = 0; kh < g->kH; kh++) {
             const ptrdiff_t ih = oh * g->strideH + kh * g->dilH - g->padTop;
             const ptrdiff_t slot = ((ih % span) + span) % span;
@@ -133,14 +135,11 @@ static __attribute__((target("avx512f,fma"))) void sc_task(void *ctx, ptrdiff_t 
                     sc_fill_row(j, ximg + c * g->inH * g->inW, ih, rowsbuf + (c * span + slot) * j->rowLen);
                 slotRow[slot] = ih;
             }
-        }
-        // Taps in (c, kh, kw) order, as the weights.
-        for (ptrdiff_t c = 0, t = 0; c < j->c; c++)
-            for (ptrdiff_t kh = 0; kh < g->kH; kh++) {
-                const ptrdiff_t ih = oh * g->strideH + kh * g->dilH - g->padTop;
-                const ptrdiff_t rowAt = (c * span + ((ih % span) + span) % span) * j->rowLen;
-                for (ptrdiff_t kw = 0; kw < g->kW; kw++, t++) xoff[t] = rowAt + kwOff[kw];
+            for (ptrdiff_t c = 0; c < j->c; c++) {
+                const ptrdiff_t rowAt = (c * span + slot) * j->rowLen, t0 = (c * g->kH + kh) * g->kW;
+                for (ptrdiff_t kw = 0; kw < g->kW; kw++) xoff[t0 + kw] = rowAt + kwOff[kw];
             }
+        }
         float *yrow = j->y + img * j->m * plane + oh * g->outW;
         for (ptrdiff_t b = 0; b < blocks; b++) {
             const ptrdiff_t m0 = b * 16, mb = j->m - m0 < 16 ? j->m - m0 : 16;

@@ -174,11 +174,9 @@ struct BatchSplitCheck {
             }
             return constant(st.inputs[1]) == nil
         case "Expand":
-            guard st.inputs.count == 2, !batched[st.inputs[1]] else { return false }
-            if batched[st.inputs[0]] { return true }
-            // A constant row broadcast to the batch (a class token): every row the same.
-            guard let sh = shape(st.inputs[0]), let out = st.outputs.first, let r = shape(out)?.count else { return false }
-            return sh.count < r || sh.first == 1
+            // Batched data to a shape that keeps the batch (checked on the output); a constant
+            // row expanded to the batch reads no batched value (`rowBroadcastToBatch`).
+            return st.inputs.count == 2 && dataOnly(st, batched)
         case "Tile":
             guard dataOnly(st, batched), st.inputs.count == 2, let reps = ints(st.inputs[1]) else { return false }
             return reps.first == 1
