@@ -53,12 +53,15 @@ public final class Model: Sendable {
         let op: any Operator
         let inputs: [Int]   // -1 = omitted optional input
         let outputs: [Int]  // -1 = omitted optional output
+        /// How the node passes on feature-map axis roles (``FeatureMapTrace``), classified once.
+        let axisRoles: FeatureMapTrace.StepKind
 
         init(node: Node, op: any Operator, inputs: [Int], outputs: [Int]) {
             self.node = node
             self.op = op
             self.inputs = inputs
             self.outputs = outputs
+            self.axisRoles = FeatureMapTrace.StepKind(node)
         }
     }
 
