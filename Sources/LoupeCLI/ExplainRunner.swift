@@ -241,7 +241,7 @@ struct ExplainRunner {
 
 /// The default CAM layer.
 enum DefaultLayer {
-    static let rule = "default: the last spatial value (a (N, C, h, w) feature map, or (N, 1+h·w, C) vision-transformer tokens) that the target's gradient reaches, in execution order"
+    static let rule = "default: the last spatial value (a (N, C, h, w) or channels-last (N, h, w, C) feature map, or (N, 1+h·w, C) vision-transformer tokens) that the target's gradient reaches, in execution order"
 
     static let mapMakers: Set<String> = ["Conv", "ConvTranspose", "MaxPool", "AveragePool", "Resize", "Upsample"]
     static let mapKeepers: Set<String> = ["Relu", "Clip", "LeakyRelu", "PRelu", "Elu", "Selu", "Celu", "Sigmoid", "HardSigmoid",
@@ -278,10 +278,14 @@ enum DefaultLayer {
                 }
             }
         }
+        // Rank-4 values traced to a layout: also the channels-last stages of a Swin
+        // Transformer and the permuted copies of them (the graph's own Transposes).
+        let layouts = model.featureMapLayouts(shapes: shapes)
         var candidates: [String] = []
         for name in model.hookableValues {
             guard let s = shapes[name], s.first == batch else { continue }
-            if s.count == 4, s[2] * s[3] > 1, feature.contains(name) {
+            let layout = layouts[name] ?? (feature.contains(name) ? .channelsFirst : nil)
+            if s.count == 4, let layout, (layout == .channelsFirst ? s[2] * s[3] : s[1] * s[2]) > 1 {
                 candidates.append(name)
             } else if s.count == 3, CAM.Layout.isSpatial(s), let node = producerNode[name], tokenOps.contains(node.opType),
                       node.opType != "Add" || node.inputs.allSatisfy({ shapes[$0] == s }) {

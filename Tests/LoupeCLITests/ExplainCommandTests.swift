@@ -174,6 +174,29 @@ final class ExplainCommandTests: XCTestCase {
         XCTAssertGreaterThan(try map.floats().max() ?? 0, 0)
     }
 
+    /// On a Swin Transformer (channels-last stages) the default layer is the final norm's
+    /// permuted copy (B, C, h, w), and naming the channels-last norm itself gives the same map.
+    func testDefaultLayerOnASwin() throws {
+        let fixtures = Self.repo.appendingPathComponent("Tests/Fixtures/cam").path
+        let batch = try Tensor.readNPY(path: fixtures + "/tiny_swin.input.npy")     // (2, 3, 32, 32)
+        let one = try Tensor(shape: [1] + Array(batch.shape.dropFirst()), floats: Array(try batch.floats().prefix(3 * 32 * 32)))
+        let x = path("swin.npy")
+        try one.writeNPY(path: x)
+        var maps: [Tensor] = []
+        for (dir, extra) in [("swin", [String]()), ("swin_norm", ["--layer", "/norm/LayerNormalization_output_0"])] {
+            let out = path(dir)
+            let r = try loupe(["explain", fixtures + "/tiny_swin.onnx", x, "--method", "gradcam", "--format", "npy,json", "--out", out] + extra)
+            XCTAssertEqual(r.0, 0, r.2)
+            let layer = try XCTUnwrap(try json(out + "/swin.json")["layer"] as? [String: Any])
+            XCTAssertEqual(layer["name"] as? String, extra.last ?? "/permute/Transpose_output_0")
+            let map = try Tensor.readNPY(path: out + "/swin.gradcam.npy")
+            XCTAssertEqual(map.shape, [1, 4, 4])
+            maps.append(map)
+        }
+        XCTAssertEqual(try maps[0].floats(), try maps[1].floats())
+        XCTAssertGreaterThan(try maps[0].floats().max() ?? 0, 0)
+    }
+
     /// `--format svg`: one labelled montage per input, pictures embedded, text as SVG text.
     func testSVGMontage() throws {
         let out = path("svg")

@@ -16,8 +16,8 @@ extension CAM {
 
     /// Ablation-CAM (Desai & Ramaswamy 2020, WACV, "Ablation-CAM: Visual Explanations for Deep
     /// Convolutional Network via Gradient-free Localization"): channel c of the layer is
-    /// ablated (its whole map; for token layers the channel in every token, class token
-    /// included, as pytorch-grad-cam's `AblationLayerVit`) by a `Hooks.replace` at the layer,
+    /// ablated (its whole map; for token and channels-last layers the channel at every position,
+    /// class token included, as pytorch-grad-cam's `AblationLayerVit`) by a `Hooks.replace` at the layer,
     /// and the weight is the relative drop of the target logit `(y − y_c)/y`.
     public enum AblationCAM {
         public static func weights(model: Model, input: Tensor, inputName: String, outputName: String,
@@ -31,13 +31,7 @@ extension CAM {
             let per = layerValue.count / max(b, 1)
             let perInput = input.count / max(b, 1)
             // Channel count and the element stride/positions of one channel inside a sample.
-            let channels: Int, positions: Int, channelStride: Int, positionStride: Int
-            switch layout {
-            case .spatial:
-                channels = layerValue.shape[1]; positions = per / channels; channelStride = positions; positionStride = 1
-            case .tokens:
-                channels = layerValue.shape[2]; positions = layerValue.shape[1]; channelStride = 1; positionStride = channels
-            }
+            let (channels, positions, channelStride, positionStride) = layout.channelGeometry(layerValue.shape)
             let v = try layerValue.floats(), x = try input.floats(), y = try logits.floats()
             let k = logits.shape[1]
             var out = [Float](repeating: 0, count: b * channels)

@@ -41,7 +41,8 @@ extension CAM {
     /// `classes[b]` on sample b's logits and backward stops at the layer (only the nodes after it
     /// are visited). The weighting then reads activations and gradients, reshaped to
     /// (B, C, h, w) — token layers (B, 1 + h·w, C) of vision transformers are rearranged
-    /// automatically with the class token dropped.
+    /// automatically with the class token dropped, and channels-last feature maps (B, h, w, C)
+    /// traced through the graph (a Swin Transformer's stages) are permuted.
     ///
     /// ```swift
     /// let r = try CAM.explain(model: model, input: x, layer: "/layer4/relu_1/Relu_output_0",
@@ -76,7 +77,7 @@ extension CAM {
         let pass = try model.forward([inName: input], hooks: hooks, recording: method.usesGradients ? .gradient : nil,
                                      outputs: layerOnly ? [] : [outName])
         guard let value = pass.captured[layer] else { throw CAMError.invalidArgument("layer '\(layer)' was not captured") }
-        let layout = try Layout.of(shape: value.shape, layer: layer, spatialLayers: spatialLayers(before: layer, in: pass))
+        let layout = try Layout.of(layer: layer, in: pass)
         // nil exactly when the pass stopped at the layer (no weighting there reads the logits).
         let logits = pass.outputs[outName]
         if let logits {

@@ -1,3 +1,4 @@
+import LoupeGraph
 import LoupeTensor
 
 extension CAM {
@@ -7,6 +8,10 @@ extension CAM {
         case spatial
         /// ViT tokens (B, 1 + h·w, C): token 0 is the class token, token 1 + i·w + j is patch (i, j).
         case tokens(height: Int, width: Int)
+        /// A channels-last feature map (B, h, w, C), as a Swin Transformer's stages and norms
+        /// (``FeatureMapLayout/channelsLast``): pytorch-grad-cam users pass
+        /// `reshape_transform=lambda t: t.permute(0, 3, 1, 2)` for it.
+        case channelsLast
 
         /// Classifies the shape of the value named `layer`.
         ///
@@ -27,6 +32,35 @@ extension CAM {
             throw CAMError.noSpatialLayer(layer: layer, shape: shape, spatialLayers: spatialLayers())
         }
 
+        /// The layout of the value `layer` computed in `pass`: as ``of(shape:layer:spatialLayers:)``,
+        /// except that a rank-4 value traced as channels-last through the graph
+        /// (``ForwardPass/isChannelsLast(_:)``) is ``channelsLast``.
+        public static func of(layer: String, in pass: ForwardPass) throws -> Layout {
+            let shape = try pass.shape(of: layer)
+            let layout = try of(shape: shape, layer: layer, spatialLayers: CAM.spatialLayers(before: layer, in: pass))
+            if layout == .spatial, try pass.isChannelsLast(layer) { return .channelsLast }
+            return layout
+        }
+
+        /// The layout of `layer` when no pass is at hand: the model's shapes are inferred from
+        /// the input shapes to trace it.
+        public static func of(layer: String, shape: [Int], in model: Model, inputShapes: [String: [Int]]) throws -> Layout {
+            let layout = try of(shape: shape, layer: layer)
+            guard layout == .spatial else { return layout }
+            let shapes = try model.inferShapes(inputShapes: inputShapes)
+            return model.featureMapLayouts(shapes: shapes)[layer] == .channelsLast ? .channelsLast : .spatial
+        }
+
+        /// (channels, positions) of one sample of a value in this layout, and the element strides
+        /// of the channel and position indices within the sample.
+        func channelGeometry(_ shape: [Int]) -> (channels: Int, positions: Int, channelStride: Int, positionStride: Int) {
+            switch self {
+            case .spatial: return (shape[1], shape[2] * shape[3], shape[2] * shape[3], 1)
+            case .tokens: return (shape[2], shape[1], 1, shape[2])
+            case .channelsLast: return (shape[3], shape[1] * shape[2], 1, shape[3])
+            }
+        }
+
         /// True when `shape` could be read as a CAM layer (used to suggest alternatives).
         public static func isSpatial(_ shape: [Int]) -> Bool {
             if shape.count == 4 { return true }
@@ -38,12 +72,16 @@ extension CAM {
     }
 
     /// Rearranges a layer value (activations or gradients) into (B, C, h, w).
-    /// For tokens: class token dropped, `out[b, c, i, j] = t[b, 1 + i·w + j, c]`.
+    /// For tokens: class token dropped, `out[b, c, i, j] = t[b, 1 + i·w + j, c]`; channels-last:
+    /// `out[b, c, i, j] = t[b, i, j, c]`.
     public static func grid(_ value: Tensor, layout: Layout) throws -> Tensor {
         switch layout {
         case .spatial:
             guard value.rank == 4 else { throw CAMError.shapeMismatch(what: "spatial layer", expected: "(B, C, h, w)", got: value.shape) }
             return value
+        case .channelsLast:
+            guard value.rank == 4 else { throw CAMError.shapeMismatch(what: "channels-last layer", expected: "(B, h, w, C)", got: value.shape) }
+            return try value.permuted([0, 3, 1, 2])
         case let .tokens(h, w):
             guard value.rank == 3, value.shape[1] == 1 + h * w else {
                 throw CAMError.shapeMismatch(what: "token layer", expected: "(B, \(1 + h * w), C)", got: value.shape)

@@ -56,7 +56,8 @@ public struct GuidedGradCAM: Explainer {
         }
         // The Grad-CAM half uses plain gradients (Captum runs LayerGradCam without the guided hooks).
         let readout = try ModifiedBackward().readout(model, inputs: inputs, target: target, layer: layer, options: options)
-        let layout = try CAM.Layout.of(shape: readout.activations.shape, layer: layer)
+        let layout = try CAM.Layout.of(layer: layer, shape: readout.activations.shape, in: model,
+                                       inputShapes: inputs.mapValues(\.shape))
         let acts = try CAM.grid(readout.activations, layout: layout)
         let grads = try CAM.grid(readout.gradients, layout: layout)
         let map = CAM.relu(try CAM.rawMap(try weighting.readout(activations: acts, gradients: grads, classes: readout.targets ?? []),
