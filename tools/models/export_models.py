@@ -63,6 +63,7 @@ class Spec:
     input_size: int = 224
     embeds_variant: bool = False  # token models: also export NAME_embeds.onnx
     extra: dict = field(default_factory=dict)
+    wide: bool = False            # only with --only or --set wide
 
 
 def _tv(name: str) -> Callable[[], object]:
@@ -70,6 +71,14 @@ def _tv(name: str) -> Callable[[], object]:
         import torchvision
 
         return getattr(torchvision.models, name)(weights=None)
+    return build
+
+
+def _tv_kw(name: str, **kwargs) -> Callable[[], object]:
+    def build():
+        import torchvision
+
+        return getattr(torchvision.models, name)(weights=None, **kwargs)
     return build
 
 
@@ -135,6 +144,31 @@ SPECS: list[Spec] = [
     Spec("squeezenet1_1", "image", _tv("squeezenet1_1"), "torchvision squeezenet1_1 (fire modules, ceil-mode MaxPool)"),
     Spec("convnext_tiny", "image", _tv("convnext_tiny"),
          "torchvision convnext_tiny (7x7 depthwise, channels-last LayerNorm via Permute, GELU, layer scale)"),
+    # Wider coverage (not in the default run; select with --only or --set wide): more
+    # torchvision families and exporter settings a user's own export may use.
+    Spec("shufflenet_v2_x0_5", "image", _tv("shufflenet_v2_x0_5"),
+         "torchvision shufflenet_v2 (channel shuffle as Reshape/Transpose, Split, Concat)", wide=True),
+    Spec("googlenet", "image", _tv_kw("googlenet", aux_logits=False, init_weights=True),
+         "torchvision googlenet (inception branches, ceil-mode pools)", wide=True),
+    Spec("resnext50_32x4d", "image", _tv("resnext50_32x4d"), "torchvision resnext50 (grouped 3x3 convs)", wide=True),
+    Spec("regnet_x_400mf", "image", _tv("regnet_x_400mf"), "torchvision regnet_x_400mf (grouped convs)", wide=True),
+    Spec("mnasnet0_5", "image", _tv("mnasnet0_5"), "torchvision mnasnet0_5 (5x5 depthwise)", wide=True),
+    Spec("efficientnet_v2_s", "image", _tv("efficientnet_v2_s"), "torchvision efficientnet_v2_s (fused MBConv)", wide=True),
+    Spec("swin_t", "image", _tv("swin_t"), "torchvision swin_t (shifted windows: Roll via Slice/Concat, relative position bias)", wide=True),
+    Spec("inception_v3", "image", _tv_kw("inception_v3", aux_logits=False, init_weights=True),
+         "torchvision inception_v3 at 299x299 (1x7/7x1 convs)", input_size=299, wide=True),
+    Spec("alexnet", "image", _tv("alexnet"), "torchvision alexnet (large Gemm head, Dropout)", wide=True),
+    Spec("resnet18_opset11", "image", _tv("resnet18"), "resnet18, TorchScript exporter at opset 11", opset=11, wide=True),
+    Spec("mobilenet_v3_small_opset13", "image", _tv("mobilenet_v3_small"),
+         "mobilenet_v3_small at opset 13 (no HardSwish op before 14)", opset=13, wide=True),
+    Spec("convnext_tiny_opset18", "image", _tv("convnext_tiny"), "convnext_tiny at opset 18 (axes as inputs)",
+         opset=18, wide=True),
+    Spec("efficientnet_b0_dynamo", "image", _tv("efficientnet_b0"), "efficientnet_b0 via the dynamo exporter",
+         dynamo=True, opset=None, wide=True),
+    Spec("swin_t_dynamo", "image", _tv("swin_t"), "swin_t via the dynamo exporter", dynamo=True, opset=None, wide=True),
+    Spec("densenet121_bn", "image", _tv("densenet121"),
+         "densenet121 with BatchNormalization nodes kept (BN before conv: not foldable)", constant_folding=False,
+         wide=True),
     Spec("vit_tiny", "image", _vit_tiny,
          "torchvision VisionTransformer 224/16, 4 layers, 3 heads, width 192, MLP 768"),
     Spec("vit_tiny_dynamo", "image", _vit_tiny, "vit_tiny via the dynamo exporter",
@@ -168,6 +202,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--only", default=None,
                    help="comma-separated model names (default: all); NAME_embeds selects NAME, "
                         "which writes both")
+    p.add_argument("--set", choices=["default", "wide", "all"], default="default",
+                   help="without --only: the default models, the wider sweep (more families and "
+                        "exporter settings), or both (default: %(default)s)")
     p.add_argument("--out", default=str(REPO_ROOT / ".models"), help="output folder (default: %(default)s)")
     p.add_argument("--threads", type=int, default=2, help="torch/onnxruntime threads (default: 2)")
     return p.parse_args()
@@ -608,10 +645,12 @@ def main() -> int:
             print(f"error: unknown model(s) {missing}; see --list", file=sys.stderr)
             return 2
         specs = [s for s in SPECS if s.name in wanted]
+    else:
+        specs = [s for s in SPECS if args.set == "all" or s.wide == (args.set == "wide")]
     if args.list:
         for s in specs:
             extra = f" (+ {s.name}_embeds.onnx)" if s.embeds_variant else ""
-            print(f"{s.name:<28} {s.description}{extra}")
+            print(f"{s.name:<28} {s.description}{extra}{' [wide]' if s.wide else ''}")
         return 0
 
     import torch
