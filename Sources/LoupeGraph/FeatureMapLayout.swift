@@ -18,7 +18,8 @@ extension Model {
     /// The layout of every rank-4 value that can be traced from an operator with a fixed layout.
     ///
     /// Convolutions, pools and batch/instance normalisation fix (N, C, H, W) on their rank-4
-    /// data input and output. A Transpose permutes the axes' roles; element-wise operators,
+    /// data input and output, and so does a reduction over the last two axes (a global pooling)
+    /// on its input. A Transpose permutes the axes' roles; element-wise operators,
     /// normalisations and softmax along an axis, Slice, Pad, Concat, Split, Resize and
     /// reductions that keep their dimensions pass them on (every rank-4 operand with a traced
     /// layout must agree); a MatMul by a weight of rank ≤ 2 passes on a channels-last operand's
@@ -91,6 +92,9 @@ struct FeatureMapTrace {
         case matMul
         /// Its output indexes its axes as its rank-4 operands do.
         case keepsRoles
+        /// A reduction: keeps roles; over the last two axes of a rank-4 input it is a global
+        /// pooling, whose input is (N, C, H, W).
+        case reduction
         case other
 
         init(_ node: Node) {
@@ -98,6 +102,7 @@ struct FeatureMapTrace {
             if Self.fixing.contains(op) { self = .fixesChannelsFirst }
             else if op == "Transpose" { self = .transpose }
             else if op == "MatMul" { self = .matMul }
+            else if op.hasPrefix("Reduce") && Self.keeping.contains(op) { self = .reduction }
             else if Self.keeping.contains(op) { self = .keepsRoles }
             else { self = .other }
         }
@@ -132,6 +137,14 @@ struct FeatureMapTrace {
         return roles
     }
 
+    /// A reduction's axes: the `axes` attribute (before opset 18) or its constant second input.
+    private func reducedAxes(_ st: Model.Step) -> [Int] {
+        if case let .ints(a)? = st.node.attributes["axes"] { return a }
+        guard st.inputs.count > 1, st.inputs[1] >= 0, st.inputs[1] < model.constants.count,
+              let c = model.constants[st.inputs[1]], let a = try? c.ints() else { return [] }
+        return a.map { Int($0) }
+    }
+
     private func rank(_ s: Int) -> Int? { s >= 0 && s < shapes.count ? shapes[s]?.count : nil }
 
     private func trace(_ st: Model.Step, _ roles: inout [UInt8]) {
@@ -139,6 +152,12 @@ struct FeatureMapTrace {
             if let x = st.inputs.first, rank(x) == 4, roles[x] == Self.unknown { roles[x] = Self.channelsFirst }
             for o in st.outputs where rank(o) == 4 { roles[o] = Self.channelsFirst }
             return
+        }
+        if st.axisRoles == .reduction, let x = st.inputs.first, rank(x) == 4, roles[x] == Self.unknown,
+           Set(reducedAxes(st).map { $0 < 0 ? $0 + 4 : $0 }) == [2, 3] {
+            // The dynamo exporter writes AdaptiveAvgPool2d(1) as ReduceMean over axes (2, 3)
+            // (or (-2, -1)); a feature map made by a Reshape (MaxViT's last block) is traced only so.
+            roles[x] = Self.channelsFirst
         }
         var out = Self.unknown
         switch st.axisRoles {

@@ -27,12 +27,24 @@ final class FeatureMapLayoutTests: XCTestCase {
             Node(name: "after_reshape", opType: "Relu", inputs: ["r"], outputs: ["rr"]),
             // An unknown operand does not hide a known one of the same rank.
             Node(name: "mix", opType: "Add", inputs: ["rr", "n"], outputs: ["mixed"]),
+            // Global pooling over the last two axes reads (N, C, H, W), even from a Reshape:
+            // ReduceMean with an axes attribute, ReduceSum with axes as a constant input.
+            Node(name: "reshape2", opType: "Reshape", inputs: ["c", "shape2"], outputs: ["r2"]),
+            Node(name: "gap", opType: "ReduceMean", inputs: ["r2"], outputs: ["pooled"], attributes: ["axes": .ints([2, 3])]),
+            Node(name: "reshape3", opType: "Reshape", inputs: ["c", "shape2"], outputs: ["r3"]),
+            Node(name: "gsum", opType: "ReduceSum", inputs: ["r3", "axes"], outputs: ["summed"]),
+            // ...but a reduction over other axes says nothing.
+            Node(name: "reshape4", opType: "Reshape", inputs: ["c", "shape2"], outputs: ["r4"]),
+            Node(name: "hsum", opType: "ReduceSum", inputs: ["r4", "axes13"], outputs: ["hsummed"]),
         ], inputs: [ValueInfo(name: "x", elementType: 1, shape: [.fixed(1), .fixed(3), .fixed(4), .fixed(6)])],
-           outputs: [ValueInfo(name: "y"), ValueInfo(name: "hw"), ValueInfo(name: "smm"), ValueInfo(name: "mixed")])
+           outputs: [ValueInfo(name: "y"), ValueInfo(name: "hw"), ValueInfo(name: "smm"), ValueInfo(name: "mixed"),
+                     ValueInfo(name: "pooled"), ValueInfo(name: "summed"), ValueInfo(name: "hsummed")])
         g.initializers = ["w": rng.tensor([8, 3, 3, 3]), "gamma": rng.tensor([8]), "beta": rng.tensor([8]),
                           "fw": rng.tensor([8, 16]), "fb": rng.tensor([16]), "fw2": rng.tensor([16, 8]),
                           "sw": rng.tensor([6, 6]),
-                          "shape": try Tensor(shape: [4], ints: [1, 4, 6, 8])]
+                          "shape": try Tensor(shape: [4], ints: [1, 4, 6, 8]),
+                          "shape2": try Tensor(shape: [4], ints: [1, 8, 6, 4]),
+                          "axes": try Tensor(shape: [2], ints: [-1, -2]), "axes13": try Tensor(shape: [2], ints: [1, 3])]
         return g
     }
 
@@ -42,7 +54,8 @@ final class FeatureMapLayoutTests: XCTestCase {
         let layouts = model.featureMapLayouts(shapes: shapes)
         for v in ["c", "back", "y"] { XCTAssertEqual(layouts[v], .channelsFirst, v) }
         for v in ["t", "n", "m", "mb", "a", "m2", "mixed"] { XCTAssertEqual(layouts[v], .channelsLast, v) }
-        for v in ["hw", "smm", "r", "rr"] { XCTAssertNil(layouts[v], v) }
+        for v in ["hw", "smm", "r", "rr", "r4", "hsummed"] { XCTAssertNil(layouts[v], v) }
+        for v in ["r2", "pooled", "r3", "summed"] { XCTAssertEqual(layouts[v], .channelsFirst, v) }
         XCTAssertEqual(layouts["x"], .channelsFirst, "a Conv's input is (N, C, H, W)")
 
         // The pass-level query agrees with the model-level one, value by value.
