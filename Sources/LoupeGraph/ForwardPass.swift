@@ -44,108 +44,36 @@ public struct ForwardPass: Sendable {
     /// Nodes whose inputs do not depend on any `wrt` value are not visited, so a gradient to a
     /// late layer costs only the backward of the layers after it.
     public func backward(seeds: [String: Tensor], wrt: [String]) throws -> [String: Tensor] {
-        guard let rules else {
-            throw GraphError.invalid("this forward pass was not recorded for backward; call forward(_:hooks:recording:) with a RuleMap")
-        }
-        let m = model
-        let n = m.valueNames.count
-        var grads = [Tensor?](repeating: nil, count: n)
-        var reaches = [Bool](repeating: false, count: n)
-        for (name, g) in seeds {
-            let s = try m.slot(named: name)
-            guard let shape = shapes[s] else { throw GraphError.invalid("seed '\(name)' was not computed in this pass") }
-            guard g.shape == shape, g.dtype == .float32 else {
-                throw GraphError.inputMismatch(name: name, expected: "float32 seed of shape \(shape)", got: "\(g.dtype) of shape \(g.shape)")
-            }
-            grads[s] = try Accumulate.add(grads[s], g)
-            reaches[s] = true
-        }
-        let wrtSlots = try wrt.map { try m.slot(named: $0) }
-        var depends = [Bool](repeating: false, count: n)
-        for s in wrtSlots { depends[s] = true }
-        for st in m.steps {
-            let d = st.inputs.contains { $0 >= 0 && depends[$0] }
-            if d { for s in st.outputs where s >= 0 && isFloat[s] && !cut.contains(s) { depends[s] = true } }
-        }
-        for st in m.steps.reversed() {
-            if st.outputs.contains(where: { $0 >= 0 && reaches[$0] && !cut.contains($0) }) {
-                for s in st.inputs where s >= 0 { reaches[s] = true }
-            }
-        }
-        // The earliest step whose inputs can depend on a wrt value.
-        let first = wrtSlots.map { m.producer[$0] + 1 }.min() ?? m.steps.count
-        var result: [String: Tensor] = [:]
-        var lastCut: Node?
-        let wanted = Set(wrtSlots)
-        // Steps whose cotangents an activation chain's single VJP already produced.
-        var absorbed = [Bool](repeating: false, count: m.steps.count)
-        // The recorded values, plus chain intermediates rebuilt for a step-by-step walk.
-        var vals = values
+        try Self.walk([self], seeds: [seeds], wrt: wrt)[0]
+    }
 
-        var i = m.steps.count - 1
-        while i >= first {
-            defer { i -= 1 }
-            if absorbed[i] { continue }
-            let st = m.steps[i]
-            let want = st.inputs.map { $0 >= 0 && depends[$0] && reaches[$0] }
-            guard want.contains(true) else { continue }
-            var gOut: [Tensor?] = []
-            for s in st.outputs { gOut.append(s >= 0 && !cut.contains(s) ? grads[s] : nil) }
-            for s in st.outputs where s >= 0 {
-                if wanted.contains(s), let g = grads[s] { result[m.valueNames[s]] = g }
-                grads[s] = nil
-            }
-            guard gOut.contains(where: { $0 != nil }) else { lastCut = st.node; continue }
-            if let end = m.activationChainEnd[i], let chain = m.activationChains[end] {
-                if end == i, let gy = gOut[0], let x = fusedInput(chain, rules: rules, grads: grads, wanted: wanted) {
-                    if depends[chain.input] && reaches[chain.input] {
-                        let gx = try chain.vjp(input: x, grad: gy)
-                        grads[chain.input] = try Accumulate.add(grads[chain.input], gx)
-                    }
-                    for q in chain.steps.dropLast() { absorbed[q] = true }
-                    continue
-                }
-                try rematerialize(chain, &vals)
-            }
-            let ctx = VJPContext(
-                inputs: st.inputs.map { $0 >= 0 ? vals[$0] : nil },
-                inputShapes: st.inputs.map { $0 >= 0 ? shapes[$0] : nil },
-                outputs: st.outputs.map { $0 >= 0 ? (preHook[$0] ?? vals[$0]) : nil },
-                gradOutputs: gOut, wantInput: want)
-            let gIn: [Tensor?]
-            do {
-                gIn = try rules[i].backward(node: st.node, op: st.op, context: ctx)
-            } catch let e as GraphError {
-                throw e
-            } catch {
-                throw GraphError.nodeFailed(node: st.node.displayName, opType: st.node.opType, underlying: "backward: \(error)")
-            }
-            for (k, s) in st.inputs.enumerated() where s >= 0 && want[k] {
-                guard k < gIn.count, let g = gIn[k] else { lastCut = st.node; continue }
-                guard g.shape == shapes[s] ?? g.shape else {
-                    throw GraphError.nodeFailed(node: st.node.displayName, opType: st.node.opType,
-                                                underlying: "backward produced gradient of shape \(g.shape) for input \(k) of shape \(shapes[s] ?? [])")
-                }
-                grads[s] = try Accumulate.add(grads[s], g)
-            }
+    /// One reverse walk over this pass and a `reference` pass of the same model, in lockstep:
+    /// the two-pass form of a batch `[x; x']` whose rules pair each row with its reference row
+    /// (DeepLIFT's multipliers `Δout / Δin`), for models whose fixed batch cannot hold both.
+    ///
+    /// Each pass gets the cotangents of its own seeds, as two independent
+    /// ``backward(seeds:wrt:)`` calls would, except that at every step the rule's context
+    /// carries the same step of the other pass (``VJPContext/partner``). Rules that ignore it
+    /// give exactly the two independent results.
+    ///
+    /// - Throws: `GraphError.invalid` unless both passes are recorded, come from the same model
+    ///   and computed the same shapes with the same hooks cutting or editing values.
+    public func pairedBackward(reference: ForwardPass, seeds: [String: Tensor], referenceSeeds: [String: Tensor],
+                               wrt: [String]) throws -> (gradients: [String: Tensor], reference: [String: Tensor]) {
+        guard reference.model === model else {
+            throw GraphError.invalid("paired backward: the reference pass ran a different model")
         }
-        for s in wrtSlots where result[m.valueNames[s]] == nil {
-            if let g = grads[s] {
-                result[m.valueNames[s]] = g
-            } else if depends[s] && reaches[s], let node = lastCut {
-                throw GraphError.notDifferentiable(node: node.displayName, opType: node.opType,
-                                                   reason: "no gradient reaches '\(m.valueNames[s])' through it")
-            } else {
-                result[m.valueNames[s]] = Tensor(zeros: shapes[s] ?? [])
-            }
+        guard reference.shapes == shapes, reference.cut == cut, reference.edited == edited else {
+            throw GraphError.invalid("paired backward: the reference pass computed different shapes or was hooked differently")
         }
-        return result
+        let r = try Self.walk([self, reference], seeds: [seeds, referenceSeeds], wrt: wrt)
+        return (r[0], r[1])
     }
 
     /// The recorded input x of `chain` when its VJP can be taken in one step: every step in it
     /// uses the exact gradient, and no value inside it is cut or edited by a hook, seeded, or
     /// asked for (each of those needs the chain's own steps).
-    private func fusedInput(_ chain: ActivationChain, rules: [any BackwardRule], grads: [Tensor?],
+    func fusedInput(_ chain: ActivationChain, rules: [any BackwardRule], grads: [Tensor?],
                             wanted: Set<Int>) -> Tensor? {
         guard chain.runsAsOne(under: rules, in: model.steps, edited: edited.contains), let x = values[chain.input],
               let y = model.steps[chain.steps[chain.steps.count - 1]].outputs.first, shapes[y] == x.shape else { return nil }
@@ -159,7 +87,7 @@ public struct ForwardPass: Sendable {
     /// keep them (it ran the chain fused, expecting the one-step VJP) and this backward call takes
     /// the chain step by step (a value inside it is asked for or seeded). Same operators, same
     /// inputs: the values the unfused forward would have kept.
-    private func rematerialize(_ chain: ActivationChain, _ vals: inout [Tensor?]) throws {
+    func rematerialize(_ chain: ActivationChain, _ vals: inout [Tensor?]) throws {
         // Only a chain the recorded pass ran fused (the executor's condition: every step on the
         // exact gradient, nothing inside edited); otherwise its rules kept what they read.
         guard let rules, chain.runsAsOne(under: rules, in: model.steps, edited: edited.contains),

@@ -28,6 +28,9 @@ public struct VJPContext: Sendable {
     public var gradOutputs: [Tensor?]
     /// Which inputs a gradient is wanted for; an operator may skip the others (return nil).
     public var wantInput: [Bool]
+    /// In a paired backward (``ForwardPass/pairedBackward(reference:seeds:referenceSeeds:wrt:)``):
+    /// the same step of the other pass; nil in a plain backward.
+    public var partner: VJPPartner?
 
     public init(inputs: [Tensor?], inputShapes: [[Int]?], outputs: [Tensor?], gradOutputs: [Tensor?], wantInput: [Bool]) {
         self.inputs = inputs
@@ -51,6 +54,23 @@ public struct VJPContext: Sendable {
             throw GraphError.invalid("\(op) backward: output \(i) was not recorded")
         }
         return t
+    }
+}
+
+/// The other pass's view of a step in a paired backward: DeepLIFT-style rules read the reference
+/// values there (`Δ = input pass − reference pass`) instead of the second half of a batch.
+public struct VJPPartner: Sendable {
+    private let others: [VJPContext]
+    /// The other pass's context at this step (its own ``VJPContext/partner`` is nil).
+    public var context: VJPContext { others[0] }
+    /// True when the context holding this partner is the reference pass's.
+    public let selfIsReference: Bool
+
+    public init(other: VJPContext, selfIsReference: Bool) {
+        var o = other
+        o.partner = nil
+        others = [o]
+        self.selfIsReference = selfIsReference
     }
 }
 
