@@ -145,4 +145,46 @@ final class DeepLiftAgreementTests: XCTestCase {
         XCTAssertGreaterThan(gradientRelativeError(full.attribution, try c.array("deeplift")), 0.1)
         XCTAssertGreaterThan(abs(try XCTUnwrap(c.meta.deltas["deeplift"])[0]), 1e-3)
     }
+
+    /// x and x' as two passes in lockstep (a paired backward) give the batch form's numbers:
+    /// Captum's on the fixtures, and the batch form's own with DeepLIFT's max-pool rule.
+    func testPairedPassesMatchTheBatchForm() throws {
+        for name in ["cnn_bn", "resnet_dw"] {
+            let c = try GradientFixtures.load(name)
+            let x = try c.array("input"), b = try c.array("baseline"), t = Target.indices(c.meta.targets)
+            var captumLike = DeepLift(baseline: .tensor(b), maxPool: .gradient)
+            captumLike.pairsPasses = true
+            let e = try captumLike.explain(c.model, input: x, target: t)
+            assertGradientClose(e.attribution, try c.array("deeplift"), 1e-4, "\(name) paired DeepLift")
+            let want = try XCTUnwrap(c.meta.deltas["deeplift"]), got = try XCTUnwrap(e.convergenceDelta)
+            for s in 0..<2 { XCTAssertEqual(got[s], want[s], accuracy: 1e-5, "\(name) paired DeepLift delta \(s)") }
+            let layer = try captumLike.explain(c.model, input: x, target: t, options: ExplainOptions(layer: c.meta.layer))
+            assertGradientClose(layer.attribution, try c.array("layer_deeplift"), 1e-4, "\(name) paired layer DeepLift")
+
+            var full = DeepLift(baseline: .tensor(b))
+            let batchForm = try full.explain(c.model, input: x, target: t)
+            full.pairsPasses = true
+            let pairedForm = try full.explain(c.model, input: x, target: t, options: ExplainOptions(batchSize: 2))
+            assertGradientClose(pairedForm.attribution, batchForm.attribution, 1e-6, "\(name) paired = batch form, max-pool rule")
+            for d in try XCTUnwrap(pairedForm.convergenceDelta) { XCTAssertLessThan(abs(d), 1e-5, "\(name) paired summation-to-delta") }
+        }
+    }
+
+    /// The same models declared with a fixed batch of 1 (what `torch.onnx.export` writes for a
+    /// batch-1 example without dynamic axes) run DeepLIFT per sample, paired, equal to Captum.
+    func testFixedBatchOfOneModelMatchesCaptum() throws {
+        for name in ["cnn_bn", "resnet_dw"] {
+            let c = try GradientFixtures.load(name)
+            var graph = c.model.graph
+            guard var dims = graph.inputs[0].shape, !dims.isEmpty else { return XCTFail("\(name): no input shape") }
+            dims[0] = .fixed(1)
+            graph.inputs[0].shape = dims
+            let fixed = try Model(graph: graph)
+            let x = try c.array("input"), b = try c.array("baseline")
+            let e = try DeepLift(baseline: .tensor(b), maxPool: .gradient).explain(fixed, input: x, target: .indices(c.meta.targets))
+            assertGradientClose(e.attribution, try c.array("deeplift"), 1e-4, "\(name) DeepLift on a fixed batch of 1")
+            let want = try XCTUnwrap(c.meta.deltas["deeplift"]), got = try XCTUnwrap(e.convergenceDelta)
+            for s in 0..<2 { XCTAssertEqual(got[s], want[s], accuracy: 1e-5, "\(name) fixed-batch DeepLift delta \(s)") }
+        }
+    }
 }

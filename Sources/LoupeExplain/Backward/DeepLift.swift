@@ -28,13 +28,19 @@ import LoupeTensor
 /// layer times `layer(x) − layer(x')`.
 ///
 /// ``ExplainOptions/batchSize`` counts rows, so each pass holds `batchSize / 2` samples and their
-/// baselines.
+/// baselines. A model exported with a fixed batch that cannot hold both (the default
+/// `torch.onnx.export` of a batch-1 example) runs x and x' as two passes of its batch in
+/// lockstep (``LoupeGraph/ForwardPass/pairedBackward(reference:seeds:referenceSeeds:wrt:)``), the
+/// rules reading the reference values from the other pass: the same numbers.
 public struct DeepLift: Explainer {
     public var baseline: Baseline
     /// |Δin| below this uses the node's plain gradient (Captum's `eps`).
     public var epsilon: Float
     public var multipliesByInputs: Bool
     public var maxPool: MaxPoolRule
+    /// Runs x and x' as two passes in lockstep even when the model's batch could hold both
+    /// (tests compare the two forms).
+    var pairsPasses = false
 
     /// How MaxPool nodes pass multipliers.
     public enum MaxPoolRule: String, Sendable {
@@ -75,38 +81,52 @@ public struct DeepLift: Explainer {
         let setup = try ExplainSetup(model: model, inputs: inputs, options: options, method: method)
         let t = try target.resolve(model: model, feeds: inputs, batch: setup.batch, method: method)
         let x = setup.x, b = try baseline.resolve(like: x, method: method)
-        let B = setup.batch, n = x.rowSize
-        if let f = setup.fixedBatch, f % 2 != 0 || B % (f / 2) != 0 {
-            throw ExplainError.unsupported(method: method, reason: "DeepLift runs inputs and baselines together as [x; x'], but input '\(setup.inputName)' has a fixed batch of \(f) in the model; export it with a dynamic batch axis")
-        }
-        let per = setup.fixedBatch.map { $0 / 2 } ?? max(1, (options.batchSize ?? 2 * B) / 2)
+        let B = setup.batch
         let engine = ModifiedBackward(rules: rules)
         var quiet = setup
         quiet.progress = nil
         var grads = [Float](), delta = [Float](), diffs = [Float]()
         var attributedShape = x.shape
-        grads.reserveCapacity(B * n)
-        var lo = 0
-        while lo < B {
-            let hi = min(B, lo + per)
-            let samples = Array(lo..<hi)
-            // One pass over [x_chunk; x'_chunk]: the rules pair row i with row i + count.
-            let rows = try Tensor.concatenated([x.rows(lo..<hi), b.rows(lo..<hi)], axis: 0)
-            let r = try engine.run(model, setup: quiet, rows: rows, rowSample: samples + samples, target: t,
-                                   layer: options.layer, batchSize: nil, method: method)
-            let g = try r.gradients.floats(method), m = r.gradients.rowSize
-            grads += g[0..<(samples.count * m)]
-            attributedShape = [B] + r.gradients.shape.dropFirst()
-            if let act = r.activations {
-                // Layer DeepLIFT: the multipliers at the layer times layer(x) − layer(x').
-                let v = try act.floats(method), half = samples.count * m
-                for i in 0..<half { diffs.append(v[i] - v[half + i]) }
+        grads.reserveCapacity(B * x.rowSize)
+        // A fixed batch that cannot hold [x_chunk; x'_chunk] (a batch-1 export): x and x' run as
+        // two passes in lockstep instead, the rules pairing them across the passes.
+        let paired = pairsPasses || setup.fixedBatch.map { $0 % 2 != 0 || B % ($0 / 2) != 0 } ?? false
+        if paired {
+            try engine.forEachPairedChunk(model, setup: setup, rows: x, referenceRows: b, rowSample: Array(0..<B), target: t,
+                                          layer: options.layer, batchSize: options.batchSize.map { max(1, $0 / 2) }, method: method) {
+                _, g, values, s, sr in
+                grads += try g.floats(method)
+                attributedShape = [B] + g.shape.dropFirst()
+                if let (v, vr) = values {
+                    let a = try v.floats(method), r = try vr.floats(method)
+                    for i in 0..<a.count { diffs.append(a[i] - r[i]) }
+                }
+                if s.count == sr.count { for i in 0..<s.count { delta.append(s[i] - sr[i]) } }
             }
-            for i in 0..<samples.count where r.scores.count == 2 * samples.count {
-                delta.append(r.scores[i] - r.scores[samples.count + i])
+        } else {
+            let per = setup.fixedBatch.map { $0 / 2 } ?? max(1, (options.batchSize ?? 2 * B) / 2)
+            var lo = 0
+            while lo < B {
+                let hi = min(B, lo + per)
+                let samples = Array(lo..<hi)
+                // One pass over [x_chunk; x'_chunk]: the rules pair row i with row i + count.
+                let rows = try Tensor.concatenated([x.rows(lo..<hi), b.rows(lo..<hi)], axis: 0)
+                let r = try engine.run(model, setup: quiet, rows: rows, rowSample: samples + samples, target: t,
+                                       layer: options.layer, batchSize: nil, method: method)
+                let g = try r.gradients.floats(method), m = r.gradients.rowSize
+                grads += g[0..<(samples.count * m)]
+                attributedShape = [B] + r.gradients.shape.dropFirst()
+                if let act = r.activations {
+                    // Layer DeepLIFT: the multipliers at the layer times layer(x) − layer(x').
+                    let v = try act.floats(method), half = samples.count * m
+                    for i in 0..<half { diffs.append(v[i] - v[half + i]) }
+                }
+                for i in 0..<samples.count where r.scores.count == 2 * samples.count {
+                    delta.append(r.scores[i] - r.scores[samples.count + i])
+                }
+                setup.progress?(2 * hi, 2 * B)
+                lo = hi
             }
-            setup.progress?(2 * hi, 2 * B)
-            lo = hi
         }
         if options.layer == nil {
             let xs = try x.floats(method), bs = try b.floats(method)
@@ -138,7 +158,8 @@ public struct DeepLiftRescaleRule: BackwardRule {
         let label = "DeepLift rescale at \(node.label)"
         let x = try context.input(0, label), y = try context.output(0, label)
         let exact = try op.vjp(context).first ?? nil
-        let dIn = try Self.halfDifference(x, label), dOut = try Self.halfDifference(y, label)
+        let dIn = try Self.difference(x, context.partner.map { try $0.context.input(0, label) }, context.partner, label)
+        let dOut = try Self.difference(y, context.partner.map { try $0.context.output(0, label) }, context.partner, label)
         let gs = try g.floats(label)
         let ex = try exact?.floats(label)
         let eps = epsilon
@@ -150,6 +171,17 @@ public struct DeepLiftRescaleRule: BackwardRule {
         var result = [Tensor?](repeating: nil, count: context.inputs.count)
         result[0] = try Tensor(shape: x.shape, floats: out)
         return result
+    }
+
+    /// `input − reference` for every element of a value: from the paired pass's value when the
+    /// backward is paired (`partner`, `other` its value), else from the two halves of the batch.
+    static func difference(_ own: Tensor, _ other: Tensor?, _ partner: VJPPartner?, _ label: String) throws -> [Float] {
+        guard let partner, let other else { return try halfDifference(own, label) }
+        guard other.shape == own.shape else {
+            throw ExplainError.unsupported(method: label, reason: "paired values of shapes \(own.shape) and \(other.shape)")
+        }
+        let a = try own.floats(label), b = try other.floats(label)
+        return partner.selfIsReference ? (0..<a.count).map { b[$0] - a[$0] } : (0..<a.count).map { a[$0] - b[$0] }
     }
 
     /// `first half − second half` along the batch axis, repeated for both halves.
@@ -179,6 +211,7 @@ public struct DeepLiftMaxPoolRule: BackwardRule {
     public func backward(node: Node, op: any Operator, context: VJPContext) throws -> [Tensor?] {
         guard let g = context.gradOutputs.first ?? nil else { return [nil] }
         let label = "DeepLift max-pool rule at \(node.label)"
+        if let partner = context.partner { return try paired(op: op, context: context, partner: partner, label) }
         let x = try context.input(0, label), y = try context.output(0, label)
         guard y.rank >= 1, y.shape[0] % 2 == 0 else {
             throw ExplainError.unsupported(method: label, reason: "output of shape \(y.shape) is not an [inputs; baselines] batch")
@@ -202,6 +235,38 @@ public struct DeepLiftMaxPoolRule: BackwardRule {
             let s = u[i] + u[xh + i]
             out[i] = abs(dIn[i]) < epsilon ? (ex?[i] ?? 0) : s / dIn[i]
             out[xh + i] = abs(dIn[i]) < epsilon ? (ex?[xh + i] ?? 0) : s / dIn[i]
+        }
+        var result = [Tensor?](repeating: nil, count: context.inputs.count)
+        result[0] = try Tensor(shape: x.shape, floats: out)
+        return result
+    }
+
+    /// The rule over a paired backward: the input pass's and the reference pass's cotangents
+    /// are routed by each pass's own argmax, summed, and divided by `Δin`, as the batch form
+    /// does with its two halves.
+    private func paired(op: any Operator, context: VJPContext, partner: VJPPartner, _ label: String) throws -> [Tensor?] {
+        let (inCtx, refCtx) = partner.selfIsReference ? (partner.context, context) : (context, partner.context)
+        let yIn = try inCtx.output(0, label), yRef = try refCtx.output(0, label)
+        let a = try yIn.floats(label), b = try yRef.floats(label)
+        let gIn = try inCtx.gradOutputs.first??.floats(label) ?? [Float](repeating: 0, count: a.count)
+        let gRef = try refCtx.gradOutputs.first??.floats(label) ?? [Float](repeating: 0, count: a.count)
+        var scaledIn = [Float](repeating: 0, count: a.count), scaledRef = scaledIn
+        for i in 0..<a.count {
+            let m = max(a[i], b[i])
+            scaledIn[i] = gIn[i] * (m - b[i])
+            scaledRef[i] = gRef[i] * (a[i] - m)
+        }
+        var ci = inCtx, cr = refCtx
+        ci.gradOutputs[0] = try Tensor(shape: yIn.shape, floats: scaledIn)
+        cr.gradOutputs[0] = try Tensor(shape: yRef.shape, floats: scaledRef)
+        guard let ui = try op.vjp(ci).first ?? nil, let ur = try op.vjp(cr).first ?? nil else { return [nil] }
+        let u = try ui.floats(label), v = try ur.floats(label)
+        let x = try context.input(0, label)
+        let dIn = try DeepLiftRescaleRule.difference(x, try partner.context.input(0, label), partner, label)
+        let ex = context.gradOutputs.first.flatMap { $0 } == nil ? nil : try (op.vjp(context).first ?? nil)?.floats(label)
+        var out = [Float](repeating: 0, count: u.count)
+        for i in 0..<u.count {
+            out[i] = abs(dIn[i]) < epsilon ? (ex?[i] ?? 0) : (u[i] + v[i]) / dIn[i]
         }
         var result = [Tensor?](repeating: nil, count: context.inputs.count)
         result[0] = try Tensor(shape: x.shape, floats: out)

@@ -63,10 +63,8 @@ public struct ModifiedBackward: Sendable {
         let total = rowSample.count
         let chunk = try setup.chunkSize(batchSize, total: total, method: method)
         let wrt = layer ?? setup.inputName
-        var hooks = Hooks()
         let layerHook = try layer.map { try model.hook($0) }
-        if let layerHook, !rowsReplaceLayer { hooks.capture(layerHook) }
-        if let v = target.valueName, !model.outputs.contains(where: { $0.name == v }) { hooks.capture(try model.hook(v)) }
+        let hooks = try Self.readoutHooks(model, target: target, capture: rowsReplaceLayer ? nil : layerHook)
         if rowsReplaceLayer && layerHook == nil {
             throw ExplainError.invalidArgument(method: method, message: "layer rows given without a layer")
         }
@@ -97,6 +95,51 @@ public struct ModifiedBackward: Sendable {
             }
             let act = layer != nil && !rowsReplaceLayer ? try pass.value(wrt) : nil
             try body(lo..<hi, gw, act, s)
+            setup.progress?(hi, total)
+            lo = hi
+        }
+    }
+
+    /// Captures for a readout: the layer (if any) and a target value that is not a graph output.
+    static func readoutHooks(_ model: Model, target: ResolvedTarget, capture layer: HookName?) throws -> Hooks {
+        var hooks = Hooks()
+        if let layer { hooks.capture(layer) }
+        if let v = target.valueName, !model.outputs.contains(where: { $0.name == v }) { hooks.capture(try model.hook(v)) }
+        return hooks
+    }
+
+    /// Rows and their reference rows (row r of each belongs to sample `rowSample[r]`) as two
+    /// forward passes per chunk and one paired backward
+    /// (``ForwardPass/pairedBackward(reference:seeds:referenceSeeds:wrt:)``): how row-pairing
+    /// rules (DeepLIFT) run on a model whose fixed batch cannot hold `[x; x']`. `body` gets the
+    /// input rows' gradients at the input (or `layer`), the layer's values of both passes, and
+    /// both passes' scores.
+    func forEachPairedChunk(_ model: Model, setup: ExplainSetup, rows: Tensor, referenceRows: Tensor, rowSample: [Int],
+                            target: ResolvedTarget, layer: String?, batchSize: Int?, method: String,
+                            body: (Range<Int>, _ gradients: Tensor, _ layerValues: (Tensor, Tensor)?, _ scores: [Float],
+                                   _ referenceScores: [Float]) throws -> Void) throws {
+        let total = rowSample.count
+        let chunk = try setup.chunkSize(batchSize, total: total, method: method)
+        let wrt = layer ?? setup.inputName
+        let hooks = try Self.readoutHooks(model, target: target, capture: try layer.map { try model.hook($0) })
+        var lo = 0
+        while lo < total {
+            let hi = min(total, lo + chunk)
+            let samples = Array(rowSample[lo..<hi])
+            var feeds = try otherFeeds(setup, samples: samples)
+            feeds[setup.inputName] = try rows.rows(lo..<hi)
+            let pass = try model.forward(feeds, hooks: hooks, recording: rules)
+            feeds[setup.inputName] = try referenceRows.rows(lo..<hi)
+            let reference = try model.forward(feeds, hooks: hooks, recording: rules)
+            let perRow = target.forRows(samples)
+            let (seeds, s) = try perRow.seeds(in: pass, method: method)
+            let (referenceSeeds, sr) = try perRow.seeds(in: reference, method: method)
+            let g = try pass.pairedBackward(reference: reference, seeds: seeds, referenceSeeds: referenceSeeds, wrt: [wrt]).gradients
+            guard let gw = g[wrt], gw.rank >= 1, gw.shape[0] == hi - lo else {
+                throw ExplainError.unsupported(method: method, reason: "no gradient with a batch axis of \(hi - lo) rows at '\(wrt)'")
+            }
+            let values = layer != nil ? (try pass.value(wrt), try reference.value(wrt)) : nil
+            try body(lo..<hi, gw, values, s, sr)
             setup.progress?(hi, total)
             lo = hi
         }
