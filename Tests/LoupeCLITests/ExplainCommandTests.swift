@@ -155,15 +155,21 @@ final class ExplainCommandTests: XCTestCase {
         XCTAssertLessThan(abs(delta), 0.05 * max(1, abs(Double(total))), "64-step IG is nearly complete")
     }
 
+    /// Sample 0 of a fixture batch, written as a batch-1 .npy under the test's folder.
+    func firstSample(_ fixture: String, as name: String) throws -> String {
+        let batch = try Tensor.readNPY(path: fixture)
+        let n = batch.count / max(1, batch.shape[0])
+        let x = path(name)
+        try Tensor(shape: [1] + Array(batch.shape.dropFirst()), floats: Array(try batch.floats().prefix(n))).writeNPY(path: x)
+        return x
+    }
+
     /// The default layer on a vision transformer is the last block's norm1 (tokens reshaped to
     /// the patch grid) — not an attention tensor, not a bias add, and not the final LayerNorm,
     /// whose patch tokens get no gradient from a class-token head.
     func testDefaultLayerOnAViT() throws {
         let fixtures = Self.repo.appendingPathComponent("Tests/Fixtures/cam").path
-        let batch = try Tensor.readNPY(path: fixtures + "/tiny_vit.input.npy")     // (2, 3, 16, 16)
-        let one = try Tensor(shape: [1] + Array(batch.shape.dropFirst()), floats: Array(try batch.floats().prefix(3 * 16 * 16)))
-        let x = path("vit.npy")
-        try one.writeNPY(path: x)
+        let x = try firstSample(fixtures + "/tiny_vit.input.npy", as: "vit.npy")
         let out = path("vit")
         let r = try loupe(["explain", fixtures + "/tiny_vit.onnx", x, "--method", "gradcam", "--format", "npy,json", "--out", out])
         XCTAssertEqual(r.0, 0, r.2)
@@ -178,10 +184,7 @@ final class ExplainCommandTests: XCTestCase {
     /// permuted copy (B, C, h, w), and naming the channels-last norm itself gives the same map.
     func testDefaultLayerOnASwin() throws {
         let fixtures = Self.repo.appendingPathComponent("Tests/Fixtures/cam").path
-        let batch = try Tensor.readNPY(path: fixtures + "/tiny_swin.input.npy")     // (2, 3, 32, 32)
-        let one = try Tensor(shape: [1] + Array(batch.shape.dropFirst()), floats: Array(try batch.floats().prefix(3 * 32 * 32)))
-        let x = path("swin.npy")
-        try one.writeNPY(path: x)
+        let x = try firstSample(fixtures + "/tiny_swin.input.npy", as: "swin.npy")
         var maps: [Tensor] = []
         for (dir, extra) in [("swin", [String]()), ("swin_norm", ["--layer", "/norm/LayerNormalization_output_0"])] {
             let out = path(dir)

@@ -68,13 +68,10 @@ public struct ModifiedBackward: Sendable {
         if rowsReplaceLayer && layerHook == nil {
             throw ExplainError.invalidArgument(method: method, message: "layer rows given without a layer")
         }
-        var lo = 0
-        while lo < total {
-            let hi = min(total, lo + chunk)
-            let samples = Array(rowSample[lo..<hi])
-            var feeds = try otherFeeds(setup, samples: samples)
+        try Self.forEachRowChunk(setup, rowSample: rowSample, chunk: chunk) { range, samples, feeds in
+            let (lo, hi) = (range.lowerBound, range.upperBound)
             var chunkHooks = hooks
-            let chunkRows = try rows(lo..<hi)
+            let chunkRows = try rows(range)
             guard chunkRows.rank >= 1, chunkRows.shape[0] == hi - lo else {
                 throw ExplainError.invalidArgument(method: method, message: "sampler built \(chunkRows.shape) for \(hi - lo) rows")
             }
@@ -94,8 +91,21 @@ public struct ModifiedBackward: Sendable {
                 throw ExplainError.unsupported(method: method, reason: "'\(wrt)' of shape \(gw.shape) has no batch axis of \(hi - lo) rows")
             }
             let act = layer != nil && !rowsReplaceLayer ? try pass.value(wrt) : nil
-            try body(lo..<hi, gw, act, s)
+            try body(range, gw, act, s)
             setup.progress?(hi, total)
+        }
+    }
+
+    /// Rows `0..<rowSample.count` in chunks of `chunk`: each chunk's range, its rows' samples,
+    /// and the feeds other than the explained input gathered for them.
+    static func forEachRowChunk(_ setup: ExplainSetup, rowSample: [Int], chunk: Int,
+                                _ body: (Range<Int>, [Int], inout [String: Tensor]) throws -> Void) throws {
+        var lo = 0
+        while lo < rowSample.count {
+            let hi = min(rowSample.count, lo + chunk)
+            let samples = Array(rowSample[lo..<hi])
+            var feeds = try otherFeeds(setup, samples: samples)
+            try body(lo..<hi, samples, &feeds)
             lo = hi
         }
     }
@@ -122,14 +132,11 @@ public struct ModifiedBackward: Sendable {
         let chunk = try setup.chunkSize(batchSize, total: total, method: method)
         let wrt = layer ?? setup.inputName
         let hooks = try Self.readoutHooks(model, target: target, capture: try layer.map { try model.hook($0) })
-        var lo = 0
-        while lo < total {
-            let hi = min(total, lo + chunk)
-            let samples = Array(rowSample[lo..<hi])
-            var feeds = try otherFeeds(setup, samples: samples)
-            feeds[setup.inputName] = try rows.rows(lo..<hi)
+        try Self.forEachRowChunk(setup, rowSample: rowSample, chunk: chunk) { range, samples, feeds in
+            let (lo, hi) = (range.lowerBound, range.upperBound)
+            feeds[setup.inputName] = try rows.rows(range)
             let pass = try model.forward(feeds, hooks: hooks, recording: rules)
-            feeds[setup.inputName] = try referenceRows.rows(lo..<hi)
+            feeds[setup.inputName] = try referenceRows.rows(range)
             let reference = try model.forward(feeds, hooks: hooks, recording: rules)
             let perRow = target.forRows(samples)
             let (seeds, s) = try perRow.seeds(in: pass, method: method)
@@ -139,9 +146,8 @@ public struct ModifiedBackward: Sendable {
                 throw ExplainError.unsupported(method: method, reason: "no gradient with a batch axis of \(hi - lo) rows at '\(wrt)'")
             }
             let values = layer != nil ? (try pass.value(wrt), try reference.value(wrt)) : nil
-            try body(lo..<hi, gw, values, s, sr)
+            try body(range, gw, values, s, sr)
             setup.progress?(hi, total)
-            lo = hi
         }
     }
 
@@ -150,18 +156,12 @@ public struct ModifiedBackward: Sendable {
                        batchSize: Int?, method: String) throws -> [Float] {
         let total = try rows.rowCount(method)
         let chunk = try setup.chunkSize(batchSize, total: total, method: method)
-        var hooks = Hooks()
-        if let v = target.valueName, !model.outputs.contains(where: { $0.name == v }) { hooks.capture(try model.hook(v)) }
+        let hooks = try readoutHooks(model, target: target, capture: nil)
         var out: [Float] = []
-        var lo = 0
-        while lo < total {
-            let hi = min(total, lo + chunk)
-            let samples = Array(rowSample[lo..<hi])
-            var feeds = try otherFeeds(setup, samples: samples)
-            feeds[setup.inputName] = try rows.rows(lo..<hi)
+        try forEachRowChunk(setup, rowSample: Array(rowSample.prefix(total)), chunk: chunk) { range, samples, feeds in
+            feeds[setup.inputName] = try rows.rows(range)
             let pass = try model.forward(feeds, hooks: hooks)
             out += try target.forRows(samples).seeds(in: pass, method: method).scores
-            lo = hi
         }
         return out
     }
@@ -175,11 +175,9 @@ public struct ModifiedBackward: Sendable {
         var hooks = Hooks()
         hooks.capture(try model.hook(layer))
         var parts: [Tensor] = []
-        var lo = 0
-        while lo < total {
-            let hi = min(total, lo + chunk)
-            var feeds = try otherFeeds(setup, samples: Array(rowSample[lo..<hi]))
-            feeds[setup.inputName] = try rows.rows(lo..<hi)
+        try forEachRowChunk(setup, rowSample: Array(rowSample.prefix(total)), chunk: chunk) { range, _, feeds in
+            let (lo, hi) = (range.lowerBound, range.upperBound)
+            feeds[setup.inputName] = try rows.rows(range)
             guard let v = try model.forward(feeds, hooks: hooks).captured[layer] else {
                 throw ExplainError.unsupported(method: method, reason: "layer '\(layer)' was not computed")
             }
@@ -187,7 +185,6 @@ public struct ModifiedBackward: Sendable {
                 throw ExplainError.unsupported(method: method, reason: "layer '\(layer)' of shape \(v.shape) (\(v.dtype)) has no float batch axis of \(hi - lo) rows")
             }
             parts.append(v)
-            lo = hi
         }
         return try Tensor.concatenated(parts, axis: 0)
     }
