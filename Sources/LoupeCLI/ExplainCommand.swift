@@ -27,6 +27,9 @@ struct ExplainCommand: ParsableCommand {
           DIR/<stem>.<method>.png  the map upsampled and coloured over the input
           DIR/<stem>.json          top-k, target, layer, parameters, wall time
           DIR/report.html          every input and map on one self-contained page
+
+        A method that cannot run on the model is reported (one line each) and skipped; the \
+        others are still written, and the exit status is non-zero.
         """
     )
 

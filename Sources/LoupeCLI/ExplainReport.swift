@@ -13,6 +13,8 @@ struct ExplainReport {
         var max: Float
         var shape: [Int]
         var seconds: Double
+        /// Why the method could not run (then there is no map).
+        var error: String? = nil
     }
 
     struct InputEntry {
@@ -75,6 +77,11 @@ struct ExplainReport {
             }
             h += "<tr><td colspan=\"3\" class=\"muted\">explained: \(esc(e.target))\(e.layer.isEmpty ? "" : "<br>layer: \(esc(e.layer))")</td></tr></table>\n"
             for m in e.methods {
+                if let error = m.error {
+                    h += "<figure><div class=\"muted\">not computed</div><figcaption><b>\(esc(m.name))</b><br>"
+                        + "<span class=\"muted\">\(esc(m.reference))<br>error: \(esc(error))</span></figcaption></figure>\n"
+                    continue
+                }
                 let img = try m.overlay.map { "<img alt=\"\(esc(m.name))\" src=\"\(try dataURI($0))\">" } ?? "<div class=\"muted\">(no picture for this input)</div>"
                 h += "<figure>\(img)<figcaption><b>\(esc(m.name))</b><br><span class=\"muted\">\(esc(m.reference))<br>"
                     + "map \(m.shape.map(String.init).joined(separator: "×")), range \(fmt(m.min))…\(fmt(m.max)), \(String(format: "%.3f", m.seconds)) s</span></figcaption></figure>\n"

@@ -47,6 +47,7 @@ struct ExplainRunner {
         // Models exported with a fixed batch of 1 cannot take the batched masked copies of
         // Score-CAM / Ablation-CAM: run them one copy per forward pass instead.
         var report = ExplainReport(modelPath: modelPath, colormap: colormap, alpha: options.alpha)
+        var failures: [MethodFailure] = []
         let fixedBatchOfOne = model.inputs[0].shape?.first?.value == 1
 
         for input in loaded {
@@ -85,7 +86,19 @@ struct ExplainRunner {
                                              baseline: options.baseline)
                 let start = DispatchTime.now().uptimeNanoseconds
                 let outcome: ExplainOutcome
-                do { outcome = try method.explain(request) } catch let e as CAMError { throw CLIError("\(input.path): \(method.name): \(e)") }
+                do {
+                    outcome = try method.explain(request)
+                } catch {
+                    // A method that cannot run on this model (a CAM without a pooled head, no
+                    // gradient through an integer op) is reported and skipped: the other methods'
+                    // files and the report are still written, and the exit status says it failed.
+                    failures.append(MethodFailure(input: input.path, method: method.name, underlying: error))
+                    methodRecords.append(.object(["method": .string(method.name), "reference": .string(method.reference),
+                                                  "error": .string("\(error)")]))
+                    reportMethods.append(.init(name: method.name, reference: method.reference, overlay: nil, min: 0, max: 0,
+                                               shape: [], seconds: 0, error: "\(error)"))
+                    continue
+                }
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                 var files: [String: JSONValue] = [:]
                 let base = (options.out as NSString).appendingPathComponent("\(input.stem).\(method.name)")
@@ -172,6 +185,11 @@ struct ExplainRunner {
             print("report: \(path)")
         }
         print("wrote \(loaded.count) input(s) × \(methods.count) method(s) to \(options.out)/")
+        // One line per failed method run; the last is the command's error (and exit status).
+        if let last = failures.last {
+            for f in failures.dropLast() { FileHandle.standardError.write(Data("loupe: error: \(f)\n".utf8)) }
+            throw last
+        }
     }
 
     func parseFormats(_ s: String) throws -> Formats {

@@ -17,6 +17,9 @@ enum CLIFailure {
     static func exitCode(for error: Error) -> Int32 {
         switch error {
         case let e as InFile: return exitCode(for: e.underlying)
+        case let e as MethodFailure:
+            // A method that does not apply to this model or layer is a bad argument, like before.
+            return e.underlying is CAMError || e.underlying is ExplainError ? 5 : exitCode(for: e.underlying)
         case is ONNXError: return 3
         case let g as GraphError:
             switch g {
@@ -40,6 +43,14 @@ enum CLIFailure {
             throw ExitCode(exitCode(for: error))
         }
     }
+}
+
+/// A method of `loupe explain` that failed on one input while the other methods ran.
+struct MethodFailure: Error, CustomStringConvertible {
+    var input: String
+    var method: String
+    var underlying: Error
+    var description: String { "\(input): \(method): \(underlying)" }
 }
 
 /// Errors of the command line itself (arguments that parse but make no sense).

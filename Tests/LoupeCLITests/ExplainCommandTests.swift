@@ -155,6 +155,24 @@ final class ExplainCommandTests: XCTestCase {
         XCTAssertLessThan(abs(delta), 0.05 * max(1, abs(Double(total))), "64-step IG is nearly complete")
     }
 
+    /// A method that cannot run (here Grad-CAM at a non-spatial layer) is reported in one line
+    /// and with exit status 5, while the other methods' files, the JSON record (with the error
+    /// under the failed method) and the report are still written.
+    func testAFailingMethodDoesNotStopTheOthers() throws {
+        let img = demo + "/images/dress.png", out = path("partial")
+        let r = try loupe(["explain", model, img, "--method", "gradcam,saliency", "--layer", "/Flatten_output_0",
+                           "--format", "npy,json,html", "--out", out])
+        assertOneLineError(r, code: 5, contains: ["dress.png: gradcam", "no spatial layer"])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/dress.saliency.npy"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/dress.gradcam.npy"))
+        let methods = try XCTUnwrap(try json(out + "/dress.json")["methods"] as? [[String: Any]])
+        XCTAssertEqual(methods.map { $0["method"] as? String }, ["gradcam", "saliency"])
+        XCTAssertTrue((methods[0]["error"] as? String)?.contains("no spatial layer") == true)
+        XCTAssertNil(methods[1]["error"])
+        let html = try String(contentsOfFile: out + "/report.html", encoding: .utf8)
+        XCTAssertTrue(html.contains("not computed"))
+    }
+
     /// Sample 0 of a fixture batch, written as a batch-1 .npy under the test's folder.
     func firstSample(_ fixture: String, as name: String) throws -> String {
         let batch = try Tensor.readNPY(path: fixture)
