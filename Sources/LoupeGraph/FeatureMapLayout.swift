@@ -57,10 +57,7 @@ extension ForwardPass {
     /// Transpose makes one, so without a Transpose before the value this answers at once.
     public func isChannelsLast(_ name: String) throws -> Bool {
         let slot = try model.slot(named: name)
-        let last = model.producer[slot]
-        guard shapes[slot]?.count == 4, last >= 0, model.steps[...last].contains(where: { $0.axisRoles == .transpose }) else {
-            return false
-        }
+        guard shapes[slot]?.count == 4, model.producer[slot] >= model.firstTranspose else { return false }
         return try featureMapLayout(of: name) == .channelsLast
     }
 }

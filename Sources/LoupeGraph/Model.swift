@@ -41,6 +41,9 @@ public final class Model: Sendable {
     /// When inputs have symbolic dimensions: the Shape nodes fixed by the input shapes, and the
     /// models specialised to the input shapes seen (``ShapeSpecialisation``); else nil.
     let shapeSpecialisation: ShapeSpecialisation?
+    /// Index of the first Transpose step (`steps.count` if none): no value made before it can be
+    /// a channels-last feature map (``FeatureMapTrace``).
+    let firstTranspose: Int
     /// Per input shapes, whether ``run(_:hooks:)`` splits the batch over the cores
     /// (``BatchSplitVerdicts``).
     let batchSplitVerdicts = BatchSplitVerdicts()
@@ -108,6 +111,7 @@ public final class Model: Sendable {
         for (last, chain) in activationChains { for q in chain.steps { end[q] = last } }
         self.activationChainEnd = end
         self.shapeSpecialisation = foldableShapes.isEmpty ? nil : ShapeSpecialisation(slots: foldableShapes)
+        self.firstTranspose = parts.steps.firstIndex { $0.axisRoles == .transpose } ?? parts.steps.count
     }
 
     /// Runs of steps whose intermediate values are read only inside the run and are not graph
