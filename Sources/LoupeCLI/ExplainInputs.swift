@@ -105,13 +105,16 @@ enum ExplainInputs {
 }
 
 /// How images become model inputs when the model has no sidecar: from its declared input
-/// shape (N, C, H, W) with fixed H and W. Three channels: ImageNet statistics, shorter side
-/// resized to round(H·256/224) then centre-cropped to H×W (torchvision's evaluation recipe);
-/// one channel: grayscale, resize to H, crop H×W, no normalization.
+/// shape (N, C, H, W). Three channels: ImageNet statistics, shorter side resized to
+/// round(H·256/224) then centre-cropped to H×W (torchvision's evaluation recipe), with H = W = 224
+/// when the export left height and width symbolic (`dynamic_axes` on them); one channel:
+/// grayscale, resize to H, crop H×W, no normalization (fixed H and W only).
 enum DefaultPreprocess {
     static func forModel(_ model: Model) -> Preprocess? {
-        guard model.inputs.count == 1, let dims = model.inputs[0].shape, dims.count == 4,
-              let c = dims[1].value, let h = dims[2].value, let w = dims[3].value, h > 0, w > 0 else { return nil }
+        guard model.inputs.count == 1, let dims = model.inputs[0].shape, dims.count == 4, let c = dims[1].value else { return nil }
+        let symbolic = dims[2].value == nil && dims[3].value == nil && c == 3
+        guard let h = dims[2].value ?? (symbolic ? 224 : nil), let w = dims[3].value ?? (symbolic ? 224 : nil),
+              h > 0, w > 0 else { return nil }
         if c == 3 {
             let resize = Int((Double(min(h, w)) * 256 / 224).rounded())
             return Preprocess(resize: resize, crop: [h, w], mean: Normalize.imagenet.mean, std: Normalize.imagenet.std, inputSize: [3, h, w])

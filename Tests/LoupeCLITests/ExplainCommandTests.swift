@@ -173,6 +173,20 @@ final class ExplainCommandTests: XCTestCase {
         XCTAssertTrue(html.contains("not computed"))
     }
 
+    /// An RGB model exported with symbolic height and width gets torchvision's 224×224
+    /// evaluation recipe by default (there is no size to read from the model).
+    func testSymbolicHeightAndWidthGet224() throws {
+        let model = Self.repo.appendingPathComponent("Tests/Fixtures/models/tiny_resnet_block_dynhw.onnx").path
+        let out = path("dynhw")
+        let r = try loupe(["explain", model, demo + "/images/bag.png", "--method", "gradcam", "--format", "json", "--out", out])
+        XCTAssertEqual(r.0, 0, r.2)
+        let record = try json(out + "/bag.json")
+        XCTAssertEqual(record["inputShape"] as? [Int], [1, 3, 224, 224])
+        let pre = try XCTUnwrap(record["preprocess"] as? [String: Any])
+        XCTAssertEqual(pre["crop"] as? [Int], [224, 224])
+        XCTAssertEqual(pre["resize"] as? Int, 256)
+    }
+
     /// Sample 0 of a fixture batch, written as a batch-1 .npy under the test's folder.
     func firstSample(_ fixture: String, as name: String) throws -> String {
         let batch = try Tensor.readNPY(path: fixture)
