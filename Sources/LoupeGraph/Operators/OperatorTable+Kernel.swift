@@ -16,5 +16,8 @@ extension OperatorTable {
         "Gemm": { try GemmOperator($0) },
         "Resize": { try ResizeOperator($0, legacyUpsample: false) },
         "Upsample": { try ResizeOperator($0, legacyUpsample: true) },
+        "RNN": { try RecurrentOperator($0, cell: .rnn) },
+        "GRU": { try RecurrentOperator($0, cell: .gru(linearBeforeReset: try $0.int("linear_before_reset", default: 0) != 0)) },
+        "LSTM": { try RecurrentOperator($0, cell: .lstm(inputForget: try $0.int("input_forget", default: 0) != 0)) },
     ]
 }
