@@ -82,6 +82,70 @@ def _tv_kw(name: str, **kwargs) -> Callable[[], object]:
     return build
 
 
+def _lrcn_tiny():
+    """Donahue et al.'s LRCN shape: a small CNN on every frame, then a 2-layer LSTM over the frames
+    and a linear head on the last step. Input (batch, 5 frames, 3, 32, 32)."""
+    from torch import nn
+
+    class LRCN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cnn = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(),
+                                     nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
+            self.lstm = nn.LSTM(16, 12, num_layers=2, batch_first=True)
+            self.head = nn.Linear(12, 10)
+
+        def forward(self, x):
+            b, t = x.shape[0], x.shape[1]
+            f = self.cnn(x.reshape(b * t, *x.shape[2:])).reshape(b, t, -1)
+            y, _ = self.lstm(f)
+            return self.head(y[:, -1])
+
+    return LRCN()
+
+
+def _bigru_tiny():
+    """A bidirectional 2-layer GRU over (batch, 7 steps, 10 features), mean over time, linear head."""
+    from torch import nn
+
+    class BiGRU(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = nn.GRU(10, 8, num_layers=2, batch_first=True, bidirectional=True)
+            self.head = nn.Linear(16, 4)
+
+        def forward(self, x):
+            y, _ = self.gru(x)
+            return self.head(y.mean(dim=1))
+
+    return BiGRU()
+
+
+def _rnn_tiny():
+    """nn.RNN (tanh, sequence-first) over (7 steps, batch, 6 features), linear head on the final state."""
+    from torch import nn
+
+    class Simple(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.RNN(6, 5)
+            self.head = nn.Linear(5, 3)
+
+        def forward(self, x):
+            _, h = self.rnn(x)
+            return self.head(h[-1])
+
+    return Simple()
+
+
+def _sequence_input(shape):
+    def make():
+        import torch
+
+        return {"input": torch.randn(*shape, generator=torch.Generator().manual_seed(SEED + 1))}
+    return make
+
+
 def _vit_tiny():
     from torchvision.models import VisionTransformer
 
@@ -166,6 +230,14 @@ SPECS: list[Spec] = [
     Spec("efficientnet_b0_dynamo", "image", _tv("efficientnet_b0"), "efficientnet_b0 via the dynamo exporter",
          dynamo=True, opset=None, wide=True),
     Spec("swin_t_dynamo", "image", _tv("swin_t"), "swin_t via the dynamo exporter", dynamo=True, opset=None, wide=True),
+    Spec("lrcn_tiny", "image", _lrcn_tiny, "CNN per frame + 2-layer LSTM (ONNX LSTM nodes), input (2, 5, 3, 32, 32)",
+         extra={"inputs": _sequence_input((2, 5, 3, 32, 32))}, wide=True),
+    Spec("lrcn_tiny_dynamo", "image", _lrcn_tiny, "lrcn_tiny via the dynamo exporter", dynamo=True, opset=None,
+         extra={"inputs": _sequence_input((2, 5, 3, 32, 32))}, wide=True),
+    Spec("bigru_tiny", "image", _bigru_tiny, "bidirectional 2-layer GRU (linear_before_reset), input (2, 7, 10)",
+         extra={"inputs": _sequence_input((2, 7, 10))}, wide=True),
+    Spec("rnn_tiny", "image", _rnn_tiny, "nn.RNN tanh, sequence-first input (7, 2, 6)",
+         extra={"inputs": _sequence_input((7, 2, 6))}, wide=True),
     Spec("densenet121_bn", "image", _tv("densenet121"),
          "densenet121 with BatchNormalization nodes kept (BN before conv: not foldable)", constant_folding=False,
          wide=True),
