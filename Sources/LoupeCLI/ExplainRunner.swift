@@ -61,6 +61,8 @@ struct ExplainRunner {
 
             var layer = ""
             var layerRule = "none"
+            // A model without a spatial layer still gets its input-space methods.
+            var layerError: Error?
             if methods.contains(where: \.needsLayer) {
                 if let l = options.layer {
                     _ = try model.hook(l)  // unknown names: error with close names
@@ -69,9 +71,13 @@ struct ExplainRunner {
                 } else if let cached = layerCache[input.tensor.shape] {
                     (layer, layerRule) = cached
                 } else {
-                    layer = try DefaultLayer.find(model: model, input: input.tensor)
-                    layerRule = DefaultLayer.rule
-                    layerCache[input.tensor.shape] = (layer, layerRule)
+                    do {
+                        layer = try DefaultLayer.find(model: model, input: input.tensor)
+                        layerRule = DefaultLayer.rule
+                        layerCache[input.tensor.shape] = (layer, layerRule)
+                    } catch let e as CLIError {
+                        layerError = e
+                    }
                 }
             }
 
@@ -87,6 +93,7 @@ struct ExplainRunner {
                 let start = DispatchTime.now().uptimeNanoseconds
                 let outcome: ExplainOutcome
                 do {
+                    if method.needsLayer, let layerError { throw layerError }
                     outcome = try method.explain(request)
                 } catch {
                     // A method that cannot run on this model (a CAM without a pooled head, no
