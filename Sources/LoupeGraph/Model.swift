@@ -264,7 +264,8 @@ public final class Model: Sendable {
         return pinned
     }
 
-    static func build(_ graph: Graph, _ customOperators: [String: OperatorFactory], pinned: [String: Tensor]) throws -> Parts {
+    static func build(_ given: Graph, _ customOperators: [String: OperatorFactory], pinned: [String: Tensor]) throws -> Parts {
+        let graph = given.withImplicitSubgraphInputs()
         var p = Parts()
         func slot(_ n: String) -> Int {
             if let s = p.slotOf[n] { return s }

@@ -117,7 +117,7 @@ public enum OperatorTable {
     /// Every supported default-domain operator.
     public static let operators: [String: OperatorFactory] = {
         var t: [String: OperatorFactory] = [:]
-        for part in [elementwiseOperators, shapeOperators, reductionOperators, kernelOperators] {
+        for part in [elementwiseOperators, shapeOperators, reductionOperators, kernelOperators, controlFlowOperators] {
             t.merge(part) { a, _ in a }
         }
         return t
