@@ -111,7 +111,7 @@ final class KernelOperatorsForwardTests: XCTestCase {
         try assertKernelValues(try nearest.forward([x4, nil, scales])[0], [1, 1, 6, 8], nearest2x)
         let upsample = try makeOperator("Upsample", inputs: 2, attributes: ["mode": .string("nearest")], opset: 9)
         try assertKernelValues(try upsample.forward([x4, scales])[0], [1, 1, 6, 8], nearest2x)
-        XCTAssertThrowsError(try makeOperator("Resize", inputs: 3, attributes: ["mode": .string("cubic")]))
+        XCTAssertThrowsError(try makeOperator("Upsample", inputs: 2, attributes: ["mode": .string("cubic")], opset: 9))
         // nearest_mode variants at a half-way source coordinate (asymmetric, scale 2/3: x = 1.5·o)
         let x1 = try Tensor(shape: [1, 1, 1, 4], floats: [10, 20, 30, 40])
         let s = try Tensor(shape: [4], floats: [1, 1, 1, 2.0 / 3.0])

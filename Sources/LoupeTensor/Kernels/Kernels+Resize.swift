@@ -136,3 +136,101 @@ extension Kernels {
         return (lohi[0], lohi[1])
     }
 }
+
+/// For one axis, `taps` input indices and weights per output index: ONNX Resize `cubic` (four
+/// taps, Keys' kernel with coefficient `a`; PyTorch's bicubic is a = −0.75).
+public struct ResizeAxisTaps: Sendable, Equatable {
+    public var inputSize: Int
+    public var taps: Int
+    /// Output-major: output o reads `indices[o·taps + k]` with `weights[o·taps + k]`.
+    public var indices: [Int], weights: [Float]
+    public var outputSize: Int { taps == 0 ? 0 : indices.count / taps }
+
+    /// Cubic convolution (Keys 1981) at the source coordinate of each output sample (the same
+    /// `coordinates` as linear mode, not clamped). Taps outside the axis read the edge sample,
+    /// or with `excludeOutside` get weight 0 and the others are renormalised (onnxruntime).
+    public init(cubicInput input: Int, output: Int, scale: Float, coordinates: ResizeCoordinateMode,
+                coefficient a: Float, excludeOutside: Bool) {
+        inputSize = input
+        taps = 4
+        indices = [Int](repeating: 0, count: output * 4)
+        weights = [Float](repeating: 0, count: output * 4)
+        for o in 0..<output {
+            let x = Float(o)
+            let src: Float
+            switch coordinates {
+            case .halfPixel: src = (x + 0.5) / scale - 0.5
+            case .pytorchHalfPixel: src = output > 1 ? (x + 0.5) / scale - 0.5 : 0
+            case .alignCorners:
+                let resized = Float(input) * scale
+                src = resized > 1 ? x * Float(input - 1) / (resized - 1) : 0
+            case .asymmetric: src = x / scale
+            }
+            let base = src.rounded(.down), t = src - base
+            // Keys' kernel at distances 1 + t, t, 1 − t, 2 − t.
+            func near(_ s: Float) -> Float { ((a + 2) * s - (a + 3)) * s * s + 1 }
+            func far(_ s: Float) -> Float { ((a * s - 5 * a) * s + 8 * a) * s - 4 * a }
+            var w = [far(1 + t), near(t), near(1 - t), far(2 - t)]
+            var sum: Float = 0
+            for k in 0..<4 {
+                let i = Int(base) - 1 + k
+                if excludeOutside && (i < 0 || i >= input) { w[k] = 0 }
+                sum += w[k]
+                indices[o * 4 + k] = min(max(i, 0), input - 1)
+            }
+            for k in 0..<4 { weights[o * 4 + k] = excludeOutside && sum != 0 ? w[k] / sum : w[k] }
+        }
+    }
+}
+
+extension Kernels {
+    /// Separable resize of the last two axes through per-axis taps (``ResizeAxisTaps``): rows
+    /// first, then columns of the row-resized planes.
+    public static func resize2d(_ x: [Float], outer: Int, tapsH: ResizeAxisTaps, tapsW: ResizeAxisTaps) -> [Float] {
+        let (h, w, oh, ow, kh, kw) = (tapsH.inputSize, tapsW.inputSize, tapsH.outputSize, tapsW.outputSize, tapsH.taps, tapsW.taps)
+        var y = [Float](repeating: 0, count: outer * oh * ow)
+        var rows = [Float](repeating: 0, count: h * ow)
+        for p in 0..<outer {
+            let xp = p * h * w, yp = p * oh * ow
+            for r in 0..<h {
+                for j in 0..<ow {
+                    var s: Float = 0
+                    for k in 0..<kw { s += tapsW.weights[j * kw + k] * x[xp + r * w + tapsW.indices[j * kw + k]] }
+                    rows[r * ow + j] = s
+                }
+            }
+            for i in 0..<oh {
+                for j in 0..<ow {
+                    var s: Float = 0
+                    for k in 0..<kh { s += tapsH.weights[i * kh + k] * rows[tapsH.indices[i * kh + k] * ow + j] }
+                    y[yp + i * ow + j] = s
+                }
+            }
+        }
+        return y
+    }
+
+    /// Adjoint of ``resize2d(_:outer:tapsH:tapsW:)``.
+    public static func resize2dBackward(_ gy: [Float], outer: Int, tapsH: ResizeAxisTaps, tapsW: ResizeAxisTaps) -> [Float] {
+        let (h, w, oh, ow, kh, kw) = (tapsH.inputSize, tapsW.inputSize, tapsH.outputSize, tapsW.outputSize, tapsH.taps, tapsW.taps)
+        var gx = [Float](repeating: 0, count: outer * h * w)
+        var rows = [Float](repeating: 0, count: h * ow)
+        for p in 0..<outer {
+            let xp = p * h * w, yp = p * oh * ow
+            for i in 0..<rows.count { rows[i] = 0 }
+            for i in 0..<oh {
+                for k in 0..<kh {
+                    let r = tapsH.indices[i * kh + k], a = tapsH.weights[i * kh + k]
+                    for j in 0..<ow { rows[r * ow + j] += a * gy[yp + i * ow + j] }
+                }
+            }
+            for r in 0..<h {
+                for j in 0..<ow {
+                    let g = rows[r * ow + j]
+                    for k in 0..<kw { gx[xp + r * w + tapsW.indices[j * kw + k]] += tapsW.weights[j * kw + k] * g }
+                }
+            }
+        }
+        return gx
+    }
+}

@@ -1,15 +1,18 @@
 import LoupeTensor
 
 /// ONNX Resize (opsets 10–19) and the legacy Upsample (opsets 7–9): nearest (all nearest_mode
-/// variants) and linear (bilinear on the last two axes) with coordinate_transformation_mode
+/// variants), linear (bilinear on the last two axes) and cubic (bicubic, `cubic_coeff_a`,
+/// `exclude_outside`; PyTorch's `bicubic` exports) with coordinate_transformation_mode
 /// half_pixel, pytorch_half_pixel, align_corners or asymmetric, from scales or sizes. Only the last
 /// two axes may change size. Opset 10 Resize and Upsample use asymmetric coordinates with floor
 /// rounding. VJP wrt X (the map is linear in X).
 ///
-/// Not supported (rejected at load time): cubic, tf_crop_and_resize, half_pixel_symmetric,
+/// Not supported (rejected at load time): tf_crop_and_resize, half_pixel_symmetric,
 /// antialias, `axes`, keep_aspect_ratio_policy other than stretch.
 struct ResizeOperator: Operator {
     let linear: Bool
+    /// Cubic mode: (coefficient a, exclude_outside).
+    let cubic: (a: Float, excludeOutside: Bool)?
     let coordinates: ResizeCoordinateMode
     let nearest: ResizeNearestMode
     /// Input index of scales and of sizes (nil when the opset has none).
@@ -23,9 +26,12 @@ struct ResizeOperator: Operator {
         label = ctx.label
         let mode = try ctx.string("mode", default: "nearest")
         switch mode {
-        case "nearest": linear = false
-        case "linear", "bilinear": linear = true
-        default: throw ctx.unsupported("mode '\(mode)' is not supported (nearest and linear are)")
+        case "nearest": linear = false; cubic = nil
+        case "linear", "bilinear": linear = true; cubic = nil
+        case "cubic" where !legacyUpsample && ctx.opset >= 11:
+            linear = false
+            cubic = (try ctx.float("cubic_coeff_a", default: -0.75), try ctx.int("exclude_outside", default: 0) != 0)
+        default: throw ctx.unsupported("mode '\(mode)' is not supported (nearest, linear and, from opset 11, cubic are)")
         }
         if legacyUpsample || ctx.opset < 11 {
             coordinates = .asymmetric
@@ -100,10 +106,30 @@ struct ResizeOperator: Operator {
         return (ph, pw, out)
     }
 
+    /// Cubic mode's per-axis taps for the plans' sizes and scales.
+    private func cubicTaps(_ shape: [Int], _ out: [Int], _ ph: ResizeAxisPlan, _ pw: ResizeAxisPlan,
+                           _ inputs: [Tensor?]) throws -> (ResizeAxisTaps, ResizeAxisTaps)? {
+        guard let cubic else { return nil }
+        let r = shape.count
+        var scaleH = Float(out[r - 2]) / Float(shape[r - 2]), scaleW = Float(out[r - 1]) / Float(shape[r - 1])
+        let sizesGiven = sizesInput.map { $0 < inputs.count && (inputs[$0]?.count ?? 0) > 0 } ?? false
+        if !sizesGiven, let i = scalesInput, i < inputs.count, let t = inputs[i], t.count == r {
+            let s = try t.floats(label)
+            scaleH = s[r - 2]; scaleW = s[r - 1]
+        }
+        return (ResizeAxisTaps(cubicInput: ph.inputSize, output: ph.outputSize, scale: scaleH, coordinates: coordinates,
+                               coefficient: cubic.a, excludeOutside: cubic.excludeOutside),
+                ResizeAxisTaps(cubicInput: pw.inputSize, output: pw.outputSize, scale: scaleW, coordinates: coordinates,
+                               coefficient: cubic.a, excludeOutside: cubic.excludeOutside))
+    }
+
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
         let x = try kernelInput(inputs, 0, label)
         let (ph, pw, out) = try plans(x.shape, inputs)
         let outer = x.shape.dropLast(2).reduce(1, *)
+        if let (th, tw) = try cubicTaps(x.shape, out, ph, pw, inputs) {
+            return [try Tensor(shape: out, floats: Kernels.resize2d(try x.floats(label), outer: outer, tapsH: th, tapsW: tw))]
+        }
         return [try Tensor(shape: out, floats: Kernels.resize2d(try x.floats(label), outer: outer, planH: ph, planW: pw))]
     }
 
@@ -113,8 +139,12 @@ struct ResizeOperator: Operator {
         var grads: [Tensor?] = Array(repeating: nil, count: ctx.inputs.count)
         guard ctx.wantInput.first == true, let gy = ctx.gradOutputs.first ?? nil,
               let shape = ctx.inputShapes.first ?? nil else { return grads }
-        let (ph, pw, _) = try plans(shape, ctx.inputs)
+        let (ph, pw, out) = try plans(shape, ctx.inputs)
         let outer = shape.dropLast(2).reduce(1, *)
+        if let (th, tw) = try cubicTaps(shape, out, ph, pw, ctx.inputs) {
+            grads[0] = try Tensor(shape: shape, floats: Kernels.resize2dBackward(try gy.floats(label), outer: outer, tapsH: th, tapsW: tw))
+            return grads
+        }
         grads[0] = try Tensor(shape: shape, floats: Kernels.resize2dBackward(try gy.floats(label), outer: outer, planH: ph, planW: pw))
         return grads
     }
