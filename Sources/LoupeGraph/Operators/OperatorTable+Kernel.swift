@@ -1,7 +1,12 @@
 extension OperatorTable {
     /// Operators built on the numeric kernels (GEMM, convolution, pooling, normalisation, resize).
     static let kernelOperators: [String: OperatorFactory] = [
-        "Conv": { try ConvOperator($0) },
+        "Conv": { ctx in
+            // Three spatial dims (from kernel_shape or a constant weight): the frame-wise operator.
+            let w = ctx.constantInputs.count > 1 ? ctx.constantInputs[1] : nil
+            if (try? ctx.ints("kernel_shape"))?.count == 3 || w?.rank == 5 { return try Conv3DOperator(ctx) }
+            return try ConvOperator(ctx)
+        },
         "ConvTranspose": { try ConvTransposeOperator($0) },
         "MaxPool": { try PoolOperator($0, kind: .max) },
         "AveragePool": { try PoolOperator($0, kind: .average) },
