@@ -138,6 +138,14 @@ def _rnn_tiny():
     return Simple()
 
 
+def _tv_video(name: str) -> Callable[[], object]:
+    def build():
+        from torchvision.models import video
+
+        return getattr(video, name)(weights=None)
+    return build
+
+
 def _sequence_input(shape):
     def make():
         import torch
@@ -238,6 +246,11 @@ SPECS: list[Spec] = [
          extra={"inputs": _sequence_input((2, 7, 10))}, wide=True),
     Spec("rnn_tiny", "image", _rnn_tiny, "nn.RNN tanh, sequence-first input (7, 2, 6)",
          extra={"inputs": _sequence_input((7, 2, 6))}, wide=True),
+    Spec("r3d_18", "image", _tv_video("r3d_18"), "torchvision video r3d_18 (Conv3d, BatchNorm3d), input (2, 3, 8, 64, 64)",
+         extra={"inputs": _sequence_input((2, 3, 8, 64, 64)), "calibration_shape": (4, 3, 8, 64, 64)}, wide=True),
+    Spec("r2plus1d_18", "image", _tv_video("r2plus1d_18"),
+         "torchvision video r2plus1d_18 ((2+1)-D factorised Conv3d), input (2, 3, 8, 64, 64)",
+         extra={"inputs": _sequence_input((2, 3, 8, 64, 64)), "calibration_shape": (4, 3, 8, 64, 64)}, wide=True),
     Spec("densenet121_bn", "image", _tv("densenet121"),
          "densenet121 with BatchNormalization nodes kept (BN before conv: not foldable)", constant_folding=False,
          wide=True),
@@ -311,7 +324,8 @@ def calibrate(model, spec: Spec):
         model.train()
         with torch.no_grad():
             for _ in range(3):
-                model(torch.randn(4, 3, spec.input_size, spec.input_size, generator=g))
+                shape = spec.extra.get("calibration_shape", (4, 3, spec.input_size, spec.input_size))
+                model(torch.randn(*shape, generator=g))
         for bn in bns:
             bn.momentum = 0.1
     return model.eval()
