@@ -153,7 +153,7 @@ final class KernelOperatorsAttributeTests: XCTestCase {
         let cases: [(String, Int, [String: Attribute])] = [
             ("Conv", 2, ["auto_pad": .string("SAME")]),
             ("Conv", 2, ["group": .int(0)]),
-            ("Conv", 2, ["kernel_shape": .ints([3, 3, 3])]),
+            ("Conv", 2, ["kernel_shape": .ints([3, 3, 3, 3])]),
             ("Conv", 2, ["strides": .ints([1, 1]), "pads": .ints([1, 1])]),
             ("MaxPool", 1, ["kernel_shape": .ints([2, 2]), "strides": .ints([0, 1])]),
             ("AveragePool", 1, ["kernel_shape": .ints([2, 2]), "dilations": .ints([2, 2])]),
