@@ -10,6 +10,24 @@ public enum ResizeCoordinateMode: String, Sendable {
     case asymmetric
 }
 
+extension ResizeCoordinateMode {
+    /// The input coordinate output index `o` samples, along an axis of `input` → `output` samples
+    /// at `scale` (output/input, as the model gives it).
+    func source(_ o: Int, input: Int, output: Int, scale: Float) -> Float {
+        let x = Float(o)
+        switch self {
+        case .halfPixel: return (x + 0.5) / scale - 0.5
+        case .pytorchHalfPixel: return output > 1 ? (x + 0.5) / scale - 0.5 : 0
+        case .alignCorners:
+            // The resized length is input × scale before flooring (ONNX reference and
+            // onnxruntime), which differs from `output` when the scale is not exact.
+            let resized = Float(input) * scale
+            return resized > 1 ? x * Float(input - 1) / (resized - 1) : 0
+        case .asymmetric: return x / scale
+        }
+    }
+}
+
 /// Rounding of the source coordinate in nearest-neighbour mode (ONNX `nearest_mode`).
 public enum ResizeNearestMode: String, Sendable {
     case roundPreferFloor = "round_prefer_floor"
@@ -34,18 +52,7 @@ public struct ResizeAxisPlan: Sendable, Equatable {
         index0 = [Int](repeating: 0, count: output); index1 = index0
         weight0 = [Float](repeating: 1, count: output); weight1 = [Float](repeating: 0, count: output)
         for o in 0..<output {
-            let x = Float(o)
-            var src: Float
-            switch coordinates {
-            case .halfPixel: src = (x + 0.5) / scale - 0.5
-            case .pytorchHalfPixel: src = output > 1 ? (x + 0.5) / scale - 0.5 : 0
-            case .alignCorners:
-                // The resized length is input × scale before flooring (ONNX reference and
-                // onnxruntime), which differs from `output` when the scale is not exact.
-                let resized = Float(input) * scale
-                src = resized > 1 ? x * Float(input - 1) / (resized - 1) : 0
-            case .asymmetric: src = x / scale
-            }
+            var src = coordinates.source(o, input: input, output: output, scale: scale)
             if linear {
                 src = min(max(src, 0), Float(input - 1))
                 let i0 = min(Int(src.rounded(.down)), input - 1)
@@ -156,16 +163,7 @@ public struct ResizeAxisTaps: Sendable, Equatable {
         indices = [Int](repeating: 0, count: output * 4)
         weights = [Float](repeating: 0, count: output * 4)
         for o in 0..<output {
-            let x = Float(o)
-            let src: Float
-            switch coordinates {
-            case .halfPixel: src = (x + 0.5) / scale - 0.5
-            case .pytorchHalfPixel: src = output > 1 ? (x + 0.5) / scale - 0.5 : 0
-            case .alignCorners:
-                let resized = Float(input) * scale
-                src = resized > 1 ? x * Float(input - 1) / (resized - 1) : 0
-            case .asymmetric: src = x / scale
-            }
+            let src = coordinates.source(o, input: input, output: output, scale: scale)
             let base = src.rounded(.down), t = src - base
             // Keys' kernel at distances 1 + t, t, 1 − t, 2 − t.
             func near(_ s: Float) -> Float { ((a + 2) * s - (a + 3)) * s * s + 1 }
