@@ -57,7 +57,7 @@ final class Conv3DOperatorTests: XCTestCase {
         var rng = TestRNG(seed: 2)
         let op = try makeOperator("Conv", inputs: 2, attributes: ["kernel_shape": .ints([4, 1, 1])])
         XCTAssertThrowsError(try op.forward([rng.tensor([1, 1, 3, 2, 2]), rng.tensor([1, 1, 4, 1, 1])])) { e in
-            XCTAssertTrue("\(e)".contains("temporal kernel"), "\(e)")
+            XCTAssertTrue("\(e)".contains("temporal window"), "\(e)")
         }
     }
 }

@@ -1,4 +1,10 @@
 extension OperatorTable {
+    /// A 3-D window (kernel_shape of three) pools frame by frame; 1-D and 2-D in the 2-D kernels.
+    private static func pool(_ ctx: OperatorContext, _ kind: PoolOperator.Kind) throws -> any Operator {
+        if (try? ctx.ints("kernel_shape"))?.count == 3 { return try Pool3DOperator(ctx, kind: kind) }
+        return try PoolOperator(ctx, kind: kind)
+    }
+
     /// Operators built on the numeric kernels (GEMM, convolution, pooling, normalisation, resize).
     static let kernelOperators: [String: OperatorFactory] = [
         "Conv": { ctx in
@@ -8,8 +14,8 @@ extension OperatorTable {
             return try ConvOperator(ctx)
         },
         "ConvTranspose": { try ConvTransposeOperator($0) },
-        "MaxPool": { try PoolOperator($0, kind: .max) },
-        "AveragePool": { try PoolOperator($0, kind: .average) },
+        "MaxPool": { try pool($0, .max) },
+        "AveragePool": { try pool($0, .average) },
         "GlobalMaxPool": { try GlobalPoolOperator($0, isMax: true) },
         "GlobalAveragePool": { try GlobalPoolOperator($0, isMax: false) },
         "BatchNormalization": { try BatchNormalizationOperator($0) },

@@ -39,7 +39,7 @@ public struct ConvGeometry: Sendable, Equatable {
 
     /// Output size along one axis. `ceilMode` rounds up as ONNX pooling does, dropping a last
     /// window that would start inside the end padding (PyTorch's rule, which onnxruntime follows).
-    static func outputLength(input: Int, kernel: Int, stride: Int, dilation: Int, padBegin: Int, padEnd: Int,
+    public static func outputLength(input: Int, kernel: Int, stride: Int, dilation: Int, padBegin: Int, padEnd: Int,
                              ceilMode: Bool) -> Int {
         let span = dilation * (kernel - 1) + 1
         let room = input + padBegin + padEnd - span

@@ -7,62 +7,25 @@ import LoupeTensor
 /// threading, depthwise) do the work. Strides, dilations, pads or auto_pad, and groups; VJP wrt
 /// X, W and B through the 2-D VJPs.
 struct Conv3DOperator: Operator {
-    let kernel: [Int]?, strides: [Int], dilations: [Int], pads: [Int]?
-    let autoPad: String
+    let window: VolumeWindow
     let groups: Int
     let label: String
 
     init(_ ctx: OperatorContext) throws {
         try ctx.expectInputs(2, 3)
         label = ctx.label
-        kernel = ctx.has("kernel_shape") ? try ctx.ints("kernel_shape") : nil
-        strides = try ctx.ints("strides", default: [1, 1, 1])
-        dilations = try ctx.ints("dilations", default: [1, 1, 1])
-        pads = ctx.has("pads") ? try ctx.ints("pads") : nil
-        autoPad = try ctx.string("auto_pad", default: "NOTSET")
+        window = try VolumeWindow(ctx, requireKernel: false)
         groups = try ctx.int("group", default: 1)
-        guard ["NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"].contains(autoPad) else {
-            throw ctx.bad("auto_pad", "must be NOTSET, SAME_UPPER, SAME_LOWER or VALID (got \(autoPad))")
-        }
-        guard strides.count == 3, dilations.count == 3, (kernel?.count ?? 3) == 3, (pads?.count ?? 6) == 6 else {
-            throw ctx.bad("pads", "kernel_shape, strides, dilations (3 values) and pads (6) must agree on 3 spatial dims")
-        }
-        guard groups >= 1, strides.allSatisfy({ $0 > 0 }), dilations.allSatisfy({ $0 > 0 }),
-              (kernel ?? [1]).allSatisfy({ $0 > 0 }), (pads ?? [0]).allSatisfy({ $0 >= 0 }) else {
-            throw ctx.bad("strides", "group, kernel_shape, strides and dilations must be positive and pads non-negative")
-        }
+        guard groups >= 1 else { throw ctx.bad("group", "must be >= 1") }
     }
 
-    /// Per call: temporal kernel, stride, dilation, begin pad and output length, and the 2-D
-    /// geometry of each frame convolution.
-    private struct Plan { let kT: Int, sT: Int, dT: Int, padT: Int, outT: Int, frame: ConvGeometry }
+    private typealias Plan = VolumeWindow.Plan
 
     private func plan(_ x: Tensor, _ w: Tensor) throws -> Plan {
         guard x.rank == 5, w.rank == 5, w.shape[1] * groups == x.shape[1], w.shape[0] % groups == 0 else {
             throw GraphError.invalid("\(label): X (N, C, T, H, W) \(x.shape) and W (M, C/group, kT, kH, kW) \(w.shape) do not match (group \(groups))")
         }
-        let k = kernel ?? Array(w.shape[2...])
-        guard k == Array(w.shape[2...]) else { throw GraphError.invalid("\(label): kernel_shape \(k) differs from W's \(Array(w.shape[2...]))") }
-        let spatial = Array(x.shape[2...])
-        var begin = [0, 0, 0], end = [0, 0, 0]
-        switch autoPad {
-        case "NOTSET": if let pads { begin = Array(pads[0..<3]); end = Array(pads[3...]) }
-        case "VALID": break
-        default:
-            for i in 0..<3 {
-                let out = (spatial[i] + strides[i] - 1) / strides[i]
-                let total = max(0, (out - 1) * strides[i] + (k[i] - 1) * dilations[i] + 1 - spatial[i])
-                let small = total / 2, large = total - small
-                begin[i] = autoPad == "SAME_UPPER" ? small : large
-                end[i] = autoPad == "SAME_UPPER" ? large : small
-            }
-        }
-        let span = (k[0] - 1) * dilations[0] + 1
-        let outT = (spatial[0] + begin[0] + end[0] - span) / strides[0] + 1
-        guard outT > 0 else { throw GraphError.invalid("\(label): the temporal kernel (\(span) frames) exceeds the padded input (\(spatial[0] + begin[0] + end[0]))") }
-        let frame = ConvGeometry(kernel: (k[1], k[2]), strides: (strides[1], strides[2]), dilations: (dilations[1], dilations[2]),
-                                 pads: (begin[1], begin[2], end[1], end[2]), groups: groups)
-        return Plan(kT: k[0], sT: strides[0], dT: dilations[0], padT: begin[0], outT: outT, frame: frame)
+        return try window.plan(x.shape, weightKernel: Array(w.shape[2...]), groups: groups, label: label)
     }
 
     /// The frames temporal tap `k` reads for every output frame, as a (N·outT, C, H, W) batch
@@ -71,7 +34,7 @@ struct Conv3DOperator: Operator {
         let (n, c, t, hw) = (shape[0], shape[1], shape[2], shape[3] * shape[4])
         var out = [Float](repeating: 0, count: n * p.outT * c * hw)
         for b in 0..<n { for o in 0..<p.outT {
-            let ti = o * p.sT - p.padT + k * p.dT
+            let ti = p.frame(o, tap: k)
             guard ti >= 0 && ti < t else { continue }
             for ch in 0..<c {
                 let src = ((b * c + ch) * t + ti) * hw, dst = ((b * p.outT + o) * c + ch) * hw
@@ -139,7 +102,7 @@ struct Conv3DOperator: Operator {
                                                          geometry: p.frame, packed: nil).floats(label)
                 let fhw = h * wd
                 for b in 0..<n { for o in 0..<p.outT {
-                    let ti = o * p.sT - p.padT + k * p.dT
+                    let ti = p.frame(o, tap: k)
                     guard ti >= 0 && ti < t else { continue }
                     for ch in 0..<c {
                         let src = ((b * p.outT + o) * c + ch) * fhw, dst = ((b * c + ch) * t + ti) * fhw

@@ -2,7 +2,7 @@ import LoupeTensor
 
 /// ONNX MaxPool and AveragePool (1-D and 2-D; kernel_shape, strides, pads/auto_pad, dilations,
 /// ceil_mode, count_include_pad), with VJPs. MaxPool's optional Indices output is not supported
-/// and is rejected at load time.
+/// and is rejected at load time. 3-D windows: ``Pool3DOperator``.
 struct PoolOperator: Operator {
     enum Kind: Sendable { case max, average }
     let kind: Kind
