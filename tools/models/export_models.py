@@ -251,6 +251,8 @@ SPECS: list[Spec] = [
     Spec("r2plus1d_18", "image", _tv_video("r2plus1d_18"),
          "torchvision video r2plus1d_18 ((2+1)-D factorised Conv3d), input (2, 3, 8, 64, 64)",
          extra={"inputs": _sequence_input((2, 3, 8, 64, 64)), "calibration_shape": (4, 3, 8, 64, 64)}, wide=True),
+    Spec("s3d", "image", _tv_video("s3d"), "torchvision video S3D (Conv3d, MaxPool3d, AvgPool3d), input (1, 3, 16, 224, 224)",
+         extra={"inputs": _sequence_input((1, 3, 16, 224, 224)), "calibration_shape": (2, 3, 16, 224, 224)}, wide=True),
     Spec("densenet121_bn", "image", _tv("densenet121"),
          "densenet121 with BatchNormalization nodes kept (BN before conv: not foldable)", constant_folding=False,
          wide=True),
@@ -472,8 +474,8 @@ def cam_reference(spec: Spec, model, x, out: Path, onnx_path: Path, feeds: dict,
     import torch
 
     name = cam_tensor_name(onnx_path)
-    if name is None or not hasattr(model, "avgpool") and type(model).__name__ != "DenseNet":
-        return None
+    if name is None or x.dim() != 4 or not hasattr(model, "avgpool") and type(model).__name__ != "DenseNet":
+        return None   # image classifiers only (video models pool 5-D maps)
     xg = x.clone().requires_grad_(True)
     logits, act = forward_with_cam_layer(model, xg)
     target, objective, _ = objective_of(spec, logits)
