@@ -50,7 +50,11 @@ struct MethodFailure: Error, CustomStringConvertible {
     var input: String
     var method: String
     var underlying: Error
-    var description: String { "\(input): \(method): \(underlying)" }
+    var description: String {
+        let reason = "\(underlying)"
+        // Some methods' own errors already start with the method's name.
+        return "\(input): \(method): " + (reason.hasPrefix("\(method): ") ? String(reason.dropFirst(method.count + 2)) : reason)
+    }
 }
 
 /// Errors of the command line itself (arguments that parse but make no sense).
