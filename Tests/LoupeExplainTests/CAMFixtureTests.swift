@@ -141,6 +141,39 @@ final class CAMFixtureTests: XCTestCase {
         }
     }
 
+    /// A 3-D layer (B, C, D, h, w): pytorch-grad-cam 1.5.7's 3-D Grad-CAM (its one method with
+    /// 3-D support) — weights, the raw (B, D, h, w) map, activations and gradients; the other
+    /// weightings see the same D·h·w positions, checked by their 2-D equivalents on the flattened
+    /// layer; Score-CAM says why it cannot run.
+    func testTiny3DGradCAM() throws {
+        let f = try load("tiny_3d")
+        let r = try CAM.explain(model: f.model, input: f.x, layer: f.meta.layer, classes: f.meta.targets, method: .gradCAM)
+        let want = try f.npy("GradCAM.raw")
+        XCTAssertEqual(r.raw.shape, want.shape)
+        XCTAssertEqual(r.layout, .volumetric(depth: want.shape[1]))
+        XCTAssertLessThanOrEqual(Self.relativeError(r.raw, want), 1e-4)
+        XCTAssertLessThanOrEqual(Self.relativeError(try XCTUnwrap(r.weights), try f.npy("GradCAM.weights")), 1e-4)
+        XCTAssertLessThanOrEqual(Self.relativeError(r.activations, try f.npy("acts")), 1e-5)
+        XCTAssertLessThanOrEqual(Self.relativeError(try XCTUnwrap(r.gradients), try f.npy("grads")), 1e-4)
+        print(String(format: "CAM agreement: tiny_3d GradCAM: raw %.2e", Self.relativeError(r.raw, want)))
+        // Every other weighting on the 3-D layer equals it on the layer flattened to (B, C, D·h, w).
+        let a = try f.npy("acts"), g = try f.npy("grads")
+        let s = a.shape
+        let flat = [s[0], s[1], s[2] * s[3], s[4]]
+        for (m, w) in [(CAM.Method.gradCAMPlusPlus, CAM.GradCAMPlusPlus() as any CAMWeighting), (.xGradCAM, CAM.XGradCAM()),
+                       (.hiResCAM, CAM.HiResCAM()), (.layerCAM, CAM.LayerCAM()), (.eigenCAM, CAM.EigenCAM())] {
+            let got = try CAM.explain(model: f.model, input: f.x, layer: f.meta.layer, classes: f.meta.targets, method: m).raw
+            let a2 = try a.reshaped(flat), g2 = try g.reshaped(flat)
+            let ref = try CAM.rawMap(try w.readout(activations: a2, gradients: g2, classes: f.meta.targets), activations: a2)
+            XCTAssertEqual(got.shape, want.shape, "\(m)")
+            XCTAssertLessThanOrEqual(Self.relativeError(try got.reshaped(ref.shape), ref), 1e-4, "\(m)")
+        }
+        XCTAssertThrowsError(try CAM.explain(model: f.model, input: f.x, layer: f.meta.layer, classes: f.meta.targets,
+                                             method: .scoreCAM(batchSize: 4))) { e in
+            XCTAssertTrue("\(e)".contains("Score-CAM on a 3-D layer"), "\(e)")
+        }
+    }
+
     /// The layer activations and gradients the driver feeds the weightings equal the library's
     /// (for the ViT: after the token → grid reshape).
     func testLayerActivationsAndGradients() throws {

@@ -101,6 +101,8 @@ extension CAM {
                 grads = try grid(gl, layout: layout)
             }
             readout = try weighting.readout(activations: acts, gradients: grads, classes: classes)
+        } else if case .scoreCAM = method, case .volumetric = layout {
+            throw CAMError.invalidArgument("Score-CAM on a 3-D layer \(value.shape) would need its maps upsampled in 3-D to mask the input; not implemented (use gradcam or ablationcam)")
         } else if case let .scoreCAM(batchSize) = method {
             readout = .channelWeights(try ScoreCAM.weights(model: model, input: input, inputName: inName, outputName: outName,
                                                           activations: acts, classes: classes, batchSize: batchSize))
@@ -111,9 +113,14 @@ extension CAM {
         } else {
             throw CAMError.invalidArgument("unhandled CAM method")
         }
-        let raw = try rawMap(readout, activations: acts)
+        let raw = try maps(try rawMap(readout, activations: acts), layout: layout)
         var weights: Tensor?
         if case let .channelWeights(w) = readout { weights = w }
+        if case .volumetric = layout {
+            // The layer's own (B, C, D, h, w) values, not the weightings' view of them.
+            return CAMResult(raw: raw, cam: relu(raw), weights: weights, activations: value,
+                             gradients: try grads.map { try $0.reshaped(value.shape) }, layout: layout)
+        }
         return CAMResult(raw: raw, cam: relu(raw), weights: weights, activations: acts, gradients: grads, layout: layout)
     }
 
@@ -144,14 +151,15 @@ extension CAM {
 
 /// The outcome of one CAM call.
 public struct CAMResult: Sendable {
-    /// `Σ_c w·A` (or the variant's map) before ReLU, (B, h, w) at the layer's resolution:
-    /// pytorch-grad-cam's `get_cam_image`.
+    /// `Σ_c w·A` (or the variant's map) before ReLU, (B, h, w) at the layer's resolution
+    /// ((B, D, h, w) for a 3-D layer): pytorch-grad-cam's `get_cam_image`.
     public let raw: Tensor
     /// `ReLU(raw)`: the class activation map, unnormalized (Captum's `relu_attributions=True`).
     public let cam: Tensor
     /// Channel weights (B, C) for the channel-weighting variants, nil for pixel-wise ones.
     public let weights: Tensor?
-    /// Layer activations as (B, C, h, w) (token layers rearranged).
+    /// Layer activations as (B, C, h, w) (token and channels-last layers rearranged; a 3-D layer
+    /// as it is, (B, C, D, h, w)).
     public let activations: Tensor
     /// Gradients at the layer as (B, C, h, w), for gradient variants.
     public let gradients: Tensor?

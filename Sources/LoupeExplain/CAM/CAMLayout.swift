@@ -12,6 +12,9 @@ extension CAM {
         /// (``FeatureMapLayout/channelsLast``): pytorch-grad-cam users pass
         /// `reshape_transform=lambda t: t.permute(0, 3, 1, 2)` for it.
         case channelsLast
+        /// A 3-D feature map (B, C, D, h, w) of a video or volume network: the weightings see its
+        /// D·h·w positions (pytorch-grad-cam's 3-D Grad-CAM), maps come out (B, D, h, w).
+        case volumetric(depth: Int)
 
         /// Classifies the shape of the value named `layer`.
         ///
@@ -21,6 +24,7 @@ extension CAM {
         /// throws ``CAMError/noSpatialLayer(layer:shape:spatialLayers:)``.
         public static func of(shape: [Int], layer: String, spatialLayers: @autoclosure () -> [String] = []) throws -> Layout {
             if shape.count == 4 { return .spatial }
+            if shape.count == 5 { return .volumetric(depth: shape[2]) }
             if shape.count == 3, shape[1] >= 2 {
                 let n = shape[1] - 1
                 var s = Int(Double(n).squareRoot().rounded())
@@ -58,12 +62,13 @@ extension CAM {
             case .spatial: return (shape[1], shape[2] * shape[3], shape[2] * shape[3], 1)
             case .tokens: return (shape[2], shape[1], 1, shape[2])
             case .channelsLast: return (shape[3], shape[1] * shape[2], 1, shape[3])
+            case .volumetric: return (shape[1], shape[2] * shape[3] * shape[4], shape[2] * shape[3] * shape[4], 1)
             }
         }
 
         /// True when `shape` could be read as a CAM layer (used to suggest alternatives).
         public static func isSpatial(_ shape: [Int]) -> Bool {
-            if shape.count == 4 { return true }
+            if shape.count == 4 || shape.count == 5 { return true }
             guard shape.count == 3, shape[1] >= 2 else { return false }
             let n = shape[1] - 1
             let s = Int(Double(n).squareRoot().rounded())
@@ -71,7 +76,8 @@ extension CAM {
         }
     }
 
-    /// Rearranges a layer value (activations or gradients) into (B, C, h, w).
+    /// Rearranges a layer value (activations or gradients) into (B, C, h, w); a 3-D layer into
+    /// (B, C, D·h, w), whose maps ``maps(_:layout:)`` restores to (B, D, h, w).
     /// For tokens: class token dropped, `out[b, c, i, j] = t[b, 1 + i·w + j, c]`; channels-last:
     /// `out[b, c, i, j] = t[b, i, j, c]`.
     public static func grid(_ value: Tensor, layout: Layout) throws -> Tensor {
@@ -82,6 +88,12 @@ extension CAM {
         case .channelsLast:
             guard value.rank == 4 else { throw CAMError.shapeMismatch(what: "channels-last layer", expected: "(B, h, w, C)", got: value.shape) }
             return try value.permuted([0, 3, 1, 2])
+        case let .volumetric(depth):
+            guard value.rank == 5, value.shape[2] == depth else {
+                throw CAMError.shapeMismatch(what: "3-D layer", expected: "(B, C, \(depth), h, w)", got: value.shape)
+            }
+            // Depth and height as one axis: the weightings only ever sum or pair positions.
+            return try value.reshaped([value.shape[0], value.shape[1], depth * value.shape[3], value.shape[4]])
         case let .tokens(h, w):
             guard value.rank == 3, value.shape[1] == 1 + h * w else {
                 throw CAMError.shapeMismatch(what: "token layer", expected: "(B, \(1 + h * w), C)", got: value.shape)
@@ -99,5 +111,12 @@ extension CAM {
                 }
             }
         }
+    }
+
+    /// A raw or ReLU'd map (B, h', w) of the grid back in the layer's own positions: (B, D, h, w)
+    /// for a 3-D layer, unchanged otherwise.
+    static func maps(_ m: Tensor, layout: Layout) throws -> Tensor {
+        guard case let .volumetric(depth) = layout, m.rank == 3, depth > 0, m.shape[1] % depth == 0 else { return m }
+        return try m.reshaped([m.shape[0], depth, m.shape[1] / depth, m.shape[2]])
     }
 }
