@@ -266,7 +266,7 @@ struct ExplainRunner {
 
 /// The default CAM layer.
 enum DefaultLayer {
-    static let rule = "default: the last spatial value (a (N, C, h, w) or channels-last (N, h, w, C) feature map, or (N, 1+h·w, C) vision-transformer tokens) that the target's gradient reaches, in execution order"
+    static let rule = "default: the last spatial value (a (N, C, h, w), channels-last (N, h, w, C) or 3-D (N, C, D, h, w) feature map, or (N, 1+h·w, C) vision-transformer tokens) that the target's gradient reaches, in execution order"
 
     static let mapMakers: Set<String> = ["Conv", "ConvTranspose", "MaxPool", "AveragePool", "Resize", "Upsample"]
     static let mapKeepers: Set<String> = ["Relu", "Clip", "LeakyRelu", "PRelu", "Elu", "Selu", "Celu", "Sigmoid", "HardSigmoid",
@@ -294,11 +294,12 @@ enum DefaultLayer {
         var feature = Set<String>()
         for node in model.nodes {
             for o in node.outputs where !o.isEmpty {
-                guard let s = shapes[o], s.count == 4 else { continue }
+                // (N, C, h, w) maps, and (N, C, D, h, w) maps of video and volume networks.
+                guard let s = shapes[o], s.count == 4 || s.count == 5 else { continue }
                 if mapMakers.contains(node.opType) {
                     feature.insert(o)
                 } else if mapKeepers.contains(node.opType),
-                          node.inputs.contains(where: { feature.contains($0) && shapes[$0].map { Array($0.suffix(2)) } == Array(s.suffix(2)) }) {
+                          node.inputs.contains(where: { feature.contains($0) && shapes[$0].map { Array($0.dropFirst(2)) } == Array(s.dropFirst(2)) }) {
                     feature.insert(o)
                 }
             }
@@ -311,6 +312,8 @@ enum DefaultLayer {
             guard let s = shapes[name], s.first == batch else { continue }
             let layout = layouts[name] ?? (feature.contains(name) ? .channelsFirst : nil)
             if s.count == 4, let layout, (layout == .channelsFirst ? s[2] * s[3] : s[1] * s[2]) > 1 {
+                candidates.append(name)
+            } else if s.count == 5, feature.contains(name), s[2] * s[3] * s[4] > 1 {
                 candidates.append(name)
             } else if s.count == 3, CAM.Layout.isSpatial(s), let node = producerNode[name], tokenOps.contains(node.opType),
                       node.opType != "Add" || node.inputs.allSatisfy({ shapes[$0] == s }) {
