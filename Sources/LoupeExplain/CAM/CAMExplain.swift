@@ -161,7 +161,7 @@ public struct CAMResult: Sendable {
     /// Layer activations as (B, C, h, w) (token and channels-last layers rearranged; a 3-D layer
     /// as it is, (B, C, D, h, w)).
     public let activations: Tensor
-    /// Gradients at the layer as (B, C, h, w), for gradient variants.
+    /// Gradients at the layer, shaped as ``activations``, for gradient variants.
     public let gradients: Tensor?
     public let layout: CAM.Layout
 }
