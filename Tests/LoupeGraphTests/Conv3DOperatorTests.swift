@@ -53,6 +53,18 @@ final class Conv3DOperatorTests: XCTestCase {
         }
     }
 
+    /// An empty batch gives an empty output for the 3-D conv and pools, not a crash.
+    func testEmptyBatch() throws {
+        var rng = TestRNG(seed: 3)
+        let x = Tensor(zeros: [0, 2, 4, 4, 4])
+        let conv = try makeOperator("Conv", inputs: 2, attributes: ["kernel_shape": .ints([2, 2, 2])])
+        XCTAssertEqual(try conv.forward([x, rng.tensor([3, 2, 2, 2, 2])])[0].shape, [0, 3, 3, 3, 3])
+        for op in ["MaxPool", "AveragePool"] {
+            let pool = try makeOperator(op, inputs: 1, attributes: ["kernel_shape": .ints([2, 2, 2])])
+            XCTAssertEqual(try pool.forward([x])[0].shape, [0, 2, 3, 3, 3], op)
+        }
+    }
+
     func testTemporalKernelLongerThanInputIsNamed() throws {
         var rng = TestRNG(seed: 2)
         let op = try makeOperator("Conv", inputs: 2, attributes: ["kernel_shape": .ints([4, 1, 1])])

@@ -76,6 +76,22 @@ final class RecurrentOperatorTests: XCTestCase {
         }
     }
 
+    /// An empty batch or sequence gives empty or initial-state outputs, not a crash.
+    func testEmptyBatchAndSequence() throws {
+        var rng = TestRNG(seed: 5)
+        for lbr in [0, 1] {
+            let op = try makeOperator("GRU", inputs: 3, outputs: 2, attributes: ["hidden_size": .int(2), "linear_before_reset": .int(lbr)])
+            let w = rng.tensor([1, 6, 3]), r = rng.tensor([1, 6, 2])
+            let empty = try op.forward([Tensor(zeros: [4, 0, 3]), w, r])
+            XCTAssertEqual(empty.map(\.shape), [[4, 1, 0, 2], [1, 0, 2]])
+            let none = try op.forward([Tensor(zeros: [0, 2, 3]), w, r])
+            XCTAssertEqual(none.map(\.shape), [[0, 1, 2, 2], [1, 2, 2]])
+            let ctx = VJPContext(inputs: [Tensor(zeros: [4, 0, 3]), w, r], inputShapes: [[4, 0, 3], w.shape, r.shape], outputs: [nil, nil],
+                                 gradOutputs: [Tensor(zeros: [4, 1, 0, 2]), nil], wantInput: [true, true, true])
+            XCTAssertEqual(try op.vjp(ctx)[1]?.shape, w.shape)
+        }
+    }
+
     func testBadShapesAndAttributesAreNamed() throws {
         var rng = TestRNG(seed: 3)
         let op = try makeOperator("GRU", inputs: 3, outputs: 2, attributes: ["hidden_size": .int(2)])

@@ -247,7 +247,7 @@ extension RecurrentOperator.Problem {
                 // Recurrent projections for every row (rows past their length are ignored);
                 // GRU without linear_before_reset leaves the candidate's block for after r.
                 let n = lbr0 ? 2 * H : GH
-                if H > 0 {
+                if H > 0 && B > 0 {
                     h.withUnsafeBufferPointer { hp in r.withUnsafeBufferPointer { rp in rec.withUnsafeMutableBufferPointer { cp in
                         Kernels.gemm(transB: true, m: B, n: n, k: H, a: hp.baseAddress!, lda: H, b: rp.baseAddress! + r0, ldb: H,
                                      c: cp.baseAddress!, ldc: GH)
@@ -262,7 +262,7 @@ extension RecurrentOperator.Problem {
                             rhStep[b * H + j] = rv * h[b * H + j]
                         }
                     }
-                    if H > 0 {
+                    if H > 0 && B > 0 {
                         rhStep.withUnsafeBufferPointer { ap in r.withUnsafeBufferPointer { rp in rhRec.withUnsafeMutableBufferPointer { cp in
                             Kernels.gemm(transB: true, m: B, n: H, k: H, a: ap.baseAddress!, lda: H, b: rp.baseAddress! + r0 + 2 * H * H,
                                          ldb: H, c: cp.baseAddress!, ldc: H)
@@ -465,7 +465,7 @@ extension RecurrentOperator.Problem {
                     }
                 }
                 var k = GH
-                if lbr0 && H > 0 {
+                if lbr0 && H > 0 && B > 0 {
                     // GRU candidate: pre_h = … + (r ⊙ H_{t−1})·Rhᵀ, so d(r ⊙ H_{t−1}) = dvh·Rh.
                     stepRec.withUnsafeBufferPointer { ap in r.withUnsafeBufferPointer { rp in drh.withUnsafeMutableBufferPointer { cp in
                         Kernels.gemm(m: B, n: H, k: H, a: ap.baseAddress! + 2 * H, lda: GH, b: rp.baseAddress! + r0 + 2 * H * H, ldb: H,
@@ -484,7 +484,7 @@ extension RecurrentOperator.Problem {
                     }
                     k = 2 * H   // the candidate's block reached H_{t−1} through r ⊙ H_{t−1} above
                 }
-                if H > 0 {
+                if H > 0 && B > 0 {
                     stepRec.withUnsafeBufferPointer { ap in r.withUnsafeBufferPointer { rp in back.withUnsafeMutableBufferPointer { cp in
                         Kernels.gemm(m: B, n: H, k: k, a: ap.baseAddress!, lda: GH, b: rp.baseAddress! + r0, ldb: H, c: cp.baseAddress!, ldc: H)
                     } } }
