@@ -66,8 +66,10 @@ struct ResizeOperator: Operator {
         attributeScales = nil
     }
 
-    /// Per-axis plans for the last two axes and the output shape, from the run-time inputs.
-    private func plans(_ shape: [Int], _ inputs: [Tensor?]) throws -> (ResizeAxisPlan, ResizeAxisPlan, [Int]) {
+    /// Per-axis plans for the last two axes and the output shape, from the run-time inputs
+    /// (cubic mode: its 4-tap plans for the same sizes and scales).
+    private func plans(_ shape: [Int], _ inputs: [Tensor?]) throws -> (ResizeAxisPlan, ResizeAxisPlan, [Int],
+                                                                          (ResizeAxisTaps, ResizeAxisTaps)?) {
         let r = shape.count
         guard r >= 2, shape[r - 2] > 0, shape[r - 1] > 0 else {
             throw GraphError.invalid("\(label): input must have rank >= 2 and non-empty last two axes, got \(shape)")
@@ -103,31 +105,20 @@ struct ResizeOperator: Operator {
         guard out[r - 2] > 0, out[r - 1] > 0 else { throw GraphError.invalid("\(label): empty output \(out)") }
         let ph = ResizeAxisPlan(input: shape[r - 2], output: out[r - 2], scale: used[r - 2], linear: linear, coordinates: coordinates, nearest: nearest)
         let pw = ResizeAxisPlan(input: shape[r - 1], output: out[r - 1], scale: used[r - 1], linear: linear, coordinates: coordinates, nearest: nearest)
-        return (ph, pw, out)
-    }
-
-    /// Cubic mode's per-axis taps for the plans' sizes and scales.
-    private func cubicTaps(_ shape: [Int], _ out: [Int], _ ph: ResizeAxisPlan, _ pw: ResizeAxisPlan,
-                           _ inputs: [Tensor?]) throws -> (ResizeAxisTaps, ResizeAxisTaps)? {
-        guard let cubic else { return nil }
-        let r = shape.count
-        var scaleH = Float(out[r - 2]) / Float(shape[r - 2]), scaleW = Float(out[r - 1]) / Float(shape[r - 1])
-        let sizesGiven = sizesInput.map { $0 < inputs.count && (inputs[$0]?.count ?? 0) > 0 } ?? false
-        if !sizesGiven, let i = scalesInput, i < inputs.count, let t = inputs[i], t.count == r {
-            let s = try t.floats(label)
-            scaleH = s[r - 2]; scaleW = s[r - 1]
+        let taps = cubic.map { c in
+            (ResizeAxisTaps(cubicInput: shape[r - 2], output: out[r - 2], scale: used[r - 2], coordinates: coordinates,
+                            coefficient: c.a, excludeOutside: c.excludeOutside),
+             ResizeAxisTaps(cubicInput: shape[r - 1], output: out[r - 1], scale: used[r - 1], coordinates: coordinates,
+                            coefficient: c.a, excludeOutside: c.excludeOutside))
         }
-        return (ResizeAxisTaps(cubicInput: ph.inputSize, output: ph.outputSize, scale: scaleH, coordinates: coordinates,
-                               coefficient: cubic.a, excludeOutside: cubic.excludeOutside),
-                ResizeAxisTaps(cubicInput: pw.inputSize, output: pw.outputSize, scale: scaleW, coordinates: coordinates,
-                               coefficient: cubic.a, excludeOutside: cubic.excludeOutside))
+        return (ph, pw, out, taps)
     }
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
         let x = try kernelInput(inputs, 0, label)
-        let (ph, pw, out) = try plans(x.shape, inputs)
+        let (ph, pw, out, taps) = try plans(x.shape, inputs)
         let outer = x.shape.dropLast(2).reduce(1, *)
-        if let (th, tw) = try cubicTaps(x.shape, out, ph, pw, inputs) {
+        if let (th, tw) = taps {
             return [try Tensor(shape: out, floats: Kernels.resize2d(try x.floats(label), outer: outer, tapsH: th, tapsW: tw))]
         }
         return [try Tensor(shape: out, floats: Kernels.resize2d(try x.floats(label), outer: outer, planH: ph, planW: pw))]
@@ -139,9 +130,9 @@ struct ResizeOperator: Operator {
         var grads: [Tensor?] = Array(repeating: nil, count: ctx.inputs.count)
         guard ctx.wantInput.first == true, let gy = ctx.gradOutputs.first ?? nil,
               let shape = ctx.inputShapes.first ?? nil else { return grads }
-        let (ph, pw, out) = try plans(shape, ctx.inputs)
+        let (ph, pw, _, taps) = try plans(shape, ctx.inputs)
         let outer = shape.dropLast(2).reduce(1, *)
-        if let (th, tw) = try cubicTaps(shape, out, ph, pw, ctx.inputs) {
+        if let (th, tw) = taps {
             grads[0] = try Tensor(shape: shape, floats: Kernels.resize2dBackward(try gy.floats(label), outer: outer, tapsH: th, tapsW: tw))
             return grads
         }
