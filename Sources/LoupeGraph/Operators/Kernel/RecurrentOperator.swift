@@ -129,14 +129,7 @@ extension RecurrentOperator {
             guard wt.shape == [dirs, gh, input] else {
                 throw GraphError.invalid("\(label): W must be \([dirs, gh, input]), got \(wt.shape)")
             }
-            let xv = try xt.floats(label)
-            if op.batchFirst {
-                var t = [Float](repeating: 0, count: xv.count)
-                for b in 0..<batch { for s in 0..<seq { for i in 0..<input { t[(s * batch + b) * input + i] = xv[(b * seq + s) * input + i] } } }
-                x = t
-            } else {
-                x = xv
-            }
+            x = try (op.batchFirst ? xt.permuted([1, 0, 2]) : xt).floats(label)
             w = try wt.floats(label)
             r = try rt.floats(label)
             if let bt = arg(3) {
@@ -161,11 +154,7 @@ extension RecurrentOperator {
                 guard let t else { return nil }
                 let want = first ? [nb, nd, nh] : [nd, nb, nh]
                 guard t.shape == want else { throw GraphError.invalid("\(label): \(name) must be \(want), got \(t.shape)") }
-                let v = try t.floats(label)
-                guard first else { return v }
-                var out = [Float](repeating: 0, count: v.count)
-                for b in 0..<nb { for d in 0..<nd { for j in 0..<nh { out[(d * nb + b) * nh + j] = v[(b * nd + d) * nh + j] } } }
-                return out
+                return try (first ? t.permuted([1, 0, 2]) : t).floats(label)
             }
             h0 = try state(arg(5), "initial_h")
             c0 = op.isLSTM ? try state(arg(6), "initial_c") : nil
@@ -344,17 +333,10 @@ extension RecurrentOperator.Problem {
             if op.isLSTM { outs.append(try Tensor(shape: [dirs, B, H], floats: run.cLast)) }
             return outs
         }
-        var y = [Float](repeating: 0, count: run.y.count)
-        for s in 0..<seq { for d in 0..<dirs { for b in 0..<B { for j in 0..<H {
-            y[((b * seq + s) * dirs + d) * H + j] = run.y[((s * dirs + d) * B + b) * H + j]
-        } } } }
-        func state(_ v: [Float]) -> [Float] {
-            var o = [Float](repeating: 0, count: v.count)
-            for d in 0..<dirs { for b in 0..<B { for j in 0..<H { o[(b * dirs + d) * H + j] = v[(d * B + b) * H + j] } } }
-            return o
-        }
-        var outs = [try Tensor(shape: [B, seq, dirs, H], floats: y), try Tensor(shape: [B, dirs, H], floats: state(run.hLast))]
-        if op.isLSTM { outs.append(try Tensor(shape: [B, dirs, H], floats: state(run.cLast))) }
+        // layout = 1: (batch, seq, dirs, hidden) and (batch, dirs, hidden).
+        var outs = [try Tensor(shape: [seq, dirs, B, H], floats: run.y).permuted([2, 0, 1, 3]),
+                    try Tensor(shape: [dirs, B, H], floats: run.hLast).permuted([1, 0, 2])]
+        if op.isLSTM { outs.append(try Tensor(shape: [dirs, B, H], floats: run.cLast).permuted([1, 0, 2])) }
         return outs
     }
 }
@@ -363,29 +345,14 @@ extension RecurrentOperator.Problem {
     /// Back-propagation through time over a run kept step by step.
     func backward(_ run: RecurrentOperator.Run, _ ctx: VJPContext) throws -> [Tensor?] {
         let H = hidden, GH = gh, B = batch, label = op.label
-        func grad(_ i: Int) throws -> [Float]? {
+        // Output cotangents, time-major like the run (layout = 1 permuted back).
+        func grad(_ i: Int, _ perm: [Int]) throws -> [Float]? {
             guard i < ctx.gradOutputs.count, let g = ctx.gradOutputs[i] else { return nil }
-            return try g.floats(label)
+            return try (op.batchFirst ? g.permuted(perm) : g).floats(label)
         }
-        // Output cotangents, time-major like the run.
-        var gy = try grad(0)
-        if op.batchFirst, let v = gy {
-            var t = [Float](repeating: 0, count: v.count)
-            for b in 0..<B { for s in 0..<seq { for d in 0..<dirs { for j in 0..<H {
-                t[((s * dirs + d) * B + b) * H + j] = v[((b * seq + s) * dirs + d) * H + j]
-            } } } }
-            gy = t
-        }
-        func stateLayout(_ v: [Float]?, toBatchFirst: Bool) -> [Float]? {
-            guard let v, op.batchFirst else { return v }
-            var o = [Float](repeating: 0, count: v.count)
-            for d in 0..<dirs { for b in 0..<B { for j in 0..<H {
-                if toBatchFirst { o[(b * dirs + d) * H + j] = v[(d * B + b) * H + j] } else { o[(d * B + b) * H + j] = v[(b * dirs + d) * H + j] }
-            } } }
-            return o
-        }
-        let gyh = stateLayout(try grad(1), toBatchFirst: false)
-        let gyc = op.isLSTM ? stateLayout(try grad(2), toBatchFirst: false) : nil
+        let gy = try grad(0, [1, 2, 0, 3])
+        let gyh = try grad(1, [1, 0, 2])
+        let gyc = op.isLSTM ? try grad(2, [1, 0, 2]) : nil
 
         var gx = [Float](repeating: 0, count: seq * B * input)
         var gw = [Float](repeating: 0, count: dirs * GH * input), gr = [Float](repeating: 0, count: dirs * GH * H)
@@ -532,22 +499,22 @@ extension RecurrentOperator.Problem {
                 }
             }
         }
-        if op.batchFirst {
-            var t = [Float](repeating: 0, count: gx.count)
-            for b in 0..<B { for s in 0..<seq { for i in 0..<input { t[(b * seq + s) * input + i] = gx[(s * B + b) * input + i] } } }
-            gx = t
-        }
         func want(_ i: Int) -> Bool { i < ctx.wantInput.count && ctx.wantInput[i] && i < ctx.inputs.count && ctx.inputs[i] != nil }
-        let xs = ctx.inputs[0]?.shape ?? []
         var result = [Tensor?](repeating: nil, count: ctx.inputs.count)
-        if want(0) { result[0] = try Tensor(shape: xs, floats: gx) }
+        if want(0) {
+            let g = try Tensor(shape: [seq, B, input], floats: gx)
+            result[0] = op.batchFirst ? try g.permuted([1, 0, 2]) : g
+        }
         if want(1) { result[1] = try Tensor(shape: [dirs, GH, input], floats: gw) }
         if want(2) { result[2] = try Tensor(shape: [dirs, GH, H], floats: gr) }
         if want(3) { result[3] = try Tensor(shape: [dirs, 2 * GH], floats: gb) }
-        let stateShape = op.batchFirst ? [B, dirs, H] : [dirs, B, H]
-        if want(5) { result[5] = try Tensor(shape: stateShape, floats: stateLayout(gh0, toBatchFirst: true) ?? gh0) }
+        func state(_ v: [Float]) throws -> Tensor {
+            let t = try Tensor(shape: [dirs, B, H], floats: v)
+            return op.batchFirst ? try t.permuted([1, 0, 2]) : t
+        }
+        if want(5) { result[5] = try state(gh0) }
         if op.isLSTM {
-            if want(6) { result[6] = try Tensor(shape: stateShape, floats: stateLayout(gc0, toBatchFirst: true) ?? gc0) }
+            if want(6) { result[6] = try state(gc0) }
             if want(7) { result[7] = try Tensor(shape: [dirs, 3 * H], floats: gp) }
         }
         return result
