@@ -28,51 +28,28 @@ struct Conv3DOperator: Operator {
         return try window.plan(x.shape, weightKernel: Array(w.shape[2...]), groups: groups, label: label)
     }
 
-    /// The frames temporal tap `k` reads for every output frame, as a (N·outT, C, H, W) batch
-    /// (zeros where the tap falls in the padding).
-    private func frames(_ x: [Float], _ shape: [Int], _ p: Plan, tap k: Int) -> [Float] {
-        let (n, c, t, hw) = (shape[0], shape[1], shape[2], shape[3] * shape[4])
-        var out = [Float](repeating: 0, count: n * p.outT * c * hw)
-        for b in 0..<n { for o in 0..<p.outT {
-            let ti = p.frame(o, tap: k)
-            guard ti >= 0 && ti < t else { continue }
-            for ch in 0..<c {
-                let src = ((b * c + ch) * t + ti) * hw, dst = ((b * p.outT + o) * c + ch) * hw
-                for i in 0..<hw { out[dst + i] = x[src + i] }
-            }
-        } }
-        return out
-    }
-
     /// W[:, :, k] as a 2-D weight (M, C/group, kH, kW).
-    private func tapWeight(_ w: [Float], _ shape: [Int], tap k: Int) throws -> Tensor {
-        let (m, cg, kT, khw) = (shape[0], shape[1], shape[2], shape[3] * shape[4])
-        var out = [Float](repeating: 0, count: m * cg * khw)
-        for o in 0..<(m * cg) { for i in 0..<khw { out[o * khw + i] = w[(o * kT + k) * khw + i] } }
-        return try Tensor(shape: [m, cg, shape[3], shape[4]], floats: out)
+    private func tapWeight(_ w: Tensor, tap k: Int) throws -> Tensor {
+        try w.sliced([SliceRange(axis: 2, start: k, end: k + 1)]).reshaped([w.shape[0], w.shape[1], w.shape[3], w.shape[4]])
     }
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
         let x = try kernelInput(inputs, 0, label), w = try kernelInput(inputs, 1, label)
         let bias = inputs.count > 2 ? inputs[2] : nil
         let p = try plan(x, w)
-        let xv = try x.floats(label), wv = try w.floats(label)
-        let (n, m) = (x.shape[0], w.shape[0])
-        var y: [Float] = [], oh = 0, ow = 0
+        let (n, c, t, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4])
+        let xf = try x.permuted(VolumeWindow.framesMajor).floats(label)
+        // Output frames summed over taps, frames-major (N·outT, M, h, w).
+        var y: Tensor?
         for k in 0..<p.kT {
-            let batch = try Tensor(shape: [n * p.outT, x.shape[1], x.shape[3], x.shape[4]], floats: frames(xv, x.shape, p, tap: k))
-            let yk = try Kernels.conv2d(batch, weight: try tapWeight(wv, w.shape, tap: k), bias: k == 0 ? bias : nil,
+            let batch = try Tensor(shape: [n * p.outT, c, h, wd], floats: p.gatherFrames(xf, batch: n, frames: t, frameSize: c * h * wd, tap: k))
+            let yk = try Kernels.conv2d(batch, weight: try tapWeight(w, tap: k), bias: k == 0 ? bias : nil,
                                         geometry: p.frame, packed: nil, activation: .none)
-            let v = try yk.floats(label)
-            if y.isEmpty { (oh, ow) = (yk.shape[2], yk.shape[3]); y = [Float](repeating: 0, count: n * m * p.outT * oh * ow) }
-            let hw = oh * ow
-            // (N·outT, M, h, w) → (N, M, outT, h, w), summed over taps.
-            for b in 0..<n { for o in 0..<p.outT { for ch in 0..<m {
-                let src = ((b * p.outT + o) * m + ch) * hw, dst = ((b * m + ch) * p.outT + o) * hw
-                for i in 0..<hw { y[dst + i] += v[src + i] }
-            } } }
+            y = try y.map { try Tensor.binary(.add, $0, yk, name: label) } ?? yk
         }
-        return [try Tensor(shape: [n, m, p.outT, oh, ow], floats: y)]
+        guard let y else { throw GraphError.invalid("\(label): empty temporal kernel") }
+        let (m, oh, ow) = (y.shape[1], y.shape[2], y.shape[3])
+        return [try y.reshaped([n, p.outT, m, oh, ow]).permuted(VolumeWindow.framesMajor)]
     }
 
     var backwardNeeds: BackwardNeeds { BackwardNeeds(inputs: [0, 1]) }
@@ -83,42 +60,28 @@ struct Conv3DOperator: Operator {
         guard let gy = ctx.gradOutputs.first ?? nil else { return grads }
         let p = try plan(x, w)
         let (n, c, t, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4])
-        let (m, oh, ow) = (w.shape[0], gy.shape[3], gy.shape[4])
-        let hw = oh * ow, g = try gy.floats(label), xv = try x.floats(label), wv = try w.floats(label)
-        // gy as the frame convolutions' output layout (N·outT, M, h, w).
-        var gf = [Float](repeating: 0, count: g.count)
-        for b in 0..<n { for o in 0..<p.outT { for ch in 0..<m {
-            let dst = ((b * p.outT + o) * m + ch) * hw, src = ((b * m + ch) * p.outT + o) * hw
-            for i in 0..<hw { gf[dst + i] = g[src + i] }
-        } } }
-        let gy4 = try Tensor(shape: [n * p.outT, m, oh, ow], floats: gf)
+        // gy in the frame convolutions' output layout (N·outT, M, h, w).
+        let gy4 = try gy.permuted(VolumeWindow.framesMajor).reshaped([n * p.outT, gy.shape[1], gy.shape[3], gy.shape[4]])
         let wantX = ctx.wantInput[0], wantW = ctx.wantInput.count > 1 && ctx.wantInput[1]
-        var gx = [Float](repeating: 0, count: wantX ? x.count : 0)
-        var gw = [Float](repeating: 0, count: wantW ? w.count : 0)
-        let frameShape = [n * p.outT, c, h, wd], khw = w.shape[3] * w.shape[4]
+        let frameShape = [n * p.outT, c, h, wd], f = c * h * wd
+        let xf = wantW ? try x.permuted(VolumeWindow.framesMajor).floats(label) : []
+        var gxf = [Float](repeating: 0, count: wantX ? x.count : 0)
+        var gwTaps: [Tensor] = []
         for k in 0..<p.kT {
             if wantX {
-                let gb = try Kernels.conv2dBackwardInput(gy4, weight: try tapWeight(wv, w.shape, tap: k), inputShape: frameShape,
+                let gb = try Kernels.conv2dBackwardInput(gy4, weight: try tapWeight(w, tap: k), inputShape: frameShape,
                                                          geometry: p.frame, packed: nil).floats(label)
-                let fhw = h * wd
-                for b in 0..<n { for o in 0..<p.outT {
-                    let ti = p.frame(o, tap: k)
-                    guard ti >= 0 && ti < t else { continue }
-                    for ch in 0..<c {
-                        let src = ((b * p.outT + o) * c + ch) * fhw, dst = ((b * c + ch) * t + ti) * fhw
-                        for i in 0..<fhw { gx[dst + i] += gb[src + i] }
-                    }
-                } }
+                p.scatterFrames(gb, into: &gxf, batch: n, frames: t, frameSize: f, tap: k)
             }
             if wantW {
-                let batch = try Tensor(shape: frameShape, floats: frames(xv, x.shape, p, tap: k))
-                let gwk = try Kernels.conv2dBackwardWeight(gy4, input: batch, weightShape: [m, w.shape[1], w.shape[3], w.shape[4]],
-                                                           geometry: p.frame).floats(label)
-                for o in 0..<(m * w.shape[1]) { for i in 0..<khw { gw[(o * p.kT + k) * khw + i] = gwk[o * khw + i] } }
+                let batch = try Tensor(shape: frameShape, floats: p.gatherFrames(xf, batch: n, frames: t, frameSize: f, tap: k))
+                let gwk = try Kernels.conv2dBackwardWeight(gy4, input: batch, weightShape: [w.shape[0], w.shape[1], w.shape[3], w.shape[4]],
+                                                           geometry: p.frame)
+                gwTaps.append(try gwk.reshaped([w.shape[0], w.shape[1], 1, w.shape[3], w.shape[4]]))
             }
         }
-        if wantX { grads[0] = try Tensor(shape: x.shape, floats: gx) }
-        if wantW { grads[1] = try Tensor(shape: w.shape, floats: gw) }
+        if wantX { grads[0] = try Tensor(shape: [n, t, c, h, wd], floats: gxf).permuted(VolumeWindow.framesMajor) }
+        if wantW { grads[1] = try Tensor.concatenated(gwTaps, axis: 2) }
         if ctx.wantInput.count > 2 && ctx.wantInput[2] && ctx.inputShapes.count > 2 && ctx.inputShapes[2] != nil {
             grads[2] = try Kernels.channelSum(gy4)
         }

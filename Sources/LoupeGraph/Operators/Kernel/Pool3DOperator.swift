@@ -28,15 +28,9 @@ struct Pool3DOperator: Operator {
         }
     }
 
-    /// Every frame as a (N·T, C, H, W) batch: (N, C, T, H, W) reordered.
-    private func frames(_ x: [Float], _ s: [Int]) -> [Float] {
-        let (n, c, t, hw) = (s[0], s[1], s[2], s[3] * s[4])
-        var out = [Float](repeating: 0, count: x.count)
-        for b in 0..<n { for ch in 0..<c { for f in 0..<t {
-            let src = ((b * c + ch) * t + f) * hw, dst = ((b * t + f) * c + ch) * hw
-            for i in 0..<hw { out[dst + i] = x[src + i] }
-        } } }
-        return out
+    /// Every frame as a (N·T, C, H, W) batch.
+    private func frames(_ x: Tensor) throws -> Tensor {
+        try x.permuted(VolumeWindow.framesMajor).reshaped([x.shape[0] * x.shape[2], x.shape[1], x.shape[3], x.shape[4]])
     }
 
     /// The temporal taps of output frame `o` inside the input, and the divisor the 2-D average
@@ -52,8 +46,7 @@ struct Pool3DOperator: Operator {
     }
 
     private func pooled(_ x: Tensor, _ p: VolumeWindow.Plan) throws -> Tensor {
-        let s = x.shape
-        let batch = try Tensor(shape: [s[0] * s[2], s[1], s[3], s[4]], floats: frames(try x.floats(label), s))
+        let batch = try frames(x)
         return kind == .max
             ? try Kernels.maxPool2d(batch, geometry: p.frame, ceilMode: ceilMode)
             : try Kernels.averagePool2d(batch, geometry: p.frame, ceilMode: ceilMode, countIncludePad: countIncludePad)
@@ -90,7 +83,7 @@ struct Pool3DOperator: Operator {
         let x = try ctx.input(0, label)
         let p = try window.plan(x.shape, ceilMode: ceilMode, label: label)
         let s = x.shape, (n, c, t) = (s[0], s[1], s[2])
-        let batch = try Tensor(shape: [n * t, c, s[3], s[4]], floats: frames(try x.floats(label), s))
+        let batch = try frames(x)
         let framesPooled = kind == .max ? try Kernels.maxPool2d(batch, geometry: p.frame, ceilMode: ceilMode) : nil
         let (oh, ow) = (gy.shape[3], gy.shape[4]), hw = oh * ow
         let g = try gy.floats(label), v = try framesPooled?.floats(label)
@@ -117,16 +110,9 @@ struct Pool3DOperator: Operator {
         }
         let gft = try Tensor(shape: [n * t, c, oh, ow], floats: gf)
         let gb = kind == .max
-            ? try Kernels.maxPool2dBackward(gft, input: batch, geometry: p.frame, ceilMode: ceilMode).floats(label)
+            ? try Kernels.maxPool2dBackward(gft, input: batch, geometry: p.frame, ceilMode: ceilMode)
             : try Kernels.averagePool2dBackward(gft, inputShape: batch.shape, geometry: p.frame, ceilMode: ceilMode,
-                                                countIncludePad: countIncludePad).floats(label)
-        // Frames back to (N, C, T, H, W).
-        let fhw = s[3] * s[4]
-        var gx = [Float](repeating: 0, count: x.count)
-        for b in 0..<n { for ch in 0..<c { for f in 0..<t {
-            let src = ((b * t + f) * c + ch) * fhw, dst = ((b * c + ch) * t + f) * fhw
-            for i in 0..<fhw { gx[dst + i] = gb[src + i] }
-        } } }
-        return [try Tensor(shape: s, floats: gx)]
+                                                countIncludePad: countIncludePad)
+        return [try gb.reshaped([n, t, c, s[3], s[4]]).permuted(VolumeWindow.framesMajor)]
     }
 }

@@ -66,3 +66,35 @@ extension VolumeWindow.Plan {
     /// The input frame temporal tap `k` of output frame `o` reads (may lie in the padding).
     func frame(_ o: Int, tap k: Int) -> Int { o * sT - padT + k * dT }
 }
+
+extension VolumeWindow {
+    /// (N, C, T, H, W) ↔ (N, T, C, H, W): frames-major, so each frame is one contiguous block.
+    /// The swap is its own inverse.
+    static let framesMajor = [0, 2, 1, 3, 4]
+}
+
+extension VolumeWindow.Plan {
+    /// From frames-major `xf` (N, T, F floats per frame): the frame temporal tap `k` reads for
+    /// every output frame, as (N·outT, F); zeros where the tap lies in the padding.
+    func gatherFrames(_ xf: [Float], batch n: Int, frames t: Int, frameSize f: Int, tap k: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: n * outT * f)
+        for b in 0..<n { for o in 0..<outT {
+            let ti = frame(o, tap: k)
+            guard ti >= 0 && ti < t else { continue }
+            let src = (b * t + ti) * f, dst = (b * outT + o) * f
+            for i in 0..<f { out[dst + i] = xf[src + i] }
+        } }
+        return out
+    }
+
+    /// Adjoint of ``gatherFrames(_:batch:frames:frameSize:tap:)``: adds each row of `g` back to
+    /// the frame it was read from.
+    func scatterFrames(_ g: [Float], into gxf: inout [Float], batch n: Int, frames t: Int, frameSize f: Int, tap k: Int) {
+        for b in 0..<n { for o in 0..<outT {
+            let ti = frame(o, tap: k)
+            guard ti >= 0 && ti < t else { continue }
+            let src = (b * outT + o) * f, dst = (b * t + ti) * f
+            for i in 0..<f { gxf[dst + i] += g[src + i] }
+        } }
+    }
+}
