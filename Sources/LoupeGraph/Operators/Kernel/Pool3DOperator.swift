@@ -17,14 +17,12 @@ struct Pool3DOperator: Operator {
         try ctx.expectInputs(1)
         self.kind = kind
         label = ctx.label
-        window = try VolumeWindow(ctx, requireKernel: true)
+        window = try VolumeWindow(ctx, requireKernel: true,
+                                  allowDilations: (kind == .max ? ctx.opset >= 10 : ctx.opset >= 19) || !ctx.has("dilations"))
         ceilMode = try ctx.int("ceil_mode", default: 0) != 0
         countIncludePad = try ctx.int("count_include_pad", default: 0) != 0
         if kind == .max && ctx.node.outputs.count > 1 && !ctx.node.outputs[1].isEmpty {
             throw ctx.unsupported("the Indices output of MaxPool is not supported")
-        }
-        if kind == .average && window.dilations != [1, 1, 1] && ctx.opset < 19 {
-            throw ctx.unsupported("dilations other than 1 need opset 19")
         }
     }
 

@@ -23,7 +23,8 @@ struct WindowAttributes: Sendable {
     /// implemented): an unsupported-operator error, so callers can tell scope from failure.
     var volumetric: GraphError
 
-    init(_ ctx: OperatorContext, requireKernel: Bool, allowDilations: Bool = true) throws {
+    /// `maxRank` 3 admits volumetric windows (``VolumeWindow``); the 2-D operators keep 2.
+    init(_ ctx: OperatorContext, requireKernel: Bool, allowDilations: Bool = true, maxRank: Int = 2) throws {
         label = ctx.label
         volumetric = ctx.unsupported("inputs with 3 spatial dimensions (volumetric windows) are not implemented")
         kernel = ctx.has("kernel_shape") ? try ctx.ints("kernel_shape") : nil
@@ -41,7 +42,9 @@ struct WindowAttributes: Sendable {
         autoPad = a
         let ranks = [kernel?.count, strides?.count, dilations?.count, pads.map { $0.count / 2 }].compactMap { $0 }
         if let r = ranks.first {
-            guard r == 1 || r == 2 else { throw ctx.unsupported("only 1-D and 2-D windows are supported (got \(r)-D)") }
+            guard r >= 1 && r <= maxRank else {
+                throw ctx.unsupported(maxRank == 2 ? "only 1-D and 2-D windows are supported (got \(r)-D)" : "windows of \(r) spatial dims are not supported")
+            }
             guard ranks.allSatisfy({ $0 == r }), (pads?.count ?? 2 * r) == 2 * r else {
                 throw ctx.bad("pads", "kernel_shape, strides, dilations and pads must agree on the spatial rank")
             }
@@ -52,22 +55,16 @@ struct WindowAttributes: Sendable {
         if let p = pads, p.contains(where: { $0 < 0 }) { throw ctx.bad("pads", "must be non-negative") }
     }
 
-    /// Resolves the geometry for `spatial` input dims (1 or 2) and a kernel (from the weight when
-    /// kernel_shape is absent). 1-D windows become H = 1 windows. For auto_pad SAME_* the output
-    /// is ceil(in / stride) and the pad is split per ONNX (extra at the end for SAME_UPPER).
-    func geometry(spatial: [Int], kernel weightKernel: [Int]? = nil, groups: Int = 1) throws -> ConvGeometry {
+    /// Strides, dilations and begin/end pads for `spatial` input dims and kernel `k` (any rank).
+    /// For auto_pad SAME_* the output is ceil(in / stride) and the pad is split per ONNX (extra at
+    /// the end for SAME_UPPER).
+    func resolved(spatial: [Int], kernel k: [Int]) throws -> (strides: [Int], dilations: [Int], begin: [Int], end: [Int]) {
         let r = spatial.count
-        guard r == 1 || r == 2 else {
-            throw GraphError.invalid("\(label): only 1-D and 2-D inputs are supported, got \(r) spatial dims")
-        }
-        guard let k = kernel ?? weightKernel, k.count == r else {
-            throw GraphError.invalid("\(label): kernel_shape has \(kernel?.count ?? 0) dims but the input has \(r) spatial dims")
-        }
         let s = strides ?? [Int](repeating: 1, count: r)
         let d = dilations ?? [Int](repeating: 1, count: r)
         var begin = [Int](repeating: 0, count: r), end = [Int](repeating: 0, count: r)
-        guard s.count == r, d.count == r else {
-            throw GraphError.invalid("\(label): strides/dilations rank does not match the input's \(r) spatial dims")
+        guard s.count == r, d.count == r, k.count == r else {
+            throw GraphError.invalid("\(label): kernel/strides/dilations rank does not match the input's \(r) spatial dims")
         }
         switch autoPad {
         case .notSet:
@@ -86,6 +83,20 @@ struct WindowAttributes: Sendable {
                 end[i] = autoPad == .sameUpper ? large : small
             }
         }
+        return (s, d, begin, end)
+    }
+
+    /// Resolves the geometry for `spatial` input dims (1 or 2) and a kernel (from the weight when
+    /// kernel_shape is absent). 1-D windows become H = 1 windows; pads as ``resolved(spatial:kernel:)``.
+    func geometry(spatial: [Int], kernel weightKernel: [Int]? = nil, groups: Int = 1) throws -> ConvGeometry {
+        let r = spatial.count
+        guard r == 1 || r == 2 else {
+            throw GraphError.invalid("\(label): only 1-D and 2-D inputs are supported, got \(r) spatial dims")
+        }
+        guard let k = kernel ?? weightKernel, k.count == r else {
+            throw GraphError.invalid("\(label): kernel_shape has \(kernel?.count ?? 0) dims but the input has \(r) spatial dims")
+        }
+        let (s, d, begin, end) = try resolved(spatial: spatial, kernel: k)
         if r == 1 {
             return ConvGeometry(kernel: (1, k[0]), strides: (1, s[0]), dilations: (1, d[0]), pads: (0, begin[0], 0, end[0]), groups: groups)
         }
