@@ -5,11 +5,17 @@
 // on a condition variable, so an idle process costs no CPU. One job runs at a time; a caller
 // that finds the pool busy (another thread's job, or a nested call from inside a task) runs its
 // tasks serially instead of waiting, which rules out deadlock.
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE   // sched_getcpu, CPU_* and pthread_setaffinity_np
+#endif
 #include "CLoupeKernels.h"
 #include <stdlib.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
 #define LOUPE_MAX_THREADS 64
 #define LOUPE_SPIN_ITERATIONS 20000
@@ -42,6 +48,43 @@ static _Thread_local int inside_task;
 // Generation current when each worker was created: a worker must not mistake the job that
 // its creator is about to publish for one it has already done.
 static unsigned long start_generation[LOUPE_MAX_THREADS];
+
+// The CPU the caller ran on when it published the current job (-1: unknown). Linux often wakes a
+// sleeping worker on the CPU of the thread that woke it, even with the other CPU idle; the two
+// then time-share one CPU (the worker spinning through the caller's slices) until the load
+// balancer parts them, ~10 ms later on this project's VM: the first forwards after an idle
+// moment ran at a third of their speed (perf sched trace in docs/kernels.md, "Worker placement").
+static atomic_int caller_cpu = -1;
+
+static int current_cpu(void) {
+#if defined(__linux__)
+    return sched_getcpu();
+#else
+    return -1;
+#endif
+}
+
+/// Moves the calling worker off `cpu` (onto any other CPU it may run on) and lets it run
+/// anywhere again: the first call migrates it at once, the second does not move it back.
+static void move_off_cpu(int cpu) {
+#if defined(__linux__)
+    cpu_set_t allowed, others;
+    if (cpu < 0 || pthread_getaffinity_np(pthread_self(), sizeof allowed, &allowed) != 0) return;
+    others = allowed;
+    CPU_CLR(cpu, &others);
+    if (CPU_COUNT(&others) == 0) return;
+    if (pthread_setaffinity_np(pthread_self(), sizeof others, &others) == 0)
+        pthread_setaffinity_np(pthread_self(), sizeof allowed, &allowed);
+#else
+    (void)cpu;
+#endif
+}
+
+/// A worker on the CPU its caller last published from shares that CPU with it: move away.
+static void part_from_caller(void) {
+    const int c = atomic_load_explicit(&caller_cpu, memory_order_relaxed);
+    if (c >= 0 && current_cpu() == c) move_off_cpu(c);
+}
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -92,11 +135,17 @@ static void *worker_main(void *arg) {
         unsigned long g;
         int spins = 0;
         while ((g = atomic_load_explicit(&generation, memory_order_acquire)) == seen) {
-            if (++spins < LOUPE_SPIN_ITERATIONS) { cpu_relax(); continue; }
+            if (++spins < LOUPE_SPIN_ITERATIONS) {
+                // Spinning where the caller runs would hold the CPU it needs: every few µs, check.
+                if ((spins & 255) == 0) part_from_caller();
+                cpu_relax();
+                continue;
+            }
             pthread_mutex_lock(&sleep_lock);
             while ((g = atomic_load_explicit(&generation, memory_order_acquire)) == seen)
                 pthread_cond_wait(&wake_cond, &sleep_lock);
             pthread_mutex_unlock(&sleep_lock);
+            part_from_caller();
             break;
         }
         seen = g;
@@ -131,6 +180,7 @@ void loupe_parallel_for(ptrdiff_t n, loupe_task_fn fn, void *ctx) {
         if (rc != 0) break;
         started_workers++;
     }
+    atomic_store_explicit(&caller_cpu, current_cpu(), memory_order_relaxed);
     job_fn = fn;
     job_ctx = ctx;
     job_participants = threads - 1;
