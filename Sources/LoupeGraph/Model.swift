@@ -403,6 +403,13 @@ public final class Model: Sendable {
     /// Nodes that run, in order.
     public var nodes: [Node] { steps.map(\.node) }
 
+    /// The constant value of `name` (an initializer, or a node's output folded at load), or nil
+    /// for a value computed per call or a name not in the model.
+    public func constantValue(named name: String) -> Tensor? {
+        guard let s = slotOf[name], s < constants.count else { return nil }
+        return constants[s]
+    }
+
     /// Slot of a value name, or an error with close-name suggestions.
     func slot(named name: String) throws -> Int {
         if let s = slotOf[name] { return s }

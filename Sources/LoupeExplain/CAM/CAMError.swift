@@ -14,6 +14,9 @@ public enum CAMError: Error, Equatable, CustomStringConvertible, Sendable {
     case badTarget(String)
     /// The method needs something the call did not give (gradients, a model input name...).
     case invalidArgument(String)
+    /// CAM's class-score decomposition does not hold for the layer: on the path to the scores,
+    /// `node` (an `op`) stands where `expected` was needed.
+    case headNotLinear(layer: String, node: String, op: String, expected: String)
 
     public var description: String {
         switch self {
@@ -28,6 +31,8 @@ public enum CAMError: Error, Equatable, CustomStringConvertible, Sendable {
             return "CAM target: \(s)"
         case let .invalidArgument(s):
             return "CAM: \(s)"
+        case let .headNotLinear(layer, node, op, expected):
+            return "CAM needs layer '\(layer)' to reach the class scores through global average pooling and one linear layer; found \(op) at '\(node)' where it expected \(expected) (Grad-CAM needs no such head)"
         }
     }
 }

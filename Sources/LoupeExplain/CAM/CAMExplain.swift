@@ -6,7 +6,9 @@ extension CAM {
     /// runs. Gradient-based and gradient-free variants are ``CAMWeighting`` values; Score-CAM and
     /// Ablation-CAM weigh channels by extra batched forward passes.
     public enum Method: Sendable {
-        /// CAM with the (classes, C) weight matrix of the linear layer after global average pooling.
+        /// CAM with the (classes, C) weight matrix of the linear layer after global average pooling
+        /// (``CAM/globalAveragePooledHeadWeight(model:layer:)`` reads it from the graph, and refuses
+        /// heads where it would not decompose the class score).
         case cam(classifierWeight: Tensor)
         case gradCAM, gradCAMPlusPlus, xGradCAM, hiResCAM, layerCAM, eigenCAM, eigenGradCAM
         /// Score-CAM; `batchSize` masked inputs per forward (pytorch-grad-cam default 16).
