@@ -20,7 +20,7 @@ struct ExplainCommand: ParsableCommand {
 
         Methods: \(ExplainMethods.all.map(\.name).joined(separator: ", ")) (--list-methods).
 
-        Default layer: the last feature map with more than one spatial position that the target's gradient reaches, in execution order: the last convolutional feature map before global pooling, a vision transformer's last block input (N, 1+h·w, C), or a Swin Transformer's final norm (channels-last (N, h, w, C) maps are traced through the graph's Transposes and permuted). `loupe inspect MODEL` lists the value names.
+        Default layer: the last feature map with more than one spatial position that the target's gradient reaches, in execution order: the last convolutional feature map before global pooling, a vision transformer's last block input (N, k+h·w, C) (k = 1, 2 or 5 leading class, distillation or register tokens), or a Swin Transformer's final norm (channels-last (N, h, w, C) maps are traced through the graph's Transposes and permuted). `loupe inspect MODEL` lists the value names.
 
         Output, per input (stem = file name without extension):
           DIR/<stem>.<method>.npy  float32 (1, h, w) map at the layer, after ReLU

@@ -266,7 +266,7 @@ struct ExplainRunner {
 
 /// The default CAM layer.
 enum DefaultLayer {
-    static let rule = "default: the last spatial value (a (N, C, h, w), channels-last (N, h, w, C) or 3-D (N, C, D, h, w) feature map, or (N, 1+h·w, C) vision-transformer tokens) that the target's gradient reaches, in execution order"
+    static let rule = "default: the last spatial value (a (N, C, h, w), channels-last (N, h, w, C) or 3-D (N, C, D, h, w) feature map, or (N, k+h·w, C) vision-transformer tokens, k = 1, 2 or 5 leading class/distillation/register tokens) that the target's gradient reaches, in execution order"
 
     static let mapMakers: Set<String> = ["Conv", "ConvTranspose", "MaxPool", "AveragePool", "Resize", "Upsample"]
     static let mapKeepers: Set<String> = ["Relu", "Clip", "LeakyRelu", "PRelu", "Elu", "Selu", "Celu", "Sigmoid", "HardSigmoid",
@@ -278,7 +278,7 @@ enum DefaultLayer {
 
     /// The last spatial value the explained logit depends on. Candidates are, in execution
     /// order, rank-4 values with h·w > 1 that are not attention tensors (for a CNN classifier
-    /// the feature map right before global pooling) and token tensors (N, 1+h·w, C) (a ViT's
+    /// the feature map right before global pooling) and token tensors (N, k+h·w, C) (a ViT's
     /// blocks). One forward and one backward from the top logit find the last candidate whose
     /// gradient is not zero on the spatial positions: a ViT's final LayerNorm feeds only the
     /// class token to the head, so its patch tokens get no gradient and the last block's
@@ -323,7 +323,7 @@ enum DefaultLayer {
             }
         }
         guard !candidates.isEmpty else {
-            throw CLIError("the model has no spatial layer ((N, C, h, w) feature map or (N, 1+h·w, C) tokens) for a CAM; name a layer with --layer")
+            throw CLIError("the model has no spatial layer ((N, C, h, w) feature map or (N, k+h·w, C) tokens) for a CAM; name a layer with --layer")
         }
         let recent = Array(candidates.suffix(48))
         guard let outName = model.outputs.first?.name else { return recent[recent.count - 1] }

@@ -20,6 +20,8 @@ final class CAMFixtureTests: XCTestCase {
         var score_batch_size: Int
         var ablation_batch_size: Int
         var tokens: Bool
+        /// Leading tokens before the patches (1: class token; 2: class + distillation token).
+        var token_prefix: Int?
         var channels_last: Bool?
         /// tiny_swin: the graph's own permute of the channels-last layer to (B, C, h, w).
         var channels_first_layer: String?
@@ -123,6 +125,9 @@ final class CAMFixtureTests: XCTestCase {
     func testPlainCNNWithBatchNorm() throws { try check("plain_cnn") }
     func testResidualDepthwise() throws { try check("residual_dw") }
     func testTinyViTTokens() throws { try check("tiny_vit") }
+    /// A distilled DeiT: class and distillation tokens lead the patches; pytorch-grad-cam runs with
+    /// `reshape_transform=lambda t: t[:, 2:].reshape(...)`, Loupe finds the grid by itself.
+    func testTinyDeiTDistillationToken() throws { try check("tiny_deit") }
     /// torchvision's Swin Transformer: its final norm is channels-last (B, h, w, C); Loupe traces
     /// that through the graph and reads it as pytorch-grad-cam with `permute(0, 3, 1, 2)` does.
     func testTinySwinChannelsLast() throws { try check("tiny_swin") }
@@ -178,12 +183,13 @@ final class CAMFixtureTests: XCTestCase {
     /// The layer activations and gradients the driver feeds the weightings equal the library's
     /// (for the ViT: after the token → grid reshape).
     func testLayerActivationsAndGradients() throws {
-        for name in ["plain_cnn", "residual_dw", "tiny_vit", "tiny_swin"] {
+        for name in ["plain_cnn", "residual_dw", "tiny_vit", "tiny_swin", "tiny_deit"] {
             let f = try load(name)
             let r = try CAM.explain(model: f.model, input: f.x, layer: f.meta.layer, classes: f.meta.targets, method: .gradCAM)
             XCTAssertLessThanOrEqual(Self.relativeError(r.activations, try f.npy("acts")), 1e-5, name)
             XCTAssertLessThanOrEqual(Self.relativeError(try XCTUnwrap(r.gradients), try f.npy("grads")), 1e-4, name)
-            let layout: CAM.Layout = f.meta.tokens ? .tokens(height: 4, width: 4) : f.meta.channels_last == true ? .channelsLast : .spatial
+            let layout: CAM.Layout = f.meta.tokens ? .tokens(height: 4, width: 4, prefix: f.meta.token_prefix ?? 1)
+                : f.meta.channels_last == true ? .channelsLast : .spatial
             XCTAssertEqual(r.layout, layout, name)
         }
     }
@@ -193,7 +199,7 @@ final class CAMFixtureTests: XCTestCase {
         let pairs: [(String, any CAMWeighting)] = [("GradCAM", CAM.GradCAM()), ("GradCAMPlusPlus", CAM.GradCAMPlusPlus()),
                                                    ("XGradCAM", CAM.XGradCAM()), ("HiResCAM", CAM.HiResCAM()),
                                                    ("LayerCAM", CAM.LayerCAM()), ("EigenGradCAM", CAM.EigenGradCAM())]
-        for name in ["plain_cnn", "residual_dw", "tiny_vit", "tiny_swin"] {
+        for name in ["plain_cnn", "residual_dw", "tiny_vit", "tiny_swin", "tiny_deit"] {
             let f = try load(name)
             let a = try f.npy("acts"), g = try f.npy("grads")
             for (m, w) in pairs {
@@ -209,7 +215,7 @@ final class CAMFixtureTests: XCTestCase {
 /// FullGrad against pytorch-grad-cam 1.5.7's final output (all Conv/BN biases of each net).
 final class CAMFullGradTests: XCTestCase {
     func testFullGradMatchesLibrary() throws {
-        for (name, layers) in [("plain_cnn", 4), ("residual_dw", 3), ("tiny_vit", 1), ("tiny_swin", 1)] {
+        for (name, layers) in [("plain_cnn", 4), ("residual_dw", 3), ("tiny_vit", 1), ("tiny_swin", 1), ("tiny_deit", 1)] {
             let dir = CAMFixtureTests.dir
             let model = try Model(graph: try ONNXModel.load(path: "\(dir)/\(name).onnx"))
             XCTAssertEqual(CAM.FullGrad.biasLayers(of: model).count, layers, name)

@@ -148,10 +148,28 @@ final class CAMIdentityTests: XCTestCase {
         let g = try CAM.grid(t, layout: layout)
         XCTAssertEqual(g.shape, [1, 3, 2, 2])
         XCTAssertEqual(try g.floats(), [10, 20, 30, 40, 11, 21, 31, 41, 12, 22, 32, 42])
-        XCTAssertThrowsError(try CAM.Layout.of(shape: [1, 6, 3], layer: "blk.norm")) { e in
-            XCTAssertEqual(e as? CAMError, .tokensNotSquare(layer: "blk.norm", tokens: 6))
+        // 8 tokens: 7, 6 and 3 left after 1, 2 or 5 leading tokens, none a square.
+        XCTAssertThrowsError(try CAM.Layout.of(shape: [1, 8, 3], layer: "blk.norm")) { e in
+            XCTAssertEqual(e as? CAMError, .tokensNotSquare(layer: "blk.norm", tokens: 8))
             XCTAssertTrue("\(e)".contains("blk.norm"))
         }
+    }
+
+    /// DeiT's distilled models carry a distillation token after the class token (198 tokens at
+    /// 224/16) and ViTs with registers four more (201): both leading groups are dropped, as the
+    /// `reshape_transform` written for them (`t[:, 2:]`, `t[:, 5:]`) does.
+    func testTokenGridDropsDistillationAndRegisterTokens() throws {
+        for (prefix, tokens) in [(1, 197), (2, 198), (5, 201), (1, 50)] {
+            let side = Int(Double(tokens - prefix).squareRoot())
+            XCTAssertEqual(try CAM.Layout.of(shape: [2, tokens, 8], layer: "blk"), .tokens(height: side, width: side, prefix: prefix), "\(tokens) tokens")
+            XCTAssertTrue(CAM.Layout.isSpatial([2, tokens, 8]))
+        }
+        // (B=1, T=2+2·2, C=2): token t holds 10t + c; the grid starts at token 2.
+        let t = try Tensor(shape: [1, 6, 2], floats: (0..<12).map { Float(10 * ($0 / 2) + $0 % 2) })
+        let layout = try CAM.Layout.of(shape: t.shape, layer: "blk")
+        XCTAssertEqual(layout, .tokens(height: 2, width: 2, prefix: 2))
+        XCTAssertEqual(try CAM.grid(t, layout: layout).floats(), [20, 30, 40, 50, 21, 31, 41, 51])
+        XCTAssertFalse(CAM.Layout.isSpatial([1, 8, 3]))
     }
 
     func testNonSpatialLayerIsNamedWithSpatialSuggestions() throws {

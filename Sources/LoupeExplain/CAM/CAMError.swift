@@ -3,10 +3,10 @@ import LoupeTensor
 /// Why a CAM could not be computed. Every case names the layer (a value name in the model) or
 /// the argument at fault and what was expected.
 public enum CAMError: Error, Equatable, CustomStringConvertible, Sendable {
-    /// The layer's value is neither (B, C, h, w) nor ViT tokens (B, 1 + h·w, C).
+    /// The layer's value is neither (B, C, h, w) nor ViT tokens (B, k + h·w, C).
     /// `spatialLayers` lists the spatial layers closest before it, to pick instead.
     case noSpatialLayer(layer: String, shape: [Int], spatialLayers: [String])
-    /// A token layer whose token count minus the class token is not a square number.
+    /// A token layer whose token count minus 1, 2 or 5 leading tokens is not a square number.
     case tokensNotSquare(layer: String, tokens: Int)
     /// Shapes of activations, gradients, weights, targets or input do not fit together.
     case shapeMismatch(what: String, expected: String, got: [Int])
@@ -22,9 +22,9 @@ public enum CAMError: Error, Equatable, CustomStringConvertible, Sendable {
         switch self {
         case let .noSpatialLayer(layer, shape, near):
             let hint = near.isEmpty ? "" : "; spatial layers before it: " + near.map { "'\($0)'" }.joined(separator: ", ")
-            return "layer '\(layer)' has shape \(shape): no spatial layer — a CAM needs (batch, channels, height, width) or ViT tokens (batch, 1 + h·w, channels)\(hint)"
+            return "layer '\(layer)' has shape \(shape): no spatial layer — a CAM needs (batch, channels, height, width) or ViT tokens (batch, k + h·w, channels) after k = 1, 2 or 5 leading tokens\(hint)"
         case let .tokensNotSquare(layer, tokens):
-            return "layer '\(layer)' holds \(tokens) tokens: after dropping the class token \(tokens - 1) is not a square patch grid"
+            return "layer '\(layer)' holds \(tokens) tokens: after dropping 1, 2 or 5 leading tokens (class token; distillation token; registers) no square patch grid of at least 2 × 2 is left"
         case let .shapeMismatch(what, expected, got):
             return "\(what): expected \(expected), got shape \(got)"
         case let .badTarget(s):

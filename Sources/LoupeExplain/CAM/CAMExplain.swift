@@ -42,8 +42,9 @@ extension CAM {
     /// One forward pass captures the layer; for gradient methods the seed is the one-hot of
     /// `classes[b]` on sample b's logits and backward stops at the layer (only the nodes after it
     /// are visited). The weighting then reads activations and gradients, reshaped to
-    /// (B, C, h, w) — token layers (B, 1 + h·w, C) of vision transformers are rearranged
-    /// automatically with the class token dropped, and channels-last feature maps (B, h, w, C)
+    /// (B, C, h, w) — token layers (B, k + h·w, C) of vision transformers are rearranged
+    /// automatically with the k leading tokens dropped (class token; DeiT's distillation token;
+    /// registers: ``CAM/Layout/of(shape:layer:spatialLayers:)``), and channels-last feature maps (B, h, w, C)
     /// traced through the graph (a Swin Transformer's stages) are permuted.
     ///
     /// ```swift

@@ -6,8 +6,10 @@ extension CAM {
     public enum Layout: Equatable, Sendable {
         /// A convolutional feature map, already (B, C, h, w).
         case spatial
-        /// ViT tokens (B, 1 + h·w, C): token 0 is the class token, token 1 + i·w + j is patch (i, j).
-        case tokens(height: Int, width: Int)
+        /// ViT tokens (B, prefix + h·w, C): the first `prefix` tokens are the class token and any
+        /// other learned tokens before the patches (DeiT's distillation token, ViT registers);
+        /// token prefix + i·w + j is patch (i, j).
+        case tokens(height: Int, width: Int, prefix: Int = 1)
         /// A channels-last feature map (B, h, w, C), as a Swin Transformer's stages and norms
         /// (``FeatureMapLayout/channelsLast``): pytorch-grad-cam users pass
         /// `reshape_transform=lambda t: t.permute(0, 3, 1, 2)` for it.
@@ -18,20 +20,20 @@ extension CAM {
 
         /// Classifies the shape of the value named `layer`.
         ///
-        /// Rank 4 is spatial; rank 3 with a square number of tokens after the class token is a
-        /// token layer (the reshape `tensor[:, 1:, :].reshape(B, h, w, C)` then channels first,
-        /// that pytorch-grad-cam users write by hand as `reshape_transform`). Anything else
-        /// throws ``CAMError/noSpatialLayer(layer:shape:spatialLayers:)``.
+        /// Rank 4 is spatial; rank 3 is a token layer when, after a prefix of 1 (the class token),
+        /// 2 (class and distillation tokens, DeiT; Touvron et al. 2021) or 5 (class token and
+        /// four registers; Darcet et al. 2024, *Vision Transformers Need Registers*) tokens, the
+        /// rest is a square grid of at least 2 × 2 — the smallest such prefix (the reshape
+        /// `tensor[:, k:, :].reshape(B, h, w, C)` then channels first that pytorch-grad-cam users
+        /// write by hand as `reshape_transform`). Anything else throws
+        /// ``CAMError/noSpatialLayer(layer:shape:spatialLayers:)`` or
+        /// ``CAMError/tokensNotSquare(layer:tokens:)``.
         public static func of(shape: [Int], layer: String, spatialLayers: @autoclosure () -> [String] = []) throws -> Layout {
             if shape.count == 4 { return .spatial }
             if shape.count == 5 { return .volumetric(depth: shape[2]) }
             if shape.count == 3, shape[1] >= 2 {
-                let n = shape[1] - 1
-                var s = Int(Double(n).squareRoot().rounded())
-                while s * s > n { s -= 1 }
-                while (s + 1) * (s + 1) <= n { s += 1 }
-                guard s * s == n else { throw CAMError.tokensNotSquare(layer: layer, tokens: shape[1]) }
-                return .tokens(height: s, width: s)
+                guard let (prefix, side) = tokenGrid(shape[1]) else { throw CAMError.tokensNotSquare(layer: layer, tokens: shape[1]) }
+                return .tokens(height: side, width: side, prefix: prefix)
             }
             throw CAMError.noSpatialLayer(layer: layer, shape: shape, spatialLayers: spatialLayers())
         }
@@ -69,16 +71,28 @@ extension CAM {
         /// True when `shape` could be read as a CAM layer (used to suggest alternatives).
         public static func isSpatial(_ shape: [Int]) -> Bool {
             if shape.count == 4 || shape.count == 5 { return true }
-            guard shape.count == 3, shape[1] >= 2 else { return false }
-            let n = shape[1] - 1
-            let s = Int(Double(n).squareRoot().rounded())
-            return s * s == n
+            return shape.count == 3 && tokenGrid(shape[1]) != nil
+        }
+
+        /// Token prefixes tried, in order: class token; class + distillation token; class + 4 registers.
+        static let tokenPrefixes = [1, 2, 5]
+
+        /// (prefix, side) of the first prefix in ``tokenPrefixes`` leaving a square grid of side ≥ 2.
+        static func tokenGrid(_ tokens: Int) -> (prefix: Int, side: Int)? {
+            for prefix in tokenPrefixes where tokens - prefix >= 4 {
+                let n = tokens - prefix
+                var side = Int(Double(n).squareRoot().rounded())
+                while side * side > n { side -= 1 }
+                while (side + 1) * (side + 1) <= n { side += 1 }
+                if side * side == n { return (prefix, side) }
+            }
+            return nil
         }
     }
 
     /// Rearranges a layer value (activations or gradients) into (B, C, h, w); a 3-D layer into
     /// (B, C, D·h, w), whose maps ``maps(_:layout:)`` restores to (B, D, h, w).
-    /// For tokens: class token dropped, `out[b, c, i, j] = t[b, 1 + i·w + j, c]`; channels-last:
+    /// For tokens: the prefix (class token...) dropped, `out[b, c, i, j] = t[b, prefix + i·w + j, c]`; channels-last:
     /// `out[b, c, i, j] = t[b, i, j, c]`.
     public static func grid(_ value: Tensor, layout: Layout) throws -> Tensor {
         switch layout {
@@ -94,9 +108,9 @@ extension CAM {
             }
             // Depth and height as one axis: the weightings only ever sum or pair positions.
             return try value.reshaped([value.shape[0], value.shape[1], depth * value.shape[3], value.shape[4]])
-        case let .tokens(h, w):
-            guard value.rank == 3, value.shape[1] == 1 + h * w else {
-                throw CAMError.shapeMismatch(what: "token layer", expected: "(B, \(1 + h * w), C)", got: value.shape)
+        case let .tokens(h, w, prefix):
+            guard value.rank == 3, value.shape[1] == prefix + h * w else {
+                throw CAMError.shapeMismatch(what: "token layer", expected: "(B, \(prefix + h * w), C)", got: value.shape)
             }
             let b = value.shape[0], t = value.shape[1], c = value.shape[2], hw = h * w
             let src = try value.floats("CAM token grid")
@@ -104,7 +118,7 @@ extension CAM {
                 src.withUnsafeBufferPointer { s in
                     for n in 0..<b {
                         for p in 0..<hw {
-                            let from = (n * t + 1 + p) * c
+                            let from = (n * t + prefix + p) * c
                             for ch in 0..<c { out[(n * c + ch) * hw + p] = s[from + ch] }
                         }
                     }

@@ -14,7 +14,7 @@ import LoupeTensor
 /// `F.interpolate` (`.nearest`, Captum's default, or `.bilinear`, `align_corners=False`).
 ///
 /// The input must be an image batch (B, C, H, W). The layer is a hook name whose value is
-/// (B, K, h, w), or ViT tokens (B, 1 + h·w, K) read like ``CAM/Layout/tokens(height:width:)``
+/// (B, K, h, w), or ViT tokens (B, k + h·w, K) read like ``CAM/Layout/tokens(height:width:prefix:)``
 /// (an extension: Captum would average over the channel axis of a token layer instead).
 /// `weighting` replaces Grad-CAM's channel weights by any CAM variant (Guided Grad-CAM++ ...);
 /// the default is Grad-CAM.
