@@ -96,6 +96,10 @@ public struct Graph: Sendable, Equatable {
     public var opsets: [String: Int]
     /// Free-form metadata (producer name, model version, doc string, metadata_props).
     public var metadata: [String: String]
+    /// ONNX element type codes of constants (initializers, Constant outputs) whose Loupe storage
+    /// hides them: an int8 or uint8 zero point is held as int64, a float16 weight as float32.
+    /// QuantizeLinear reads its output range from it. Not written back on export.
+    public var constantElementTypes: [String: Int] = [:]
 
     public init(name: String = "graph", nodes: [Node] = [], inputs: [ValueInfo] = [], outputs: [ValueInfo] = [],
                 valueInfo: [ValueInfo] = [], initializers: [String: Tensor] = [:], opsets: [String: Int] = ["": 17],

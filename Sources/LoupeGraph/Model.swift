@@ -287,6 +287,10 @@ public final class Model: Sendable {
         for (k, t) in graph.initializers { setConstant(slot(k), t) }
 
         var unsupported: [String: GraphError.UnsupportedOperator] = [:]
+        // Element types the file declares (graph inputs, value_info, outputs), for operators whose
+        // semantics depend on a narrow integer type Loupe stores as int64 (QuantizeLinear).
+        var declaredTypes: [String: Int] = [:]
+        for v in graph.inputs + graph.valueInfo + graph.outputs where v.elementType != 0 { declaredTypes[v.name] = v.elementType }
         for idx in order {
             let node = graph.nodes[idx]
             let opset = graph.opsets[node.domain] ?? graph.opset
@@ -301,7 +305,8 @@ public final class Model: Sendable {
             let constIn = inSlots.map { s -> Tensor? in s >= 0 && s < p.constants.count ? p.constants[s] : nil }
             let op: any Operator
             do {
-                op = try factory(OperatorContext(node: node, opset: opset, constantInputs: constIn))
+                op = try factory(OperatorContext(node: node, opset: opset, constantInputs: constIn,
+                                                 inputElementTypes: node.inputs.map { declaredTypes[$0] ?? graph.constantElementTypes[$0] }))
             } catch let e as GraphError {
                 if case let .unsupportedOperators(list) = e {
                     for u in list {

@@ -10,11 +10,16 @@ public struct OperatorContext: Sendable {
     public var opset: Int
     /// Known constant value of each input (nil if computed at run time or omitted).
     public var constantInputs: [Tensor?]
+    /// The file's ONNX element type code of each input when known — declared for graph inputs
+    /// and `value_info`, or recorded for constants whose storage hides it
+    /// (``Graph/constantElementTypes``: an int8 zero point held as int64) — else nil.
+    public var inputElementTypes: [Int?]
 
-    public init(node: Node, opset: Int, constantInputs: [Tensor?] = []) {
+    public init(node: Node, opset: Int, constantInputs: [Tensor?] = [], inputElementTypes: [Int?] = []) {
         self.node = node
         self.opset = opset
         self.constantInputs = constantInputs
+        self.inputElementTypes = inputElementTypes
     }
 
     public var label: String { node.label }

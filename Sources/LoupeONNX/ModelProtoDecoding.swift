@@ -62,21 +62,29 @@ struct ModelDecoder {
         var graph = Graph(name: "", opsets: opsets)
         var declaredInputs: [ValueInfo] = []
         var initializers: [String: Tensor] = [:]
+        // Element types that Loupe's storage does not show (int8/uint8/int32... stored as int64,
+        // float16/double as float32), for the declared value types below.
+        var narrowTypes: [(name: String, code: Int)] = []
         var nodeIndex = 0, initIndex = 0
         while let (field, wire) = try r.nextField() {
             switch field {
             case 1:
                 var n = try r.readMessage(wire, field: "node", path: "node[\(nodeIndex)]")
-                graph.nodes.append(try decodeNode(&n, opsets: opsets))
+                let (node, constantType) = try decodeNode(&n, opsets: opsets)
+                graph.nodes.append(node)
+                if let code = constantType, let out = node.outputs.first, !Self.isStorageCode(code) {
+                    narrowTypes.append((out, code))
+                }
                 nodeIndex += 1
             case 2: graph.name = try r.readString(wire, field: "name")
             case 5:
                 var t = try r.readMessage(wire, field: "initializer", path: "initializer[\(initIndex)]")
                 let at = r.fieldStart
-                let (name, tensor) = try t.readTensor(context)
+                let (name, tensor, code) = try t.readTypedTensor(context)
                 guard initializers.updateValue(tensor, forKey: name) == nil else {
                     throw r.malformed("initializer '\(name)' is defined twice", at: at)
                 }
+                if !Self.isStorageCode(code) { narrowTypes.append((name, code)) }
                 initIndex += 1
             case 11:
                 var v = try r.readMessage(wire, field: "input", path: "input[\(declaredInputs.count)]")
@@ -94,11 +102,18 @@ struct ModelDecoder {
         }
         graph.inputs = declaredInputs.filter { initializers[$0.name] == nil }
         graph.initializers = initializers
+        for t in narrowTypes { graph.constantElementTypes[t.name] = t.code }
         return graph
     }
 
-    func decodeNode(_ r: inout ProtoReader, opsets: [String: Int]) throws -> Node {
+    /// True for the ONNX codes of Loupe's own storage types (float, int64, bool), whose tensors
+    /// carry their type.
+    static func isStorageCode(_ code: Int) -> Bool { code == 1 || code == 7 || code == 9 }
+
+    /// A `NodeProto`, and for a Constant node the element type code of its `value`.
+    func decodeNode(_ r: inout ProtoReader, opsets: [String: Int]) throws -> (Node, Int?) {
         var node = Node(name: "", opType: "", inputs: [], outputs: [])
+        var valueType: Int?
         while let (field, wire) = try r.nextField() {
             switch field {
             case 1: node.inputs.append(try r.readString(wire, field: "input"))
@@ -109,20 +124,22 @@ struct ModelDecoder {
             case 5:
                 let at = r.fieldStart
                 var a = try r.readMessage(wire, field: "attribute", path: "attribute[\(node.attributes.count)]")
-                let (name, value) = try decodeAttribute(&a, opsets: opsets)
+                let (name, value, tensorType) = try decodeAttribute(&a, opsets: opsets)
                 guard node.attributes.updateValue(value, forKey: name) == nil else {
                     throw r.malformed("node '\(node.name)' has attribute '\(name)' twice", at: at)
                 }
+                if name == "value", let tensorType, case .tensor = value { valueType = tensorType }
             default: try r.skip(wire, field: field)
             }
         }
         guard !node.opType.isEmpty else { throw r.malformed("node '\(node.name)' has no op_type", at: r.end) }
-        return node
+        return (node, node.opType == "Constant" ? valueType : nil)
     }
 
-    func decodeAttribute(_ r: inout ProtoReader, opsets: [String: Int]) throws -> (String, Attribute) {
+    /// An `AttributeProto`, with the file's element type code of a TENSOR attribute.
+    func decodeAttribute(_ r: inout ProtoReader, opsets: [String: Int]) throws -> (String, Attribute, Int?) {
         var name = "", type: Int32 = 0
-        var f: Float?, i: Int64?, s: String?, t: Tensor?, g: Graph?
+        var f: Float?, i: Int64?, s: String?, t: Tensor?, g: Graph?, tType: Int?
         var floats: [Float] = [], ints: [Int64] = [], strings: [String] = []
         var tensors: [Tensor] = [], graphs: [Graph] = []
         var sparse = false
@@ -135,7 +152,8 @@ struct ModelDecoder {
             case 4: s = try r.readString(wire, field: "s")
             case 5:
                 var sub = try r.readMessage(wire, field: "t", path: "t")
-                t = try sub.readTensor(context).tensor
+                let typed = try sub.readTypedTensor(context)
+                (t, tType) = (typed.tensor, typed.dataType)
             case 6:
                 var sub = try r.readMessage(wire, field: "g", path: "g")
                 g = try decodeGraph(&sub, opsets: opsets)
@@ -157,31 +175,31 @@ struct ModelDecoder {
         }
         guard !name.isEmpty else { throw r.malformed("attribute without a name", at: r.end) }
         switch type {
-        case 1: return (name, .float(f ?? 0))
-        case 2: return (name, .int(Int(i ?? 0)))
-        case 3: return (name, .string(s ?? ""))
-        case 4: guard let t else { throw missing("TENSOR") }; return (name, .tensor(t))
-        case 5: guard let g else { throw missing("GRAPH") }; return (name, .graph(g))
-        case 6: return (name, .floats(floats))
-        case 7: return (name, .ints(ints.map { Int($0) }))
-        case 8: return (name, .strings(strings))
-        case 9: return (name, .tensors(tensors))
-        case 10: return (name, .graphs(graphs))
+        case 1: return (name, .float(f ?? 0), nil)
+        case 2: return (name, .int(Int(i ?? 0)), nil)
+        case 3: return (name, .string(s ?? ""), nil)
+        case 4: guard let t else { throw missing("TENSOR") }; return (name, .tensor(t), tType)
+        case 5: guard let g else { throw missing("GRAPH") }; return (name, .graph(g), nil)
+        case 6: return (name, .floats(floats), nil)
+        case 7: return (name, .ints(ints.map { Int($0) }), nil)
+        case 8: return (name, .strings(strings), nil)
+        case 9: return (name, .tensors(tensors), nil)
+        case 10: return (name, .graphs(graphs), nil)
         case 11, 12, 13, 14:
             let kinds: [Int32: String] = [11: "SPARSE_TENSOR", 12: "SPARSE_TENSORS", 13: "TYPE_PROTO", 14: "TYPE_PROTOS"]
             throw ONNXError.unsupported(file: context.file, message: "\(r.pathPrefix)attribute '\(name)' has type \(kinds[type] ?? "")")
         case 0:
             // IR < 3 files may omit the type; infer it from the field that is set.
-            if let t { return (name, .tensor(t)) }
-            if let g { return (name, .graph(g)) }
-            if !floats.isEmpty { return (name, .floats(floats)) }
-            if !ints.isEmpty { return (name, .ints(ints.map { Int($0) })) }
-            if !strings.isEmpty { return (name, .strings(strings)) }
-            if !tensors.isEmpty { return (name, .tensors(tensors)) }
-            if !graphs.isEmpty { return (name, .graphs(graphs)) }
-            if let s { return (name, .string(s)) }
-            if let f { return (name, .float(f)) }
-            if let i { return (name, .int(Int(i))) }
+            if let t { return (name, .tensor(t), tType) }
+            if let g { return (name, .graph(g), nil) }
+            if !floats.isEmpty { return (name, .floats(floats), nil) }
+            if !ints.isEmpty { return (name, .ints(ints.map { Int($0) }), nil) }
+            if !strings.isEmpty { return (name, .strings(strings), nil) }
+            if !tensors.isEmpty { return (name, .tensors(tensors), nil) }
+            if !graphs.isEmpty { return (name, .graphs(graphs), nil) }
+            if let s { return (name, .string(s), nil) }
+            if let f { return (name, .float(f), nil) }
+            if let i { return (name, .int(Int(i)), nil) }
             if sparse {
                 throw ONNXError.unsupported(file: context.file, message: "\(r.pathPrefix)attribute '\(name)' holds a sparse tensor or type proto")
             }

@@ -4,7 +4,9 @@ import LoupeTensor
 /// Encodes ``Graph`` → `ModelProto` bytes.
 ///
 /// Initializers and tensor attributes are written as `raw_data` in their Loupe storage type
-/// (FLOAT, INT64 or BOOL); an int32 weight that was widened on import comes back as INT64.
+/// (FLOAT, INT64 or BOOL), except integer initializers whose file type was narrower
+/// (``Graph/constantElementTypes``: int8/uint8 zero points, int32 biases), which go back in it;
+/// float16/double weights come back as FLOAT.
 /// Initializers are written in name order so the output is deterministic.
 enum ModelEncoder {
     /// The IR version a given default-domain opset needs (onnx/onnx docs/Versioning.md).
@@ -59,7 +61,14 @@ enum ModelEncoder {
         }
         w.string(2, graph.name.isEmpty ? "graph" : graph.name)
         for (name, tensor) in graph.initializers.sorted(by: { $0.key < $1.key }) {
-            w.message(5) { encodeTensor(tensor, name: name, into: &$0) }
+            // A narrow integer initializer (an int8 zero point) goes back in its file type, which
+            // QuantizeLinear's output range depends on.
+            if case let .int64(values) = tensor.storage, let code = graph.constantElementTypes[name],
+               let width = integerWidth(code) {
+                w.message(5) { encodeNarrowIntegers(values, shape: tensor.shape, code: code, width: width, name: name, into: &$0) }
+            } else {
+                w.message(5) { encodeTensor(tensor, name: name, into: &$0) }
+            }
         }
         for v in graph.inputs { w.message(11) { encodeValueInfo(v, into: &$0) } }
         for v in graph.outputs { w.message(12) { encodeValueInfo(v, into: &$0) } }
@@ -99,6 +108,26 @@ enum ModelEncoder {
         w.int(2, Int64(ONNXDataType.code(for: t.dtype)))
         if !name.isEmpty { w.string(8, name) }
         w.data(9, rawBytes(t.storage))
+    }
+
+    /// Bytes per element of the ONNX integer types narrower than int64 (uint64 included), else nil.
+    static func integerWidth(_ code: Int) -> Int? {
+        switch code {
+        case 2, 3: return 1      // uint8, int8
+        case 4, 5: return 2      // uint16, int16
+        case 6, 12: return 4     // int32, uint32
+        case 13: return 8        // uint64
+        default: return nil
+        }
+    }
+
+    /// A `TensorProto` of integer type `code`, each value's low `width` bytes little-endian
+    /// (the values came from that type on import, so they fit).
+    static func encodeNarrowIntegers(_ values: [Int64], shape: [Int], code: Int, width: Int, name: String, into w: inout ProtoWriter) {
+        w.packedInts(1, shape.map { Int64($0) })
+        w.int(2, Int64(code))
+        w.string(8, name)
+        w.data(9, values.flatMap { v in (0..<width).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } })
     }
 
     static func rawBytes(_ storage: Tensor.Storage) -> [UInt8] {

@@ -71,8 +71,15 @@ extension ProtoReader {
 
     /// Reads a `TensorProto` message and converts it to a Loupe tensor (see ``convertTensor``).
     mutating func readTensor(_ context: DecodeContext) throws -> (name: String, tensor: Tensor) {
+        let (name, tensor, _) = try readTypedTensor(context)
+        return (name, tensor)
+    }
+
+    /// ``readTensor(_:)`` with the file's `TensorProto.DataType` code, which the conversion to
+    /// Loupe's storage types loses (an int8 zero point is stored as int64).
+    mutating func readTypedTensor(_ context: DecodeContext) throws -> (name: String, tensor: Tensor, dataType: Int) {
         let fields = try readTensorFields()
-        return (fields.name, try convertTensor(fields, context: context))
+        return (fields.name, try convertTensor(fields, context: context), fields.dataType)
     }
 
     /// Converts decoded `TensorProto` fields to a tensor: float16/bfloat16/double → float32,

@@ -19,7 +19,11 @@ final class ONNXRoundTripTests: XCTestCase {
             let original = try ONNXModel.load(path: Fixtures.path(name))
             let bytes = try original.onnxBytes()
             let reloaded = try Graph(onnxBytes: bytes)
-            XCTAssertEqual(reloaded, original, name)
+            // Narrow integer initializers keep their file type through the round trip (an int8
+            // zero point must stay int8); float16/double/bfloat16 ones come back as float.
+            var expected = original
+            expected.constantElementTypes = original.constantElementTypes.filter { ![10, 11, 16].contains($0.value) }
+            XCTAssertEqual(reloaded, expected, name)
             // Exporting again is byte-for-byte stable.
             XCTAssertEqual(try reloaded.onnxBytes(), bytes, name)
             try original.writeONNX(to: NSTemporaryDirectory() + "/loupe-onnx-roundtrip-" + name)

@@ -78,6 +78,8 @@ extension OperatorTable {
         "ThresholdedRelu": { try UnaryOperator(.thresholdedRelu(alpha: $0.float("alpha", default: 1)), $0) },
         "Gelu": { try UnaryOperator.gelu($0) },
         "Clip": { try ClipOperator($0) },
+        "QuantizeLinear": { try QuantizeLinearOperator($0) },
+        "DequantizeLinear": { try DequantizeLinearOperator($0) },
         "Shrink": { try UnaryOperator(.shrink(lambda: $0.float("lambd", default: 0.5), bias: $0.float("bias", default: 0)), $0) },
         // Types, identity, broadcasting.
         "Cast": { try CastOperator($0) },

@@ -1,0 +1,156 @@
+import LoupeTensor
+
+/// The integer range of an ONNX quantized element type, from its `TensorProto.DataType` code.
+struct QuantizedRange: Equatable, Sendable {
+    let lo: Float, hi: Float
+    let name: String
+
+    init?(onnxType code: Int) {
+        switch code {
+        case 2: (lo, hi, name) = (0, 255, "uint8")
+        case 3: (lo, hi, name) = (-128, 127, "int8")
+        case 4: (lo, hi, name) = (0, 65535, "uint16")
+        case 5: (lo, hi, name) = (-32768, 32767, "int16")
+        case 21: (lo, hi, name) = (0, 15, "uint4")
+        case 22: (lo, hi, name) = (-8, 7, "int4")
+        default: return nil
+        }
+    }
+}
+
+/// The scale and zero point of a (De)QuantizeLinear node, per tensor or per slice along `axis`.
+struct QuantizationParameters {
+    let scale: [Float]
+    let zeroPoint: [Float]
+    /// nil: one scale for the whole tensor.
+    let axis: Int?
+
+    /// Reads inputs 1 (scale) and 2 (zero point, optional: 0) for a tensor of `shape`.
+    init(_ inputs: [Tensor?], shape: [Int], axisAttribute: Int, label: String) throws {
+        guard inputs.count > 1, let s = inputs[1] else { throw TensorError.invalidArgument(op: label, message: "the scale input is missing") }
+        let scale = s.doubles.map { Float($0) }
+        let zp = inputs.count > 2 ? inputs[2].map { $0.doubles.map { Float($0) } } : nil
+        if s.count == 1 && s.rank <= 1 {
+            axis = nil
+        } else {
+            guard s.rank == 1 else {
+                throw TensorError.shapeMismatch(op: "\(label) scale", expected: "a scalar or a 1-D tensor along the axis (blocked quantization is not supported)", got: [s.shape])
+            }
+            let a = axisAttribute < 0 ? axisAttribute + shape.count : axisAttribute
+            guard a >= 0, a < shape.count, shape[a] == s.count else {
+                throw TensorError.shapeMismatch(op: "\(label) scale", expected: "\(a >= 0 && a < shape.count ? shape[a] : 0) values along axis \(axisAttribute) of \(shape)", got: [s.shape])
+            }
+            axis = a
+        }
+        if let zp, zp.count != scale.count {
+            throw TensorError.shapeMismatch(op: "\(label) zero point", expected: "the scale's shape [\(scale.count)]", got: [[zp.count]])
+        }
+        for v in scale where !(v.isFinite && v != 0) {
+            throw TensorError.invalidArgument(op: label, message: "scale \(v): a quantization scale must be finite and non-zero")
+        }
+        self.scale = scale
+        self.zeroPoint = zp ?? [Float](repeating: 0, count: scale.count)
+    }
+
+    /// Calls `body(range of flat indices, scale, zero point)` for each run sharing parameters.
+    func forEachRun(shape: [Int], _ body: (Range<Int>, Float, Float) -> Void) {
+        let count = shape.reduce(1, *)
+        guard let axis else { body(0..<count, scale[0], zeroPoint[0]); return }
+        let inner = shape[(axis + 1)...].reduce(1, *), d = shape[axis]
+        var start = 0, c = 0
+        while start < count {
+            body(start..<(start + inner), scale[c], zeroPoint[c])
+            start += inner
+            c = (c + 1) % d
+        }
+    }
+}
+
+/// ONNX QuantizeLinear: `y = saturate(round(x / scale) + zero_point)`, rounding half to even, per
+/// tensor or per slice along `axis` (opset 13). The output range is the zero point's element type
+/// (uint8 without a zero point, or opset 21's `output_dtype`); the values are held as int64.
+/// NaN quantizes to the zero point. Blocked quantization (`block_size`) and float8 outputs are
+/// refused by name. No gradient: the output is an integer tensor.
+struct QuantizeLinearOperator: Operator {
+    let label: String
+    let axis: Int
+    let range: QuantizedRange
+
+    init(_ ctx: OperatorContext) throws {
+        try ctx.expectInputs(2, 3)
+        label = ctx.label
+        axis = try ctx.int("axis", default: 1)
+        if try ctx.int("block_size", default: 0) != 0 { throw ctx.unsupported("QuantizeLinear with block_size (blocked quantization)") }
+        var code = 2
+        if ctx.hasInput(2) {
+            guard let c = ctx.inputElementTypes.count > 2 ? ctx.inputElementTypes[2] : nil else {
+                throw ctx.unsupported("QuantizeLinear whose zero point has no known element type (declared or stored in the file as int8, uint8, int16, uint16, int4 or uint4)")
+            }
+            code = c
+        } else if let t = try? ctx.int("output_dtype"), t != 0 {
+            code = t
+        }
+        guard let r = QuantizedRange(onnxType: code) else {
+            throw ctx.unsupported("QuantizeLinear to element type \(code) (float8 and other non-integer outputs)")
+        }
+        range = r
+    }
+
+    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+        let x = try elementwiseOperand(inputs, 0, label)
+        let p = try QuantizationParameters(inputs, shape: x.shape, axisAttribute: axis, label: label)
+        let v = try x.floats(label)
+        var q = [Int64](repeating: 0, count: v.count)
+        let (lo, hi) = (range.lo, range.hi)
+        p.forEachRun(shape: x.shape) { run, scale, zp in
+            for i in run {
+                let r = v[i] / scale
+                guard !r.isNaN else { q[i] = Int64(zp); continue }
+                q[i] = Int64(min(max(r.rounded(.toNearestOrEven) + zp, lo), hi))
+            }
+        }
+        return [try Tensor(shape: x.shape, ints: q)]
+    }
+
+    func vjp(_ ctx: VJPContext) throws -> [Tensor?] {
+        if gradientWanted(ctx, 0) { throw quantizedGradient(label, "QuantizeLinear") }
+        return Array(repeating: nil, count: ctx.inputs.count)
+    }
+}
+
+/// Why no gradient crosses a quantization step, naming it.
+func quantizedGradient(_ node: String, _ opType: String) -> GraphError {
+    .notDifferentiable(node: node, opType: opType,
+                       reason: "a quantized (integer) value carries no gradient: rounding's derivative is zero almost everywhere; gradient-free methods (Eigen-CAM, Score-CAM, Ablation-CAM) still run")
+}
+
+/// ONNX DequantizeLinear: `y = (x − zero_point) · scale`, per tensor or per slice along `axis`,
+/// for integer x (int8, uint8, int16, uint16, int32, int4, uint4, held as int64). Its float
+/// output gets no gradient back to x, an integer tensor.
+struct DequantizeLinearOperator: Operator {
+    let label: String
+    let axis: Int
+
+    init(_ ctx: OperatorContext) throws {
+        try ctx.expectInputs(2, 3)
+        label = ctx.label
+        axis = try ctx.int("axis", default: 1)
+        if try ctx.int("block_size", default: 0) != 0 { throw ctx.unsupported("DequantizeLinear with block_size (blocked quantization)") }
+    }
+
+    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+        let x = try elementwiseOperand(inputs, 0, label)
+        let p = try QuantizationParameters(inputs, shape: x.shape, axisAttribute: axis, label: label)
+        let v = x.doubles
+        var y = [Float](repeating: 0, count: v.count)
+        p.forEachRun(shape: x.shape) { run, scale, zp in
+            for i in run { y[i] = Float(v[i] - Double(zp)) * scale }
+        }
+        return [try Tensor(shape: x.shape, floats: y)]
+    }
+
+    func vjp(_ ctx: VJPContext) throws -> [Tensor?] {
+        if gradientWanted(ctx, 0) { throw quantizedGradient(label, "DequantizeLinear") }
+        return Array(repeating: nil, count: ctx.inputs.count)
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import XCTest
+import LoupeTensor
+import LoupeONNX
+@testable import LoupeGraph
+
+/// QDQ models made by onnxruntime's own quantization tool (tools/fixtures/make_qdq_fixtures.py:
+/// `quantize_static`, QDQ format, per-channel int8 weights, uint8 or int8 activations) run as
+/// onnxruntime runs them, and the ONNX rules of QuantizeLinear/DequantizeLinear hold exactly.
+final class QuantizedModelTests: XCTestCase {
+    static let dir = ModelFixtureTests.dir
+
+    /// The whole quantized network against onnxruntime (optimisations off, so every Q/DQ pair
+    /// runs as written; the tool's json records that the fused integer kernels agreed too).
+    func testOnnxruntimeQuantizedModels() throws {
+        let x = try Tensor.readNPY(path: "\(Self.dir)/tiny_cnn.input.npy")
+        for name in ["tiny_cnn_qdq_u8", "tiny_cnn_qdq_s8"] {
+            let graph = try ONNXModel.load(path: "\(Self.dir)/\(name).onnx")
+            XCTAssertEqual(graph.nodes.filter { $0.opType == "QuantizeLinear" }.count, 8, name)
+            let model = try Model(graph: graph)
+            let y = try XCTUnwrap(try model.run([model.inputs[0].name: x])[model.outputs[0].name])
+            let want = try Tensor.readNPY(path: "\(Self.dir)/\(name).ort_output.npy")
+            let a = try y.floats(), b = try want.floats()
+            XCTAssertEqual(a.count, b.count, name)
+            let scale = b.map { abs($0) }.max() ?? 1
+            let e = Double(zip(a, b).map { abs($0 - $1) }.max() ?? .infinity) / Double(scale)
+            print(String(format: "QDQ agreement: \(name) max|Δ|/max|ort| %.2e", e))
+            XCTAssertLessThanOrEqual(e, 1e-5, name)
+            // Exported by Loupe and read back, the zero points keep their int8/uint8 type.
+            let again = try Model(graph: try Graph(onnxBytes: try graph.onnxBytes()))
+            XCTAssertEqual(try again.run([again.inputs[0].name: x])[again.outputs[0].name]?.floats(), try y.floats(), "\(name) after export")
+        }
+    }
+
+    /// One QuantizeLinear → DequantizeLinear pair per case: round half to even, saturation to the
+    /// zero point's type (int8 from the file's element type, uint8 without a zero point),
+    /// per-axis scales.
+    func testQuantizeDequantizeRules() throws {
+        func pair(_ x: [Float], shape: [Int], scale: Tensor, zp: Tensor?, zpType: Int?, axis: Int = 1) throws -> ([Int64], [Float]) {
+            var g = Graph(nodes: [
+                Node(name: "q", opType: "QuantizeLinear", inputs: ["x", "s"] + (zp == nil ? [] : ["z"]), outputs: ["q"], attributes: ["axis": .int(axis)]),
+                Node(name: "dq", opType: "DequantizeLinear", inputs: ["q", "s"] + (zp == nil ? [] : ["z"]), outputs: ["y"], attributes: ["axis": .int(axis)]),
+            ], inputs: [ValueInfo(name: "x", elementType: 1, shape: shape.map { .fixed($0) })],
+               outputs: [ValueInfo(name: "q"), ValueInfo(name: "y")], opsets: ["": 13])
+            g.initializers["s"] = scale
+            if let zp { g.initializers["z"] = zp }
+            if let zpType { g.constantElementTypes["z"] = zpType }
+            let m = try Model(graph: g)
+            let out = try m.run(["x": try Tensor(shape: shape, floats: x)])
+            return (try XCTUnwrap(out["q"]).ints(), try XCTUnwrap(out["y"]).floats())
+        }
+        let half = try Tensor(shape: [], floats: [0.5])
+        // x / 0.5 = 0.5, 1.5, 2.5, -0.5, -1.5 → 0, 2, 2, -0, -2 (half to even), + zp 10.
+        let (q, y) = try pair([0.25, 0.75, 1.25, -0.25, -0.75, 100, -100], shape: [7], scale: half,
+                              zp: try Tensor(shape: [], ints: [10]), zpType: 3)
+        XCTAssertEqual(q, [10, 12, 12, 10, 8, 127, -128], "int8: half to even, saturated to [-128, 127]")
+        XCTAssertEqual(y, [0, 1, 1, 0, -1, 58.5, -69])
+        // No zero point: uint8, 0...255.
+        let (qu, _) = try pair([-3, 1.26, 500], shape: [3], scale: half, zp: nil, zpType: nil)
+        XCTAssertEqual(qu, [0, 3, 255])
+        // Per channel along axis 1 of (1, 2, 2): scales 1 and 0.1, zero points 0 and 5 (uint8).
+        let (qa, ya) = try pair([1.4, -2, 0.26, 30], shape: [1, 2, 2], scale: try Tensor(shape: [2], floats: [1, 0.1]),
+                                zp: try Tensor(shape: [2], ints: [0, 5]), zpType: 2)
+        XCTAssertEqual(qa, [1, 0, 8, 255])
+        XCTAssertEqual(ya[2], 0.3, accuracy: 1e-6)
+        XCTAssertEqual(ya[3], 25, accuracy: 1e-5)
+        // A zero point whose type the file does not give is refused by name.
+        XCTAssertThrowsError(try pair([1], shape: [1], scale: half, zp: try Tensor(shape: [], ints: [0]), zpType: nil)) { e in
+            XCTAssertTrue("\(e)".contains("QuantizeLinear"), "\(e)")
+        }
+    }
+
+    /// The input gradient of a quantized model is zero almost everywhere: asking for it is
+    /// refused by the quantization node, not answered with zeros.
+    func testNoGradientThroughQuantizationSaysWhere() throws {
+        let model = try Model(graph: try ONNXModel.load(path: "\(Self.dir)/tiny_cnn_qdq_u8.onnx"))
+        let x = try Tensor.readNPY(path: "\(Self.dir)/tiny_cnn.input.npy")
+        let input = model.inputs[0].name, output = model.outputs[0].name
+        let pass = try model.forward([input: x], recording: .gradient)
+        let y = try XCTUnwrap(pass.outputs[output])
+        XCTAssertThrowsError(try pass.backward(seeds: [output: Tensor(zeros: y.shape, value: 1)], wrt: [input])) { e in
+            XCTAssertTrue("\(e)".contains("QuantizeLinear") || "\(e)".contains("DequantizeLinear"), "\(e)")
+        }
+    }
+}
