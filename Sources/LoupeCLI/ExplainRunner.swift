@@ -336,7 +336,11 @@ enum DefaultLayer {
             let row = v[(b * k)..<((b + 1) * k)]
             if let best = row.indices.max(by: { row[$0] < row[$1] }) { seed[best] = 1 }
         }
-        let grads = try pass.backward(seeds: [outName: try Tensor(shape: logits.shape, floats: seed)], wrt: recent)
+        // A model with no gradient path (a quantized network: integers between the layers) has
+        // no answer to "which map does the logit's gradient reach": take the last candidate.
+        guard let grads = try? pass.backward(seeds: [outName: try Tensor(shape: logits.shape, floats: seed)], wrt: recent) else {
+            return recent[recent.count - 1]
+        }
         for name in recent.reversed() {
             guard let g = grads[name], let s = shapes[name], let values = try? g.floats() else { continue }
             // Tokens: skip the class token (index 0 of each sample).

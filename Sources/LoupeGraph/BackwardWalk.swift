@@ -116,6 +116,12 @@ extension ForwardPass {
                 if let g = grads[p][s] {
                     results[p][m.valueNames[s]] = g
                 } else if depends[s] && reaches[s], let node = lastCut {
+                    // Name the step where the path turned into integers (a QuantizeLinear, an
+                    // ArgMax...), when there is one: that is why no gradient arrived.
+                    if let stop = integerStop(m, from: s, reaches: reaches, isFloat: head.isFloat, cut: cut) {
+                        throw GraphError.notDifferentiable(node: stop.displayName, opType: stop.opType,
+                                                           reason: "its output is an integer tensor, which carries no gradient, so none reaches '\(m.valueNames[s])' (rounding and indexing have zero derivative almost everywhere)")
+                    }
                     throw GraphError.notDifferentiable(node: node.displayName, opType: node.opType,
                                                        reason: "no gradient reaches '\(m.valueNames[s])' through it")
                 } else {
@@ -124,5 +130,19 @@ extension ForwardPass {
             }
         }
         return results
+    }
+
+    /// The first step, in execution order after `from`'s producer, that turns a value depending
+    /// on `from` into a non-float output on the way to the seeds, or nil.
+    private static func integerStop(_ m: Model, from: Int, reaches: [Bool], isFloat: [Bool], cut: Set<Int>) -> Node? {
+        var dependsAny = [Bool](repeating: false, count: m.valueNames.count)
+        dependsAny[from] = true
+        for st in m.steps where st.inputs.contains(where: { $0 >= 0 && dependsAny[$0] }) {
+            for o in st.outputs where o >= 0 && !cut.contains(o) {
+                if !isFloat[o] && reaches[o] { return st.node }
+                dependsAny[o] = true
+            }
+        }
+        return nil
     }
 }

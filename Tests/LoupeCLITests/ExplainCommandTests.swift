@@ -173,6 +173,23 @@ final class ExplainCommandTests: XCTestCase {
         XCTAssertTrue(html.contains("not computed"))
     }
 
+    /// A QDQ model from onnxruntime's quantize_static: the default layer is found without a
+    /// gradient (integers lie between the layers), the gradient-free CAMs are written, and the
+    /// gradient methods fail in one line each naming the QuantizeLinear node that stops them.
+    func testQuantizedModelRunsGradientFreeMethodsAndNamesTheStop() throws {
+        let fixtures = Self.repo.appendingPathComponent("Tests/Fixtures/models").path
+        let out = path("qdq")
+        let r = try loupe(["explain", fixtures + "/tiny_cnn_qdq_s8.onnx", fixtures + "/tiny_cnn.input.npy",
+                           "--method", "eigencam,scorecam,ablationcam,saliency", "--format", "npy,json", "--out", out])
+        XCTAssertNotEqual(r.0, 0, "a failed method makes the exit status non-zero")
+        let errors = r.2.split(separator: "\n")
+        XCTAssertEqual(errors.count, 1, r.2)
+        XCTAssertTrue(r.2.contains("saliency") && r.2.contains("input_QuantizeLinear (QuantizeLinear)"), r.2)
+        for m in ["eigencam", "scorecam", "ablationcam"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/tiny_cnn.input.\(m).npy"), m)
+        }
+    }
+
     /// An RGB model exported with symbolic height and width gets torchvision's 224×224
     /// evaluation recipe by default (there is no size to read from the model).
     func testSymbolicHeightAndWidthGet224() throws {
