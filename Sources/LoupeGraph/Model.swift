@@ -10,7 +10,8 @@ import LoupeTensor
 /// let logits = try model.run(["input": image])["logits"]
 /// ```
 public final class Model: Sendable {
-    /// The graph as given (before folding).
+    /// The graph as given (before folding), with QuantizeLinear → DequantizeLinear pairs fused
+    /// into `ai.loupe.QuantizeDequantize` nodes (``Graph/fusingQuantizeDequantizePairs()``).
     public let graph: Graph
     /// Value names by slot.
     public let valueNames: [String]
@@ -80,8 +81,11 @@ public final class Model: Sendable {
     ///
     /// - Parameter customOperators: extra operators by op type (any domain), consulted before
     ///   the built-in table — how a user supplies a custom op without changing Loupe.
-    public convenience init(graph: Graph, customOperators: [String: OperatorFactory] = [:]) throws {
+    public convenience init(graph file: Graph, customOperators: [String: OperatorFactory] = [:]) throws {
         Kernels.tuneAllocator()
+        // QuantizeLinear → DequantizeLinear pairs run as one differentiable fake-quantize step;
+        // `graph` is the graph as compiled, with those pairs fused.
+        let graph = file.fusingQuantizeDequantizePairs()
         var parts = try Model.build(graph, customOperators, pinned: [:])
         let staticInputs = parts.inputSlots.allSatisfy { $0.info.staticShape != nil }
         let foldable = ShapeStaticity.foldableShapeOutputs(parts)

@@ -133,6 +133,7 @@ public enum OperatorTable {
 
     /// Looks up a node's operator. Non-default domains are unsupported unless listed.
     public static func factory(opType: String, domain: String) -> OperatorFactory? {
+        if domain == loupeDomain { return loupeOperators[opType] }
         guard domain.isEmpty || domain == "ai.onnx" else { return nil }
         return operators[opType]
     }

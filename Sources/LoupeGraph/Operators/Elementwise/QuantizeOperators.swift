@@ -18,6 +18,26 @@ struct QuantizedRange: Equatable, Sendable {
     }
 }
 
+extension QuantizedRange {
+    /// The output range of a QuantizeLinear node (input 2 is its zero point): the zero point's
+    /// element type, else opset 21's `output_dtype`, else uint8.
+    init(quantizing ctx: OperatorContext) throws {
+        var code = 2
+        if ctx.hasInput(2) {
+            guard let c = ctx.inputElementTypes.count > 2 ? ctx.inputElementTypes[2] : nil else {
+                throw ctx.unsupported("QuantizeLinear whose zero point has no known element type (declared or stored in the file as int8, uint8, int16, uint16, int4 or uint4)")
+            }
+            code = c
+        } else if let t = try? ctx.int("output_dtype"), t != 0 {
+            code = t
+        }
+        guard let r = QuantizedRange(onnxType: code) else {
+            throw ctx.unsupported("QuantizeLinear to element type \(code) (float8 and other non-integer outputs)")
+        }
+        self = r
+    }
+}
+
 /// The scale and zero point of a (De)QuantizeLinear node, per tensor or per slice along `axis`.
 struct QuantizationParameters {
     let scale: [Float]
@@ -81,19 +101,7 @@ struct QuantizeLinearOperator: Operator {
         label = ctx.label
         axis = try ctx.int("axis", default: 1)
         if try ctx.int("block_size", default: 0) != 0 { throw ctx.unsupported("QuantizeLinear with block_size (blocked quantization)") }
-        var code = 2
-        if ctx.hasInput(2) {
-            guard let c = ctx.inputElementTypes.count > 2 ? ctx.inputElementTypes[2] : nil else {
-                throw ctx.unsupported("QuantizeLinear whose zero point has no known element type (declared or stored in the file as int8, uint8, int16, uint16, int4 or uint4)")
-            }
-            code = c
-        } else if let t = try? ctx.int("output_dtype"), t != 0 {
-            code = t
-        }
-        guard let r = QuantizedRange(onnxType: code) else {
-            throw ctx.unsupported("QuantizeLinear to element type \(code) (float8 and other non-integer outputs)")
-        }
-        range = r
+        range = try QuantizedRange(quantizing: ctx)
     }
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
@@ -152,5 +160,61 @@ struct DequantizeLinearOperator: Operator {
     func vjp(_ ctx: VJPContext) throws -> [Tensor?] {
         if gradientWanted(ctx, 0) { throw quantizedGradient(label, "DequantizeLinear") }
         return Array(repeating: nil, count: ctx.inputs.count)
+    }
+}
+
+/// A QuantizeLinear → DequantizeLinear pair with the same scale, zero point and axis, run as one
+/// float → float step (``Graph/fusingQuantizeDequantizePairs()``): the forward value is exactly
+/// the pair's, `(saturate(round(x/s) + z) − z)·s`, and the backward pass is PyTorch's
+/// fake-quantize rule (`torch.fake_quantize_per_tensor_affine` / `_per_channel_affine`, the
+/// straight-through estimator of Bengio et al. 2013 with clipping): the cotangent passes where
+/// `round(x/s) + z` lies in the integer range, and is zero where it saturated.
+struct QuantizeDequantizeOperator: Operator {
+    let label: String
+    let axis: Int
+    let range: QuantizedRange
+
+    init(_ ctx: OperatorContext) throws {
+        try ctx.expectInputs(2, 3)
+        label = ctx.label
+        axis = try ctx.int("axis", default: 1)
+        range = try QuantizedRange(quantizing: ctx)
+    }
+
+    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+        let x = try elementwiseOperand(inputs, 0, label)
+        let p = try QuantizationParameters(inputs, shape: x.shape, axisAttribute: axis, label: label)
+        let v = try x.floats(label)
+        var y = [Float](repeating: 0, count: v.count)
+        let (lo, hi) = (range.lo, range.hi)
+        p.forEachRun(shape: x.shape) { run, scale, zp in
+            for i in run {
+                let r = v[i] / scale
+                // The same operations as QuantizeLinear then DequantizeLinear, so the same bits.
+                let q = r.isNaN ? Double(zp) : Double(Int64(min(max(r.rounded(.toNearestOrEven) + zp, lo), hi)))
+                y[i] = Float(q - Double(zp)) * scale
+            }
+        }
+        return [try Tensor(shape: x.shape, floats: y)]
+    }
+
+    var backwardNeeds: BackwardNeeds { .allInputs(3) }
+
+    func vjp(_ ctx: VJPContext) throws -> [Tensor?] {
+        var out = [Tensor?](repeating: nil, count: ctx.inputs.count)
+        guard gradientWanted(ctx, 0), let g = elementwiseCotangent(ctx) else { return out }
+        let x = try ctx.input(0, label)
+        let p = try QuantizationParameters(ctx.inputs, shape: x.shape, axisAttribute: axis, label: label)
+        let v = try x.floats(label), gv = try g.floats(label)
+        var gx = [Float](repeating: 0, count: v.count)
+        let (lo, hi) = (range.lo, range.hi)
+        p.forEachRun(shape: x.shape) { run, scale, zp in
+            for i in run {
+                let t = (v[i] / scale).rounded(.toNearestOrEven) + zp
+                gx[i] = t >= lo && t <= hi ? gv[i] : 0
+            }
+        }
+        out[0] = try Tensor(shape: x.shape, floats: gx)
+        return out
     }
 }
