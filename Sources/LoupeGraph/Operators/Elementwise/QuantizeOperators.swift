@@ -19,6 +19,18 @@ struct QuantizedRange: Equatable, Sendable {
 }
 
 extension QuantizedRange {
+    /// `round(x / scale) + zeroPoint`, rounding half to even, before saturation (NaN stays NaN).
+    func unclamped(_ x: Float, scale: Float, zeroPoint: Float) -> Float {
+        (x / scale).rounded(.toNearestOrEven) + zeroPoint
+    }
+
+    /// QuantizeLinear's integer value of x: ``unclamped(_:scale:zeroPoint:)`` saturated to the
+    /// range; NaN quantizes to the zero point.
+    func quantized(_ x: Float, scale: Float, zeroPoint: Float) -> Int64 {
+        let t = unclamped(x, scale: scale, zeroPoint: zeroPoint)
+        return t.isNaN ? Int64(zeroPoint) : Int64(min(max(t, lo), hi))
+    }
+
     /// The output range of a QuantizeLinear node (input 2 is its zero point): the zero point's
     /// element type, else opset 21's `output_dtype`, else uint8.
     init(quantizing ctx: OperatorContext) throws {
@@ -109,13 +121,8 @@ struct QuantizeLinearOperator: Operator {
         let p = try QuantizationParameters(inputs, shape: x.shape, axisAttribute: axis, label: label)
         let v = try x.floats(label)
         var q = [Int64](repeating: 0, count: v.count)
-        let (lo, hi) = (range.lo, range.hi)
         p.forEachRun(shape: x.shape) { run, scale, zp in
-            for i in run {
-                let r = v[i] / scale
-                guard !r.isNaN else { q[i] = Int64(zp); continue }
-                q[i] = Int64(min(max(r.rounded(.toNearestOrEven) + zp, lo), hi))
-            }
+            for i in run { q[i] = range.quantized(v[i], scale: scale, zeroPoint: zp) }
         }
         return [try Tensor(shape: x.shape, ints: q)]
     }
@@ -170,30 +177,22 @@ struct DequantizeLinearOperator: Operator {
 /// straight-through estimator of Bengio et al. 2013 with clipping): the cotangent passes where
 /// `round(x/s) + z` lies in the integer range, and is zero where it saturated.
 struct QuantizeDequantizeOperator: Operator {
-    let label: String
-    let axis: Int
-    let range: QuantizedRange
+    /// The pair's QuantizeLinear: its attributes, range and rounding.
+    let quantize: QuantizeLinearOperator
+    var label: String { quantize.label }
+    var axis: Int { quantize.axis }
+    var range: QuantizedRange { quantize.range }
 
-    init(_ ctx: OperatorContext) throws {
-        try ctx.expectInputs(2, 3)
-        label = ctx.label
-        axis = try ctx.int("axis", default: 1)
-        range = try QuantizedRange(quantizing: ctx)
-    }
+    init(_ ctx: OperatorContext) throws { quantize = try QuantizeLinearOperator(ctx) }
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
         let x = try elementwiseOperand(inputs, 0, label)
         let p = try QuantizationParameters(inputs, shape: x.shape, axisAttribute: axis, label: label)
         let v = try x.floats(label)
         var y = [Float](repeating: 0, count: v.count)
-        let (lo, hi) = (range.lo, range.hi)
         p.forEachRun(shape: x.shape) { run, scale, zp in
-            for i in run {
-                let r = v[i] / scale
-                // The same operations as QuantizeLinear then DequantizeLinear, so the same bits.
-                let q = r.isNaN ? Double(zp) : Double(Int64(min(max(r.rounded(.toNearestOrEven) + zp, lo), hi)))
-                y[i] = Float(q - Double(zp)) * scale
-            }
+            // The same operations as QuantizeLinear then DequantizeLinear, so the same bits.
+            for i in run { y[i] = Float(Double(range.quantized(v[i], scale: scale, zeroPoint: zp)) - Double(zp)) * scale }
         }
         return [try Tensor(shape: x.shape, floats: y)]
     }
@@ -210,7 +209,7 @@ struct QuantizeDequantizeOperator: Operator {
         let (lo, hi) = (range.lo, range.hi)
         p.forEachRun(shape: x.shape) { run, scale, zp in
             for i in run {
-                let t = (v[i] / scale).rounded(.toNearestOrEven) + zp
+                let t = range.unclamped(v[i], scale: scale, zeroPoint: zp)
                 gx[i] = t >= lo && t <= hi ? gv[i] : 0
             }
         }
