@@ -189,12 +189,17 @@ struct QuantizeDequantizeOperator: Operator {
         let x = try elementwiseOperand(inputs, 0, label)
         let p = try QuantizationParameters(inputs, shape: x.shape, axisAttribute: axis, label: label)
         let v = try x.floats(label)
-        var y = [Float](repeating: 0, count: v.count)
-        p.forEachRun(shape: x.shape) { run, scale, zp in
-            // The same operations as QuantizeLinear then DequantizeLinear, so the same bits.
-            for i in run { y[i] = Float(Double(range.quantized(v[i], scale: scale, zeroPoint: zp)) - Double(zp)) * scale }
-        }
-        return [try Tensor(shape: x.shape, floats: y)]
+        let (lo, hi) = (range.lo, range.hi)
+        // The same operations as QuantizeLinear then DequantizeLinear (integers below 2^24 make
+        // the subtraction exact in float), so the same bits, in one vectorised pass per run.
+        return [Tensor.makeFloats(writingAll: x.shape) { y in
+            v.withUnsafeBufferPointer { vb in
+                guard let v0 = vb.baseAddress, let y0 = y.baseAddress else { return }
+                p.forEachRun(shape: x.shape) { run, scale, zp in
+                    Kernels.fakeQuantize(v0 + run.lowerBound, y0 + run.lowerBound, count: run.count, scale: scale, zeroPoint: zp, lo: lo, hi: hi)
+                }
+            }
+        }]
     }
 
     var backwardNeeds: BackwardNeeds { .allInputs(3) }
@@ -205,15 +210,16 @@ struct QuantizeDequantizeOperator: Operator {
         let x = try ctx.input(0, label)
         let p = try QuantizationParameters(ctx.inputs, shape: x.shape, axisAttribute: axis, label: label)
         let v = try x.floats(label), gv = try g.floats(label)
-        var gx = [Float](repeating: 0, count: v.count)
         let (lo, hi) = (range.lo, range.hi)
-        p.forEachRun(shape: x.shape) { run, scale, zp in
-            for i in run {
-                let t = range.unclamped(v[i], scale: scale, zeroPoint: zp)
-                gx[i] = t >= lo && t <= hi ? gv[i] : 0
-            }
+        out[0] = Tensor.makeFloats(writingAll: x.shape) { gx in
+            v.withUnsafeBufferPointer { vb in gv.withUnsafeBufferPointer { gb in
+                guard let v0 = vb.baseAddress, let g0 = gb.baseAddress, let o0 = gx.baseAddress else { return }
+                p.forEachRun(shape: x.shape) { run, scale, zp in
+                    Kernels.fakeQuantizeGradient(v0 + run.lowerBound, g0 + run.lowerBound, o0 + run.lowerBound, count: run.count,
+                                                 scale: scale, zeroPoint: zp, lo: lo, hi: hi)
+                }
+            } }
         }
-        out[0] = try Tensor(shape: x.shape, floats: gx)
         return out
     }
 }
