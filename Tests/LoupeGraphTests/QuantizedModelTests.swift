@@ -97,6 +97,24 @@ final class QuantizedModelTests: XCTestCase {
         }
     }
 
+    /// onnxruntime's `quantize_dynamic` on the tiny transformer: activations quantized at run
+    /// time (DynamicQuantizeLinear), products in integers (MatMulInteger), rescaled by Cast and
+    /// Mul. The output equals onnxruntime's; the input gradient is refused by the node where the
+    /// values became integers.
+    func testDynamicallyQuantizedTransformer() throws {
+        let model = try Model(graph: try ONNXModel.load(path: "\(Self.dir)/tiny_transformer_dyn.onnx"))
+        let x = try Tensor.readNPY(path: "\(Self.dir)/tiny_transformer.input.npy")
+        let input = model.inputs[0].name, output = model.outputs[0].name
+        let pass = try model.forward([input: x], recording: .gradient)
+        let y = try XCTUnwrap(pass.outputs[output])
+        let e = relative(y, try Tensor.readNPY(path: "\(Self.dir)/tiny_transformer_dyn.ort_output.npy"))
+        print(String(format: "QDQ agreement: tiny_transformer_dyn max|Δ|/max|ort| %.2e", e))
+        XCTAssertLessThanOrEqual(e, 1e-5)
+        XCTAssertThrowsError(try pass.backward(seeds: [output: Tensor(zeros: y.shape, value: 1)], wrt: [input])) { e in
+            XCTAssertTrue("\(e)".contains("(DynamicQuantizeLinear)"), "\(e)")
+        }
+    }
+
     /// max|a − b| / max|b|.
     func relative(_ a: Tensor, _ b: Tensor) -> Double {
         guard a.shape == b.shape, let x = try? a.floats(), let y = try? b.floats() else { return .infinity }

@@ -7,6 +7,11 @@ extension OperatorTable {
 
     /// Operators built on the numeric kernels (GEMM, convolution, pooling, normalisation, resize).
     static let kernelOperators: [String: OperatorFactory] = [
+        "MatMulInteger": { try MatMulIntegerOperator($0) },
+        "ConvInteger": { try ConvIntegerOperator($0) },
+        "QLinearMatMul": { try QLinearMatMulOperator($0) },
+        "QLinearConv": { try QLinearConvOperator($0) },
+        "DynamicQuantizeLinear": { try DynamicQuantizeLinearOperator($0) },
         "Conv": { ctx in
             // Three spatial dims (from kernel_shape or a constant weight): the frame-wise operator.
             let w = ctx.constantInputs.count > 1 ? ctx.constantInputs[1] : nil
