@@ -87,6 +87,17 @@ private func requantized(_ acc: Tensor, multiplier: [Double], axis: Int, zeroPoi
     return try Tensor(shape: acc.shape, ints: q)
 }
 
+extension QuantizedRange {
+    /// The range of the integer type of a node's zero-point input `input` (y_zero_point of the
+    /// QLinear operators), which fixes their output's saturation.
+    init(zeroPointOf ctx: OperatorContext, input: Int) throws {
+        guard let code = ctx.inputElementTypes.count > input ? ctx.inputElementTypes[input] : nil, let r = QuantizedRange(onnxType: code) else {
+            throw ctx.unsupported("\(ctx.node.opType) whose output zero point has no known 8- or 16-bit integer type")
+        }
+        self = r
+    }
+}
+
 /// Scales of a QLinear operator as doubles (one, or one per channel).
 private func scales(_ t: Tensor?, _ what: String, _ label: String) throws -> [Double] {
     guard let t, t.count > 0 else { throw TensorError.invalidArgument(op: label, message: "\(what) scale is missing") }
@@ -110,10 +121,7 @@ struct QLinearMatMulOperator: NonDifferentiableOperator {
     init(_ ctx: OperatorContext) throws {
         try ctx.expectInputs(8)
         label = ctx.label
-        guard let code = ctx.inputElementTypes.count > 7 ? ctx.inputElementTypes[7] : nil, let r = QuantizedRange(onnxType: code) else {
-            throw ctx.unsupported("QLinearMatMul whose y_zero_point has no known 8- or 16-bit integer type")
-        }
-        range = r
+        range = try QuantizedRange(zeroPointOf: ctx, input: 7)
     }
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
         let a = try kernelInput(inputs, 0, label), b = try kernelInput(inputs, 3, label)
@@ -134,10 +142,7 @@ struct QLinearConvOperator: NonDifferentiableOperator {
     init(_ ctx: OperatorContext) throws {
         try ctx.expectInputs(8, 9)
         label = ctx.label
-        guard let code = ctx.inputElementTypes.count > 7 ? ctx.inputElementTypes[7] : nil, let r = QuantizedRange(onnxType: code) else {
-            throw ctx.unsupported("QLinearConv whose y_zero_point has no known 8- or 16-bit integer type")
-        }
-        range = r
+        range = try QuantizedRange(zeroPointOf: ctx, input: 7)
         conv = try ConvOperator(innerContext(ctx, inputs: [ctx.node.inputs[0], ctx.node.inputs[3]]))
     }
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
