@@ -227,3 +227,20 @@ final class CAMFullGradTests: XCTestCase {
         }
     }
 }
+
+/// FullGrad on a quantized model: its biases are DequantizeLinear of int32 constants (folded
+/// when the model loads), found like the float model's initializers.
+final class FullGradQuantizedTests: XCTestCase {
+    func testQuantizedModelKeepsItsBiasLayers() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/models").path
+        let float = try Model(graph: try ONNXModel.load(path: "\(dir)/tiny_cnn.onnx"))
+        let quantized = try Model(graph: try ONNXModel.load(path: "\(dir)/tiny_cnn_qdq_u8.onnx"))
+        let want = CAM.FullGrad.biasLayers(of: float), got = CAM.FullGrad.biasLayers(of: quantized)
+        XCTAssertEqual(got.count, want.count)
+        XCTAssertGreaterThan(got.count, 0)
+        let x = try Tensor.readNPY(path: "\(dir)/tiny_cnn.input.npy")
+        let map = try CAM.FullGrad.explain(model: quantized, input: x, classes: [0])
+        XCTAssertEqual(map.shape, [1, 16, 16])
+    }
+}

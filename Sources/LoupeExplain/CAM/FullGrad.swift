@@ -26,7 +26,8 @@ extension CAM {
             var producer: [String: Node] = [:]
             for n in graph.nodes { for o in n.outputs where !o.isEmpty { producer[o] = n } }
             func constant(_ name: String, depth: Int = 0) -> [Float]? {
-                if let t = graph.initializers[name] { return try? t.floats() }
+                // Folded constants too: a quantized model's biases are DequantizeLinear of int32.
+                if let t = model.constantValue(named: name) ?? graph.initializers[name] { return try? t.floats() }
                 guard depth < 16, let n = producer[name] else { return nil }
                 if n.opType == "Identity", let i = n.inputs.first { return constant(i, depth: depth + 1) }
                 if n.opType == "Constant", case let .tensor(t)? = n.attributes["value"] { return try? t.floats() }
