@@ -11,7 +11,8 @@ import LoupeTensor
 /// ```
 public final class Model: Sendable {
     /// The graph as given (before folding), with QuantizeLinear → DequantizeLinear pairs fused
-    /// into `ai.loupe.QuantizeDequantize` nodes (``Graph/fusingQuantizeDequantizePairs()``).
+    /// into `ai.loupe.QuantizeDequantize` nodes (``Graph/fusingQuantizeDequantizePairs()``) and
+    /// `quantize_dynamic`'s integer products into float ones (``Graph/fusingDynamicQuantizedProducts()``).
     public let graph: Graph
     /// Value names by slot.
     public let valueNames: [String]
@@ -85,7 +86,7 @@ public final class Model: Sendable {
         Kernels.tuneAllocator()
         // QuantizeLinear → DequantizeLinear pairs run as one differentiable fake-quantize step;
         // `graph` is the graph as compiled, with those pairs fused.
-        let graph = file.fusingQuantizeDequantizePairs()
+        let graph = file.fusingQuantizeDequantizePairs().fusingDynamicQuantizedProducts()
         var parts = try Model.build(graph, customOperators, pinned: [:])
         let staticInputs = parts.inputSlots.allSatisfy { $0.info.staticShape != nil }
         let foldable = ShapeStaticity.foldableShapeOutputs(parts)

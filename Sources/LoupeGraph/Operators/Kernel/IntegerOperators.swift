@@ -187,3 +187,22 @@ struct DynamicQuantizeLinearOperator: NonDifferentiableOperator {
         return [try Tensor(shape: x.shape, ints: q), try Tensor(shape: [], floats: [scale]), try Tensor(shape: [], ints: [Int64(zp)])]
     }
 }
+
+/// DynamicQuantizeLinear followed by its dequantization, `(q − z)·s` with (q, s, z) as
+/// ``DynamicQuantizeLinearOperator`` computes them: the float operand of a rewritten
+/// `quantize_dynamic` product (``Graph/fusingDynamicQuantizedProducts()``). Gradient: the
+/// identity (straight-through; x's own range is the quantization range, nothing saturates).
+struct DynamicQuantizeDequantizeOperator: Operator {
+    let quantize: DynamicQuantizeLinearOperator
+    init(_ ctx: OperatorContext) throws { quantize = try DynamicQuantizeLinearOperator(ctx) }
+
+    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+        let out = try quantize.forward(inputs)
+        let q = out[0].doubles, s = Double(try out[1].floats()[0]), z = out[2].doubles[0]
+        return [try Tensor(shape: out[0].shape, floats: q.map { Float(Float($0 - z) * Float(s)) })]
+    }
+
+    func vjp(_ ctx: VJPContext) throws -> [Tensor?] {
+        [gradientWanted(ctx, 0) ? elementwiseCotangent(ctx) : nil]
+    }
+}

@@ -1,0 +1,80 @@
+extension Graph {
+    /// The graph with each of `quantize_dynamic`'s integer products rewritten as a float product
+    /// of fake-quantized operands, so that gradients cross it:
+    ///
+    ///     (q, s, z) = DynamicQuantizeLinear(x)                xf = ai.loupe.DynamicQuantizeDequantize(x)
+    ///     k = Mul(s, Ws)                               →      Wd = DequantizeLinear(Wq, Ws, Wz)   (folded)
+    ///     y = Mul(Cast(MatMulInteger(q, Wq, z, Wz)), k)       y  = MatMul(xf, Wd)
+    ///
+    /// with `Wq`, `Ws`, `Wz` constants (onnxruntime writes them as initializers). Both sides compute
+    /// `((q − z)·s)·((Wq − Wz)·Ws)`: the integer side accumulates exactly and scales once, the float
+    /// side rounds each product, a relative difference of order 1e-7. The fake-quantize step's
+    /// gradient is the identity (the straight-through estimator: a dynamic range holds every
+    /// value, so nothing saturates), and the dequantized weight is a constant, so the input
+    /// gradient is that of the float product at the quantized activations. Products in any other
+    /// form are left as they are (their gradient is refused by name).
+    public func fusingDynamicQuantizedProducts() -> Graph {
+        var producer: [String: Int] = [:], readers: [String: [Int]] = [:]
+        for (i, node) in nodes.enumerated() {
+            for o in node.outputs where !o.isEmpty { producer[o] = i }
+            for name in Set(node.inputs) where !name.isEmpty { readers[name, default: []].append(i) }
+        }
+        let outputNames = Set(outputs.map(\.name))
+        func isDefault(_ n: Node) -> Bool { n.domain.isEmpty || n.domain == "ai.onnx" }
+        func onlyReader(_ value: String) -> Int? {
+            guard !outputNames.contains(value), let r = readers[value], r.count == 1 else { return nil }
+            return r[0]
+        }
+        var replaced: [Int: [Node]] = [:]
+        var dropped = Set<Int>()
+        var fakeQuantized: [Int: String] = [:]   // DynamicQuantizeLinear index -> its float output
+        for (mi, m) in nodes.enumerated() where m.opType == "MatMulInteger" && isDefault(m) && m.inputs.count == 4 {
+            let (q, wq, z, wz) = (m.inputs[0], m.inputs[1], m.inputs[2], m.inputs[3])
+            guard let di = producer[q], nodes[di].opType == "DynamicQuantizeLinear", isDefault(nodes[di]),
+                  nodes[di].outputs.count == 3, nodes[di].outputs[0] == q, nodes[di].outputs[2] == z,
+                  initializers[wq] != nil, initializers[wz] != nil,
+                  let ci = onlyReader(m.outputs[0]), nodes[ci].opType == "Cast", case .int(1)? = nodes[ci].attributes["to"],
+                  let xi = onlyReader(nodes[ci].outputs[0]), nodes[xi].opType == "Mul", nodes[xi].inputs.count == 2,
+                  let k = nodes[xi].inputs.first(where: { $0 != nodes[ci].outputs[0] }),
+                  let ki = producer[k], nodes[ki].opType == "Mul", nodes[ki].inputs.count == 2 else { continue }
+            let s = nodes[di].outputs[1]
+            guard let ws = nodes[ki].inputs.first(where: { $0 != s }), nodes[ki].inputs.contains(s),
+                  let scale = initializers[ws] else { continue }
+            let x = nodes[di].inputs[0]
+            let xf = fakeQuantized[di] ?? "\(x)_loupe_dynamic_fake_quantized"
+            var new: [Node] = []
+            if fakeQuantized[di] == nil {
+                fakeQuantized[di] = xf
+                new.append(Node(name: "\(nodes[di].name)_loupe", opType: "DynamicQuantizeDequantize", domain: OperatorTable.loupeDomain,
+                                inputs: [x], outputs: [xf]))
+            }
+            let wd = "\(wq)_loupe_dequantized_\(mi)"
+            new.append(Node(name: "\(m.name)_loupe_weight", opType: "DequantizeLinear", inputs: [wq, ws, wz], outputs: [wd],
+                            attributes: scale.count > 1 ? ["axis": .int(1)] : [:]))
+            new.append(Node(name: nodes[xi].name.isEmpty ? m.name : nodes[xi].name, opType: "MatMul", inputs: [xf, wd], outputs: nodes[xi].outputs))
+            // The new nodes take the MatMulInteger's place (its operands exist there); the Cast
+            // and the final Mul go.
+            replaced[mi] = new
+            dropped.formUnion([ci, xi])
+        }
+        guard !replaced.isEmpty else { return self }
+        var g = self
+        var kept: [Node] = []
+        for (i, n) in nodes.enumerated() {
+            if let r = replaced[i] { kept += r } else if !dropped.contains(i) { kept.append(n) }
+        }
+        // Scale products and DynamicQuantizeLinear nodes nobody reads any more.
+        var changed = true
+        while changed {
+            changed = false
+            var read = Set<String>(outputNames)
+            for n in kept { read.formUnion(n.inputs) }
+            let before = kept.count
+            kept.removeAll { n in (n.opType == "Mul" || n.opType == "DynamicQuantizeLinear") && isDefault(n) && n.outputs.allSatisfy { !read.contains($0) } }
+            changed = kept.count != before
+        }
+        g.nodes = kept
+        if g.opsets[OperatorTable.loupeDomain] == nil { g.opsets[OperatorTable.loupeDomain] = 1 }
+        return g
+    }
+}
