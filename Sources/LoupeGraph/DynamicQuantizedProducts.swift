@@ -1,18 +1,16 @@
 extension Graph {
-    /// The graph with each of `quantize_dynamic`'s integer products rewritten as a float product
-    /// of fake-quantized operands, so that gradients cross it:
+    /// The graph with each of `quantize_dynamic`'s integer products fused into one step whose
+    /// value is exactly the integer chain's and whose gradient crosses it:
     ///
-    ///     (q, s, z) = DynamicQuantizeLinear(x)                xf = ai.loupe.DynamicQuantizeDequantize(x)
-    ///     k = Mul(s, Ws)                               →      Wd = DequantizeLinear(Wq, Ws, Wz)   (folded)
-    ///     y = Mul(Cast(MatMulInteger(q, Wq, z, Wz)), k)       y  = MatMul(xf, Wd)
+    ///     (q, s, z) = DynamicQuantizeLinear(x)
+    ///     k = Mul(s, Ws)                                   →   y = ai.loupe.DynamicQuantizedMatMul(x, Wq, Ws, Wz)
+    ///     y = Mul(Cast(MatMulInteger(q, Wq, z, Wz)), k)
     ///
-    /// with `Wq`, `Ws`, `Wz` constants (onnxruntime writes them as initializers). Both sides compute
-    /// `((q − z)·s)·((Wq − Wz)·Ws)`: the integer side accumulates exactly and scales once, the float
-    /// side rounds each product, a relative difference of order 1e-7. The fake-quantize step's
-    /// gradient is the identity (the straight-through estimator: a dynamic range holds every
-    /// value, so nothing saturates), and the dequantized weight is a constant, so the input
-    /// gradient is that of the float product at the quantized activations. Products in any other
-    /// form are left as they are (their gradient is refused by name).
+    /// with `Wq`, `Ws`, `Wz` constants (onnxruntime writes them as initializers). The fused step
+    /// computes the same integer sum, cast and scale as the chain (``DynamicQuantizedMatMulOperator``),
+    /// so its output is the chain's bit for bit; its VJP is the straight-through estimator, the
+    /// gradient of `x · dequantize(W)` (a dynamic range holds every value of x: nothing saturates).
+    /// Products in any other form are left as they are (their gradient is refused by name).
     public func fusingDynamicQuantizedProducts() -> Graph {
         var producer: [String: Int] = [:], readers: [String: [Int]] = [:]
         for (i, node) in nodes.enumerated() {
@@ -27,7 +25,6 @@ extension Graph {
         }
         var replaced: [Int: [Node]] = [:]
         var dropped = Set<Int>()
-        var fakeQuantized: [Int: String] = [:]   // DynamicQuantizeLinear index -> its float output
         for (mi, m) in nodes.enumerated() where m.opType == "MatMulInteger" && isDefault(m) && m.inputs.count == 4 {
             let (q, wq, z, wz) = (m.inputs[0], m.inputs[1], m.inputs[2], m.inputs[3])
             guard let di = producer[q], nodes[di].opType == "DynamicQuantizeLinear", isDefault(nodes[di]),
@@ -39,21 +36,12 @@ extension Graph {
                   let ki = producer[k], nodes[ki].opType == "Mul", nodes[ki].inputs.count == 2 else { continue }
             let s = nodes[di].outputs[1]
             guard let ws = nodes[ki].inputs.first(where: { $0 != s }), nodes[ki].inputs.contains(s),
-                  let scale = initializers[ws] else { continue }
+                  initializers[ws] != nil else { continue }
             let x = nodes[di].inputs[0]
-            let xf = fakeQuantized[di] ?? "\(x)_loupe_dynamic_fake_quantized"
-            var new: [Node] = []
-            if fakeQuantized[di] == nil {
-                fakeQuantized[di] = xf
-                new.append(Node(name: "\(nodes[di].name)_loupe", opType: "DynamicQuantizeDequantize", domain: OperatorTable.loupeDomain,
-                                inputs: [x], outputs: [xf]))
-            }
-            let wd = "\(wq)_loupe_dequantized_\(mi)"
-            new.append(Node(name: "\(m.name)_loupe_weight", opType: "DequantizeLinear", inputs: [wq, ws, wz], outputs: [wd],
-                            attributes: scale.count > 1 ? ["axis": .int(1)] : [:]))
-            new.append(Node(name: nodes[xi].name.isEmpty ? m.name : nodes[xi].name, opType: "MatMul", inputs: [xf, wd], outputs: nodes[xi].outputs))
-            // The new nodes take the MatMulInteger's place (its operands exist there); the Cast
-            // and the final Mul go.
+            let new = [Node(name: nodes[xi].name.isEmpty ? m.name : nodes[xi].name, opType: "DynamicQuantizedMatMul",
+                            domain: OperatorTable.loupeDomain, inputs: [x, wq, ws, wz], outputs: nodes[xi].outputs)]
+            // The fused node takes the MatMulInteger's place (its operands exist there); the
+            // Cast and the final Mul go.
             replaced[mi] = new
             dropped.formUnion([ci, xi])
         }

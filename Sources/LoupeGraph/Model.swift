@@ -12,7 +12,8 @@ import LoupeTensor
 public final class Model: Sendable {
     /// The graph as given (before folding), with QuantizeLinear → DequantizeLinear pairs fused
     /// into `ai.loupe.QuantizeDequantize` nodes (``Graph/fusingQuantizeDequantizePairs()``) and
-    /// `quantize_dynamic`'s integer products into float ones (``Graph/fusingDynamicQuantizedProducts()``).
+    /// `quantize_dynamic`'s integer products into `ai.loupe.DynamicQuantizedMatMul` steps
+    /// (``Graph/fusingDynamicQuantizedProducts()``).
     public let graph: Graph
     /// Value names by slot.
     public let valueNames: [String]

@@ -5,7 +5,7 @@ extension OperatorTable {
     /// Loupe's own operators (domain ``loupeDomain``).
     static let loupeOperators: [String: OperatorFactory] = [
         "QuantizeDequantize": { try QuantizeDequantizeOperator($0) },
-        "DynamicQuantizeDequantize": { try DynamicQuantizeDequantizeOperator($0) },
+        "DynamicQuantizedMatMul": { try DynamicQuantizedMatMulOperator($0) },
     ]
 }
 

@@ -99,22 +99,22 @@ final class QuantizedModelTests: XCTestCase {
 
     /// onnxruntime's `quantize_dynamic` on the tiny transformer: activations quantized at run
     /// time (DynamicQuantizeLinear), products in integers (MatMulInteger), rescaled by Cast and
-    /// Mul. Loupe rewrites each product as a float product of fake-quantized operands
-    /// (`Graph.fusingDynamicQuantizedProducts`): the output stays onnxruntime's to float rounding,
-    /// and the input gradient (straight-through) is the float model's up to the quantization
-    /// error — PyTorch's gradient of the unquantized model, to a few percent.
+    /// Mul. Loupe fuses each chain into one step with the same arithmetic and a straight-through
+    /// gradient (`Graph.fusingDynamicQuantizedProducts`): the output is onnxruntime's exactly,
+    /// and the input gradient is the float model's up to the quantization error — PyTorch's
+    /// gradient of the unquantized model, to a few percent.
     func testDynamicallyQuantizedTransformer() throws {
         let graph = try ONNXModel.load(path: "\(Self.dir)/tiny_transformer_dyn.onnx")
         let model = try Model(graph: graph)
         XCTAssertEqual(model.graph.nodes.filter { $0.opType == "MatMulInteger" }.count, 0, "every integer product rewritten")
-        XCTAssertEqual(model.graph.nodes.filter { $0.opType == "DynamicQuantizeDequantize" }.count, 5)
+        XCTAssertEqual(model.graph.nodes.filter { $0.opType == "DynamicQuantizedMatMul" }.count, 7)
         let x = try Tensor.readNPY(path: "\(Self.dir)/tiny_transformer.input.npy")
         let input = model.inputs[0].name, output = model.outputs[0].name
         let pass = try model.forward([input: x], recording: .gradient)
         let y = try XCTUnwrap(pass.outputs[output])
         let e = relative(y, try Tensor.readNPY(path: "\(Self.dir)/tiny_transformer_dyn.ort_output.npy"))
         print(String(format: "QDQ agreement: tiny_transformer_dyn max|Δ|/max|ort| %.2e", e))
-        XCTAssertLessThanOrEqual(e, 1e-5)
+        XCTAssertEqual(e, 0, "the fused products keep the integer chain's arithmetic")
         var seed = [Float](repeating: 0, count: y.count)
         for b in 0..<y.shape[0] { seed[b * y.shape[1] + 2] = 1 }   // target 2 (tiny_transformer.json)
         let g = try XCTUnwrap(try pass.backward(seeds: [output: try Tensor(shape: y.shape, floats: seed)], wrt: [input])[input])

@@ -188,21 +188,55 @@ struct DynamicQuantizeLinearOperator: NonDifferentiableOperator {
     }
 }
 
-/// DynamicQuantizeLinear followed by its dequantization, `(q − z)·s` with (q, s, z) as
-/// ``DynamicQuantizeLinearOperator`` computes them: the float operand of a rewritten
-/// `quantize_dynamic` product (``Graph/fusingDynamicQuantizedProducts()``). Gradient: the
-/// identity (straight-through; x's own range is the quantization range, nothing saturates).
-struct DynamicQuantizeDequantizeOperator: Operator {
+/// `quantize_dynamic`'s product of a float x and a constant quantized weight as one step
+/// (``Graph/fusingDynamicQuantizedProducts()``): `(q, s, z) = DynamicQuantizeLinear(x)`, then
+/// `Float((q − z)·(Wq − Wz)) · (s·Ws)` — the integer sum, its cast and the scale product in the
+/// order of the chain it replaces (MatMulInteger, Cast, Mul(s, Ws), Mul), so the same bits while
+/// each dot product stays below 2^24. VJP: the straight-through estimator, `g · dequantize(W)ᵀ`
+/// with `dequantize(W) = (Wq − Wz)·Ws`.
+struct DynamicQuantizedMatMulOperator: Operator {
+    let label: String
     let quantize: DynamicQuantizeLinearOperator
-    init(_ ctx: OperatorContext) throws { quantize = try DynamicQuantizeLinearOperator(ctx) }
+    /// (Wq − Wz) as floats, the scales Ws (one or one per column), and dequantize(W)ᵀ for the VJP.
+    let shiftedWeight: Tensor, weightScale: [Float], dequantizedTransposed: Tensor
+
+    init(_ ctx: OperatorContext) throws {
+        try ctx.expectInputs(4)
+        label = ctx.label
+        quantize = try DynamicQuantizeLinearOperator(innerContext(ctx, inputs: [ctx.node.inputs[0]]))
+        guard ctx.constantInputs.count == 4, let wq = ctx.constantInputs[1], let ws = ctx.constantInputs[2], let wz = ctx.constantInputs[3],
+              wq.rank == 2 else {
+            throw ctx.unsupported("DynamicQuantizedMatMul needs a constant 2-D quantized weight with constant scale and zero point")
+        }
+        shiftedWeight = try shiftedByZeroPoint(wq, wz, axis: 1, "\(ctx.label) weight")
+        weightScale = try ws.floats(ctx.label)
+        let (k, n) = (wq.shape[0], wq.shape[1])
+        guard weightScale.count == 1 || weightScale.count == n else {
+            throw TensorError.shapeMismatch(op: "\(ctx.label) weight scale", expected: "1 or \(n) values", got: [ws.shape])
+        }
+        let w = try shiftedWeight.floats(ctx.label)
+        var t = [Float](repeating: 0, count: k * n)
+        for r in 0..<k { for c in 0..<n { t[c * k + r] = w[r * n + c] * weightScale[weightScale.count == 1 ? 0 : c] } }
+        dequantizedTransposed = try Tensor(shape: [n, k], floats: t)
+    }
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
-        let out = try quantize.forward(inputs)
-        let q = out[0].doubles, s = Double(try out[1].floats()[0]), z = out[2].doubles[0]
-        return [try Tensor(shape: out[0].shape, floats: q.map { Float(Float($0 - z) * Float(s)) })]
+        let (q, s, z) = try { () throws -> (Tensor, Float, Tensor) in
+            let out = try quantize.forward([inputs.first ?? nil])
+            return (out[0], try out[1].floats()[0], out[2])
+        }()
+        let acc = try Kernels.matmul(try shiftedByZeroPoint(q, z, axis: -1, label), shiftedWeight)
+        var y = try acc.floats(label)
+        let n = weightScale.count, cols = acc.shape.last ?? 1
+        // Mul(s, Ws) first, as the chain does; the integer sum is exact in float below 2^24.
+        let k = weightScale.map { s * $0 }
+        for i in y.indices { y[i] = y[i].rounded(.toNearestOrEven) * k[n == 1 ? 0 : i % cols] }
+        return [try Tensor(shape: acc.shape, floats: y)]
     }
 
     func vjp(_ ctx: VJPContext) throws -> [Tensor?] {
-        [gradientWanted(ctx, 0) ? elementwiseCotangent(ctx) : nil]
+        var out = [Tensor?](repeating: nil, count: ctx.inputs.count)
+        if gradientWanted(ctx, 0), let g = elementwiseCotangent(ctx) { out[0] = try Kernels.matmul(g, dequantizedTransposed) }
+        return out
     }
 }
