@@ -20,6 +20,7 @@ typedef struct {
     float *y;
     ptrdiff_t n, tasks;
     float s, z, lo, hi;
+    int unscaled;   // y = q - z, without the product by s (an integer product's shifted operand)
 } fq_job;
 
 static void fq_range(const fq_job *j, ptrdiff_t t, ptrdiff_t *a, ptrdiff_t *b) {
@@ -40,7 +41,8 @@ __attribute__((target("avx512f"))) static void fq_avx512(const fq_job *j, ptrdif
         } else {
             __m512 q = _mm512_min_ps(_mm512_max_ps(r, lo), hi);
             q = _mm512_mask_mov_ps(q, _mm512_cmp_ps_mask(r, r, _CMP_UNORD_Q), z);
-            _mm512_mask_storeu_ps(j->y + i, m, _mm512_mul_ps(_mm512_sub_ps(q, z), s));
+            const __m512 d = _mm512_sub_ps(q, z);
+            _mm512_mask_storeu_ps(j->y + i, m, j->unscaled ? d : _mm512_mul_ps(d, s));
         }
     }
 }
@@ -53,7 +55,7 @@ static void fq_plain(const fq_job *j, ptrdiff_t a, ptrdiff_t b) {
             j->y[i] = r >= j->lo && r <= j->hi ? j->g[i] : 0.0f;
         } else {
             const float q = isnan(r) ? j->z : (r < j->lo ? j->lo : r > j->hi ? j->hi : r);
-            j->y[i] = (q - j->z) * j->s;
+            j->y[i] = j->unscaled ? q - j->z : (q - j->z) * j->s;
         }
     }
 }
@@ -77,12 +79,17 @@ static void fq_run(fq_job *j) {
 }
 
 void loupe_fake_quantize(const float *x, float *y, ptrdiff_t n, float scale, float zero_point, float lo, float hi) {
-    fq_job j = { x, NULL, y, n, 1, scale, zero_point, lo, hi };
+    fq_job j = { x, NULL, y, n, 1, scale, zero_point, lo, hi, 0 };
+    fq_run(&j);
+}
+
+void loupe_quantize_shifted(const float *x, float *y, ptrdiff_t n, float scale, float zero_point, float lo, float hi) {
+    fq_job j = { x, NULL, y, n, 1, scale, zero_point, lo, hi, 1 };
     fq_run(&j);
 }
 
 void loupe_fake_quantize_grad(const float *x, const float *g, float *gx, ptrdiff_t n, float scale, float zero_point,
                               float lo, float hi) {
-    fq_job j = { x, g, gx, n, 1, scale, zero_point, lo, hi };
+    fq_job j = { x, g, gx, n, 1, scale, zero_point, lo, hi, 0 };
     fq_run(&j);
 }

@@ -130,6 +130,9 @@ void loupe_normalize_row_backward(const float *x, const float *g, ptrdiff_t d, f
 /// y = (clamp(rint(x / scale) + zero_point, lo, hi) - zero_point) * scale (half to even; NaN -> 0).
 /// Vectorised, split over the pool for large n (quantize.c).
 void loupe_fake_quantize(const float *x, float *y, ptrdiff_t n, float scale, float zero_point, float lo, float hi);
+/// The quantized values shifted by the zero point, as floats: y = clamp(rint(x / scale) +
+/// zero_point, lo, hi) - zero_point (NaN -> 0), the operand of an integer product.
+void loupe_quantize_shifted(const float *x, float *y, ptrdiff_t n, float scale, float zero_point, float lo, float hi);
 /// Its straight-through gradient: gx = g where lo <= rint(x / scale) + zero_point <= hi, else 0.
 void loupe_fake_quantize_grad(const float *x, const float *g, float *gx, ptrdiff_t n, float scale, float zero_point,
                               float lo, float hi);

@@ -175,13 +175,11 @@ struct DynamicQuantizeLinearOperator: NonDifferentiableOperator {
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
         let x = try elementwiseOperand(inputs, 0, label)
         let v = try x.floats(label)
-        let lo = min(0, v.min() ?? 0), hi = max(0, v.max() ?? 0)
-        let scale = (hi - lo) / 255
-        guard scale > 0, scale.isFinite else {
+        let (scale, zp) = v.withUnsafeBufferPointer { b in b.baseAddress.map { Kernels.dynamicQuantization($0, count: b.count) } ?? (0, 0) }
+        guard scale > 0 else {
             return [try Tensor(shape: x.shape, ints: [Int64](repeating: 0, count: v.count)),
                     try Tensor(shape: [], floats: [0]), try Tensor(shape: [], ints: [0])]
         }
-        let zp = min(max((0 - lo / scale).rounded(.toNearestOrEven), 0), 255)
         guard let range = QuantizedRange(onnxType: 2) else { throw TensorError.invalidArgument(op: label, message: "uint8 range") }
         let q = v.map { range.quantized($0, scale: scale, zeroPoint: zp) }
         return [try Tensor(shape: x.shape, ints: q), try Tensor(shape: [], floats: [scale]), try Tensor(shape: [], ints: [Int64(zp)])]
@@ -196,14 +194,14 @@ struct DynamicQuantizeLinearOperator: NonDifferentiableOperator {
 /// with `dequantize(W) = (Wq − Wz)·Ws`.
 struct DynamicQuantizedMatMulOperator: Operator {
     let label: String
-    let quantize: DynamicQuantizeLinearOperator
     /// (Wq − Wz) as floats, the scales Ws (one or one per column), and dequantize(W)ᵀ for the VJP.
     let shiftedWeight: Tensor, weightScale: [Float], dequantizedTransposed: Tensor
+    /// The shifted weight packed for the GEMM once.
+    let packedWeight: PackedMatMulWeights?
 
     init(_ ctx: OperatorContext) throws {
         try ctx.expectInputs(4)
         label = ctx.label
-        quantize = try DynamicQuantizeLinearOperator(innerContext(ctx, inputs: [ctx.node.inputs[0]]))
         guard ctx.constantInputs.count == 4, let wq = ctx.constantInputs[1], let ws = ctx.constantInputs[2], let wz = ctx.constantInputs[3],
               wq.rank == 2 else {
             throw ctx.unsupported("DynamicQuantizedMatMul needs a constant 2-D quantized weight with constant scale and zero point")
@@ -218,20 +216,38 @@ struct DynamicQuantizedMatMulOperator: Operator {
         var t = [Float](repeating: 0, count: k * n)
         for r in 0..<k { for c in 0..<n { t[c * k + r] = w[r * n + c] * weightScale[weightScale.count == 1 ? 0 : c] } }
         dequantizedTransposed = try Tensor(shape: [n, k], floats: t)
+        packedWeight = try? PackedMatMulWeights(weight: shiftedWeight)
     }
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
-        let (q, s, z) = try { () throws -> (Tensor, Float, Tensor) in
-            let out = try quantize.forward([inputs.first ?? nil])
-            return (out[0], try out[1].floats()[0], out[2])
-        }()
-        let acc = try Kernels.matmul(try shiftedByZeroPoint(q, z, axis: -1, label), shiftedWeight)
-        var y = try acc.floats(label)
-        let n = weightScale.count, cols = acc.shape.last ?? 1
-        // Mul(s, Ws) first, as the chain does; the integer sum is exact in float below 2^24.
-        let k = weightScale.map { s * $0 }
-        for i in y.indices { y[i] = y[i].rounded(.toNearestOrEven) * k[n == 1 ? 0 : i % cols] }
-        return [try Tensor(shape: acc.shape, floats: y)]
+        let x = try elementwiseOperand(inputs, 0, label)
+        let v = try x.floats(label)
+        // DynamicQuantizeLinear's (q − z) as floats in one vectorised pass (all zeros when x is).
+        let (s, z) = v.withUnsafeBufferPointer { b in b.baseAddress.map { Kernels.dynamicQuantization($0, count: b.count) } ?? (0, 0) }
+        let shifted = Tensor.makeFloats(writingAll: x.shape) { out in
+            v.withUnsafeBufferPointer { b in
+                guard let x0 = b.baseAddress, let o0 = out.baseAddress else { return }
+                if s > 0 { Kernels.quantizeShifted(x0, o0, count: b.count, scale: s, zeroPoint: z, lo: 0, hi: 255) }
+                else { o0.initialize(repeating: 0, count: b.count) }
+            }
+        }
+        let acc = try Kernels.matmul(shifted, shiftedWeight, packedB: packedWeight)
+        let cols = acc.shape.last ?? 1
+        // Mul(s, Ws) first, as the chain does. The float sums of integers are the integer sums
+        // (exactly, below 2^24), so Cast(acc) is acc.
+        let k = weightScale.count == 1 ? [Float](repeating: s * weightScale[0], count: cols) : weightScale.map { s * $0 }
+        return [try acc.withFloats(label) { a in
+            Tensor.makeFloats(writingAll: acc.shape) { y in
+                guard let a0 = a.baseAddress, let y0 = y.baseAddress, cols > 0 else { return }
+                k.withUnsafeBufferPointer { kb in
+                    guard let k0 = kb.baseAddress else { return }
+                    for r in 0..<(a.count / cols) {
+                        let ar = a0 + r * cols, yr = y0 + r * cols
+                        for c in 0..<cols { yr[c] = ar[c] * k0[c] }
+                    }
+                }
+            }
+        }]
     }
 
     func vjp(_ ctx: VJPContext) throws -> [Tensor?] {
