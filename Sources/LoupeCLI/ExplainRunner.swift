@@ -338,7 +338,10 @@ enum DefaultLayer {
         }
         // A model with no gradient path (a quantized network: integers between the layers) has
         // no answer to "which map does the logit's gradient reach": take the last candidate.
-        guard let grads = try? pass.backward(seeds: [outName: try Tensor(shape: logits.shape, floats: seed)], wrt: recent) else {
+        let grads: [String: Tensor]
+        do {
+            grads = try pass.backward(seeds: [outName: try Tensor(shape: logits.shape, floats: seed)], wrt: recent)
+        } catch GraphError.notDifferentiable {
             return recent[recent.count - 1]
         }
         for name in recent.reversed() {

@@ -12,11 +12,9 @@ extension Graph {
     /// gradient of `x · dequantize(W)` (a dynamic range holds every value of x: nothing saturates).
     /// Products in any other form are left as they are (their gradient is refused by name).
     public func fusingDynamicQuantizedProducts() -> Graph {
-        var producer: [String: Int] = [:], readers: [String: [Int]] = [:]
-        for (i, node) in nodes.enumerated() {
-            for o in node.outputs where !o.isEmpty { producer[o] = i }
-            for name in Set(node.inputs) where !name.isEmpty { readers[name, default: []].append(i) }
-        }
+        var producer: [String: Int] = [:]
+        for (i, node) in nodes.enumerated() { for o in node.outputs where !o.isEmpty { producer[o] = i } }
+        let readers = readerIndices()
         let outputNames = Set(outputs.map(\.name))
         func isDefault(_ n: Node) -> Bool { n.domain.isEmpty || n.domain == "ai.onnx" }
         func onlyReader(_ value: String) -> Int? {
@@ -25,6 +23,9 @@ extension Graph {
         }
         var replaced: [Int: [Node]] = [:]
         var dropped = Set<Int>()
+        // The scale products and DynamicQuantizeLinear nodes of fused chains: dropped once no
+        // node reads them any more (one DynamicQuantizeLinear may feed several products).
+        var orphanCandidates = Set<Int>()
         for (mi, m) in nodes.enumerated() where m.opType == "MatMulInteger" && isDefault(m) && m.inputs.count == 4 {
             let (q, wq, z, wz) = (m.inputs[0], m.inputs[1], m.inputs[2], m.inputs[3])
             guard let di = producer[q], nodes[di].opType == "DynamicQuantizeLinear", isDefault(nodes[di]),
@@ -44,24 +45,21 @@ extension Graph {
             // Cast and the final Mul go.
             replaced[mi] = new
             dropped.formUnion([ci, xi])
+            orphanCandidates.formUnion([ki, di])
         }
         guard !replaced.isEmpty else { return self }
         var g = self
-        var kept: [Node] = []
+        var kept: [(index: Int, node: Node)] = []
         for (i, n) in nodes.enumerated() {
-            if let r = replaced[i] { kept += r } else if !dropped.contains(i) { kept.append(n) }
+            if let r = replaced[i] { kept += r.map { (-1, $0) } } else if !dropped.contains(i) { kept.append((i, n)) }
         }
-        // Scale products and DynamicQuantizeLinear nodes nobody reads any more.
-        var changed = true
-        while changed {
-            changed = false
-            var read = Set<String>(outputNames)
-            for n in kept { read.formUnion(n.inputs) }
-            let before = kept.count
-            kept.removeAll { n in (n.opType == "Mul" || n.opType == "DynamicQuantizeLinear") && isDefault(n) && n.outputs.allSatisfy { !read.contains($0) } }
-            changed = kept.count != before
+        // A scale product goes first (it reads the DynamicQuantizeLinear), then the quantizer.
+        for phase in 0..<2 {
+            let read = Set(kept.flatMap(\.node.inputs)).union(outputNames)
+            kept.removeAll { orphanCandidates.contains($0.index) && (nodes[$0.index].opType == "Mul") == (phase == 0)
+                             && $0.node.outputs.allSatisfy { !read.contains($0) } }
         }
-        g.nodes = kept
+        g.nodes = kept.map(\.node)
         if g.opsets[OperatorTable.loupeDomain] == nil { g.opsets[OperatorTable.loupeDomain] = 1 }
         return g
     }

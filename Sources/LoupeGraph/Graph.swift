@@ -116,4 +116,11 @@ public struct Graph: Sendable, Equatable {
 
     /// The default-domain opset version.
     public var opset: Int { opsets[""] ?? opsets["ai.onnx"] ?? 17 }
+
+    /// For each value name, the indices in ``nodes`` of the nodes that read it (once per node).
+    public func readerIndices() -> [String: [Int]] {
+        var readers: [String: [Int]] = [:]
+        for (i, node) in nodes.enumerated() { for name in Set(node.inputs) where !name.isEmpty { readers[name, default: []].append(i) } }
+        return readers
+    }
 }

@@ -17,8 +17,7 @@ extension Graph {
     /// fake-quantize rule (``QuantizeDequantizeOperator``) instead of stopping. A QuantizeLinear
     /// whose integer output is also read elsewhere, or is a graph output, is left as it is.
     public func fusingQuantizeDequantizePairs() -> Graph {
-        var readers: [String: [Int]] = [:]
-        for (i, node) in nodes.enumerated() { for name in Set(node.inputs) where !name.isEmpty { readers[name, default: []].append(i) } }
+        let readers = readerIndices()
         let outputNames = Set(outputs.map(\.name))
         func axis(_ n: Node) -> Int { if case let .int(a)? = n.attributes["axis"] { return a }; return 1 }
         var replaced: [Int: Node] = [:]

@@ -29,8 +29,7 @@ extension CAM {
     /// - Returns: W as (classes, C), float.
     public static func globalAveragePooledHeadWeight(model: Model, layer: String) throws -> Tensor {
         let nodes = model.graph.nodes
-        var readers: [String: [Int]] = [:]
-        for (i, node) in nodes.enumerated() { for name in Set(node.inputs) where !name.isEmpty { readers[name, default: []].append(i) } }
+        let readers = model.graph.readerIndices()
         let outputs = Set(model.outputs.map(\.name))
         var value = layer
         var stage = HeadStage.beforePool
@@ -74,7 +73,7 @@ extension CAM {
                 stage = .afterLinear
             case "MatMul" where stage == .pooled:
                 guard node.inputs.count >= 2, let w = model.constantValue(named: node.inputs[1]), w.rank == 2 else { throw blocked() }
-                weight = try transposed2D(w)
+                weight = try w.permuted([1, 0])
                 stage = .afterLinear
             case let op where (op == "Softmax" || op == "LogSoftmax") && stage == .afterLinear:
                 // Probabilities as the output: CAM's weights are those of the logits before them.
@@ -120,17 +119,8 @@ extension CAM {
         if case let .int(t)? = node.attributes["transB"] { transB = t != 0 }
         var alpha: Float = 1
         if case let .float(a)? = node.attributes["alpha"] { alpha = a }
-        let kc = transB ? w : try transposed2D(w)
+        let kc = transB ? w : try w.permuted([1, 0])
         guard alpha != 1 else { return kc }
         return try Tensor(shape: kc.shape, floats: try kc.floats().map { $0 * alpha })
-    }
-
-    /// (r, c) → (c, r).
-    private static func transposed2D(_ w: Tensor) throws -> Tensor {
-        let (r, c) = (w.shape[0], w.shape[1])
-        let v = try w.floats()
-        var t = [Float](repeating: 0, count: v.count)
-        for i in 0..<r { for j in 0..<c { t[j * r + i] = v[i * c + j] } }
-        return try Tensor(shape: [c, r], floats: t)
     }
 }

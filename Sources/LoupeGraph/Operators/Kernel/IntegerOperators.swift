@@ -212,10 +212,9 @@ struct DynamicQuantizedMatMulOperator: Operator {
         guard weightScale.count == 1 || weightScale.count == n else {
             throw TensorError.shapeMismatch(op: "\(ctx.label) weight scale", expected: "1 or \(n) values", got: [ws.shape])
         }
-        let w = try shiftedWeight.floats(ctx.label)
-        var t = [Float](repeating: 0, count: k * n)
-        for r in 0..<k { for c in 0..<n { t[c * k + r] = w[r * n + c] * weightScale[weightScale.count == 1 ? 0 : c] } }
-        dequantizedTransposed = try Tensor(shape: [n, k], floats: t)
+        let w = try shiftedWeight.floats(ctx.label), scales = weightScale
+        dequantizedTransposed = try Tensor(shape: [k, n], floats: w.indices.map { w[$0] * scales[scales.count == 1 ? 0 : $0 % n] })
+            .permuted([1, 0])
         packedWeight = try? PackedMatMulWeights(weight: shiftedWeight)
     }
 
